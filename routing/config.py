@@ -1,0 +1,215 @@
+"""The routing config: one pydantic-validated document, cross-checked on every load.
+
+`load_config(data)` is the only way in: it runs the field validation of pydantic and
+then the cross-checks (references, prices, cycles) and turns every problem into a
+`ConfigError` whose entries name the dotted path of the field and the reason.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from routing.errors import ConfigError
+
+_NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provider(StrEnum):
+    anthropic = "anthropic"
+    openai = "openai"
+    moonshot = "moonshot"
+    google = "google"
+
+
+class Pool(StrEnum):
+    threads = "threads"
+    prefork = "prefork"
+    solo = "solo"
+
+
+class BudgetPolicy(StrEnum):
+    defer = "defer"
+    downgrade = "downgrade"
+    reject = "reject"
+
+
+class Price(Strict):
+    """USD per million tokens (numerically equal to micro-dollars per token)."""
+
+    input: Decimal = Field(ge=0)
+    output: Decimal = Field(ge=0)
+    cache_read: Decimal = Field(ge=0)
+    cache_write: Decimal = Field(ge=0)
+    batch_discount: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+
+
+class ModelSpec(Strict):
+    provider: Provider
+    provider_model: str = Field(min_length=1)
+    tier: str
+    context_window: int = Field(gt=0)
+    price: Price | None = None
+
+
+class TierSpec(Strict):
+    queue: str = Field(min_length=1)
+    pool: Pool = Pool.threads
+    concurrency: int = Field(default=4, ge=1, le=1000)
+    prefetch: int = Field(default=1, ge=1, le=1000)
+    replicas: int = Field(default=1, ge=1, le=100)
+    task_timeout_seconds: float = Field(default=120.0, gt=0)
+
+
+class ModelKeySpec(Strict):
+    model: str
+    fallbacks: tuple[str, ...] = ()
+    escalate_to: str | None = None
+    max_tokens: int = Field(default=1024, ge=1)
+    prompt_cache: bool = False
+    on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
+    downgrade_to: str | None = None
+    description: str = ""
+
+
+class Rule(Strict):
+    """Send `model_keys` to `model` when the input has at least `min_input_tokens`."""
+
+    name: str = Field(pattern=_NAME)
+    model_keys: tuple[str, ...] = Field(min_length=1)
+    min_input_tokens: int = Field(ge=0)
+    model: str
+
+
+class KeyBudget(Strict):
+    daily_usd: Decimal = Field(ge=0)
+
+
+class Budgets(Strict):
+    daily_usd: Decimal | None = Field(default=None, ge=0)
+    model_keys: dict[str, KeyBudget] = Field(default_factory=dict)
+    window_seconds: int = Field(default=86400, ge=1)
+
+
+class RoutingConfig(Strict):
+    version: int = Field(default=0, ge=0)
+    models: dict[str, ModelSpec] = Field(min_length=1)
+    tiers: dict[str, TierSpec] = Field(min_length=1)
+    model_keys: dict[str, ModelKeySpec] = Field(min_length=1)
+    rules: tuple[Rule, ...] = ()
+    budgets: Budgets = Field(default_factory=Budgets)
+
+    @field_validator("models", "tiers", "model_keys")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        import re
+
+        for name in value:
+            if not re.match(_NAME, name):
+                raise ValueError(
+                    f"name '{name}' must be lower-case letters, digits, '_', '-' or '.'"
+                )
+        return value
+
+    def price_of(self, model: str) -> Price:
+        price = self.models[model].price
+        assert price is not None, "load_config refuses unpriced models"
+        return price
+
+    def document(self) -> dict[str, Any]:
+        """The JSON-able document (what the store keeps and `config show --json` prints)."""
+        return self.model_dump(mode="json", exclude_none=False)
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    models, tiers, keys = cfg.models, cfg.tiers, cfg.model_keys
+
+    def need_model(path: str, name: str | None) -> None:
+        if name is not None and name not in models:
+            problems.append((path, f"unknown model '{name}' (known: {', '.join(sorted(models))})"))
+
+    for name, tier in tiers.items():
+        if tier.queue != f"llm.{name}":
+            problems.append((f"tiers.{name}.queue", f"must be 'llm.{name}', got '{tier.queue}'"))
+    for name, model in models.items():
+        if model.tier not in tiers:
+            problems.append(
+                (f"models.{name}.tier", f"unknown tier '{model.tier}' (known: {', '.join(tiers)})")
+            )
+        if model.price is None:
+            problems.append(
+                (f"models.{name}.price", "model has no price; an unpriced model is never "
+                 "counted at $0: add input, output, cache_read and cache_write in USD per MTok")
+            )
+    for key, spec in keys.items():
+        base = f"model_keys.{key}"
+        need_model(f"{base}.model", spec.model)
+        seen = {spec.model}
+        for i, fb in enumerate(spec.fallbacks):
+            need_model(f"{base}.fallbacks[{i}]", fb)
+            if fb in seen:
+                problems.append(
+                    (f"{base}.fallbacks[{i}]", f"'{fb}' repeats an earlier model of this key (cycle)")
+                )
+            seen.add(fb)
+        need_model(f"{base}.downgrade_to", spec.downgrade_to)
+        if spec.on_budget_exceeded is BudgetPolicy.downgrade and spec.downgrade_to is None:
+            problems.append(
+                (f"{base}.downgrade_to", "policy 'downgrade' needs a model to downgrade to")
+            )
+        if spec.escalate_to is not None and spec.escalate_to not in keys:
+            problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
+    for key in keys:
+        chain, cur = [key], keys[key].escalate_to
+        while cur is not None and cur in keys:
+            if cur in chain:
+                problems.append(
+                    (f"model_keys.{key}.escalate_to",
+                     "escalation cycle: " + " -> ".join([*chain, cur]))
+                )
+                break
+            chain.append(cur)
+            cur = keys[cur].escalate_to
+    for i, rule in enumerate(cfg.rules):
+        need_model(f"rules[{i}].model", rule.model)
+        for j, key in enumerate(rule.model_keys):
+            if key not in keys:
+                problems.append((f"rules[{i}].model_keys[{j}]", f"unknown model key '{key}'"))
+    for key in cfg.budgets.model_keys:
+        if key not in keys:
+            problems.append((f"budgets.model_keys.{key}", f"unknown model key '{key}'"))
+    return problems
+
+
+def load_config(data: Any) -> RoutingConfig:
+    """Validate a config document; raise `ConfigError` naming every bad field."""
+    if not isinstance(data, dict):
+        raise ConfigError([("", f"a routing config is a mapping, got {type(data).__name__}")])
+    try:
+        cfg = RoutingConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(
+            [(_path(err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
+        ) from None
+    problems = _cross_check(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg

@@ -1,0 +1,105 @@
+"""Errors of the routing package: one root class, each says what to do."""
+
+from __future__ import annotations
+
+
+class RoutingError(Exception):
+    """Root of every error raised by `routing`."""
+
+
+class ConfigError(RoutingError):
+    """A routing config was refused; nothing was stored.
+
+    `problems` lists `(path, reason)` pairs, e.g.
+    `("model_keys.code_review.fallbacks[1]", "unknown model 'gpt-5'")`.
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = problems
+        lines = [f"{path}: {reason}" if path else reason for path, reason in problems]
+        super().__init__("routing config refused:\n  " + "\n  ".join(lines))
+
+
+class VersionConflictError(RoutingError):
+    """Someone else wrote the config between our read and our write."""
+
+    def __init__(self, expected: int, actual: int) -> None:
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"config version conflict: expected version {expected} but the store holds "
+            f"version {actual}; re-read with `llm-router config show` and apply again"
+        )
+
+
+class ConfigNotInitializedError(RoutingError):
+    """No routing config is stored yet."""
+
+    def __init__(self, namespace: str) -> None:
+        super().__init__(
+            f"no routing config is stored under namespace '{namespace}'; "
+            "run `llm-router config init` first"
+        )
+
+
+class UnknownVersionError(RoutingError):
+    """A version asked for is not in the history."""
+
+    def __init__(self, version: int, available: list[int]) -> None:
+        self.version = version
+        span = f"{min(available)}..{max(available)}" if available else "none"
+        super().__init__(f"config version {version} is not in the history (kept: {span})")
+
+
+class UnknownModelKeyError(RoutingError):
+    """A caller asked for a model key the config does not define."""
+
+    def __init__(self, model_key: str, known: list[str]) -> None:
+        self.model_key = model_key
+        self.known = sorted(known)
+        super().__init__(
+            f"unknown model key '{model_key}'; known model keys: {', '.join(self.known)}"
+        )
+
+
+class StoreUnavailableError(RoutingError):
+    """Redis could not be reached and no config is held in memory yet."""
+
+
+class BudgetExceededError(RoutingError):
+    """A call could not reserve its worst-case cost within a budget."""
+
+    def __init__(
+        self,
+        budget: str,
+        limit_micros: int,
+        spent_micros: int,
+        reserved_micros: int,
+        needed_micros: int,
+        resets_at: str,
+    ) -> None:
+        self.budget = budget
+        self.limit_micros = limit_micros
+        self.spent_micros = spent_micros
+        self.reserved_micros = reserved_micros
+        self.needed_micros = needed_micros
+        self.resets_at = resets_at
+        super().__init__(
+            f"budget '{budget}' exceeded: limit ${limit_micros / 1e6:.6f}, spent "
+            f"${spent_micros / 1e6:.6f}, reserved ${reserved_micros / 1e6:.6f}, this call needs "
+            f"up to ${needed_micros / 1e6:.6f}; it resets at {resets_at}"
+        )
+
+
+class PromptTooLargeError(RoutingError):
+    """No candidate model of a model key has a context window large enough."""
+
+    def __init__(self, model_key: str, input_tokens: int, windows: dict[str, int]) -> None:
+        self.model_key = model_key
+        self.input_tokens = input_tokens
+        sizes = ", ".join(f"{m}={w}" for m, w in windows.items())
+        super().__init__(
+            f"prompt: about {input_tokens} input tokens do not fit the context window of any "
+            f"model of '{model_key}' ({sizes}); shorten the prompt or add a larger model "
+            "to the key's fallbacks"
+        )

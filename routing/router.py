@@ -1,0 +1,102 @@
+"""The router: from a model key (and input size) to a decision, with no I/O.
+
+A `Router` is compiled once per config version; `decide` is then a couple of dict
+lookups and a short scan of the rules that name the key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from routing.config import RoutingConfig, Rule
+from routing.errors import PromptTooLargeError, UnknownModelKeyError
+
+DEFAULT_RULE = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    model_key: str
+    model: str
+    tier: str
+    queue: str
+    rule: str
+    fallbacks: tuple[str, ...]
+    config_version: int
+    max_tokens: int
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["fallbacks"] = list(self.fallbacks)
+        return out
+
+
+class Router:
+    """Routing decisions for one config version."""
+
+    __slots__ = ("_defaults", "_rules", "config")
+
+    def __init__(self, config: RoutingConfig) -> None:
+        self.config = config
+        self._defaults: dict[str, Decision] = {}
+        self._rules: dict[str, list[tuple[Rule, Decision]]] = {}
+        for key, spec in config.model_keys.items():
+            self._defaults[key] = self._decision(key, spec.model, DEFAULT_RULE)
+            self._rules[key] = [
+                (rule, self._decision(key, rule.model, rule.name))
+                for rule in config.rules
+                if key in rule.model_keys
+            ]
+
+    def _decision(self, key: str, model: str, rule: str) -> Decision:
+        cfg = self.config
+        spec = cfg.model_keys[key]
+        tier = cfg.models[model].tier
+        fallbacks = tuple(m for m in (spec.model, *spec.fallbacks) if m != model)
+        return Decision(
+            model_key=key,
+            model=model,
+            tier=tier,
+            queue=cfg.tiers[tier].queue,
+            rule=rule,
+            fallbacks=fallbacks,
+            config_version=cfg.version,
+            max_tokens=spec.max_tokens,
+        )
+
+    @property
+    def version(self) -> int:
+        return self.config.version
+
+    def decide(self, model_key: str, input_tokens: int = 0) -> Decision:
+        """The model for `model_key` given about `input_tokens` of input."""
+        try:
+            decision = self._defaults[model_key]
+        except KeyError:
+            raise UnknownModelKeyError(model_key, list(self._defaults)) from None
+        for rule, ruled in self._rules[model_key]:
+            if input_tokens >= rule.min_input_tokens:
+                decision = ruled
+                break
+        if input_tokens and not self._fits(decision.model, input_tokens, decision.max_tokens):
+            decision = self._refit(decision, input_tokens)
+        return decision
+
+    def for_model(self, model_key: str, model: str, rule: str) -> Decision:
+        """A decision that pins `model` (a fallback, a downgrade, a re-route)."""
+        if model_key not in self._defaults:
+            raise UnknownModelKeyError(model_key, list(self._defaults))
+        return self._decision(model_key, model, rule)
+
+    def _fits(self, model: str, input_tokens: int, max_tokens: int) -> bool:
+        return input_tokens + max_tokens <= self.config.models[model].context_window
+
+    def _refit(self, decision: Decision, input_tokens: int) -> Decision:
+        candidates = (decision.model, *decision.fallbacks)
+        for model in decision.fallbacks:
+            if self._fits(model, input_tokens, decision.max_tokens):
+                moved = self._decision(decision.model_key, model, f"context_window:{decision.model}")
+                return replace(moved, fallbacks=tuple(m for m in candidates if m != model))
+        windows = {m: self.config.models[m].context_window for m in candidates}
+        raise PromptTooLargeError(decision.model_key, input_tokens, windows)

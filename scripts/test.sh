@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs the whole test suite (README: `bash scripts/test.sh`).
+# Creates .venv, installs the project with its dev extra, starts Redis if the redis-server
+# binary exists and nothing answers on 127.0.0.1:6379, then runs ruff, mypy and pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e ".[dev]"
+
+redis_up() {
+    .venv/bin/python - <<'PY'
+import socket, sys
+s = socket.socket()
+s.settimeout(1)
+try:
+    s.connect(("127.0.0.1", 6379)); s.sendall(b"PING\r\n")
+    sys.exit(0 if s.recv(16).startswith(b"+PONG") else 1)
+except OSError:
+    sys.exit(1)
+PY
+}
+if ! redis_up; then
+    if command -v redis-server >/dev/null 2>&1; then
+        mkdir -p /tmp/llm-router-redis
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" \
+            --appendonly no --dir /tmp/llm-router-redis --logfile /tmp/llm-router-redis/redis.log
+        for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+    else
+        echo "Redis is not answering on 127.0.0.1:6379 and redis-server is not installed." >&2
+        echo "Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis)" >&2
+        echo "or point LLM_ROUTER_TEST_REDIS_URL at a Redis you own." >&2
+        exit 1
+    fi
+fi
+redis_up || { echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1; }
+
+.venv/bin/ruff check .
+.venv/bin/mypy
+.venv/bin/python -m pytest "$@"

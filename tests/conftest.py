@@ -1,0 +1,5 @@
+"""Shared fixtures live in tests/support/, one module per area."""
+
+pytest_plugins = [
+    "tests.support.redis",
+]

@@ -1,0 +1,52 @@
+"""The provider interface: a completion request in, a completion with normalized usage out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+from routing.pricing import Usage
+
+Role = Literal["user", "assistant"]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompletionRequest:
+    """One call. `model` is the provider's own model id (from the catalog)."""
+
+    model: str
+    messages: tuple[Message, ...]
+    max_tokens: int
+    system: str | None = None
+    # Ask the provider to cache the (long, stable) system prompt where it supports it.
+    cache_system: bool = False
+    timeout: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    text: str
+    usage: Usage
+    model: str
+    request_id: str | None
+    latency_s: float
+    mode: Literal["live", "simulated"] = "live"
+    stop_reason: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """What every provider client offers; implementations are thread-safe and reused."""
+
+    name: str
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        """Make the call; raise a `workers.providers.errors.ProviderError` subclass on failure."""
+        ...

@@ -1,0 +1,62 @@
+"""Provider errors, classified so the task layer knows what to do with each.
+
+- `RateLimitedError`: wait `retry_after` seconds (from the provider), then retry; every
+  worker holds off that model meanwhile.
+- `OverloadedError` (529) and `TransientError` (5xx, timeouts, connection errors): back
+  off exponentially, then move to the next fallback model.
+- `PermanentError` (400, 401, 403, 404, context too long): fail at once, no retry.
+- `MissingKeyError`: the provider's API key is not set; names the variable to set.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """Root of every provider error. Messages never contain an API key."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, provider: str = "", status: int | None = None,
+                 request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.provider = provider
+        self.status = status
+        self.request_id = request_id
+
+
+class RateLimitedError(ProviderError):
+    """429: the provider asked us to slow down; `retry_after` is in seconds (or None)."""
+
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class OverloadedError(ProviderError):
+    """529 (Anthropic) or 503 overloaded: the provider is saturated."""
+
+    retryable = True
+
+
+class TransientError(ProviderError):
+    """5xx, timeout or connection failure: worth retrying later or elsewhere."""
+
+    retryable = True
+
+
+class PermanentError(ProviderError):
+    """400/401/403/404 or a context-length error: retrying cannot help."""
+
+
+class MissingKeyError(PermanentError):
+    """A model's provider has no API key configured."""
+
+    def __init__(self, provider: str, variable: str) -> None:
+        super().__init__(
+            f"provider '{provider}' has no API key: set the environment variable {variable} "
+            "(or LLM_ROUTER_PROVIDER_MODE=simulated to run offline)",
+            provider=provider,
+        )
+        self.variable = variable

@@ -1,0 +1,80 @@
+"""Typed settings, read from the environment in exactly one place.
+
+Every other module receives a `Settings` (or what it derives from it); nothing else reads
+`os.environ`. Secrets are `SecretStr` so that they never show in a repr, a log or Flower.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+    redis_url: str = Field(
+        default="redis://127.0.0.1:6379/0", validation_alias="LLM_ROUTER_REDIS_URL"
+    )
+    broker_url: str = Field(default="", validation_alias="LLM_ROUTER_BROKER_URL")
+    result_backend: str = Field(default="", validation_alias="LLM_ROUTER_RESULT_BACKEND")
+    namespace: str = Field(
+        default="llmr", pattern=r"^[A-Za-z0-9_.:\-]+$", validation_alias="LLM_ROUTER_NAMESPACE"
+    )
+    provider_mode: Literal["live", "simulated"] = Field(
+        default="live", validation_alias="LLM_ROUTER_PROVIDER_MODE"
+    )
+    # Latency of the simulated provider, in seconds (offline runs and the demo).
+    simulated_latency: float = Field(
+        default=0.05, ge=0, validation_alias="LLM_ROUTER_SIMULATED_LATENCY"
+    )
+    # How often a process checks the config version in case a pub/sub message was missed.
+    config_poll_seconds: float = Field(
+        default=0.5, gt=0, le=60, validation_alias="LLM_ROUTER_CONFIG_POLL_SECONDS"
+    )
+    # Timeout of one provider HTTP request (Celery time limits do not apply to threads).
+    request_timeout: float = Field(
+        default=120.0, gt=0, validation_alias="LLM_ROUTER_REQUEST_TIMEOUT"
+    )
+    result_expires_seconds: int = Field(
+        default=86400, ge=60, validation_alias="LLM_ROUTER_RESULT_EXPIRES"
+    )
+    ledger_keep_days: int = Field(default=14, ge=1, validation_alias="LLM_ROUTER_LEDGER_DAYS")
+    metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="LLM_ROUTER_METRICS_PORT")
+
+    anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    moonshot_api_key: SecretStr | None = Field(default=None, validation_alias="MOONSHOT_API_KEY")
+    gemini_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    )
+    anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    moonshot_base_url: str = Field(
+        default="https://api.moonshot.ai/v1", validation_alias="MOONSHOT_BASE_URL"
+    )
+    gemini_base_url: str = Field(
+        default="https://generativelanguage.googleapis.com/v1beta/openai/",
+        validation_alias="GEMINI_BASE_URL",
+    )
+
+    @model_validator(mode="after")
+    def _default_broker(self) -> Settings:
+        # Frozen model: fill derived defaults through object.__setattr__ once, at load.
+        if not self.broker_url:
+            object.__setattr__(self, "broker_url", self.redis_url)
+        if not self.result_backend:
+            object.__setattr__(self, "result_backend", self.redis_url)
+        return self
+
+    def key(self, *parts: str) -> str:
+        """A Redis key under this deployment's namespace."""
+        return ":".join((self.namespace, *parts))
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
