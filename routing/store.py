@@ -1,0 +1,291 @@
+"""The routing config in Redis: validated, versioned, with history and change events.
+
+Keys (all under `<namespace>:config:`):
+- `version`  the current version number (the cheap check: one GET of a small key)
+- `current`  the current document as JSON (it includes its `version`)
+- `docs`     hash version -> document, for `get_version` and `rollback`
+- `history`  list of JSON entries, newest first: version, at, author, summary, changes
+Channel `<namespace>:config:changed` carries the new version number after every write.
+
+Every write validates with `load_config` first (a refused document writes nothing), then
+one Lua script checks the version, stores, appends history, trims it and publishes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+from urllib.parse import urlsplit, urlunsplit
+
+import redis
+
+from routing.config import RoutingConfig, load_config
+from routing.defaults import default_document
+from routing.diff import changed_paths
+from routing.errors import (
+    ConfigError,
+    ConfigNotInitializedError,
+    RoutingError,
+    StoreUnavailableError,
+    UnknownVersionError,
+    VersionConflictError,
+)
+
+T = TypeVar("T")
+_RETRIES = 8
+
+# KEYS: version, current, docs, history. ARGV: base, document, entry, limit, channel.
+# Returns {1, new_version} when written, {0, actual_version} when `base` is stale.
+_WRITE = """
+local actual = tonumber(redis.call('GET', KEYS[1]) or '0')
+local base = tonumber(ARGV[1])
+if actual ~= base then return {0, actual} end
+local new = base + 1
+redis.call('SET', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], tostring(new), ARGV[2])
+redis.call('LPUSH', KEYS[4], ARGV[3])
+local limit = tonumber(ARGV[4])
+redis.call('LTRIM', KEYS[4], 0, limit - 1)
+for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
+  if tonumber(field) <= new - limit then redis.call('HDEL', KEYS[3], field) end
+end
+redis.call('SET', KEYS[1], tostring(new))
+redis.call('PUBLISH', ARGV[5], tostring(new))
+return {1, new}
+"""
+
+
+class ConfigExistsError(RoutingError):
+    """`init` found a stored config and was not told to replace it."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__(
+            f"a routing config is already stored (version {version}); use "
+            "`llm-router config init --force` to replace it (history is kept), or "
+            "`llm-router config apply FILE` to change it"
+        )
+
+
+def redact_url(url: str) -> str:
+    """A Redis URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+
+class ConfigStore:
+    """The versioned routing config of one namespace, in Redis."""
+
+    def __init__(
+        self, redis: redis.Redis, namespace: str, *, history_limit: int = 200
+    ) -> None:
+        if history_limit < 100:
+            raise ValueError(f"history_limit must be at least 100, got {history_limit}")
+        self.redis = redis
+        self.namespace = namespace
+        self.history_limit = history_limit
+        prefix = f"{namespace}:config"
+        self.version_key = f"{prefix}:version"
+        self.current_key = f"{prefix}:current"
+        self.docs_key = f"{prefix}:docs"
+        self.history_key = f"{prefix}:history"
+        self.channel = f"{prefix}:changed"
+        self._write_script = redis.register_script(_WRITE)
+
+    @classmethod
+    def from_url(cls, url: str, namespace: str, **kwargs: Any) -> ConfigStore:
+        """The store of a deployment, given its Redis URL and namespace."""
+        client = redis.Redis.from_url(
+            url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+        )
+        return cls(client, namespace, **kwargs)
+
+    @contextmanager
+    def _io(self) -> Iterator[None]:
+        try:
+            yield
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            kwargs = self.redis.connection_pool.connection_kwargs
+            where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
+            raise StoreUnavailableError(
+                f"cannot reach Redis at {where} ({exc}); check LLM_ROUTER_REDIS_URL and "
+                "that Redis is running"
+            ) from None
+
+    # -- reads ---------------------------------------------------------------------------
+    def version(self) -> int:
+        """The current version (0 if no config is stored): one GET of a small key."""
+        with self._io():
+            raw = self.redis.get(self.version_key)
+        return int(_text(raw)) if raw is not None else 0
+
+    def read(self) -> RoutingConfig:
+        with self._io():
+            raw = self.redis.get(self.current_key)
+        if raw is None:
+            raise ConfigNotInitializedError(self.namespace)
+        return self._parse(raw, "current")
+
+    def get_version(self, version: int) -> RoutingConfig:
+        with self._io():
+            raw = self.redis.hget(self.docs_key, str(version))
+            if raw is None:
+                kept = [int(_text(v)) for v in self.redis.hkeys(self.docs_key)]
+                raise UnknownVersionError(version, kept)
+        return self._parse(raw, f"version {version}")
+
+    def history(self, limit: int = 100) -> list[dict[str, Any]]:
+        """History entries, newest first."""
+        if limit < 1:
+            return []
+        with self._io():
+            raw = self.redis.lrange(self.history_key, 0, limit - 1)
+        return [json.loads(_text(item)) for item in raw]
+
+    def _current_document(self) -> tuple[int, dict[str, Any]]:
+        if not self.version():
+            return 0, {}
+        current = self.read()
+        return current.version, current.document()
+
+    def _parse(self, raw: Any, what: str) -> RoutingConfig:
+        try:
+            return load_config(json.loads(_text(raw)))
+        except (ValueError, ConfigError) as exc:
+            raise ConfigError(
+                [("", f"the stored config ({what}) under '{self.namespace}' is corrupt: {exc}")]
+            ) from None
+
+    # -- writes --------------------------------------------------------------------------
+    def write(
+        self,
+        document: dict[str, Any] | RoutingConfig,
+        *,
+        author: str,
+        summary: str = "",
+        expect_version: int | None = None,
+    ) -> RoutingConfig:
+        """Validate, then store as version + 1 with a history entry, atomically.
+
+        With `expect_version`, raise `VersionConflictError` if the store holds another
+        version. Without it, the write lands on whatever version is current.
+        """
+        if isinstance(document, RoutingConfig):
+            document = document.document()
+        config = load_config({**document, "version": 0})
+        new_doc = config.document()
+        for _ in range(_RETRIES):
+            base, old_doc = self._current_document()
+            if expect_version is not None and base != expect_version:
+                raise VersionConflictError(expect_version, base)
+            entry = {
+                "version": base + 1,
+                "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "author": author,
+                "summary": summary,
+                "changes": changed_paths(old_doc, new_doc),
+            }
+            stored = {**new_doc, "version": base + 1}
+            keys = [self.version_key, self.current_key, self.docs_key, self.history_key]
+            args: list[str | int] = [
+                base, json.dumps(stored), json.dumps(entry), self.history_limit, self.channel
+            ]
+            with self._io():
+                ok, actual = self._write_script(keys=keys, args=args)
+            if ok:
+                return config.model_copy(update={"version": int(actual)})
+            if expect_version is not None:
+                raise VersionConflictError(expect_version, int(actual))
+        raise VersionConflictError(base, self.version())
+
+    def init(
+        self,
+        document: dict[str, Any] | RoutingConfig | None = None,
+        *,
+        force: bool = False,
+        author: str,
+    ) -> RoutingConfig:
+        """Store the first config (the shipped default when `document` is None)."""
+        doc = default_document() if document is None else document
+        current = self.version()
+        if current and not force:
+            raise ConfigExistsError(current)
+        summary = "init (replaced)" if current else "init"
+        try:
+            return self.write(doc, author=author, summary=summary, expect_version=current)
+        except VersionConflictError as exc:
+            if force:
+                raise
+            raise ConfigExistsError(exc.actual) from None
+
+    def update(
+        self,
+        change: Callable[[dict[str, Any]], str],
+        *,
+        author: str,
+        expect_version: int | None = None,
+    ) -> RoutingConfig:
+        """Read-modify-write: `change` edits the document and returns a summary.
+
+        Without `expect_version`, a concurrent write makes it re-read and re-apply.
+        """
+        for _ in range(_RETRIES):
+            current = self.read()
+            if expect_version is not None and current.version != expect_version:
+                raise VersionConflictError(expect_version, current.version)
+            doc = current.document()
+            summary = change(doc)
+            try:
+                return self.write(
+                    doc, author=author, summary=summary, expect_version=current.version
+                )
+            except VersionConflictError:
+                if expect_version is not None:
+                    raise
+        raise VersionConflictError(current.version, self.version())
+
+    def set_model(
+        self, model_key: str, model: str, *, author: str, expect_version: int | None = None
+    ) -> RoutingConfig:
+        """Route `model_key` to `model` (removing `model` from the key's fallbacks)."""
+
+        def change(doc: dict[str, Any]) -> str:
+            keys = doc["model_keys"]
+            if model_key not in keys:
+                raise ConfigError(
+                    [(f"model_keys.{model_key}",
+                      f"unknown model key (known: {', '.join(sorted(keys))})")]
+                )
+            spec = keys[model_key]
+            old = spec["model"]
+            spec["model"] = model
+            spec["fallbacks"] = [m for m in spec.get("fallbacks", []) if m != model]
+            return f"set {model_key}: {old} -> {model}"
+
+        return self.update(change, author=author, expect_version=expect_version)
+
+    def rollback(
+        self, version: int, *, author: str, expect_version: int | None = None
+    ) -> RoutingConfig:
+        """A new version whose document equals that of `version`."""
+        target = self.get_version(version)
+        return self.write(
+            target, author=author, summary=f"rollback to version {version}",
+            expect_version=expect_version,
+        )
+
+    def delete_all(self) -> None:
+        """Remove every key of this store (tests and benchmarks)."""
+        with self._io():
+            self.redis.delete(self.version_key, self.current_key, self.docs_key, self.history_key)
