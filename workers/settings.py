@@ -14,7 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    # An empty variable (`KEY=` in an env file) means "not set": the default applies.
+    model_config = SettingsConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True
+    )
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", validation_alias="LLM_ROUTER_REDIS_URL"
