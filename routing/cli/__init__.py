@@ -11,7 +11,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-config_app = typer.Typer(help="The routing config in Redis (versioned, live).", no_args_is_help=True)
+config_app = typer.Typer(
+    help="The routing config in Redis (versioned, live).", no_args_is_help=True
+)
 cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True)
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.", no_args_is_help=True)
 app.add_typer(config_app, name="config")

@@ -1,0 +1,73 @@
+"""What every command needs: the store of this deployment, output helpers, error exits.
+
+Exit codes: 0 ok, 1 an operational error (Redis unreachable, no config, unknown version
+or key), 2 a refused config or bad input, 3 a version conflict (someone else wrote first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pwd
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn
+
+import typer
+from rich.console import Console
+
+from routing.errors import ConfigError, RoutingError, VersionConflictError
+from routing.store import ConfigStore
+from workers.settings import get_settings
+
+EXIT_ERROR = 1
+EXIT_INVALID = 2
+EXIT_CONFLICT = 3
+EXIT_CODES_HELP = (
+    "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 config refused "
+    "(each problem printed as 'path: reason' on stderr; nothing stored); 3 version conflict "
+    "(someone else wrote first; nothing stored)."
+)
+
+console = Console(highlight=False, soft_wrap=False)
+if not console.is_terminal:
+    console.width = 200  # piped output: do not cut table cells at 80 columns
+
+
+def open_store() -> ConfigStore:
+    """The config store of this deployment (LLM_ROUTER_REDIS_URL, LLM_ROUTER_NAMESPACE)."""
+    settings = get_settings()
+    return ConfigStore.from_url(settings.redis_url, settings.namespace)
+
+
+def author() -> str:
+    """Who is writing, for the history: user@host of this process."""
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+def emit_json(document: Any) -> None:
+    """Exactly one JSON document on stdout."""
+    typer.echo(json.dumps(document, indent=2, default=str))
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Turn routing errors into one clean message on stderr and an exit code."""
+    try:
+        yield
+    except ConfigError as exc:
+        fail(str(exc), EXIT_INVALID)
+    except VersionConflictError as exc:
+        fail(str(exc), EXIT_CONFLICT)
+    except RoutingError as exc:
+        fail(str(exc), EXIT_ERROR)

@@ -1,0 +1,49 @@
+"""`llm-router route MODEL_KEY`: the decision the router makes now, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from routing.cli import app
+from routing.cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
+from routing.router import Router
+from routing.tokens import estimate_tokens
+
+
+@app.command("route")
+def route(
+    model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. code_review.")],
+    input_tokens: Annotated[
+        int | None, typer.Option(min=0, help="Input size in tokens.")
+    ] = None,
+    prompt_file: Annotated[
+        Path | None,
+        typer.Option(help="Estimate the input size from this prompt (about 4 chars/token)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Which model, tier and queue MODEL_KEY goes to, and the rule that decided it."""
+    if input_tokens is not None and prompt_file is not None:
+        fail("give either --input-tokens or --prompt-file, not both", EXIT_INVALID)
+    tokens = input_tokens or 0
+    if prompt_file is not None:
+        try:
+            tokens = estimate_tokens(prompt=prompt_file.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as exc:
+            fail(f"--prompt-file: cannot read {prompt_file}: {exc}", EXIT_INVALID)
+    with guarded():
+        decision = Router(open_store().read()).decide(model_key, tokens)
+    out = decision.as_dict()
+    if as_json:
+        emit_json({**out, "input_tokens": tokens})
+        return
+    table = Table("field", "value", show_header=False)
+    for field in ("model_key", "model", "tier", "queue", "rule", "config_version"):
+        table.add_row(field, str(out[field]))
+    table.add_row("fallbacks", ", ".join(decision.fallbacks))
+    table.add_row("input_tokens", str(tokens))
+    console.print(table)
