@@ -1,0 +1,231 @@
+"""Budgets: reserve a call's worst-case cost before it is made, atomically.
+
+A budget is `overall` (config `budgets.daily_usd`) or `model_key:<key>` (config
+`budgets.model_keys.<key>.daily_usd`), counted per window: window index =
+floor(unix time / `budgets.window_seconds`), so with 86400 a window is the UTC day. The
+clock is the Redis server's (`TIME` inside the scripts).
+
+`BudgetBook.reserve` is one EVALSHA: it checks every configured budget of the call
+(spent + reserved + needed <= limit) and, if all pass, adds the amount to each budget's
+reserved counter and remembers the reservation under the call id. `Ledger.settle` (one
+EVALSHA) then releases it and adds the actual cost to spent. A reservation that is never
+settled (the worker died) stops counting after its TTL: the next script that runs releases
+it. The TTL must exceed the longest call (default 15 minutes; tiers time out at 300 s).
+A reservation is charged to the window it was made in, even if it settles after a reset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import redis
+
+from routing.config import RoutingConfig
+from routing.errors import BudgetExceededError
+from routing.spend_lua import RESERVE, STATUS
+
+OVERALL = "overall"
+DEFAULT_RESERVATION_TTL = 900.0
+MAX_RESERVATION_TTL = 86400.0
+
+
+def key_budget(model_key: str) -> str:
+    """The name of a model key's budget (as in errors, `budget show` and the window hash)."""
+    return f"model_key:{model_key}"
+
+
+def usd_to_micros(amount: Decimal) -> int:
+    """A USD limit as micro-dollars, rounded down (a budget never admits more than set)."""
+    return int((amount * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def window_ttl(window_seconds: int) -> int:
+    """How long a window's counters stay readable: the window, the next one, and a day."""
+    return 2 * window_seconds + 86400
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    index: int
+    seconds: int
+
+    @classmethod
+    def at(cls, ts: float, seconds: int) -> Window:
+        return cls(int(ts // seconds), seconds)
+
+    @property
+    def start(self) -> int:
+        return self.index * self.seconds
+
+    @property
+    def end(self) -> int:
+        return self.start + self.seconds
+
+    @property
+    def resets_at(self) -> str:
+        return iso(self.end)
+
+
+def limits_of(config: RoutingConfig, model_key: str) -> tuple[int | None, int | None]:
+    """(overall limit, model key limit) in micro-dollars; None where no budget is set."""
+    b = config.budgets
+    overall = usd_to_micros(b.daily_usd) if b.daily_usd is not None else None
+    kb = b.model_keys.get(model_key)
+    return overall, usd_to_micros(kb.daily_usd) if kb is not None else None
+
+
+def budgets_apply(config: RoutingConfig, model_key: str) -> bool:
+    """True if any budget limits calls of `model_key` (else `reserve` needs no Redis)."""
+    return any(limit is not None for limit in limits_of(config, model_key))
+
+
+def seconds_until(resets_at: str, now: float | None = None) -> float:
+    """Seconds from `now` (default: this host's clock) until an ISO `resets_at`."""
+    end = datetime.fromisoformat(resets_at.replace("Z", "+00:00")).timestamp()
+    current = datetime.now(UTC).timestamp() if now is None else now
+    return max(0.0, end - current)
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """What `reserve` holds for one call; `held` is False when no budget applied."""
+
+    call_id: str
+    model_key: str
+    needed_micros: int
+    held: bool
+    window: Window | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    budget: str
+    limit_micros: int | None
+    spent_micros: int
+    reserved_micros: int
+    remaining_micros: int | None
+    window_start: str
+    resets_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("limit", "spent", "reserved", "remaining"):
+            micros = out[f"{name}_micros"]
+            out[f"{name}_usd"] = None if micros is None else micros / 1_000_000
+        return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class BudgetBook:
+    """Budget reservations and status of one namespace (any redis-py compatible client)."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        namespace: str,
+        *,
+        reservation_ttl: float = DEFAULT_RESERVATION_TTL,
+    ) -> None:
+        _check_ttl(reservation_ttl)
+        self.client = client
+        self.namespace = namespace
+        self.reservation_ttl = reservation_ttl
+        self._reserve = client.register_script(RESERVE)
+        self._status = client.register_script(STATUS)
+
+    def __repr__(self) -> str:
+        return f"BudgetBook(namespace={self.namespace!r}, reservation_ttl={self.reservation_ttl})"
+
+    def reserve(
+        self,
+        config: RoutingConfig,
+        model_key: str,
+        call_id: str,
+        needed_micros: int,
+        *,
+        ttl: float | None = None,
+    ) -> Reservation:
+        """Hold `needed_micros` in every budget of `model_key`, or raise `BudgetExceededError`.
+
+        One EVALSHA; no Redis at all when no budget applies to the key. Reserving a call
+        id twice holds it once. `ttl` (seconds) overrides the book's reservation TTL.
+        """
+        _check_id("call_id", call_id)
+        if model_key not in config.model_keys:
+            raise ValueError(
+                f"model_key: unknown model key '{model_key}' "
+                f"(known: {', '.join(sorted(config.model_keys))})"
+            )
+        if not isinstance(needed_micros, int) or needed_micros < 0:
+            raise ValueError(
+                f"needed_micros must be a non-negative integer (micro-dollars), "
+                f"got {needed_micros!r}; use routing.pricing.worst_case_micros"
+            )
+        overall, per_key = limits_of(config, model_key)
+        if overall is None and per_key is None:
+            return Reservation(call_id, model_key, needed_micros, held=False)
+        ttl = self.reservation_ttl if ttl is None else ttl
+        _check_ttl(ttl)
+        seconds = config.budgets.window_seconds
+        args: list[str | int] = [
+            self.namespace, seconds, call_id, model_key, needed_micros, int(ttl * 1000),
+            "" if overall is None else overall, "" if per_key is None else per_key,
+            window_ttl(seconds),
+        ]
+        reply = self._reserve(keys=[], args=args)
+        window = Window(int(reply[1]), seconds)
+        if int(reply[0]) == 1:
+            return Reservation(call_id, model_key, needed_micros, held=True, window=window)
+        raise BudgetExceededError(
+            budget=_text(reply[2]),
+            limit_micros=int(reply[3]),
+            spent_micros=int(reply[4]),
+            reserved_micros=int(reply[5]),
+            needed_micros=needed_micros,
+            resets_at=window.resets_at,
+        )
+
+    def status(self, config: RoutingConfig) -> list[BudgetStatus]:
+        """Every budget of the current window: `overall` (even without a limit, to show
+        spend), then each model key with a configured budget. One EVALSHA, which also
+        releases expired reservations first."""
+        b = config.budgets
+        names = [OVERALL, *(key_budget(k) for k in sorted(b.model_keys))]
+        limits: list[int | None] = [
+            None if b.daily_usd is None else usd_to_micros(b.daily_usd),
+            *(usd_to_micros(b.model_keys[k].daily_usd) for k in sorted(b.model_keys)),
+        ]
+        reply = self._status(keys=[], args=[self.namespace, b.window_seconds, *names])
+        window = Window(int(reply[1]), b.window_seconds)
+        out: list[BudgetStatus] = []
+        for i, (name, limit) in enumerate(zip(names, limits, strict=True)):
+            spent, reserved = int(reply[2 + 2 * i]), int(reply[3 + 2 * i])
+            remaining = None if limit is None else max(0, limit - spent - reserved)
+            out.append(
+                BudgetStatus(name, limit, spent, reserved, remaining,
+                             iso(window.start), window.resets_at)
+            )
+        return out
+
+
+def _check_ttl(ttl: float) -> None:
+    if not 0 < ttl <= MAX_RESERVATION_TTL:
+        raise ValueError(
+            f"reservation ttl must be in (0, {MAX_RESERVATION_TTL:.0f}] seconds and longer "
+            f"than the longest call, got {ttl!r}"
+        )
+
+
+def _check_id(field: str, value: str) -> None:
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise ValueError(f"{field} must be a non-empty string without spaces, got {value!r}")

@@ -1,0 +1,178 @@
+"""The Lua scripts of budgets and the ledger: each public operation is one EVALSHA.
+
+Plain Redis 7 Lua (also run by fakeredis[lua] in the offline demo). Every script reads
+the clock with `TIME`, so budget windows and ledger days follow the Redis server's clock,
+one clock for every worker whatever its host's drift. Scripts touch keys they compute from
+the namespace (not declared in KEYS): fine on a single Redis or Sentinel, not on Cluster.
+
+Keys (`ns` is the namespace):
+- `ns:budget:w<seconds>:<index>`  hash per budget window: `spent:<budget>` and
+  `reserved:<budget>` in micro-dollars; `<budget>` is `overall` or `model_key:<key>`.
+- `ns:budget:resv:<call id>`  hash of one reservation (window key, amount, budgets).
+- `ns:budget:reservations`  sorted set of call ids by deadline (ms): expired reservations
+  are released by whichever script runs next, so a crashed worker's hold stops counting.
+- `ns:ledger:<YYYY-MM-DD>:agg`  hash of day aggregates, field `key|model|tier|metric`.
+- `ns:ledger:<YYYY-MM-DD>:calls`  list of per-call JSON records (kept `keep` seconds).
+- `ns:ledger:settled:<call id>`  marks a settled call, so a repeated settle is a no-op.
+"""
+
+from __future__ import annotations
+
+# Shared prelude: the clock, the UTC day, the release of one reservation, the purge.
+_PRELUDE = """
+local ns = ARGV[1]
+local t = redis.call('TIME')
+local now_s = tonumber(t[1])
+local now_ms = now_s * 1000 + math.floor(tonumber(t[2]) / 1000)
+local resv_index = ns .. ':budget:reservations'
+
+local function window_key(ws)
+  local idx = math.floor(now_s / ws)
+  return ns .. ':budget:w' .. ws .. ':' .. idx, idx
+end
+
+local function utc_day(days)
+  -- days since 1970-01-01 -> 'YYYY-MM-DD' (H. Hinnant's civil_from_days)
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524)
+    - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d-%02d-%02d', y, m, d)
+end
+
+local function release(cid)
+  local rkey = ns .. ':budget:resv:' .. cid
+  local r = redis.call('HMGET', rkey, 'window', 'amount', 'budgets')
+  redis.call('ZREM', resv_index, cid)
+  if not r[1] then return nil end
+  if r[2] ~= '0' then
+    for b in string.gmatch(r[3], '%S+') do
+      redis.call('HINCRBY', r[1], 'reserved:' .. b, '-' .. r[2])
+    end
+  end
+  redis.call('DEL', rkey)
+  return r
+end
+
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', resv_index, '-inf', now_ms, 'LIMIT', 0, 100)) do
+  release(cid)
+end
+"""
+
+# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, overall_limit|'',
+#       key_limit|'', window_ttl_s
+# -> {1, window_index, already_reserved 0|1} or {0, window_index, budget, limit, spent, reserved}
+RESERVE = _PRELUDE + """
+local ws, cid, mk, needed = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
+local wkey, idx = window_key(ws)
+local rkey = ns .. ':budget:resv:' .. cid
+if redis.call('EXISTS', rkey) == 1 then
+  return {1, idx, 1}
+end
+local names = {'overall', 'model_key:' .. mk}
+local limits = {ARGV[7], ARGV[8]}
+for i = 1, 2 do
+  if limits[i] ~= '' then
+    local v = redis.call('HMGET', wkey, 'spent:' .. names[i], 'reserved:' .. names[i])
+    local spent, reserved = v[1] or '0', v[2] or '0'
+    if tonumber(spent) + tonumber(reserved) + tonumber(needed) > tonumber(limits[i]) then
+      return {0, idx, names[i], limits[i], spent, reserved}
+    end
+  end
+end
+if needed ~= '0' then
+  for i = 1, 2 do redis.call('HINCRBY', wkey, 'reserved:' .. names[i], needed) end
+end
+redis.call('EXPIRE', wkey, ARGV[9])
+local ttl_ms = tonumber(ARGV[6])
+redis.call('HSET', rkey, 'window', wkey, 'amount', needed, 'budgets', table.concat(names, ' '),
+  'model_key', mk, 'deadline_ms', now_ms + ttl_ms)
+-- the hash outlives its deadline by a day so that the purge can still read what to release
+redis.call('PEXPIRE', rkey, ttl_ms + 86400000)
+redis.call('ZADD', resv_index, now_ms + ttl_ms, cid)
+return {1, idx, 0}
+"""
+
+# ARGV: ns, window_seconds, call_id, model_key, model, tier, cost, input, output,
+#       cache_read, cache_write, flags ('fallback,escalation'), is_error '1'|'0',
+#       keep_s, agg_keep_s, window_ttl_s, record JSON (an object)
+# -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already
+SETTLE = _PRELUDE + """
+local ws, cid, mk, cost = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[7]
+if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 172800) then
+  return {0, '', 0}
+end
+local r = release(cid)
+local wkey, budgets, reserved = nil, 'overall model_key:' .. mk, '0'
+if r then
+  wkey, reserved, budgets = r[1], r[2], r[3]
+else
+  wkey = window_key(ws)
+end
+if cost ~= '0' then
+  for b in string.gmatch(budgets, '%S+') do redis.call('HINCRBY', wkey, 'spent:' .. b, cost) end
+end
+redis.call('EXPIRE', wkey, ARGV[16])
+local day = utc_day(math.floor(now_s / 86400))
+local agg = ns .. ':ledger:' .. day .. ':agg'
+local p = mk .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|'
+redis.call('HINCRBY', agg, p .. 'calls', 1)
+if ARGV[13] == '1' then redis.call('HINCRBY', agg, p .. 'errors', 1) end
+local metrics = {'micros', 'input_tokens', 'output_tokens', 'cache_read_tokens',
+  'cache_write_tokens'}
+for i, m in ipairs(metrics) do
+  local v = ARGV[6 + i]
+  if v ~= '0' then redis.call('HINCRBY', agg, p .. m, v) end
+end
+for flag in string.gmatch(ARGV[12], '[^,]+') do
+  redis.call('HINCRBY', agg, p .. flag .. '_calls', 1)
+  if cost ~= '0' then redis.call('HINCRBY', agg, p .. flag .. '_micros', cost) end
+end
+redis.call('EXPIRE', agg, ARGV[15])
+local calls = ns .. ':ledger:' .. day .. ':calls'
+local rec = ARGV[17]
+rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+  .. ',"day":"' .. day .. '","reserved_micros":' .. reserved .. '}'
+redis.call('RPUSH', calls, rec)
+redis.call('EXPIRE', calls, ARGV[14])
+return {1, day, reserved}
+"""
+
+# A budget refusal (deferral or rejection) is counted and listed, and spends nothing.
+# ARGV: ns, model_key, model, tier, kind ('deferrals'|'rejections'), needed, keep_s,
+#       agg_keep_s, record JSON -> day
+REFUSAL = _PRELUDE + """
+local day = utc_day(math.floor(now_s / 86400))
+local agg = ns .. ':ledger:' .. day .. ':agg'
+local p = ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|'
+redis.call('HINCRBY', agg, p .. ARGV[5], 1)
+redis.call('HINCRBY', agg, p .. ARGV[5] .. '_needed_micros', ARGV[6])
+redis.call('EXPIRE', agg, ARGV[8])
+local calls = ns .. ':ledger:' .. day .. ':calls'
+local rec = ARGV[9]
+rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
+  .. ',"day":"' .. day .. '"}'
+redis.call('RPUSH', calls, rec)
+redis.call('EXPIRE', calls, ARGV[7])
+return day
+"""
+
+# ARGV: ns, window_seconds, budget names... -> {now_s, window_index, spent1, reserved1, ...}
+STATUS = _PRELUDE + """
+local ws = tonumber(ARGV[2])
+local wkey, idx = window_key(ws)
+local out = {now_s, idx}
+for i = 3, #ARGV do
+  local v = redis.call('HMGET', wkey, 'spent:' .. ARGV[i], 'reserved:' .. ARGV[i])
+  table.insert(out, v[1] or '0')
+  table.insert(out, v[2] or '0')
+end
+return out
+"""
