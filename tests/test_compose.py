@@ -1,0 +1,258 @@
+"""docker-compose.yml against the default routing config (there is no Docker engine here).
+
+The file checks always run; `docker-compose config -q` runs too whenever the binary exists.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from routing.config import RoutingConfig
+from routing.defaults import default_config
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = ROOT / "docker-compose.yml"
+REDIS_URL = "redis://redis:6379/0"
+SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|AUTH)$")
+PROVIDER_KEYS = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MOONSHOT_API_KEY", "GEMINI_API_KEY"}
+
+
+def _load() -> dict[str, Any]:
+    doc = yaml.safe_load(COMPOSE.read_text("utf-8"))
+    assert isinstance(doc, dict)
+    return doc
+
+
+@pytest.fixture(scope="module")
+def services() -> dict[str, dict[str, Any]]:
+    svcs = _load()["services"]
+    assert isinstance(svcs, dict)
+    return svcs
+
+
+@pytest.fixture(scope="module")
+def config() -> RoutingConfig:
+    return default_config()
+
+
+def _command(service: dict[str, Any]) -> list[str]:
+    cmd = service.get("command", [])
+    return [str(part) for part in (cmd if isinstance(cmd, list) else str(cmd).split())]
+
+
+def _option(cmd: list[str], name: str) -> str | None:
+    for i, part in enumerate(cmd):
+        if part == name and i + 1 < len(cmd):
+            return cmd[i + 1]
+        if part.startswith(name + "="):
+            return part.split("=", 1)[1]
+    return None
+
+
+def _workers(services: dict[str, dict[str, Any]]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """tier -> (service name, service) for every `llm-router worker` service."""
+    found: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name, svc in services.items():
+        cmd = _command(svc)
+        if cmd[:2] == ["llm-router", "worker"]:
+            tier = _option(cmd, "--tier")
+            assert tier is not None, f"service {name}: worker command without --tier"
+            assert tier not in found, f"tier {tier} has two services: {found[tier][0]}, {name}"
+            found[tier] = (name, svc)
+    return found
+
+
+def _env_names(settings_field: str) -> list[str]:
+    alias = Settings.model_fields[settings_field].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(choice) for choice in alias.choices]
+    assert isinstance(alias, str)
+    return [alias]
+
+
+def _settings_env() -> list[str]:
+    """The primary environment variable of every Settings field."""
+    return [_env_names(field)[0] for field in Settings.model_fields]
+
+
+def _seconds(value: str) -> float:
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m|h)", value)
+    assert match, f"unsupported duration {value!r}"
+    scale = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[match.group(2)]
+    return float(match.group(1)) * scale
+
+
+def test_every_tier_queue_has_a_worker_service(
+    services: dict[str, dict[str, Any]], config: RoutingConfig
+) -> None:
+    workers = _workers(services)
+    missing = {tier.queue for name, tier in config.tiers.items() if name not in workers}
+    assert not missing, f"queues without a worker service: {sorted(missing)}"
+
+
+def test_every_worker_command_names_an_existing_tier(
+    services: dict[str, dict[str, Any]], config: RoutingConfig
+) -> None:
+    workers = _workers(services)
+    assert workers, "no `llm-router worker` service in docker-compose.yml"
+    unknown = {svc: tier for tier, (svc, _) in workers.items() if tier not in config.tiers}
+    assert not unknown, f"worker services naming unknown tiers: {unknown}"
+
+
+def test_worker_profiles_match_the_routing_config(
+    services: dict[str, dict[str, Any]], config: RoutingConfig
+) -> None:
+    for tier_name, (svc_name, svc) in _workers(services).items():
+        tier = config.tiers[tier_name]
+        cmd = _command(svc)
+        assert _option(cmd, "--concurrency") == str(tier.concurrency), svc_name
+        assert _option(cmd, "--prefetch-multiplier") == str(tier.prefetch), svc_name
+        assert svc["deploy"]["replicas"] == tier.replicas, svc_name
+        grace = _seconds(str(svc["stop_grace_period"]))
+        assert grace >= tier.task_timeout_seconds, f"{svc_name}: stop_grace_period < timeout"
+        depends = svc["depends_on"]
+        assert depends["config-init"]["condition"] == "service_completed_successfully"
+        assert depends["redis"]["condition"] == "service_healthy"
+    # The shape the issue asks for: Haiku wide, Opus few.
+    workers = _workers(services)
+    haiku, opus = workers["haiku"][1], workers["opus"][1]
+    assert haiku["deploy"]["replicas"] > 1
+    assert opus["deploy"]["replicas"] == 1
+    assert int(_option(_command(haiku), "--concurrency") or 0) > int(
+        _option(_command(opus), "--concurrency") or 0
+    )
+
+
+def test_config_init_is_a_one_shot_service(services: dict[str, dict[str, Any]]) -> None:
+    svc = services["config-init"]
+    assert "llm-router config init" in " ".join(_command(svc))
+    assert svc["restart"] == "no"
+
+
+def test_beat_is_a_single_instance_with_a_persistent_schedule(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    beats = {n: s for n, s in services.items() if "beat" in _command(s)}
+    assert list(beats) == ["beat"], f"exactly one Beat service expected, got {list(beats)}"
+    beat = beats["beat"]
+    cmd = _command(beat)
+    assert cmd[:4] == ["celery", "-A", "workers.app", "beat"]
+    assert beat["deploy"]["replicas"] == 1
+    schedule = _option(cmd, "--schedule")
+    assert schedule is not None and schedule.startswith("/data/")
+    assert any(str(v).endswith(":/data") for v in beat["volumes"])
+
+
+def test_flower_has_basic_auth_from_env_persistence_and_a_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    flower = services["flower"]
+    env = flower["environment"]
+    assert "FLOWER_BASIC_AUTH" in env and env["FLOWER_BASIC_AUTH"] is None, (
+        "FLOWER_BASIC_AUTH must come from the environment (.env), never from the file"
+    )
+    text = " ".join(_command(flower))
+    assert "celery -A workers.app flower" in text
+    assert "--persistent=True" in text and "--db=/data/flower.db" in text
+    assert 'test -n "$${FLOWER_BASIC_AUTH}"' in text, "Flower must refuse to start without auth"
+    assert any(str(v).endswith(":/data") for v in flower["volumes"])
+    assert any("/healthcheck" in str(part) for part in flower["healthcheck"]["test"])
+    assert not PROVIDER_KEYS & set(env), "provider keys must not reach Flower"
+
+
+def test_redis_is_append_only_with_a_volume_and_a_healthcheck(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    redis = services["redis"]
+    assert str(redis["image"]).startswith("redis:7")
+    assert _option(_command(redis), "--appendonly") == "yes"
+    assert any(str(v).endswith(":/data") for v in redis["volumes"])
+    assert "redis-cli" in redis["healthcheck"]["test"]
+
+
+def test_metrics_endpoint_is_exposed(services: dict[str, dict[str, Any]]) -> None:
+    metrics = services["metrics"]
+    cmd = _command(metrics)
+    assert cmd[:2] == ["llm-router", "metrics"]
+    port = _option(cmd, "--port")
+    assert port is not None
+    assert any(str(p).endswith(f":{port}") for p in metrics["ports"])
+
+
+def test_every_app_service_uses_the_compose_redis(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        if name == "redis":
+            continue
+        env = svc["environment"]
+        for var in ("LLM_ROUTER_REDIS_URL", "LLM_ROUTER_BROKER_URL", "LLM_ROUTER_RESULT_BACKEND"):
+            assert env[var] == REDIS_URL, f"{name}: {var}"
+
+
+def test_workers_receive_every_setting_and_only_workers_get_keys(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    wanted = set(_settings_env())
+    for tier, (name, svc) in _workers(services).items():
+        missing = wanted - set(svc["environment"])
+        assert not missing, f"{name} ({tier}) does not pass {sorted(missing)} through"
+    for name, svc in services.items():
+        if name in {n for n, _ in _workers(services).values()}:
+            continue
+        leaked = PROVIDER_KEYS & set(svc.get("environment") or {})
+        assert not leaked, f"{name} gets provider keys {sorted(leaked)}"
+
+
+def test_no_secret_value_is_committed(services: dict[str, dict[str, Any]]) -> None:
+    for name, svc in services.items():
+        for var, value in (svc.get("environment") or {}).items():
+            if SECRET_NAME.search(var):
+                assert value is None, f"{name}: {var} has a value in the file; use .env"
+    text = COMPOSE.read_text("utf-8")
+    patterns = [r"sk-[A-Za-z0-9_\-]{16,}", r"AIza[0-9A-Za-z_\-]{20,}", r"[a-z]+:[^@\s/]+@redis"]
+    for pattern in patterns:
+        assert not re.search(pattern, text), f"something secret-looking matches {pattern}"
+
+
+def test_env_example_documents_every_variable_with_empty_values() -> None:
+    example = ROOT / ".env.example"
+    values: dict[str, str] = {}
+    for line in example.read_text("utf-8").splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            var, _, value = line.partition("=")
+            values[var.strip()] = value.strip()
+    wanted = {*_settings_env(), "FLOWER_BASIC_AUTH"}
+    assert not wanted - set(values), f".env.example misses {sorted(wanted - set(values))}"
+    filled = {var for var, value in values.items() if value}
+    assert not filled, f".env.example must not carry values: {sorted(filled)}"
+    ignored = (ROOT / ".gitignore").read_text("utf-8").split()
+    assert ".env" in ignored
+    assert ".env" in (ROOT / ".dockerignore").read_text("utf-8").split()
+
+
+def test_dockerfile_runs_as_non_root_and_installs_the_project() -> None:
+    text = (ROOT / "Dockerfile").read_text("utf-8")
+    assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
+    assert re.search(r"^USER (?!root\b)\S+", text, re.M)
+    assert "pip install ." in text
+    assert not re.search(r"^(ENV|ARG)\s.*(API_KEY|BASIC_AUTH)", text, re.M)
+
+
+def test_docker_compose_config_accepts_the_file() -> None:
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        pytest.skip("docker-compose is not installed (apt-get install docker-compose); "
+                    "the file checks above still ran")
+    proc = subprocess.run(
+        [binary, "-f", str(COMPOSE), "config", "-q"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 0, f"docker-compose config -q failed:\n{proc.stderr}"
