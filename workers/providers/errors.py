@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class ProviderError(Exception):
     """Root of every provider error. Messages never contain an API key."""
@@ -23,14 +25,26 @@ class ProviderError(Exception):
         self.status = status
         self.request_id = request_id
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickle by state, not by constructor arguments (subclasses have other signatures).
+        return _rebuild, (type(self), str(self), dict(self.__dict__))
+
+
+def _rebuild(cls: type[ProviderError], message: str, state: dict[str, Any]) -> ProviderError:
+    error = Exception.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
 
 class RateLimitedError(ProviderError):
     """429: the provider asked us to slow down; `retry_after` is in seconds (or None)."""
 
     retryable = True
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(self, message: str, *, retry_after: float | None = None, provider: str = "",
+                 status: int | None = None, request_id: str | None = None) -> None:
+        super().__init__(message, provider=provider, status=status, request_id=request_id)
         self.retry_after = retry_after
 
 

@@ -1,0 +1,147 @@
+"""OpenAI-compatible Chat Completions through the official `openai` SDK.
+
+Serves three providers of the catalog, each with its own client and base URL:
+`openai` (GPT-4o), `moonshot` (Kimi, https://api.moonshot.ai/v1) and `google` (Gemini's
+OpenAI-compatible endpoint). These providers cache prompt prefixes automatically and
+report the cached part in `usage.prompt_tokens_details.cached_tokens`, which is *included*
+in `prompt_tokens`: it is moved to `cache_read_tokens` so it is not billed twice
+(likewise `cache_write_tokens` where a provider reports it).
+"""
+
+from __future__ import annotations
+
+import time
+
+import openai
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.completion_usage import CompletionUsage
+from pydantic import SecretStr
+
+from routing.pricing import Usage
+from workers.providers import failures
+from workers.providers.base import Completion, CompletionRequest
+from workers.providers.errors import PermanentError, ProviderError
+
+DEFAULT_BASE_URLS = {
+    "openai": "https://api.openai.com/v1",
+    "moonshot": "https://api.moonshot.ai/v1",
+    "google": "https://generativelanguage.googleapis.com/v1beta/openai/",
+}
+# OpenAI's own API names the output limit `max_completion_tokens` (newer models refuse
+# `max_tokens`); Moonshot and Gemini's compatibility layer take `max_tokens`.
+_USES_MAX_COMPLETION_TOKENS = frozenset({"openai"})
+
+
+def usage_from_openai(usage: CompletionUsage | None) -> Usage:
+    """Normalized usage: `input_tokens` excludes the cached (and cache-written) prompt part."""
+    if usage is None:
+        return Usage()
+    details = usage.prompt_tokens_details
+    prompt = max(usage.prompt_tokens, 0)
+    cached = min(max((details.cached_tokens or 0) if details else 0, 0), prompt)
+    written = min(max((details.cache_write_tokens or 0) if details else 0, 0), prompt - cached)
+    return Usage(
+        input_tokens=prompt - cached - written,
+        output_tokens=max(usage.completion_tokens, 0),
+        cache_read_tokens=cached,
+        cache_write_tokens=written,
+    )
+
+
+class OpenAICompatProvider:
+    """`Provider` for `openai`, `moonshot` and `google` models. Thread-safe; reuse it."""
+
+    def __init__(self, name: str, *, api_key: SecretStr, base_url: str | None = None,
+                 timeout: float = 120.0) -> None:
+        if name not in DEFAULT_BASE_URLS:
+            raise ValueError(f"unknown OpenAI-compatible provider {name!r}")
+        self.name = name
+        self._secret = api_key
+        self.base_url = base_url or DEFAULT_BASE_URLS[name]
+        self.timeout = timeout
+        self.client = openai.OpenAI(
+            api_key=api_key.get_secret_value(),
+            base_url=self.base_url,
+            timeout=timeout,
+            max_retries=0,
+        )
+
+    def __repr__(self) -> str:
+        return (f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r}, "
+                f"timeout={self.timeout!r})")
+
+    def close(self) -> None:
+        self.client.close()
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        timeout = request.timeout if request.timeout is not None else self.timeout
+        messages: list[ChatCompletionMessageParam] = []
+        if request.system:
+            messages.append({"role": "system", "content": request.system})
+        for m in request.messages:
+            if m.role == "user":
+                messages.append({"role": "user", "content": m.content})
+            else:
+                messages.append({"role": "assistant", "content": m.content})
+        started = time.perf_counter()
+        error: ProviderError
+        try:
+            if self.name in _USES_MAX_COMPLETION_TOKENS:
+                response = self.client.chat.completions.create(
+                    model=request.model, messages=messages,
+                    max_completion_tokens=request.max_tokens, timeout=timeout,
+                )
+            else:
+                response = self.client.chat.completions.create(
+                    model=request.model, messages=messages, max_tokens=request.max_tokens,
+                    timeout=timeout,
+                )
+        except openai.APIStatusError as exc:
+            error = failures.from_status(
+                self.name, exc.status_code, headers=exc.response.headers,
+                error_type=exc.type or exc.code, message=self._api_message(exc),
+                request_id=exc.request_id, secrets=self._secrets(),
+            )
+        except openai.APITimeoutError:
+            error = failures.transient(self.name, f"request timed out after {timeout:g}s")
+        except openai.APIConnectionError as exc:
+            error = failures.transient(
+                self.name, f"connection error: {exc.message}", secrets=self._secrets()
+            )
+        except openai.APIError as exc:
+            error = failures.transient(
+                self.name, f"invalid response: {exc.message}", secrets=self._secrets()
+            )
+        except openai.OpenAIError as exc:
+            error = PermanentError(
+                failures.redact(f"{self.name} client error: {exc}", self._secrets()),
+                provider=self.name,
+            )
+        else:
+            return self._completion(response, time.perf_counter() - started)
+        # Raised outside the `except` blocks so the SDK exception (with the request and its
+        # Authorization header) is neither chained nor kept as context.
+        raise error
+
+    def _secrets(self) -> tuple[str]:
+        return (self._secret.get_secret_value(),)
+
+    @staticmethod
+    def _api_message(exc: openai.APIStatusError) -> str:
+        body = exc.body
+        if isinstance(body, dict) and isinstance(body.get("message"), str):
+            return str(body["message"])
+        return exc.message
+
+    @staticmethod
+    def _completion(response: ChatCompletion, latency: float) -> Completion:
+        choice = response.choices[0] if response.choices else None
+        return Completion(
+            text=(choice.message.content or "") if choice else "",
+            usage=usage_from_openai(response.usage),
+            model=response.model,
+            request_id=response._request_id or response.id or None,
+            latency_s=latency,
+            mode="live",
+            stop_reason=choice.finish_reason if choice else None,
+        )

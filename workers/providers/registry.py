@@ -1,0 +1,140 @@
+"""One provider client per provider per process, created on first use and then reused.
+
+`Providers(settings).for_model(spec)` gives the client for a catalog model: the SDK
+client (and its HTTP connection pool) is built once per provider under a lock and shared
+by every thread. In simulated mode every model gets the one `SimulatedProvider`; a live
+model whose provider has no API key raises `MissingKeyError` naming the variable to set.
+`get_providers()` is the per-process accessor for Celery workers (rebuilt after a fork).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Callable
+
+from pydantic import SecretStr
+
+from routing.config import ModelSpec
+from workers.providers.anthropic import AnthropicProvider
+from workers.providers.base import Provider
+from workers.providers.errors import MissingKeyError
+from workers.providers.openai_compat import OpenAICompatProvider
+from workers.providers.simulated import SimulatedProvider
+from workers.settings import Settings, get_settings
+
+# Provider name -> the environment variable of its API key.
+KEY_VARIABLES = {
+    "anthropic": "ANTHROPIC_API_KEY",
+    "openai": "OPENAI_API_KEY",
+    "moonshot": "MOONSHOT_API_KEY",
+    "google": "GEMINI_API_KEY",
+}
+# Provider name -> the `Settings` field holding its key.
+_KEY_FIELDS = {
+    "anthropic": "anthropic_api_key",
+    "openai": "openai_api_key",
+    "moonshot": "moonshot_api_key",
+    "google": "gemini_api_key",
+}
+_MAX_REGISTRIES = 8
+
+
+class Providers:
+    """The provider clients of one process, built lazily from `Settings`. Thread-safe."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.mode = settings.provider_mode
+        self._lock = threading.Lock()
+        self._clients: dict[str, Provider] = {}
+
+    def __repr__(self) -> str:
+        return f"Providers(mode={self.mode!r}, created={sorted(self._clients)!r})"
+
+    def for_model(self, spec: ModelSpec) -> Provider:
+        """The (shared) client that serves `spec`; `MissingKeyError` if it has no key."""
+        name = "simulated" if self.mode == "simulated" else str(spec.provider)
+        return self.get(name)
+
+    def get(self, name: str) -> Provider:
+        """The client of provider `name` (anthropic, openai, moonshot, google, simulated)."""
+        client = self._clients.get(name)
+        if client is not None:
+            return client
+        with self._lock:
+            client = self._clients.get(name)
+            if client is None:
+                client = self._build(name)
+                self._clients[name] = client
+            return client
+
+    def close(self) -> None:
+        """Close every client (their connection pools); later calls build new ones."""
+        with self._lock:
+            clients, self._clients = self._clients, {}
+        for client in clients.values():
+            close: Callable[[], None] | None = getattr(client, "close", None)
+            if close is not None:
+                close()
+
+    def _build(self, name: str) -> Provider:
+        s = self.settings
+        if name == "simulated":
+            return SimulatedProvider(latency=s.simulated_latency)
+        if name not in KEY_VARIABLES:
+            raise ValueError(f"unknown provider {name!r} (known: {', '.join(KEY_VARIABLES)})")
+        key = self._key(name)
+        if name == "anthropic":
+            return AnthropicProvider(
+                api_key=key, base_url=s.anthropic_base_url, timeout=s.request_timeout
+            )
+        base_url = {
+            "openai": s.openai_base_url,
+            "moonshot": s.moonshot_base_url,
+            "google": s.gemini_base_url,
+        }[name]
+        return OpenAICompatProvider(
+            name, api_key=key, base_url=base_url, timeout=s.request_timeout
+        )
+
+    def _key(self, name: str) -> SecretStr:
+        key: SecretStr | None = getattr(self.settings, _KEY_FIELDS[name])
+        if key is None or not key.get_secret_value().strip():
+            raise MissingKeyError(name, KEY_VARIABLES[name])
+        return key
+
+
+_lock = threading.Lock()
+_registries: dict[tuple[int, int], tuple[Settings, Providers]] = {}
+
+
+def get_providers(settings: Settings | None = None) -> Providers:
+    """This process's registry for `settings` (default: `get_settings()`).
+
+    Cached per process id (a forked child never reuses its parent's connections) and per
+    settings object.
+    """
+    settings = settings if settings is not None else get_settings()
+    key = (os.getpid(), id(settings))
+    with _lock:
+        entry = _registries.get(key)
+        if entry is None or entry[0] is not settings:
+            # Forget a parent's registries after a fork (without closing them: their
+            # sockets belong to the parent), and keep at most a few settings objects.
+            for stale in [k for k in _registries if k[0] != key[0]][:]:
+                del _registries[stale]
+            while len(_registries) >= _MAX_REGISTRIES:
+                del _registries[next(iter(_registries))]
+            entry = (settings, Providers(settings))
+            _registries[key] = entry
+        return entry[1]
+
+
+def reset_providers() -> None:
+    """Close and forget this process's registries (tests; config reloads)."""
+    with _lock:
+        entries = [e for k, e in _registries.items() if k[0] == os.getpid()]
+        _registries.clear()
+    for _, providers in entries:
+        providers.close()

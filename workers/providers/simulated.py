@@ -1,0 +1,139 @@
+"""The offline provider (`LLM_ROUTER_PROVIDER_MODE=simulated`): deterministic, no network.
+
+Text: a function of (model, system, messages) only, seeded by their SHA-256.
+- If the system prompt or a message holds a JSON schema between `<json-schema>` and
+  `</json-schema>` (build it with `json_schema_block(schema)`), the reply is a JSON
+  document valid against that schema (see `schema_instance`); typed tasks that embed
+  their output model's `model_json_schema()` this way are satisfied offline. Constraints
+  that depend on the input (say, "one of these labels") must be in the schema (an `enum`)
+  for the simulated reply to honour them.
+- Otherwise a phrase of 30 to 249 estimated tokens, cut at `max_tokens`.
+
+Usage: input tokens are `routing.tokens.estimate_tokens` of the request. With
+`cache_system` and a system prompt of at least `MIN_CACHE_TOKENS` tokens, the first call
+for a (model, system) writes the cache (`cache_write_tokens`) and later calls within
+`CACHE_TTL_S` read it (`cache_read_tokens`); those tokens are not in `input_tokens`.
+Output tokens are the reply's estimated tokens, at most `max_tokens`.
+Every completion says `mode="simulated"`. Thread-safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import threading
+import time
+from typing import Any
+
+from routing.pricing import Usage
+from routing.tokens import estimate_text_tokens, estimate_tokens
+from workers.providers.base import Completion, CompletionRequest
+from workers.providers.schema_instance import WORDS, schema_instance
+
+SCHEMA_OPEN = "<json-schema>"
+SCHEMA_CLOSE = "</json-schema>"
+MIN_CACHE_TOKENS = 1024
+CACHE_TTL_S = 300.0
+_SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE), re.DOTALL)
+
+
+def json_schema_block(schema: dict[str, Any]) -> str:
+    """Text that asks for JSON matching `schema`, in the form the simulated provider reads."""
+    return (
+        "Reply with one JSON object, and nothing else, that validates against this JSON "
+        f"schema:\n{SCHEMA_OPEN}\n{json.dumps(schema, sort_keys=True)}\n{SCHEMA_CLOSE}"
+    )
+
+
+def find_schema(request: CompletionRequest) -> dict[str, Any] | None:
+    """The last `<json-schema>` block of the request (system first, then messages)."""
+    found: dict[str, Any] | None = None
+    for text in (request.system or "", *(m.content for m in request.messages)):
+        for match in _SCHEMA.finditer(text):
+            try:
+                value = json.loads(match.group(1))
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found = value
+    return found
+
+
+def request_seed(request: CompletionRequest) -> int:
+    digest = hashlib.sha256()
+    for part in (request.model, request.system or "",
+                 *(f"{m.role}:{m.content}" for m in request.messages)):
+        digest.update(part.encode())
+        digest.update(b"\0")
+    return int.from_bytes(digest.digest()[:8], "big")
+
+
+class SimulatedProvider:
+    """`Provider` that never touches the network; see the module docstring."""
+
+    name = "simulated"
+
+    def __init__(self, *, latency: float = 0.0) -> None:
+        self.latency = latency
+        self._lock = threading.Lock()
+        self._cache: dict[str, float] = {}  # (model, system) digest -> expiry (monotonic)
+
+    def __repr__(self) -> str:
+        return f"SimulatedProvider(latency={self.latency!r})"
+
+    def close(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
+    def complete(self, request: CompletionRequest) -> Completion:
+        started = time.perf_counter()
+        seed = request_seed(request)
+        text, stop = self._text(request, seed)
+        usage = Usage(output_tokens=min(estimate_text_tokens(text), request.max_tokens),
+                      **self._input_usage(request))
+        remaining = self.latency - (time.perf_counter() - started)
+        if remaining > 0:
+            time.sleep(remaining)
+        return Completion(
+            text=text,
+            usage=usage,
+            model=request.model,
+            request_id=f"sim_{seed:016x}",
+            latency_s=time.perf_counter() - started,
+            mode="simulated",
+            stop_reason=stop,
+        )
+
+    @staticmethod
+    def _text(request: CompletionRequest, seed: int) -> tuple[str, str]:
+        schema = find_schema(request)
+        if schema is not None:
+            # Never cut JSON: a truncated document would fail validation for no reason.
+            return json.dumps(schema_instance(schema, seed)), "end_turn"
+        rng = random.Random(seed)
+        target = 30 + seed % 220
+        words = [f"Simulated reply from {request.model}:"]
+        while estimate_text_tokens(" ".join(words)) < target:
+            words.append(rng.choice(WORDS))
+        text = " ".join(words) + "."
+        limit = request.max_tokens * 4  # the estimator's four characters per token
+        if len(text) > limit:
+            return text[:limit], "max_tokens"
+        return text, "end_turn"
+
+    def _input_usage(self, request: CompletionRequest) -> dict[str, int]:
+        total = estimate_tokens(
+            messages=[{"content": m.content} for m in request.messages], system=request.system
+        )
+        system = estimate_text_tokens(request.system) if request.system else 0
+        if not (request.cache_system and system >= MIN_CACHE_TOKENS):
+            return {"input_tokens": total}
+        key = hashlib.sha256(f"{request.model}\0{request.system}".encode()).hexdigest()
+        now = time.monotonic()
+        with self._lock:
+            hit = self._cache.get(key, 0.0) > now
+            self._cache[key] = now + CACHE_TTL_S
+        field = "cache_read_tokens" if hit else "cache_write_tokens"
+        return {"input_tokens": total - system, field: system}
