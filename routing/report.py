@@ -1,0 +1,188 @@
+"""The cost report: what the routed calls cost, against running everything on one model.
+
+Actual spend is the ledger's: each call priced at call time. The naive comparison prices
+the same token counts (summed over the period, rounded once) at the *current* catalog
+prices of the config given, on (a) the catalog model that would have cost the most for
+those tokens and (b) the default model of the `orchestration` key. So after a price change
+the comparison uses the new prices while the spend keeps the old ones.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from routing.budget import iso
+from routing.config import RoutingConfig
+from routing.ledger import AggregateRow, Ledger, day_text
+from routing.pricing import Usage, cost_micros, usd
+
+TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
+PRICING_NOTE = (
+    "actual spend is priced at call time; the naive comparison prices the same tokens at "
+    "the current catalog prices"
+)
+
+
+def report_days(day: date | str | None, days: int) -> list[str]:
+    """The `days` UTC days ending with `day` (default: today), oldest first."""
+    if days < 1:
+        raise ValueError(f"days must be at least 1, got {days}")
+    last = date.fromisoformat(day_text(day)) if day is not None else datetime.now(UTC).date()
+    return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
+
+
+def _merge(rows: list[AggregateRow]) -> list[AggregateRow]:
+    merged: dict[tuple[str, str, str], AggregateRow] = {}
+    for row in rows:
+        key = (row.model_key, row.model, row.tier)
+        into = merged.setdefault(key, AggregateRow(*key))
+        for name, value in row.as_dict().items():
+            if isinstance(value, int):
+                setattr(into, name, getattr(into, name) + value)
+    return [merged[k] for k in sorted(merged)]
+
+
+def _total_usage(rows: list[AggregateRow]) -> Usage:
+    return Usage(*(sum(getattr(r, t) for r in rows) for t in TOKENS))
+
+
+def _comparison(model: str, naive: int, actual: int) -> dict[str, Any]:
+    savings = naive - actual
+    return {
+        "model": model,
+        "cost_micros": naive,
+        "cost_usd": usd(naive),
+        "savings_micros": savings,
+        "savings_usd": usd(savings),
+        # share of the naive cost saved, and how many times dearer naive would have been
+        "savings_ratio": savings / naive if naive else None,
+        "cost_multiple": naive / actual if actual else None,
+    }
+
+
+def naive_costs(config: RoutingConfig, usage: Usage) -> dict[str, int]:
+    """What `usage` costs on each catalog model, at the config's current prices."""
+    return {m: cost_micros(usage, config.price_of(m)) for m in sorted(config.models)}
+
+
+def _event(rows: list[AggregateRow], count: str, micros: str) -> dict[str, Any]:
+    n, m = sum(getattr(r, count) for r in rows), sum(getattr(r, micros) for r in rows)
+    return {"count": n, "micros": m, "usd": usd(m)}
+
+
+def _events(rows: list[AggregateRow]) -> dict[str, Any]:
+    deferrals = _event(rows, "deferrals", "deferred_micros")
+    deferrals["runs"] = sum(r.deferred_calls for r in rows)  # ran later; "micros" is theirs
+    deferrals["needed_micros"] = sum(r.deferrals_needed_micros for r in rows)
+    rejections = _event(rows, "rejections", "rejections_needed_micros")
+    return {
+        "errors": sum(r.errors for r in rows),
+        "fallbacks": _event(rows, "fallback_calls", "fallback_micros"),
+        "escalations": _event(rows, "escalation_calls", "escalation_micros"),
+        "downgrades": _event(rows, "downgrade_calls", "downgrade_micros"),
+        "deferrals": deferrals,
+        "rejections": {"count": rejections["count"], "needed_micros": rejections["micros"]},
+    }
+
+
+def _row(row: AggregateRow) -> dict[str, Any]:
+    out = {k: v for k, v in row.as_dict().items() if k != "micros"}
+    out["spend_micros"] = row.micros
+    out["spend_usd"] = usd(row.micros)
+    return out
+
+
+def _totals(rows: list[AggregateRow]) -> dict[str, Any]:
+    spend = sum(r.micros for r in rows)
+    out: dict[str, Any] = {"calls": sum(r.calls for r in rows)}
+    out.update({t: sum(getattr(r, t) for r in rows) for t in TOKENS})
+    out.update(spend_micros=spend, spend_usd=usd(spend))
+    return out
+
+
+def build_report(
+    ledger: Ledger, config: RoutingConfig, *, day: date | str | None = None, days: int = 1
+) -> dict[str, Any]:
+    """The report of `days` UTC days ending with `day` (JSON-able; integers in micros)."""
+    span = report_days(day, days)
+    per_day = {d: ledger.day_aggregates(d).rows for d in span}
+    rows = _merge([r for d in span for r in per_day[d]])
+    totals = _totals(rows)
+    actual = totals["spend_micros"]
+    costs = naive_costs(config, _total_usage(rows))
+    dearest = max(costs, key=lambda m: (costs[m], m))
+    naive: dict[str, Any] = {"most_expensive": _comparison(dearest, costs[dearest], actual)}
+    orchestration = config.model_keys.get("orchestration")
+    naive["orchestration_default"] = (
+        None if orchestration is None
+        else _comparison(orchestration.model, costs[orchestration.model], actual)
+    )
+    trend = []
+    for d in span:
+        t, ev = _totals(per_day[d]), _events(per_day[d])
+        trend.append({
+            "day": d, "calls": t["calls"], "spend_micros": t["spend_micros"],
+            "spend_usd": t["spend_usd"], "errors": ev["errors"],
+            "fallbacks": ev["fallbacks"]["count"], "escalations": ev["escalations"]["count"],
+            "deferrals": ev["deferrals"]["count"],
+        })
+    return {
+        "day": span[-1],
+        "days": span,
+        "generated_at": iso(datetime.now(UTC).timestamp()),
+        "config_version": config.version,
+        "rows": [_row(r) for r in rows],
+        "totals": totals,
+        "naive": naive,
+        "events": _events(rows),
+        "trend": trend,
+        "pricing": PRICING_NOTE,
+    }
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """One line for a log: calls, spend, the naive comparison, the events."""
+    t, ev = report["totals"], report["events"]
+    span = report["day"] if len(report["days"]) == 1 else f"{report['days'][0]}..{report['day']}"
+    naive = report["naive"]["most_expensive"]
+    saved = naive["savings_ratio"]
+    saved_text = f"saved {saved:.1%}" if saved is not None else "nothing to compare"
+    return (
+        f"cost {span}: {t['calls']} calls, ${t['spend_usd']:.6f} spent; all on "
+        f"{naive['model']} ${naive['cost_usd']:.6f} ({saved_text}); "
+        f"fallbacks {ev['fallbacks']['count']}, escalations {ev['escalations']['count']}, "
+        f"deferrals {ev['deferrals']['count']}, rejections {ev['rejections']['count']}, "
+        f"errors {ev['errors']}"
+    )
+
+
+def report_key(namespace: str, day: str) -> str:
+    return f"{namespace}:ledger:{day}:report"
+
+
+def store_daily_report(
+    ledger: Ledger, config: RoutingConfig, *, day: date | str | None = None
+) -> str:
+    """Store one day's report as JSON (kept like the aggregates); return its summary line.
+
+    The daily Beat task calls this (for yesterday, a few minutes after midnight UTC, so
+    that the day is complete; today's report is a report so far).
+    """
+    report = build_report(ledger, config, day=day)
+    ledger.client.set(
+        report_key(ledger.namespace, report["day"]),
+        json.dumps(report, separators=(",", ":")),
+        ex=ledger.aggregate_keep_days * 86400,
+    )
+    return summary_line(report)
+
+
+def load_daily_report(ledger: Ledger, day: date | str) -> dict[str, Any] | None:
+    """A stored daily report, or None."""
+    raw = ledger.client.get(report_key(ledger.namespace, day_text(day)))
+    if raw is None:
+        return None
+    data: dict[str, Any] = json.loads(raw)
+    return data
