@@ -170,7 +170,8 @@ class LiveConfig:
                     )
                     pubsub.subscribe(self.store.channel)
                     next_poll = 0.0  # check at once: a change may have been missed
-                wait = max(0.0, min(self.poll_seconds, next_poll - time.monotonic()))
+                # Short waits so that stop() is prompt; a poll is due at `next_poll`.
+                wait = max(0.0, min(0.25, next_poll - time.monotonic()))
                 message = pubsub.get_message(timeout=wait)
                 if message is not None and message.get("type") == "message":
                     self._check(_as_int(message.get("data")))

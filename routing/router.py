@@ -96,7 +96,8 @@ class Router:
         candidates = (decision.model, *decision.fallbacks)
         for model in decision.fallbacks:
             if self._fits(model, input_tokens, decision.max_tokens):
-                moved = self._decision(decision.model_key, model, f"context_window:{decision.model}")
+                rule = f"context_window:{decision.model}"
+                moved = self._decision(decision.model_key, model, rule)
                 return replace(moved, fallbacks=tuple(m for m in candidates if m != model))
         windows = {m: self.config.models[m].context_window for m in candidates}
         raise PromptTooLargeError(decision.model_key, input_tokens, windows)

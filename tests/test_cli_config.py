@@ -1,0 +1,142 @@
+"""The config CLI end to end against a real Redis (in-process via CliRunner, and once as
+the installed `llm-router` command)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner, Result
+
+from routing.cli import app, commands  # noqa: F401
+from routing.defaults import default_document
+
+LLM_ROUTER = Path(sys.executable).with_name("llm-router")
+
+
+def run(*args: str, code: int = 0) -> Result:
+    result = CliRunner().invoke(app, list(args))
+    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
+    return result
+
+
+def as_json(*args: str) -> Any:
+    return json.loads(run(*args, "--json").stdout)
+
+
+@pytest.fixture
+def initialized(env: dict[str, str]) -> dict[str, str]:
+    assert as_json("config", "init")["version"] == 1
+    return env
+
+
+def test_init_show_and_init_again(initialized: dict[str, str]) -> None:
+    shown = as_json("config", "show")
+    assert shown["version"] == 1
+    assert shown["model_keys"]["monitoring"]["model"] == "claude-haiku-4-5"
+    again = run("config", "init", code=1)
+    assert "already stored (version 1)" in again.stderr and "Traceback" not in again.stderr
+    assert as_json("config", "init", "--force")["version"] == 2
+
+
+def test_route_json_has_the_contract_fields(initialized: dict[str, str], tmp_path: Path) -> None:
+    out = as_json("route", "code_review", "--input-tokens", "49999")
+    fields = {"model_key", "model", "tier", "queue", "rule", "fallbacks", "config_version"}
+    assert fields <= set(out)
+    assert (out["model"], out["queue"], out["rule"], out["config_version"]) == (
+        "claude-sonnet-4-6", "llm.sonnet", "default", 1)
+    prompt = tmp_path / "big.txt"
+    prompt.write_text("x" * 200_000)
+    big = as_json("route", "code_review", "--prompt-file", str(prompt))
+    assert (big["model"], big["rule"]) == ("kimi-for-coding", "large_context_to_kimi")
+    unknown = run("route", "summarize", code=1)
+    assert "known model keys: classification" in unknown.stderr
+    assert "Traceback" not in unknown.stderr
+
+
+def test_set_history_diff_rollback(initialized: dict[str, str]) -> None:
+    assert as_json("config", "set", "code_review", "gpt-4o")["version"] == 2
+    assert as_json("route", "code_review")["model"] == "gpt-4o"
+    entries = as_json("config", "history")["entries"]
+    assert [e["version"] for e in entries] == [2, 1]
+    assert "model_keys.code_review.model" in entries[0]["changes"]
+    changes = as_json("config", "diff")
+    assert (changes["from"], changes["to"]) == (1, 2)
+    assert {"path": "model_keys.code_review.model", "old": "claude-sonnet-4-6",
+            "new": "gpt-4o"} in changes["changes"]
+    assert as_json("config", "diff", "2", "1")["changes"][0]["new"] is not None
+    assert as_json("config", "rollback", "1")["version"] == 3
+    assert as_json("route", "code_review")["model"] == "claude-sonnet-4-6"
+    assert as_json("config", "diff", "1", "3")["changes"] == []
+    assert "rollback to version 1" in run("config", "history").stdout
+
+
+def test_refused_apply_exits_2_names_the_path_and_changes_nothing(
+    initialized: dict[str, str], tmp_path: Path
+) -> None:
+    before = as_json("config", "show")
+    doc = default_document()
+    doc["model_keys"]["code_review"]["fallbacks"] = ["claude-sonnet-4-5", "gpt-5"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc))
+    refused = run("config", "apply", str(bad), code=2)
+    assert "model_keys.code_review.fallbacks[1]: unknown model 'gpt-5'" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    unpriced = run("config", "set", "monitoring", "gpt-5", code=2)
+    assert "model_keys.monitoring.model: unknown model 'gpt-5'" in unpriced.stderr
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("models: [unclosed")
+    assert "not valid YAML" in run("config", "apply", str(broken), code=2).stderr
+    assert as_json("config", "show") == before
+    assert len(as_json("config", "history")["entries"]) == 1
+
+
+def test_apply_with_a_stale_expected_version_exits_3(
+    initialized: dict[str, str], tmp_path: Path
+) -> None:
+    doc = default_document()
+    doc["models"]["gpt-4o"]["price"]["input"] = 2.5
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(doc))
+    assert as_json("config", "apply", str(good), "--expect-version", "1")["version"] == 2
+    conflict = run("config", "apply", str(good), "--expect-version", "1", code=3)
+    assert "expected version 1 but the store holds version 2" in conflict.stderr
+    assert as_json("config", "diff")["changes"] == [
+        {"path": "models.gpt-4o.price.input", "old": "5", "new": "2.5"}]
+
+
+def test_help_documents_the_exit_codes(env: dict[str, str]) -> None:
+    text = run("config", "apply", "--help").stdout
+    assert "2 config refused" in " ".join(text.split())
+    assert "3 version conflict" in " ".join(text.split())
+
+
+def test_unreachable_redis_is_one_clean_message(
+    env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from workers.settings import get_settings
+
+    monkeypatch.setenv("LLM_ROUTER_REDIS_URL", "redis://:hunter2@127.0.0.1:1/0")
+    get_settings.cache_clear()
+    result = run("config", "show", code=1)
+    assert "cannot reach Redis" in result.stderr
+    assert "hunter2" not in result.stderr and "Traceback" not in result.stderr
+    get_settings.cache_clear()
+
+
+def test_the_installed_command(env: dict[str, str]) -> None:
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(LLM_ROUTER), *args], capture_output=True, text=True,
+                              env={**os.environ, **env}, timeout=30)
+
+    assert cli("config", "init").returncode == 0
+    shown = cli("config", "show", "--json")
+    assert json.loads(shown.stdout)["version"] == 1
+    refused = cli("config", "set", "lookup", "gpt-5")
+    assert refused.returncode == 2 and "unknown model 'gpt-5'" in refused.stderr

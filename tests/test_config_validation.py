@@ -1,0 +1,97 @@
+"""A refused config names the path and the reason, and leaves the stored config as it was."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from routing.config import load_config
+from routing.defaults import default_document
+from routing.errors import ConfigError
+from routing.store import ConfigStore
+
+
+@pytest.fixture
+def doc() -> dict[str, Any]:
+    return copy.deepcopy(default_document())
+
+
+@pytest.fixture
+def store(redis_client: redis.Redis, namespace: str) -> Iterator[ConfigStore]:
+    yield ConfigStore(redis_client, namespace)
+
+
+def problems_of(document: dict[str, Any]) -> dict[str, str]:
+    with pytest.raises(ConfigError) as info:
+        load_config(document)
+    return dict(info.value.problems)
+
+
+def test_default_config_is_valid() -> None:
+    cfg = load_config(default_document())
+    assert len(cfg.models) == 7 and len(cfg.model_keys) == 11
+
+
+def test_unknown_fallback_model_names_path_and_reason(doc: dict[str, Any]) -> None:
+    doc["model_keys"]["code_review"]["fallbacks"] = ["claude-sonnet-4-5", "gpt-5"]
+    with pytest.raises(ConfigError) as info:
+        load_config(doc)
+    assert "model_keys.code_review.fallbacks[1]: unknown model 'gpt-5'" in str(info.value)
+    assert list(dict(info.value.problems)) == ["model_keys.code_review.fallbacks[1]"]
+
+
+def test_unpriced_model_is_refused_not_counted_at_zero(doc: dict[str, Any]) -> None:
+    del doc["models"]["gpt-4o"]["price"]
+    assert "no price" in problems_of(doc)["models.gpt-4o.price"]
+
+
+def test_escalation_cycle_is_refused(doc: dict[str, Any]) -> None:
+    doc["model_keys"]["strategic_decision"]["escalate_to"] = "code_review"
+    reason = problems_of(doc)["model_keys.strategic_decision.escalate_to"]
+    assert "escalation cycle" in reason and "code_review" in reason
+
+
+def test_fallback_repeating_the_model_is_a_cycle(doc: dict[str, Any]) -> None:
+    doc["model_keys"]["lookup"]["fallbacks"] = ["claude-haiku-4-5"]
+    assert "cycle" in problems_of(doc)["model_keys.lookup.fallbacks[0]"]
+
+
+def test_negative_price_is_refused(doc: dict[str, Any]) -> None:
+    doc["models"]["gpt-4o"]["price"]["input"] = -1
+    assert "greater than or equal to 0" in problems_of(doc)["models.gpt-4o.price.input"]
+
+
+def test_unknown_tier_and_rule_model(doc: dict[str, Any]) -> None:
+    doc["models"]["gpt-4o"]["tier"] = "platinum"
+    doc["rules"][0]["model"] = "kimi-2"
+    found = problems_of(doc)
+    assert "unknown tier 'platinum'" in found["models.gpt-4o.tier"]
+    assert "unknown model 'kimi-2'" in found["rules[0].model"]
+
+
+def test_negative_budget_is_refused(doc: dict[str, Any]) -> None:
+    doc["budgets"]["model_keys"]["monitoring"]["daily_usd"] = -2
+    assert "budgets.model_keys.monitoring.daily_usd" in problems_of(doc)
+
+
+def test_refusal_leaves_the_stored_config_untouched(
+    store: ConfigStore, doc: dict[str, Any]
+) -> None:
+    store.init(author="test")
+    before = store.read().document()
+    doc["model_keys"]["code_review"]["fallbacks"] = ["gpt-5"]
+    with pytest.raises(ConfigError):
+        store.write(doc, author="test")
+    with pytest.raises(ConfigError) as info:
+        store.set_model("monitoring", "gpt-5", author="test")
+    assert "model_keys.monitoring.model" in dict(info.value.problems)
+    with pytest.raises(ConfigError) as unknown_key:
+        store.set_model("no_such_key", "gpt-4o", author="test")
+    assert "model_keys.no_such_key" in dict(unknown_key.value.problems)
+    assert store.version() == 1
+    assert store.read().document() == before
+    assert [e["version"] for e in store.history()] == [1]

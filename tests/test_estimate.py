@@ -1,0 +1,99 @@
+"""Cost estimates come from the config's prices (never a constant); pricing properties."""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from routing.cli import app, commands  # noqa: F401
+from routing.config import Price, load_config
+from routing.defaults import default_document
+from routing.estimate import estimate
+from routing.pricing import Usage, cost_micros
+from routing.store import ConfigStore
+
+RUNS = 48  # the seed's monitoring cron: every 30 minutes
+IN, OUT = 2_000, 300
+
+
+def daily_micros_by_hand(doc: dict[str, object], model: str) -> Decimal:
+    price = doc["models"][model]["price"]  # type: ignore[index]
+    return RUNS * (IN * Decimal(str(price["input"])) + OUT * Decimal(str(price["output"])))
+
+
+def test_seed_example_opus_vs_haiku_comes_from_the_prices() -> None:
+    doc = default_document()
+    result = estimate(load_config(doc), "monitoring", runs_per_day=RUNS,
+                      input_tokens=IN, output_tokens=OUT)
+    opus = daily_micros_by_hand(doc, "claude-opus-4-6")
+    haiku = daily_micros_by_hand(doc, "claude-haiku-4-5")
+    assert result.by_model("claude-opus-4-6").daily_micros == opus
+    assert result.by_model("claude-haiku-4-5").daily_micros == haiku
+    opus_ratio = result.by_model("claude-opus-4-6").ratio_to_cheapest
+    haiku_ratio = result.by_model("claude-haiku-4-5").ratio_to_cheapest
+    assert opus_ratio is not None and haiku_ratio is not None
+    assert opus_ratio / haiku_ratio == pytest.approx(float(opus / haiku))
+    assert float(opus / haiku) == pytest.approx(18.75)  # not the seed's "~167x"
+    assert result.routed_model == "claude-haiku-4-5"
+    assert [m.model for m in result.models if m.routed] == ["claude-haiku-4-5"]
+    assert result.models[0].ratio_to_cheapest == 1.0
+
+
+def test_ratio_follows_a_price_change() -> None:
+    doc = copy.deepcopy(default_document())
+    doc["models"]["claude-haiku-4-5"]["price"].update(input=1.6, output=8)
+    result = estimate(load_config(doc), "monitoring", runs_per_day=RUNS,
+                      input_tokens=IN, output_tokens=OUT)
+    ratio = result.by_model("claude-opus-4-6").daily_micros / result.by_model(
+        "claude-haiku-4-5").daily_micros
+    assert ratio == pytest.approx(9.375)
+
+
+def test_negative_counts_are_refused_by_name() -> None:
+    with pytest.raises(ValueError, match="runs_per_day"):
+        estimate(load_config(default_document()), "monitoring", runs_per_day=-1,
+                 input_tokens=1, output_tokens=1)
+
+
+def test_cost_estimate_cli_json(env: dict[str, str], redis_url: str, namespace: str) -> None:
+    ConfigStore.from_url(redis_url, namespace).init(author="t")
+    result = CliRunner().invoke(app, [
+        "cost", "estimate", "monitoring", "--runs-per-day", str(RUNS),
+        "--input-tokens", str(IN), "--output-tokens", str(OUT), "--json",
+    ])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    doc = default_document()
+    assert out["per_model"]["claude-opus-4-6"] == pytest.approx(
+        float(daily_micros_by_hand(doc, "claude-opus-4-6")) / 1e6)
+    assert out["ratio_to_cheapest"]["claude-opus-4-6"] / out["ratio_to_cheapest"][
+        "claude-haiku-4-5"] == pytest.approx(18.75)
+
+
+PRICE = Price(input=Decimal("3"), output=Decimal("15"), cache_read=Decimal("0.3"),
+              cache_write=Decimal("3.75"))
+counts = st.integers(min_value=0, max_value=10**7)
+
+
+@given(counts, counts, counts, counts)
+def test_cost_is_additive_over_usage_in_whole_micros(a: int, b: int, c: int, d: int) -> None:
+    # Integer token counts at these prices cost whole or tenth micros; halves round up.
+    whole = cost_micros(Usage(a, b, c, d), PRICE)
+    parts = (cost_micros(Usage(input_tokens=a), PRICE) + cost_micros(Usage(output_tokens=b), PRICE)
+             + cost_micros(Usage(cache_read_tokens=c), PRICE)
+             + cost_micros(Usage(cache_write_tokens=d), PRICE))
+    assert abs(whole - parts) <= 2
+
+
+@given(counts, counts, st.integers(min_value=0, max_value=1000))
+def test_cost_is_monotone_in_tokens(a: int, b: int, extra: int) -> None:
+    base = cost_micros(Usage(a, b), PRICE)
+    assert cost_micros(Usage(a + extra, b), PRICE) >= base
+    assert cost_micros(Usage(a, b + extra), PRICE) >= base
+    assert cost_micros(Usage(a, b), PRICE, batch=True) <= base
