@@ -1,0 +1,47 @@
+"""The Beat schedule, as data: one row per cron, each with an expiry shorter than its
+interval so that a backlog never runs the same cron twice.
+
+Run it with `celery -A workers.app beat`. tests/test_beat.py checks that every task named
+here is registered and that its model key routes to an existing queue.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.schedules import crontab
+
+MINUTE = 60
+HOUR = 60 * MINUTE
+DAY = 24 * HOUR
+
+SCHEDULE: dict[str, dict[str, Any]] = {
+    "monitoring-every-30-minutes": {
+        "task": "cron.monitoring",
+        "schedule": 30 * MINUTE,
+        "options": {"expires": 25 * MINUTE},
+    },
+    "content-curation-every-6-hours": {
+        "task": "cron.content_curation",
+        "schedule": 6 * HOUR,
+        "options": {"expires": 5 * HOUR},
+    },
+    "daily-cost-report": {
+        "task": "cron.cost_report",
+        "schedule": crontab(minute=5, hour=0),
+        "options": {"expires": 12 * HOUR},
+    },
+    "monthly-routing-review": {
+        "task": "cron.routing_review",
+        "schedule": crontab(minute=30, hour=6, day_of_month=1),
+        "options": {"expires": 7 * DAY},
+    },
+}
+
+# Interval of each entry in seconds (for crontab rows: the period they repeat at).
+INTERVALS: dict[str, int] = {
+    "monitoring-every-30-minutes": 30 * MINUTE,
+    "content-curation-every-6-hours": 6 * HOUR,
+    "daily-cost-report": DAY,
+    "monthly-routing-review": 28 * DAY,
+}

@@ -66,6 +66,9 @@ class TierSpec(Strict):
     prefetch: int = Field(default=1, ge=1, le=1000)
     replicas: int = Field(default=1, ge=1, le=100)
     task_timeout_seconds: float = Field(default=120.0, gt=0)
+    # Workers of this tier also consume Celery's default queue, where foreign producers'
+    # `send_task` lands, and forward each task to its tier's queue.
+    dispatch: bool = False
 
 
 class ModelKeySpec(Strict):
@@ -167,7 +170,8 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
             need_model(f"{base}.fallbacks[{i}]", fb)
             if fb in seen:
                 problems.append(
-                    (f"{base}.fallbacks[{i}]", f"'{fb}' repeats an earlier model of this key (cycle)")
+                    (f"{base}.fallbacks[{i}]",
+                     f"'{fb}' repeats an earlier model of this key (cycle)")
                 )
             seen.add(fb)
         need_model(f"{base}.downgrade_to", spec.downgrade_to)

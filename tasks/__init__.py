@@ -1,0 +1,37 @@
+"""Celery tasks: `llm.run`, one typed task per kind of work, and the Beat crons.
+
+Tasks are thin: they parse their input, and `workers.execution` routes, calls the
+provider, records the cost and returns a JSON-able dict.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tasks.base import LLMTask
+from tasks.kinds import KINDS
+from tasks.run import RunSpec
+from tasks.typed import TypedSpec
+from workers.app import app
+from workers.execution import execute
+
+
+@app.task(base=LLMTask, bind=True, name="llm.run", spec=RunSpec())
+def run(self: LLMTask, /, **kwargs: Any) -> dict[str, Any]:
+    """Run `prompt` (or `messages`) on the model that `model_key` routes to."""
+    return execute(self, self.spec, kwargs)
+
+
+def _typed(spec: TypedSpec) -> LLMTask:
+    def work(self: LLMTask, /, **kwargs: Any) -> dict[str, Any]:
+        return execute(self, self.spec, kwargs)
+
+    work.__name__ = spec.model_key
+    work.__doc__ = spec.instruction
+    task: LLMTask = app.task(base=LLMTask, bind=True, name=spec.name, spec=spec)(work)
+    return task
+
+
+TYPED: dict[str, LLMTask] = {spec.model_key: _typed(spec) for spec in KINDS}
+
+from tasks import crons  # noqa: E402,F401  (registers the cron tasks)

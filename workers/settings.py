@@ -46,7 +46,26 @@ class Settings(BaseSettings):
         default=86400, ge=60, validation_alias="LLM_ROUTER_RESULT_EXPIRES"
     )
     ledger_keep_days: int = Field(default=14, ge=1, validation_alias="LLM_ROUTER_LEDGER_DAYS")
-    metrics_port: int = Field(default=0, ge=0, le=65535, validation_alias="LLM_ROUTER_METRICS_PORT")
+    # Prefix of every broker key (kombu's `global_keyprefix`): lets two deployments share
+    # one Redis database. Empty by default so that plain Celery producers interoperate.
+    broker_prefix: str = Field(default="", validation_alias="LLM_ROUTER_BROKER_PREFIX")
+    # Seconds before an unacknowledged message is redelivered; 0 derives it from the
+    # config (longest tier task timeout plus the longest retry delay, plus a margin).
+    visibility_timeout: int = Field(
+        default=0, ge=0, validation_alias="LLM_ROUTER_VISIBILITY_TIMEOUT"
+    )
+    # Retry policy for overloaded/transient provider errors (exponential, with jitter).
+    retry_base_delay: float = Field(default=2.0, ge=0, validation_alias="LLM_ROUTER_RETRY_BASE")
+    retry_max_delay: float = Field(default=60.0, ge=0, validation_alias="LLM_ROUTER_RETRY_MAX")
+    attempts_per_model: int = Field(
+        default=3, ge=1, le=20, validation_alias="LLM_ROUTER_ATTEMPTS_PER_MODEL"
+    )
+    max_escalations: int = Field(
+        default=2, ge=0, le=5, validation_alias="LLM_ROUTER_MAX_ESCALATIONS"
+    )
+    metrics_port: int = Field(
+        default=0, ge=0, le=65535, validation_alias="LLM_ROUTER_METRICS_PORT"
+    )
 
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")

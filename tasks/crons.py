@@ -1,0 +1,108 @@
+"""The Beat crons. Each gathers its input, then hands the LLM work to a typed task (which
+the router sends to its tier), or does plain bookkeeping with no model at all.
+
+`model_key` on a cron names the model key of the work it hands on, so that the schedule
+test can check that every cron's work routes to an existing queue.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import redis
+from celery import Task
+
+from routing.pricing import usd
+from workers.app import app
+from workers.broker_depth import tier_depths
+from workers.runtime import get_runtime
+
+log = logging.getLogger(__name__)
+
+CURATION_INBOX = "curation:inbox"
+CURATION_BATCH = 50
+
+
+class Cron(Task):  # type: ignore[type-arg]
+    model_key: str | None = None
+    acks_late = True
+
+
+def observe() -> list[str]:
+    """What the monitoring cron looks at: this system itself (queues, budgets, deferrals)."""
+    rt = get_runtime()
+    cfg = rt.live.get()
+    lines = [f"routing config version {cfg.version}"]
+    broker = redis.Redis.from_url(rt.settings.broker_url)
+    try:
+        depths = tier_depths(
+            broker, {n: t.queue for n, t in cfg.tiers.items()}, rt.settings.broker_prefix
+        )
+    finally:
+        broker.close()
+    lines += [f"queue {cfg.tiers[t].queue}: {n} waiting" for t, n in sorted(depths.items())]
+    lines.append(f"deferred tasks waiting for a budget window: {rt.deferred.count()}")
+    for status in rt.budgets.status(cfg):
+        limit = "no limit" if status.limit_micros is None else f"${usd(status.limit_micros):.2f}"
+        lines.append(
+            f"budget {status.budget}: spent ${usd(status.spent_micros):.4f} of {limit}, "
+            f"reserved ${usd(status.reserved_micros):.4f}"
+        )
+    return lines
+
+
+@app.task(base=Cron, bind=True, name="cron.monitoring", model_key="monitoring")
+def monitoring(self: Cron) -> dict[str, Any]:
+    """Every 30 minutes: observe the system and ask the monitoring model for a status."""
+    result = app.send_task(
+        "tasks.monitoring", kwargs={"source": "llm-router", "observations": observe()}
+    )
+    return {"task_id": result.id}
+
+
+@app.task(base=Cron, bind=True, name="cron.content_curation", model_key="content_curation")
+def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str, Any]:
+    """Every 6 hours: curate what other agents pushed to the inbox (nothing to do, no call).
+
+    Items are JSON objects `{"id", "title", "text"}` pushed with
+    `RPUSH <namespace>:curation:inbox`.
+    """
+    rt = get_runtime()
+    key = rt.settings.key(CURATION_INBOX)
+    with rt.redis.pipeline() as pipe:
+        pipe.lrange(key, 0, CURATION_BATCH - 1)
+        pipe.ltrim(key, CURATION_BATCH, -1)
+        raw, _ = pipe.execute()
+    items = [json.loads(r) for r in raw]
+    if not items:
+        return {"skipped": "the curation inbox is empty"}
+    result = app.send_task(
+        "tasks.content_curation", kwargs={"topic": topic, "items": items}
+    )
+    return {"task_id": result.id, "items": len(items)}
+
+
+@app.task(base=Cron, bind=True, name="cron.cost_report")
+def cost_report(self: Cron, day: str | None = None) -> dict[str, Any]:
+    """Daily: store yesterday's cost report in Redis and log a one-line summary."""
+    from routing.report import store_daily_report
+
+    rt = get_runtime()
+    when = day or (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    summary = store_daily_report(rt.ledger, rt.live.get(), day=when)
+    log.info("%s", summary)
+    return {"day": when, "summary": summary}
+
+
+@app.task(base=Cron, bind=True, name="cron.routing_review")
+def routing_review(self: Cron, days: int = 30) -> dict[str, Any]:
+    """Monthly: per model key, how often it escalated or fell back, and what it cost."""
+    from routing.review import store_routing_review
+
+    rt = get_runtime()
+    review = store_routing_review(rt.ledger, rt.live.get(), days)
+    log.info("routing review: %s", review["summary"])
+    return review

@@ -1,0 +1,244 @@
+"""Input and output models of the typed tasks, one pair per kind of work.
+
+Outputs are what the model must return as JSON; `check(input, model_keys)` validates an
+output against its input (a label that was offered, a choice among the options...).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Out(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        """The JSON Schema the model is shown for `given`: the output model's, narrowed
+        where the input fixes the allowed values (labels, options, ids, fields)."""
+        return cls.model_json_schema()
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        """A reason this output does not answer `given`, or None."""
+        return None
+
+
+class MonitoringIn(In):
+    source: str = Field(min_length=1, description="what is being watched")
+    observations: list[str] = Field(min_length=1, description="one observation per line")
+
+
+class MonitoringOut(Out):
+    status: Literal["ok", "warn", "alert"]
+    summary: str = Field(min_length=1)
+    alerts: list[str] = Field(default_factory=list)
+
+
+class CurationItem(BaseModel):
+    id: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    text: str = ""
+
+
+class CurationIn(In):
+    topic: str = Field(min_length=1)
+    items: list[CurationItem] = Field(min_length=1)
+    max_selected: int = Field(default=5, ge=1, le=100)
+
+
+class Selection(BaseModel):
+    id: str
+    reason: str = Field(min_length=1)
+
+
+class CurationOut(Out):
+    selected: list[Selection]
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        assert isinstance(given, CurationIn)
+        schema = cls.model_json_schema()
+        schema["properties"]["selected"]["maxItems"] = given.max_selected
+        schema["$defs"]["Selection"]["properties"]["id"]["enum"] = [i.id for i in given.items]
+        return schema
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        assert isinstance(given, CurationIn)
+        ids = {item.id for item in given.items}
+        unknown = [s.id for s in self.selected if s.id not in ids]
+        if unknown:
+            return f"selected ids not among the items: {unknown}"
+        if len(self.selected) > given.max_selected:
+            return f"selected {len(self.selected)} items, at most {given.max_selected} allowed"
+        return None
+
+
+class ClassificationIn(In):
+    text: str = Field(min_length=1)
+    labels: list[str] = Field(min_length=2)
+
+
+class ClassificationOut(Out):
+    label: str
+    confidence: float = Field(ge=0, le=1)
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        assert isinstance(given, ClassificationIn)
+        schema = cls.model_json_schema()
+        schema["properties"]["label"]["enum"] = list(given.labels)
+        return schema
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        assert isinstance(given, ClassificationIn)
+        if self.label not in given.labels:
+            return f"label '{self.label}' is not one of {given.labels}"
+        return None
+
+
+class ExtractionIn(In):
+    text: str = Field(min_length=1)
+    fields: dict[str, str] = Field(min_length=1, description="field name -> what it holds")
+
+
+class ExtractionOut(Out):
+    fields: dict[str, str | None]
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        assert isinstance(given, ExtractionIn)
+        schema = cls.model_json_schema()
+        fields = schema["properties"]["fields"]
+        fields["properties"] = {
+            name: {"anyOf": [{"type": "string"}, {"type": "null"}], "description": what}
+            for name, what in given.fields.items()
+        }
+        fields["required"] = list(given.fields)
+        return schema
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        assert isinstance(given, ExtractionIn)
+        missing = sorted(set(given.fields) - set(self.fields))
+        return f"fields missing from the output: {missing}" if missing else None
+
+
+class LookupIn(In):
+    question: str = Field(min_length=1)
+    context: str = ""
+
+
+class LookupOut(Out):
+    answer: str
+    found: bool
+
+
+class CodeGenerationIn(In):
+    task: str = Field(min_length=1)
+    language: str = Field(default="python", min_length=1)
+    context: str = ""
+
+
+class CodeGenerationOut(Out):
+    code: str = Field(min_length=1)
+    explanation: str = ""
+
+
+class CodeReviewIn(In):
+    diff: str = Field(min_length=1)
+    guidelines: str = ""
+
+
+class Finding(BaseModel):
+    severity: Literal["info", "minor", "major", "critical"]
+    message: str = Field(min_length=1)
+    file: str | None = None
+    line: int | None = None
+
+
+class CodeReviewOut(Out):
+    approve: bool
+    findings: list[Finding]
+
+
+class DraftingIn(In):
+    brief: str = Field(min_length=1)
+    audience: str = ""
+    tone: str = ""
+    max_words: int | None = Field(default=None, ge=1)
+
+
+class DraftingOut(Out):
+    title: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+
+
+class OrchestrationIn(In):
+    goal: str = Field(min_length=1)
+    context: str = ""
+
+
+class PlanStep(BaseModel):
+    title: str = Field(min_length=1)
+    model_key: str
+    instructions: str = Field(min_length=1)
+
+
+class OrchestrationOut(Out):
+    steps: list[PlanStep] = Field(min_length=1)
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        schema = cls.model_json_schema()
+        schema["$defs"]["PlanStep"]["properties"]["model_key"]["enum"] = sorted(model_keys)
+        return schema
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        unknown = sorted({s.model_key for s in self.steps} - model_keys)
+        return f"steps name unknown model keys {unknown}" if unknown else None
+
+
+class DecisionIn(In):
+    question: str = Field(min_length=1)
+    options: list[str] = Field(min_length=2)
+    context: str = ""
+
+
+class DecisionOut(Out):
+    choice: str
+    rationale: str = Field(min_length=1)
+    confidence: float = Field(ge=0, le=1)
+
+    @classmethod
+    def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
+        assert isinstance(given, DecisionIn)
+        schema = cls.model_json_schema()
+        schema["properties"]["choice"]["enum"] = list(given.options)
+        return schema
+
+    def check(self, given: In, model_keys: frozenset[str]) -> str | None:
+        assert isinstance(given, DecisionIn)
+        if self.choice not in given.options:
+            return f"choice '{self.choice}' is not one of the options {given.options}"
+        return None
+
+
+class LargeContextIn(In):
+    task: str = Field(min_length=1)
+    files: dict[str, str] = Field(min_length=1, description="path -> content")
+
+
+class FileChange(BaseModel):
+    path: str
+    description: str = Field(min_length=1)
+    patch: str = ""
+
+
+class LargeContextOut(Out):
+    summary: str = Field(min_length=1)
+    changes: list[FileChange]

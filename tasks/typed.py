@@ -1,0 +1,68 @@
+"""Typed work: a pydantic input rendered into a prompt, JSON output parsed and checked.
+
+The system prompt ends with `JSON_SCHEMA_MARKER` followed by the output's JSON Schema;
+models are asked for one JSON object and nothing else. A reply that does not parse,
+does not fit the schema, or does not answer the input (see `Out.check`) is invalid,
+which makes the task escalate to the model key's escalation target.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from routing.config import RoutingConfig
+from tasks.schemas import In, Out
+from tasks.spec import Call, OutputInvalid, input_error
+from workers.providers.base import Message
+
+JSON_SCHEMA_MARKER = "Reply with only a JSON object that matches this JSON Schema:"
+
+
+@dataclass(frozen=True)
+class TypedSpec:
+    name: str
+    model_key: str
+    input_model: type[In]
+    output_model: type[Out]
+    instruction: str
+
+    def system(self, given: In, config: RoutingConfig) -> str:
+        schema = self.output_model.schema_for(given, frozenset(config.model_keys))
+        return f"{self.instruction}\n\n{JSON_SCHEMA_MARKER}\n{json.dumps(schema, sort_keys=True)}"
+
+    def _input(self, kwargs: dict[str, Any]) -> In:
+        try:
+            return self.input_model.model_validate(kwargs)
+        except ValidationError as exc:
+            raise input_error(self.name, exc) from None
+
+    def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
+        given = self._input(kwargs)
+        prompt = json.dumps(given.model_dump(mode="json"), indent=1, ensure_ascii=False)
+        return Call(self.model_key, (Message("user", prompt),), self.system(given, config), None)
+
+    def parse_output(
+        self, text: str, kwargs: dict[str, Any], config: RoutingConfig
+    ) -> dict[str, Any]:
+        try:
+            output = self.output_model.model_validate_json(extract_json(text))
+        except ValidationError as exc:
+            first = exc.errors(include_url=False)[0]
+            where = ".".join(str(p) for p in first["loc"]) or "output"
+            raise OutputInvalid(f"{where}: {first['msg']}") from None
+        problem = output.check(self._input(kwargs), frozenset(config.model_keys))
+        if problem:
+            raise OutputInvalid(problem)
+        return output.model_dump(mode="json")
+
+
+def extract_json(text: str) -> str:
+    """The JSON object in a reply, tolerating a code fence or a sentence around it."""
+    start, end = text.find("{"), text.rfind("}")
+    if start < 0 or end < start:
+        raise OutputInvalid("the reply holds no JSON object")
+    return text[start : end + 1]

@@ -1,0 +1,86 @@
+"""The task layer's side of budgets and the ledger: reserve before a call, settle after.
+
+Two Redis round trips per call in all (one EVALSHA each, `routing.budget` and
+`routing.ledger`); a key with no budget reserves without Redis at all.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from routing.budget import Reservation
+from routing.config import RoutingConfig
+from routing.errors import BudgetExceededError
+from routing.ledger import CallRecord as LedgerRecord
+from routing.ledger import Outcome
+from routing.pricing import Usage
+from workers.route_state import RouteState
+from workers.runtime import Runtime
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    state: RouteState  # the state before this call
+    usage: Usage
+    cost_micros: int
+    outcome: str  # "ok" or the provider error's class name
+
+
+class Accounting:
+    """Budgets and ledger for the calls of one task execution."""
+
+    def __init__(self, rt: Runtime, task_id: str, config: RoutingConfig) -> None:
+        self.rt = rt
+        self.task_id = task_id
+        self.window_seconds = config.budgets.window_seconds
+        # Unique per execution: a message redelivered after a crash makes a new, real
+        # call, which must be counted even if the lost execution had settled its own.
+        self._run = uuid.uuid4().hex[:8]
+
+    def call_id(self, state: RouteState) -> str:
+        return f"{self.task_id}:{state.calls}:{self._run}"
+
+    def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int) -> Reservation:
+        return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros)
+
+    def settle(self, reservation: Reservation, rec: CallRecord) -> None:
+        s = rec.state
+        outcome = Outcome.ok if rec.outcome == "ok" else Outcome.error
+        self.rt.ledger.settle(
+            LedgerRecord(
+                task_id=self.task_id,
+                call_id=reservation.call_id,
+                model_key=s.model_key,
+                model=s.model,
+                tier=s.tier,
+                usage=rec.usage,
+                cost_micros=rec.cost_micros,
+                attempt=s.calls + 1,
+                config_version=s.config_version,
+                outcome=outcome,
+                fallback=bool(s.fallback_from),
+                escalation=bool(s.escalated_from),
+                downgrade=s.downgraded_from is not None,
+                deferred=s.deferrals > 0,
+                error=None if outcome is Outcome.ok else rec.outcome,
+            ),
+            window_seconds=self.window_seconds,
+        )
+
+    def refused(self, state: RouteState, exc: BudgetExceededError, *, deferred: bool) -> None:
+        record = self.rt.ledger.record_deferral if deferred else self.rt.ledger.record_rejection
+        record(
+            exc,
+            task_id=self.task_id,
+            call_id=self.call_id(state),
+            model_key=state.model_key,
+            model=state.model,
+            tier=state.tier,
+            config_version=state.config_version,
+        )
+
+    @staticmethod
+    def resets_at_ts(exc: BudgetExceededError) -> float:
+        return datetime.fromisoformat(exc.resets_at.replace("Z", "+00:00")).timestamp()

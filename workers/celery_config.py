@@ -1,0 +1,60 @@
+"""Settings -> Celery configuration, in exactly one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from routing.config import RoutingConfig
+from workers.queues import DEFAULT_QUEUE, route_task, tier_queues
+from workers.settings import Settings
+
+# Added to the derived visibility timeout: time to notice a lost worker, clock skew.
+VISIBILITY_MARGIN_SECONDS = 300
+
+
+def visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
+    """Longer than the longest task plus the longest retry delay, so nothing is redelivered
+    while a healthy worker still holds it."""
+    if settings.visibility_timeout:
+        return settings.visibility_timeout
+    longest_task = max(t.task_timeout_seconds for t in config.tiers.values())
+    return int(longest_task + settings.retry_max_delay + VISIBILITY_MARGIN_SECONDS)
+
+
+def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
+    from beat_schedule import SCHEDULE
+
+    transport: dict[str, Any] = {"visibility_timeout": visibility_timeout(settings, config)}
+    backend_transport: dict[str, Any] = {}
+    if settings.broker_prefix:
+        transport["global_keyprefix"] = settings.broker_prefix
+        backend_transport["global_keyprefix"] = settings.broker_prefix
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.result_backend,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": backend_transport,
+        "broker_connection_retry_on_startup": True,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_default_queue": DEFAULT_QUEUE,
+        "task_queues": tier_queues(config),
+        "task_create_missing_queues": True,
+        "task_routes": (route_task,),
+        # Nothing lost: ack after the task ran; a killed worker's task goes back.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "task_track_started": True,
+        "result_expires": settings.result_expires_seconds,
+        "result_extended": True,
+        # Events on, so that Flower sees every task.
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_prefetch_multiplier": 1,
+        "beat_schedule": SCHEDULE,
+        "timezone": "UTC",
+        "enable_utc": True,
+    }

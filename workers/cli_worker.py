@@ -1,0 +1,52 @@
+"""`llm-router worker --tier TIER [celery options]`: a worker on one tier's queue, with the
+tier's profile (pool, concurrency, prefetch) from the routing config in Redis."""
+
+from __future__ import annotations
+
+import socket
+
+import typer
+
+from routing.cli import app
+from routing.cli.context import fail, guarded, open_store
+from routing.config import TierSpec
+from workers.queues import DEFAULT_QUEUE
+
+
+def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:
+    """The `celery worker` arguments of a tier's profile; `extra` comes last and wins."""
+    queues = [tier.queue, DEFAULT_QUEUE] if tier.dispatch else [tier.queue]
+    return [
+        "worker",
+        "--queues", ",".join(queues),
+        "--pool", str(tier.pool),
+        "--concurrency", str(tier.concurrency),
+        "--prefetch-multiplier", str(tier.prefetch),
+        "--hostname", f"{tier_name}@{socket.gethostname()}",
+        "--task-events",
+        *extra,
+    ]
+
+
+@app.command(
+    "worker",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def worker(
+    ctx: typer.Context,
+    tier: str = typer.Option(..., "--tier", help="The tier whose queue and profile to use."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the celery command only."),
+) -> None:
+    """Start a Celery worker on a tier's queue with the tier's profile; extra arguments
+    (e.g. --loglevel INFO, --concurrency 4) are passed to `celery worker`."""
+    with guarded():
+        config = open_store().read()
+    if tier not in config.tiers:
+        fail(f"--tier: unknown tier '{tier}' (known: {', '.join(sorted(config.tiers))})", 2)
+    argv = worker_argv(tier, config.tiers[tier], list(ctx.args))
+    if dry_run:
+        typer.echo("celery -A workers.app " + " ".join(argv))
+        return
+    from workers.app import app as celery_app
+
+    celery_app.worker_main(argv)

@@ -1,0 +1,87 @@
+"""The routing state a task carries in its message header, across retries and hops.
+
+The producer's router writes it (model, tier, queue, config version); every retry,
+fallback, escalation, deferral or forward re-publishes the same task id with an updated
+copy, so that the final result can say how many calls were made, what they cost, and
+which models were left behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+from routing.router import Decision
+
+ROUTE_HEADER = "llmr_route"
+
+
+@dataclass(frozen=True)
+class RouteState:
+    model_key: str  # what the caller asked for (ledger and result are under this key)
+    route_key: str  # whose routing applies now (differs after an escalation)
+    model: str
+    tier: str
+    queue: str
+    rule: str
+    config_version: int
+    attempt: int = 0  # failed attempts on the current model
+    calls: int = 0  # provider calls made so far, all models
+    cost_micros: int = 0
+    fallback_from: tuple[str, ...] = ()
+    escalated_from: tuple[str, ...] = ()
+    rerouted: bool = False
+    deferrals: int = 0
+    downgraded_from: str | None = None
+    tried: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def initial(cls, decision: Decision) -> RouteState:
+        return cls(
+            model_key=decision.model_key,
+            route_key=decision.model_key,
+            model=decision.model,
+            tier=decision.tier,
+            queue=decision.queue,
+            rule=decision.rule,
+            config_version=decision.config_version,
+        )
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, Any] | None) -> RouteState | None:
+        raw = (headers or {}).get(ROUTE_HEADER)
+        if not isinstance(raw, dict):
+            return None
+        data = dict(raw)
+        for name in ("fallback_from", "escalated_from", "tried"):
+            data[name] = tuple(data.get(name) or ())
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def header(self) -> dict[str, Any]:
+        out = asdict(self)
+        for name in ("fallback_from", "escalated_from", "tried"):
+            out[name] = list(out[name])
+        return out
+
+    def moved_to(self, decision: Decision, **changes: Any) -> RouteState:
+        """The same task, now on `decision`'s model (a fallback, escalation, re-route)."""
+        return replace(
+            self,
+            route_key=decision.model_key,
+            model=decision.model,
+            tier=decision.tier,
+            queue=decision.queue,
+            rule=decision.rule,
+            config_version=decision.config_version,
+            attempt=0,
+            **changes,
+        )
+
+    def after_call(self, cost_micros: int, *, failed: bool) -> RouteState:
+        return replace(
+            self,
+            calls=self.calls + 1,
+            cost_micros=self.cost_micros + cost_micros,
+            attempt=self.attempt + 1 if failed else self.attempt,
+        )

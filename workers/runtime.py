@@ -1,0 +1,99 @@
+"""Per-process singletons: one Redis client, one live config, one provider registry.
+
+Built lazily from `Settings` on first use and rebuilt in a forked child (Celery's
+prefork pool), so that no connection or thread is shared across a fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import redis
+
+from routing.budget import BudgetBook
+from routing.ledger import Ledger
+from routing.live import LiveConfig
+from routing.router import Router
+from routing.store import ConfigStore
+from workers.cooldown import Cooldowns
+from workers.deferred import DeferredTasks
+from workers.providers.registry import Providers
+from workers.settings import Settings, get_settings
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    pid: int = field(default_factory=os.getpid)
+
+    @cached_property
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+
+    @cached_property
+    def store(self) -> ConfigStore:
+        return ConfigStore(self.redis, self.settings.namespace)
+
+    @cached_property
+    def live(self) -> LiveConfig:
+        live = LiveConfig(self.store, poll_seconds=self.settings.config_poll_seconds)
+        live.start()
+        return live
+
+    @property
+    def router(self) -> Router:
+        return self.live.router
+
+    @cached_property
+    def providers(self) -> Providers:
+        return Providers(self.settings)
+
+    @cached_property
+    def budgets(self) -> BudgetBook:
+        return BudgetBook(self.redis, self.settings.namespace)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self.redis, self.settings.namespace, keep_days=self.settings.ledger_keep_days)
+
+    @cached_property
+    def cooldowns(self) -> Cooldowns:
+        return Cooldowns(self.redis, self.settings.namespace)
+
+    @cached_property
+    def deferred(self) -> DeferredTasks:
+        return DeferredTasks(self.redis, self.settings.namespace)
+
+    def close(self) -> None:
+        if "live" in self.__dict__:
+            self.live.stop()
+        if "redis" in self.__dict__:
+            self.redis.close()
+
+
+_lock = threading.Lock()
+_current: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """This process's runtime (created on first use, recreated after a fork)."""
+    global _current
+    rt = _current
+    if rt is not None and rt.pid == os.getpid():
+        return rt
+    with _lock:
+        if _current is None or _current.pid != os.getpid():
+            _current = Runtime(get_settings())
+        return _current
+
+
+def reset_runtime() -> None:
+    """Drop this process's runtime (tests switch namespaces between runs)."""
+    global _current
+    with _lock:
+        if _current is not None and _current.pid == os.getpid():
+            _current.close()
+        _current = None
