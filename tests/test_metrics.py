@@ -1,0 +1,270 @@
+"""Prometheus metrics scraped over HTTP from a real Redis namespace and a real broker.
+
+The ledger and config live in the test database (per-test namespace); broker messages go
+to database 12 under a per-test `global_keyprefix`, and only the test's keys are deleted.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import kombu.transport.redis as kombu_redis
+import pytest
+import redis
+from celery import Celery
+from prometheus_client.parser import text_string_to_metric_families
+
+from routing.budget import BudgetBook
+from routing.errors import BudgetExceededError
+from routing.ledger import CallRecord, Ledger, Outcome
+from routing.pricing import Usage, cost_micros
+from routing.store import ConfigStore
+from workers.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
+from workers.metrics_http import MetricsServer, serve, serve_from_worker
+from workers.metrics_source import RedisMetricsSource
+from workers.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(port: int) -> Samples:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _get(samples: Samples, name: str, **labels: str) -> float:
+    return samples[(name, frozenset(labels.items()))]
+
+
+@pytest.fixture
+def broker_url(redis_url: str) -> str:
+    return redis_url.rsplit("/", 1)[0] + "/12"
+
+
+@pytest.fixture
+def settings(redis_url: str, namespace: str, broker_url: str) -> Iterator[Settings]:
+    prefix = f"{namespace}:broker:"
+    settings = Settings(redis_url=redis_url, broker_url=broker_url, namespace=namespace,
+                        broker_prefix=prefix)
+    assert settings.broker_prefix == prefix, "the test must never touch unprefixed broker keys"
+    yield settings
+    client = redis.Redis.from_url(broker_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def source(settings: Settings) -> Iterator[RedisMetricsSource]:
+    src = RedisMetricsSource(settings)
+    yield src
+    src.close()
+
+
+@pytest.fixture
+def server(source: RedisMetricsSource) -> Iterator[MetricsServer]:
+    srv = serve(source, host="127.0.0.1", port=0)
+    yield srv
+    srv.close()
+
+
+def _celery(settings: Settings) -> Celery:
+    app = Celery("metrics-test", broker=settings.broker_url, set_as_current=False)
+    app.conf.broker_transport_options = {"global_keyprefix": settings.broker_prefix}
+    app.conf.broker_connection_retry_on_startup = True
+    return app
+
+
+def test_queue_keys_follow_kombu_redis_transport() -> None:
+    assert kombu_redis.Channel.sep == PRIORITY_SEP
+    assert tuple(kombu_redis.PRIORITY_STEPS) == PRIORITY_STEPS
+    assert queue_keys("llm.haiku") == [
+        "llm.haiku", "llm.haiku\x06\x163", "llm.haiku\x06\x166", "llm.haiku\x06\x169"
+    ]
+    assert queue_keys("llm.opus", "p:")[0] == "p:llm.opus"
+
+
+def test_scrape_reports_ledger_budgets_config_and_queue_depth(
+    settings: Settings, source: RedisMetricsSource, server: MetricsServer
+) -> None:
+    client = source.redis
+    store = ConfigStore(client, settings.namespace)
+    store.init(author="metrics-test")
+    config = store.set_model("lookup", "claude-sonnet-4-6", author="metrics-test")
+    assert config.version == 2
+
+    ledger = Ledger(client, settings.namespace)
+    haiku_usage = Usage(1200, 300, 400, 0)
+    haiku_cost = cost_micros(haiku_usage, config.price_of("claude-haiku-4-5"))
+    kimi_usage = Usage(60_000, 2_000)
+    kimi_cost = cost_micros(kimi_usage, config.price_of("kimi-for-coding"))
+    run = uuid.uuid4().hex[:8]
+    records = [
+        CallRecord(f"t1-{run}", f"c1-{run}", "monitoring", "claude-haiku-4-5", "haiku",
+                   haiku_usage, haiku_cost),
+        CallRecord(f"t2-{run}", f"c2-{run}", "monitoring", "claude-haiku-4-5", "haiku",
+                   haiku_usage, haiku_cost),
+        CallRecord(f"t3-{run}", f"c3-{run}", "monitoring", "claude-haiku-4-5", "haiku",
+                   Usage(500, 0), cost_micros(Usage(500, 0), config.price_of("claude-haiku-4-5")),
+                   outcome=Outcome.error, error="overloaded"),
+        CallRecord(f"t4-{run}", f"c4-{run}", "code_review", "kimi-for-coding", "kimi",
+                   kimi_usage, kimi_cost, fallback=True),
+    ]
+    for rec in records:
+        ledger.settle(rec, window_seconds=config.budgets.window_seconds)
+    refusal = BudgetExceededError(budget="model_key:strategic_decision", limit_micros=1,
+                                  spent_micros=1, reserved_micros=0, needed_micros=5_000,
+                                  resets_at="2100-01-01T00:00:00Z")
+    ledger.record_deferral(refusal, task_id=f"t5-{run}", call_id=f"c5-{run}",
+                           model_key="strategic_decision", model="claude-opus-4-6", tier="opus")
+
+    app = _celery(settings)
+    try:
+        for priority in (0, 5, 9):
+            app.send_task("llm.run", kwargs={"model_key": "lookup", "prompt": "x"},
+                          queue="llm.haiku", priority=priority)
+        app.send_task("llm.run", kwargs={"model_key": "strategic_decision", "prompt": "x"},
+                      queue="llm.opus")
+        with app.connection_for_write() as conn:
+            channel: Any = conn.default_channel  # kombu's own count, to check our key names
+            kombu_sizes = {q: channel._size(q) for q in ("llm.haiku", "llm.opus")}
+    finally:
+        app.close()
+    assert kombu_sizes == {"llm.haiku": 3, "llm.opus": 1}
+
+    samples = _scrape(server.port)
+
+    assert _get(samples, "llm_router_up") == 1
+    assert _get(samples, "llm_router_config_version") == store.version() == 2
+    assert _get(samples, "llm_router_queue_depth", tier="haiku", queue="llm.haiku") == 3
+    assert _get(samples, "llm_router_queue_depth", tier="opus", queue="llm.opus") == 1
+    assert _get(samples, "llm_router_queue_depth", tier="sonnet", queue="llm.sonnet") == 0
+
+    # Every ledger row, value for value.
+    day = source.today()[0]
+    rows = ledger.day_aggregates(day).rows
+    assert len(rows) == 3
+    for row in rows:
+        lab = {"model_key": row.model_key, "model": row.model, "tier": row.tier}
+        calls = "llm_router_calls_total"
+        assert _get(samples, calls, **lab, outcome="ok") == row.calls - row.errors
+        assert _get(samples, calls, **lab, outcome="error") == row.errors
+        assert _get(samples, calls, **lab, outcome="deferred") == row.deferrals
+        for kind in ("input", "output", "cache_read", "cache_write"):
+            assert _get(samples, "llm_router_tokens_total", **lab, kind=kind) == getattr(
+                row, f"{kind}_tokens")
+        assert _get(samples, "llm_router_spend_usd_total", **lab) == pytest.approx(
+            row.micros / 1e6)
+
+    # And against what was recorded, independently of the aggregates' reader.
+    haiku = {"model_key": "monitoring", "model": "claude-haiku-4-5", "tier": "haiku"}
+    assert _get(samples, "llm_router_calls_total", **haiku, outcome="ok") == 2
+    assert _get(samples, "llm_router_calls_total", **haiku, outcome="error") == 1
+    assert _get(samples, "llm_router_tokens_total", **haiku, kind="input") == 2 * 1200 + 500
+    assert _get(samples, "llm_router_tokens_total", **haiku, kind="output") == 600
+    kimi = {"model_key": "code_review", "model": "kimi-for-coding", "tier": "kimi"}
+    assert _get(samples, "llm_router_spend_usd_total", **kimi) == pytest.approx(kimi_cost / 1e6)
+    assert _get(samples, "llm_router_rerouted_calls_total", **kimi, reason="fallback") == 1
+    opus = {"model_key": "strategic_decision", "model": "claude-opus-4-6", "tier": "opus"}
+    assert _get(samples, "llm_router_calls_total", **opus, outcome="deferred") == 1
+
+    total = sum(r.cost_micros for r in records)
+    status = {s.budget: s for s in BudgetBook(client, settings.namespace).status(config)}
+    assert status["overall"].spent_micros == total
+    assert _get(samples, "llm_router_budget_spent_usd", budget="overall") == pytest.approx(
+        total / 1e6)
+    assert _get(samples, "llm_router_budget_limit_usd", budget="overall") == 50
+    assert _get(samples, "llm_router_budget_remaining_usd", budget="overall") == pytest.approx(
+        50 - total / 1e6)
+    monitoring = status["model_key:monitoring"]
+    assert monitoring.remaining_micros is not None
+    assert _get(samples, "llm_router_budget_remaining_usd",
+                budget="model_key:monitoring") == pytest.approx(monitoring.remaining_micros / 1e6)
+
+    # A config change shows at the next scrape.
+    store.set_model("lookup", "claude-haiku-4-5", author="metrics-test")
+    assert _get(_scrape(server.port), "llm_router_config_version") == 3
+
+
+def test_unreachable_redis_scrapes_as_down(namespace: str) -> None:
+    settings = Settings(redis_url=f"redis://127.0.0.1:{_free_port()}/0", namespace=namespace)
+    src = RedisMetricsSource(settings)
+    srv = serve(src, port=0)
+    try:
+        samples = _scrape(srv.port)
+    finally:
+        srv.close()
+        src.close()
+    assert _get(samples, "llm_router_up") == 0
+    assert not any(name.startswith("llm_router_calls") for name, _ in samples)
+
+
+def test_worker_serves_when_metrics_port_is_set(settings: Settings) -> None:
+    assert serve_from_worker(settings) is None  # LLM_ROUTER_METRICS_PORT unset: off
+    with_port = settings.model_copy(update={"metrics_port": _free_port()})
+    first = serve_from_worker(with_port, host="127.0.0.1")
+    assert first is not None
+    try:
+        # A second process on the same host: it goes on without its own endpoint.
+        assert serve_from_worker(with_port, host="127.0.0.1") is None
+        assert _get(_scrape(first.port), "llm_router_up") == 1
+    finally:
+        first.close()
+
+
+def test_cli_serves_metrics_until_terminated(env: dict[str, str]) -> None:
+    port = _free_port()
+    cli = [sys.executable, "-c", "from routing.cli import main; main()"]
+    proc = subprocess.Popen(
+        [*cli, "metrics", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                samples = _scrape(port)
+                break
+            except (urllib.error.URLError, ConnectionError):
+                assert proc.poll() is None, proc.communicate()[1].decode()
+                assert time.monotonic() < deadline, "llm-router metrics did not start"
+                time.sleep(0.1)
+        assert _get(samples, "llm_router_up") == 1
+        assert _get(samples, "llm_router_config_version") == 0
+        proc.terminate()
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+
+    once = subprocess.run([*cli, "metrics", "--once"], cwd=ROOT, env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert once.returncode == 0, once.stderr
+    assert "llm_router_up 1.0" in once.stdout

@@ -1,0 +1,62 @@
+"""`llm-router metrics`: serve the deployment's Prometheus metrics (or print them once)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+from prometheus_client import generate_latest
+
+from routing.cli import app
+from workers.metrics_http import DEFAULT_PORT, registry_for, serve
+from workers.metrics_source import RedisMetricsSource
+from workers.settings import get_settings
+
+
+@app.command("metrics")
+def metrics(
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=0, max=65535,
+            help=f"Port to serve on (default: LLM_ROUTER_METRICS_PORT, else {DEFAULT_PORT}).",
+        ),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to bind (0.0.0.0 in a container).")
+    ] = "127.0.0.1",
+    once: Annotated[
+        bool, typer.Option("--once", help="Print the metrics once on stdout and exit.")
+    ] = False,
+) -> None:
+    """Prometheus metrics for every worker on every host, read from Redis at each scrape:
+    calls, tokens and spend from the ledger, budgets, config version, queue depth per tier."""
+    settings = get_settings()
+    source = RedisMetricsSource(settings)
+    try:
+        if once:
+            sys.stdout.write(generate_latest(registry_for(source)).decode())
+            return
+        chosen = port if port is not None else (settings.metrics_port or DEFAULT_PORT)
+        try:
+            server = serve(source, host=host, port=chosen)
+        except OSError as exc:
+            typer.echo(f"cannot serve metrics on {host}:{chosen}: {exc.strerror}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"serving metrics on http://{host}:{server.port}/metrics "
+                   f"(namespace '{settings.namespace}')", err=True)
+        stop = threading.Event()
+
+        def _stop(_signum: int, _frame: FrameType | None) -> None:
+            stop.set()
+
+        signal.signal(signal.SIGTERM, _stop)
+        signal.signal(signal.SIGINT, _stop)
+        stop.wait()
+        server.close()
+    finally:
+        source.close()

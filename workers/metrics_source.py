@@ -1,0 +1,85 @@
+"""The `MetricsSource` of a deployment: its Redis (ledger, budgets, config) and broker.
+
+One scrape costs a handful of round trips: TIME, the day's ledger aggregates (one
+HGETALL), the config version (one GET; the config document itself only when the version
+changed), the budget status (one EVALSHA) and the queue depths (one pipeline).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+import redis
+
+from routing.budget import BudgetBook
+from routing.config import RoutingConfig
+from routing.defaults import default_config
+from routing.ledger import Ledger
+from routing.store import ConfigStore
+from workers.broker_depth import tier_depths
+from workers.metrics import Snapshot
+from workers.settings import Settings
+
+DAY = 86400
+
+
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
+    )
+
+
+class RedisMetricsSource:
+    """Reads a `Snapshot` of the deployment that `settings` describes."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.redis = _client(settings.redis_url)
+        self.broker = (
+            self.redis if settings.broker_url == settings.redis_url
+            else _client(settings.broker_url)
+        )
+        self.store = ConfigStore(self.redis, settings.namespace)
+        self.ledger = Ledger(self.redis, settings.namespace, keep_days=settings.ledger_keep_days)
+        self.budgets = BudgetBook(self.redis, settings.namespace)
+        self._lock = threading.Lock()
+        self._config: tuple[int, RoutingConfig] | None = None
+
+    def close(self) -> None:
+        self.redis.close()
+        if self.broker is not self.redis:
+            self.broker.close()
+
+    def config(self) -> tuple[int, RoutingConfig]:
+        """(stored version, config); the shipped default while none is stored (version 0)."""
+        version = self.store.version()
+        with self._lock:
+            cached = self._config
+        if cached is not None and cached[0] == version:
+            return cached
+        config = self.store.read() if version else default_config()
+        current = (config.version if version else 0, config)
+        with self._lock:
+            self._config = current
+        return current
+
+    def today(self) -> tuple[str, float]:
+        """The UTC day by the Redis server's clock (the ledger's) and its start."""
+        seconds, _micros = self.redis.time()
+        start = int(seconds) // DAY * DAY
+        return datetime.fromtimestamp(start, UTC).date().isoformat(), float(start)
+
+    def snapshot(self) -> Snapshot:
+        day, day_start = self.today()
+        version, config = self.config()
+        queues = {name: tier.queue for name, tier in config.tiers.items()}
+        depths = tier_depths(self.broker, queues, self.settings.broker_prefix)
+        return Snapshot(
+            day=day,
+            day_start=day_start,
+            rows=self.ledger.day_aggregates(day).rows,
+            budgets=self.budgets.status(config),
+            config_version=version,
+            queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
+        )
