@@ -2,4 +2,6 @@
 
 pytest_plugins = [
     "tests.support.redis",
+    "tests.support.llm_server",
+    "tests.support.celery",
 ]
