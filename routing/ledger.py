@@ -163,8 +163,11 @@ class Ledger:
         namespace: str,
         *,
         keep_days: int = 14,
-        aggregate_keep_days: int = 400,
+        aggregate_keep_days: int | None = None,
     ) -> None:
+        # aggregates are small: kept at least 400 days (and never less than the calls)
+        if aggregate_keep_days is None:
+            aggregate_keep_days = max(400, keep_days)
         if keep_days < 1 or aggregate_keep_days < keep_days:
             raise ValueError(
                 f"keep_days must be >= 1 and aggregate_keep_days >= keep_days, got "

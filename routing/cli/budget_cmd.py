@@ -1,0 +1,149 @@
+"""`llm-router budget show|set`: the budgets of the current window, and changing them.
+
+`budget set` edits the `budgets` section (and a key's `on_budget_exceeded` policy) of the
+routing config through the config store: a new config version, live everywhere.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from routing.budget import OVERALL, BudgetBook
+from routing.cli import budget_app
+from routing.cli.context import (
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    author,
+    console,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+)
+from routing.config import BudgetPolicy
+
+OFF = ("off", "none")
+
+
+def _money(micros: int | None) -> str:
+    return "-" if micros is None else f"{micros / 1_000_000:.6f}"
+
+
+@budget_app.command("show")
+def show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
+    with guarded():
+        store = open_store()
+        config = store.read()
+        statuses = BudgetBook(store.redis, store.namespace).status(config)
+    budgets: list[dict[str, Any]] = []
+    for s in statuses:
+        entry = s.as_dict()
+        if s.budget != OVERALL:
+            spec = config.model_keys[s.budget.split(":", 1)[1]]
+            entry["policy"] = str(spec.on_budget_exceeded)
+            entry["downgrade_to"] = spec.downgrade_to
+        budgets.append(entry)
+    if as_json:
+        emit_json({"namespace": store.namespace, "config_version": config.version,
+                   "window_seconds": config.budgets.window_seconds, "budgets": budgets})
+        return
+    console.print(f"budgets of config version {config.version}, window "
+                  f"{config.budgets.window_seconds} s, resets at {statuses[0].resets_at}")
+    table = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "policy")
+    for b in budgets:
+        policy = b.get("policy", "")
+        if b.get("downgrade_to") and policy == "downgrade":
+            policy += f" -> {b['downgrade_to']}"
+        table.add_row(b["budget"], _money(b["limit_micros"]), _money(b["spent_micros"]),
+                      _money(b["reserved_micros"]), _money(b["remaining_micros"]), policy)
+    console.print(table)
+
+
+def _usd(text: str) -> str | None:
+    """A `--daily-usd` value as a decimal string, or None for 'off'."""
+    if text.lower() in OFF:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        fail(f"--daily-usd must be a number of USD (e.g. 2.50) or 'off', got {text!r}",
+             EXIT_INVALID)
+    if not value.is_finite() or value < 0:
+        fail(f"--daily-usd must be a non-negative number of USD, got {text!r}", EXIT_INVALID)
+    return str(value)
+
+
+@budget_app.command("set", epilog=EXIT_CODES_HELP)
+def set_budget(
+    daily_usd: Annotated[str | None, typer.Option(
+        help="Daily limit in USD ('off' removes it): overall, or of --model-key.")] = None,
+    model_key: Annotated[str | None, typer.Option(
+        help="The model key whose budget or policy changes.")] = None,
+    window_seconds: Annotated[int | None, typer.Option(
+        min=1, help="Budget window length in seconds (86400: the UTC day).")] = None,
+    policy: Annotated[BudgetPolicy | None, typer.Option(
+        help="What --model-key does when its reservation fails.")] = None,
+    downgrade_to: Annotated[str | None, typer.Option(
+        help="The cheaper model of policy 'downgrade' (with --model-key).")] = None,
+    expect_version: Annotated[int | None, typer.Option(
+        min=0, help="Refuse (exit 3) unless the store still holds this version.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Change budgets (a new config version, live everywhere). Examples:
+    `budget set --daily-usd 50`, `budget set --model-key monitoring --daily-usd 2`,
+    `budget set --model-key lookup --policy downgrade --downgrade-to kimi-for-coding`."""
+    if daily_usd is None and window_seconds is None and policy is None and downgrade_to is None:
+        fail("nothing to change: give --daily-usd, --window-seconds, --policy or "
+             "--downgrade-to", EXIT_INVALID)
+    if (policy is not None or downgrade_to is not None) and model_key is None:
+        fail("--policy and --downgrade-to need --model-key K (the key whose policy changes)",
+             EXIT_INVALID)
+    if model_key is not None and daily_usd is None and policy is None and downgrade_to is None:
+        fail("--model-key needs --daily-usd, --policy or --downgrade-to", EXIT_INVALID)
+    limit = _usd(daily_usd) if daily_usd is not None else None
+
+    def change(doc: dict[str, Any]) -> str:
+        budgets = doc.setdefault("budgets", {})
+        done: list[str] = []
+        if model_key is not None and model_key not in doc["model_keys"]:
+            known = ", ".join(sorted(doc["model_keys"]))
+            fail(f"--model-key: unknown model key '{model_key}' (known: {known})", EXIT_INVALID)
+        if daily_usd is not None and model_key is None:
+            budgets["daily_usd"] = limit
+            done.append(f"overall daily_usd={limit or 'off'}")
+        elif daily_usd is not None and model_key is not None:
+            keys = budgets.setdefault("model_keys", {})
+            if limit is None:
+                keys.pop(model_key, None)
+            else:
+                keys[model_key] = {"daily_usd": limit}
+            done.append(f"{model_key} daily_usd={limit or 'off'}")
+        if window_seconds is not None:
+            budgets["window_seconds"] = window_seconds
+            done.append(f"window_seconds={window_seconds}")
+        if model_key is not None and (policy is not None or downgrade_to is not None):
+            spec = doc["model_keys"][model_key]
+            if policy is not None:
+                spec["on_budget_exceeded"] = str(policy)
+            if downgrade_to is not None:
+                spec["downgrade_to"] = downgrade_to
+            done.append(f"{model_key} on_budget_exceeded={spec['on_budget_exceeded']}"
+                        + (f" -> {spec['downgrade_to']}" if spec.get("downgrade_to") else ""))
+        return "budget set: " + ", ".join(done)
+
+    with guarded():
+        store = open_store()
+        config = store.update(change, author=author(), expect_version=expect_version)
+        entry = store.history(1)[0]
+    if as_json:
+        emit_json({"version": config.version, "summary": entry.get("summary"),
+                   "budgets": config.document()["budgets"]})
+        return
+    console.print(f"stored routing config version {config.version}: {entry.get('summary')}")
