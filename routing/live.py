@@ -53,6 +53,7 @@ class LiveConfig:
 
     def _reset_sync(self) -> None:
         self._cond = threading.Condition(threading.Lock())
+        self._reload = threading.Lock()  # one reload at a time: never swap in an older read
         self._stop = threading.Event()
 
     # -- the hot path (no I/O) -----------------------------------------------------------
@@ -136,15 +137,16 @@ class LiveConfig:
         return self._check(None)
 
     def _check(self, hint: int | None) -> bool:
-        if hint is None:
-            hint = self.store.version()
-        if hint == self.version:
-            return False
-        config = self.store.read()
-        if config.version == self.version:
-            return False
-        self._swap(config)
-        return True
+        with self._reload:
+            if hint is None:
+                hint = self.store.version()
+            if hint == self.version:
+                return False
+            config = self.store.read()
+            if config.version == self.version:
+                return False
+            self._swap(config)
+            return True
 
     def _swap(self, config: RoutingConfig) -> None:
         state = _State(config, Router(config))
