@@ -5,9 +5,11 @@ The file checks always run; `docker-compose config -q` runs too whenever the bin
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -114,8 +116,14 @@ def test_worker_profiles_match_the_routing_config(
     for tier_name, (svc_name, svc) in _workers(services).items():
         tier = config.tiers[tier_name]
         cmd = _command(svc)
-        assert _option(cmd, "--concurrency") == str(tier.concurrency), svc_name
-        assert _option(cmd, "--prefetch-multiplier") == str(tier.prefetch), svc_name
+        # The worker takes its profile from the stored config; no override may hide it.
+        for option in ("--concurrency", "-c", "--prefetch-multiplier", "--pool", "-P",
+                       "--queues", "-Q"):
+            assert _option(cmd, option) is None, f"{svc_name}: {option} overrides the profile"
+        labels = svc["labels"]
+        assert labels["llm-router.tier"] == tier_name, svc_name
+        assert labels["llm-router.concurrency"] == str(tier.concurrency), svc_name
+        assert labels["llm-router.prefetch"] == str(tier.prefetch), svc_name
         assert svc["deploy"]["replicas"] == tier.replicas, svc_name
         grace = _seconds(str(svc["stop_grace_period"]))
         assert grace >= tier.task_timeout_seconds, f"{svc_name}: stop_grace_period < timeout"
@@ -127,9 +135,20 @@ def test_worker_profiles_match_the_routing_config(
     haiku, opus = workers["haiku"][1], workers["opus"][1]
     assert haiku["deploy"]["replicas"] > 1
     assert opus["deploy"]["replicas"] == 1
-    assert int(_option(_command(haiku), "--concurrency") or 0) > int(
-        _option(_command(opus), "--concurrency") or 0
+    assert config.tiers["haiku"].concurrency > config.tiers["opus"].concurrency
+    assert int(haiku["labels"]["llm-router.concurrency"]) > int(
+        opus["labels"]["llm-router.concurrency"]
     )
+
+
+def test_the_default_queue_has_a_dispatching_worker(
+    services: dict[str, dict[str, Any]], config: RoutingConfig
+) -> None:
+    # Producers that do not import the project send to Celery's default queue; a tier
+    # with `dispatch: true` consumes it and forwards each task to its tier's queue.
+    dispatching = [name for name, tier in config.tiers.items() if tier.dispatch]
+    assert dispatching, "no tier dispatches Celery's default queue"
+    assert set(dispatching) <= set(_workers(services))
 
 
 def test_config_init_is_a_one_shot_service(services: dict[str, dict[str, Any]]) -> None:
@@ -256,3 +275,29 @@ def test_docker_compose_config_accepts_the_file() -> None:
         cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
     )
     assert proc.returncode == 0, f"docker-compose config -q failed:\n{proc.stderr}"
+
+
+def test_config_init_and_worker_commands_run_against_redis(
+    services: dict[str, dict[str, Any]], config: RoutingConfig, env: dict[str, str]
+) -> None:
+    """The services' commands as the image runs them: config-init is idempotent (a second
+    `up` keeps the live config) and each worker command starts its tier's profile."""
+    bin_dir = str(Path(sys.executable).parent)
+    run_env = {**os.environ, **env, "PATH": bin_dir + os.pathsep + os.environ.get("PATH", "")}
+
+    def run(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=ROOT, env=run_env, capture_output=True, text=True,
+                              timeout=60, check=False)
+
+    init = _command(services["config-init"])
+    for _ in range(2):
+        proc = run(init)
+        assert proc.returncode == 0, proc.stderr
+    for tier_name, (svc_name, svc) in _workers(services).items():
+        proc = run([*_command(svc), "--dry-run"])
+        assert proc.returncode == 0, f"{svc_name}: {proc.stderr}"
+        argv = proc.stdout.split()
+        tier = config.tiers[tier_name]
+        assert tier.queue in (_option(argv, "--queues") or "").split(","), svc_name
+        assert _option(argv, "--concurrency") == str(tier.concurrency), svc_name
+        assert _option(argv, "--prefetch-multiplier") == str(tier.prefetch), svc_name
