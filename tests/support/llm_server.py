@@ -44,15 +44,13 @@ class LLMServer(FakeLLM):
     def __init__(self, host: str = "127.0.0.1", *, max_records: int = 100_000) -> None:
         super().__init__(max_records=max_records)
         self._host = host
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> LLMServer:
-        httpd = ThreadingHTTPServer((self._host, 0), _Handler)
-        httpd.daemon_threads = True
-        httpd.request_queue_size = 512
-        httpd.llm = self  # type: ignore[attr-defined]
+        httpd = _Server((self._host, 0), _Handler)
+        httpd.llm = self
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.1},
                                         name="llm-test-server", daemon=True)
@@ -100,12 +98,19 @@ class LLMServer(FakeLLM):
         }
         return {**out, **TEST_KEYS} if keys else out
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # listen backlog: bursts of many workers' connections
+    llm: LLMServer
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: the SDKs pool their connections
     timeout = 120  # an idle keep-alive connection frees its thread after this
 
     def do_POST(self) -> None:
-        llm: LLMServer = self.server.llm  # type: ignore[attr-defined]
+        assert isinstance(self.server, _Server)
+        llm = self.server.llm
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}

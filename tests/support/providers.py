@@ -30,7 +30,7 @@ def live_settings(server: LLMServer, **overrides: Any) -> Settings:
 
 def spec(provider: str, model: str | None = None) -> ModelSpec:
     return ModelSpec(
-        provider=provider,  # type: ignore[arg-type]
+        provider=provider,
         provider_model=model or MODELS[provider],
         tier="haiku",
         context_window=200_000,

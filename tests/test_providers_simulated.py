@@ -1,0 +1,133 @@
+"""The offline provider: deterministic, realistic usage, JSON on request, thread-safe."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from routing.tokens import estimate_text_tokens, estimate_tokens
+from workers.providers.base import Completion, CompletionRequest, Message
+from workers.providers.schema_instance import schema_instance
+from workers.providers.simulated import (
+    MIN_CACHE_TOKENS,
+    SimulatedProvider,
+    find_schema,
+    json_schema_block,
+)
+
+
+def ask(prompt: str = "Summarize the queue health.", *, model: str = "claude-haiku-4-5",
+        system: str | None = "You watch systems.", max_tokens: int = 1024,
+        cache: bool = False) -> CompletionRequest:
+    return CompletionRequest(model=model, messages=(Message("user", prompt),),
+                             max_tokens=max_tokens, system=system, cache_system=cache)
+
+
+class Finding(BaseModel):
+    severity: Literal["low", "medium", "high"]
+    line: int = Field(ge=1)
+    note: str = Field(min_length=3, max_length=40)
+
+
+class Review(BaseModel):
+    findings: list[Finding] = Field(min_length=1)
+    confidence: float = Field(ge=0, le=1)
+    approved: bool
+    next_key: Literal["code_review", "drafting"] | None = None
+
+
+def test_deterministic_and_marked_simulated() -> None:
+    a, b = SimulatedProvider(), SimulatedProvider()
+    first, second = a.complete(ask()), b.complete(ask())
+    assert (first.text, first.usage, first.request_id) == (second.text, second.usage,
+                                                           second.request_id)
+    assert first.mode == "simulated" and first.model == "claude-haiku-4-5"
+    assert a.complete(ask(model="claude-opus-4-6")).text != first.text
+    assert a.complete(ask("Another prompt")).text != first.text
+
+
+def test_usage_is_realistic() -> None:
+    request = ask()
+    result = SimulatedProvider().complete(request)
+    assert result.usage.input_tokens == estimate_tokens(
+        messages=[{"content": "Summarize the queue health."}], system="You watch systems."
+    )
+    assert 30 <= result.usage.output_tokens <= 260
+    assert result.usage.output_tokens == estimate_text_tokens(result.text)
+    short = SimulatedProvider().complete(ask(max_tokens=5))
+    assert short.usage.output_tokens <= 5 and short.stop_reason == "max_tokens"
+
+
+def test_json_schema_request_gets_valid_json() -> None:
+    system = "You review diffs.\n" + json_schema_block(Review.model_json_schema())
+    for i in range(25):
+        result = SimulatedProvider().complete(ask(f"diff number {i}", system=system))
+        Review.model_validate(json.loads(result.text))
+    again = SimulatedProvider().complete(ask("diff number 3", system=system))
+    assert again.text == SimulatedProvider().complete(ask("diff number 3", system=system)).text
+
+
+def test_schema_in_a_message_and_bad_blocks() -> None:
+    block = json_schema_block({"type": "object", "properties": {"ok": {"const": True}}})
+    request = ask("<json-schema>not json</json-schema>\n" + block, system=None)
+    assert find_schema(request) is not None
+    assert json.loads(SimulatedProvider().complete(request).text) == {"ok": True}
+    assert find_schema(ask()) is None
+
+
+def test_schema_instance_covers_common_shapes() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "when": {"type": "string", "format": "date-time"},
+            "n": {"type": "integer", "exclusiveMinimum": 0, "maximum": 1},
+            "tags": {"type": "array", "items": {"enum": ["a", "b", "c"]}, "minItems": 3,
+                     "uniqueItems": True},
+            "either": {"anyOf": [{"type": "null"}, {"type": "number", "minimum": 5}]},
+        },
+    }
+    value = schema_instance(schema, 7)
+    assert value["when"] == "2025-01-01T00:00:00Z" and value["n"] == 1
+    assert sorted(value["tags"]) == ["a", "b", "c"] and value["either"] >= 5
+
+
+def test_prompt_cache_write_then_read() -> None:
+    system = "x" * (MIN_CACHE_TOKENS * 4)
+    provider = SimulatedProvider()
+    first = provider.complete(ask(system=system, cache=True))
+    second = provider.complete(ask(system=system, cache=True))
+    assert first.usage.cache_write_tokens == MIN_CACHE_TOKENS == second.usage.cache_read_tokens
+    assert first.usage.input_tokens == second.usage.input_tokens == estimate_tokens(
+        messages=[{"content": "Summarize the queue health."}]
+    )
+    uncached = provider.complete(ask(system=system))
+    assert uncached.usage.cache_read_tokens == 0 == uncached.usage.cache_write_tokens
+
+
+def test_latency_is_applied() -> None:
+    started = time.perf_counter()
+    result = SimulatedProvider(latency=0.2).complete(ask())
+    assert time.perf_counter() - started >= 0.2 and result.latency_s >= 0.2
+
+
+def test_thread_safe_and_identical_across_threads() -> None:
+    provider = SimulatedProvider()
+    results: list[Completion] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        out = provider.complete(ask(system="s" * 5000, cache=True))
+        with lock:
+            results.append(out)
+
+    threads = [threading.Thread(target=run) for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({r.text for r in results}) == 1
+    assert sum(r.usage.cache_write_tokens > 0 for r in results) == 1
