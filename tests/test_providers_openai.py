@@ -153,3 +153,17 @@ def test_usage_mapping_edge_cases() -> None:
 def test_unknown_provider_name_refused() -> None:
     with pytest.raises(ValueError, match="unknown"):
         OpenAICompatProvider("mistral", api_key=SecretStr(KEY))
+
+
+def test_openai_org_headers_only_for_openai(monkeypatch: pytest.MonkeyPatch,
+                                            llm_server: LLMServer) -> None:
+    monkeypatch.setenv("OPENAI_ORG_ID", "org-test")
+    for name in ("openai", "moonshot"):
+        p = OpenAICompatProvider(name, api_key=SecretStr(KEY),
+                                 base_url=llm_server.base_urls[name])
+        try:
+            p.complete(ask(p))
+        finally:
+            p.close()
+    sent = [r.headers.get("openai-organization") for r in llm_server.requests]
+    assert sent == ["org-test", None]

@@ -65,6 +65,11 @@ class OpenAICompatProvider:
             timeout=timeout,
             max_retries=0,
         )
+        if name != "openai":
+            # The SDK fills these from OPENAI_ORG_ID / OPENAI_PROJECT_ID; they are OpenAI's
+            # own headers and must not go to Moonshot or Google.
+            self.client.organization = None
+            self.client.project = None
 
     def __repr__(self) -> str:
         return (f"OpenAICompatProvider(name={self.name!r}, base_url={self.base_url!r}, "
