@@ -1,7 +1,8 @@
 """Typed work: a pydantic input rendered into a prompt, JSON output parsed and checked.
 
-The system prompt ends with `JSON_SCHEMA_MARKER` followed by the output's JSON Schema;
-models are asked for one JSON object and nothing else. A reply that does not parse,
+The system prompt ends with the output's JSON Schema in a `<json-schema>` block (the
+convention `workers.providers.simulated` reads, so typed tasks also run offline); models
+are asked for one JSON object and nothing else. A reply that does not parse,
 does not fit the schema, or does not answer the input (see `Out.check`) is invalid,
 which makes the task escalate to the model key's escalation target.
 """
@@ -18,8 +19,7 @@ from routing.config import RoutingConfig
 from tasks.schemas import In, Out
 from tasks.spec import Call, OutputInvalid, input_error
 from workers.providers.base import Message
-
-JSON_SCHEMA_MARKER = "Reply with only a JSON object that matches this JSON Schema:"
+from workers.providers.simulated import json_schema_block
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class TypedSpec:
 
     def system(self, given: In, config: RoutingConfig) -> str:
         schema = self.output_model.schema_for(given, frozenset(config.model_keys))
-        return f"{self.instruction}\n\n{JSON_SCHEMA_MARKER}\n{json.dumps(schema, sort_keys=True)}"
+        return f"{self.instruction}\n\n{json_schema_block(schema)}"
 
     def _input(self, kwargs: dict[str, Any]) -> In:
         try:

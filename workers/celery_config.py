@@ -24,7 +24,14 @@ def visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
 def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
     from beat_schedule import SCHEDULE
 
-    transport: dict[str, Any] = {"visibility_timeout": visibility_timeout(settings, config)}
+    visibility = visibility_timeout(settings, config)
+    transport: dict[str, Any] = {
+        "visibility_timeout": visibility,
+        # Look for messages of dead workers every few seconds (kombu's default sweep is
+        # 10 s x a throttle of 10, which can leave a lost task waiting ~100 s more).
+        "unacked_restore_interval": max(1, min(10, visibility // 3)),
+        "unacked_restore_throttle": 1,
+    }
     backend_transport: dict[str, Any] = {}
     if settings.broker_prefix:
         transport["global_keyprefix"] = settings.broker_prefix

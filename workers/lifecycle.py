@@ -1,44 +1,59 @@
-"""What a worker does at start and stop: load the live config before taking tasks, run
-the deferred-task releaser, and let go of both at shutdown."""
+"""What a worker does at start and stop, as a worker bootstep (so that it runs in every
+kind of worker: `celery worker`, `llm-router worker`, and in-thread test workers):
+load the live config before taking tasks, run the deferred-task releaser, serve metrics
+when LLM_ROUTER_METRICS_PORT is set, and let go of all of it at shutdown."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from celery import Celery
-from celery.signals import worker_process_init, worker_ready, worker_shutdown
+from celery import Celery, bootsteps
+from celery.signals import worker_process_init
 
 from workers.deferred import Releaser
+from workers.metrics_http import MetricsServer, serve_from_worker
 from workers.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
-_releaser: Releaser | None = None
 
+class RouterStep(bootsteps.StartStopStep):
+    """One per worker: the releaser of deferred tasks and the metrics endpoint."""
 
-def connect(app: Celery) -> None:
-    @worker_ready.connect(weak=False)
-    def _ready(**_: Any) -> None:
-        global _releaser
+    label = "llm-router"
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self.releaser: Releaser | None = None
+        self.metrics: MetricsServer | None = None
+
+    def start(self, parent: Any) -> None:
         rt = get_runtime()
-        cfg = rt.live.get()
-        log.info("llm-router worker ready: config version %d, namespace %s",
+        cfg = rt.live.get()  # fail fast, before any task, if no config can be had
+        log.info("llm-router worker: config version %d, namespace %s",
                  cfg.version, rt.settings.namespace)
+        app: Celery = parent.app
 
         def publish(payload: dict[str, Any]) -> None:
             app.signature(payload).apply_async()
 
-        _releaser = Releaser(rt.deferred, publish)
-        _releaser.start()
+        self.releaser = Releaser(rt.deferred, publish)
+        self.releaser.start()
+        self.metrics = serve_from_worker(rt.settings)
+
+    def stop(self, parent: Any) -> None:
+        if self.releaser is not None:
+            self.releaser.stop()
+            self.releaser = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+
+
+def connect(app: Celery) -> None:
+    app.steps["worker"].add(RouterStep)
 
     @worker_process_init.connect(weak=False)
     def _child(**_: Any) -> None:
         get_runtime().live.get()  # a prefork child loads its own config
-
-    @worker_shutdown.connect(weak=False)
-    def _shutdown(**_: Any) -> None:
-        global _releaser
-        if _releaser is not None:
-            _releaser.stop()
-            _releaser = None

@@ -1,0 +1,199 @@
+"""Real Celery workers against the real Redis broker, for the task-layer tests.
+
+One namespace and one broker key prefix for the whole session (the Celery app is
+configured once per process); each test starts from the default routing config and a
+reset test LLM server. Workers run in-thread (`start_worker`) or as subprocesses
+(`WorkerProcess`), both on the same broker.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import redis
+from celery import Celery
+from celery.contrib.testing.worker import start_worker
+
+from routing.defaults import default_document
+from routing.store import ConfigStore
+from tests.support.llm_server import LLMServer
+
+ROOT = Path(__file__).resolve().parents[2]
+TIER_QUEUES = ["llm.opus", "llm.sonnet", "llm.haiku", "llm.kimi"]
+ALL_QUEUES = [*TIER_QUEUES, "celery"]
+
+
+class Session:
+    """What the Celery tests share: environment, namespace, store, app."""
+
+    def __init__(self, env: dict[str, str], namespace: str, app: Celery) -> None:
+        self.env = env
+        self.namespace = namespace
+        self.app = app
+        self.store = ConfigStore.from_url(env["LLM_ROUTER_REDIS_URL"], namespace)
+
+    def reset_config(self) -> int:
+        """Back to the shipped default config (a new version); wait until this process
+        routes with it."""
+        from workers.runtime import get_runtime
+
+        cfg = self.store.write(default_document(), author="tests", summary="reset")
+        assert get_runtime().live.wait_for_version(cfg.version, timeout=5)
+        return cfg.version
+
+
+def _clean(url: str, pattern: str) -> None:
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Session]:
+    from workers.app import app
+    from workers.celery_config import celery_config
+    from workers.runtime import reset_runtime
+    from workers.settings import get_settings
+
+    namespace = f"llmr-ctest-{uuid.uuid4().hex[:8]}"
+    env = {
+        "LLM_ROUTER_REDIS_URL": redis_url,
+        "LLM_ROUTER_NAMESPACE": namespace,
+        "LLM_ROUTER_BROKER_PREFIX": f"{namespace}:broker:",
+        "LLM_ROUTER_PROVIDER_MODE": "live",
+        "LLM_ROUTER_CONFIG_POLL_SECONDS": "0.2",
+        "LLM_ROUTER_RETRY_BASE": "0.2",
+        "LLM_ROUTER_RETRY_MAX": "5",
+        "LLM_ROUTER_REQUEST_TIMEOUT": "10",
+        **llm_server_session.env(),
+    }
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    get_settings.cache_clear()
+    reset_runtime()
+    from routing.defaults import default_config
+
+    app.conf.update(celery_config(get_settings(), default_config()))
+    import tasks  # noqa: F401  (registers every task)
+
+    session = Session(env, namespace, app)
+    session.store.init(author="tests")
+    yield session
+    reset_runtime()
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    get_settings.cache_clear()
+    _clean(redis_url, f"{namespace}:*")
+
+
+@pytest.fixture(scope="session")
+def celery_worker_session(celery_session: Session) -> Iterator[Any]:
+    """One in-thread worker on every tier queue and the default queue (threads pool)."""
+    with start_worker(
+        celery_session.app,
+        pool="threads",
+        concurrency=8,
+        perform_ping_check=False,
+        queues=ALL_QUEUES,
+        shutdown_timeout=30,
+    ) as worker:
+        yield worker
+
+
+@pytest.fixture
+def celery(celery_session: Session, llm_server: LLMServer) -> Iterator[Session]:
+    """The session, with the default config and a reset LLM server (no worker)."""
+    celery_session.reset_config()
+    yield celery_session
+
+
+@pytest.fixture
+def worker(celery: Session, celery_worker_session: Any) -> Session:
+    """The session with the in-thread worker running."""
+    return celery
+
+
+class WorkerProcess:
+    """`celery -A workers.app worker` in a subprocess, on given queues."""
+
+    def __init__(self, env: dict[str, str], queues: list[str], name: str, *,
+                 concurrency: int = 4, extra_env: dict[str, str] | None = None) -> None:
+        self.name = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
+        cmd = [
+            sys.executable, "-m", "celery", "-A", "workers.app", "worker",
+            "--queues", ",".join(queues), "--pool", "threads",
+            "--concurrency", str(concurrency), "--hostname", self.name,
+            "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+        ]
+        self.lines: list[str] = []
+        self._ready = threading.Event()
+        self.proc = subprocess.Popen(
+            cmd, cwd=ROOT, env={**os.environ, **env, **(extra_env or {})},
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        assert self.proc.stdout is not None
+        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+            if " ready." in line:
+                self._ready.set()
+
+    def wait_ready(self, timeout: float = 30) -> WorkerProcess:
+        if not self._ready.wait(timeout):
+            raise AssertionError(f"worker {self.name} not ready:\n{''.join(self.lines[-40:])}")
+        return self
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker_processes(celery: Session) -> Iterator[list[WorkerProcess]]:
+    """Start subprocess workers with `procs.append(WorkerProcess(...))`; stopped after."""
+    procs: list[WorkerProcess] = []
+    yield procs
+    for proc in procs:
+        proc.stop()
+
+
+def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)

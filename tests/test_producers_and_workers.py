@@ -1,0 +1,107 @@
+"""Foreign producers, subprocess workers, a live change reaching them, and a killed worker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from celery import Celery
+from celery.result import AsyncResult
+
+from tests.support.celery import ROOT, Session, WorkerProcess, wait_until
+from tests.support.llm_server import LLMServer
+
+
+def foreign_app(redis_url: str, prefix: str) -> Celery:
+    """A producer that does not import this project: broker URL and task name only."""
+    app = Celery("foreign", broker=redis_url, backend=redis_url)
+    app.conf.broker_transport_options = {"global_keyprefix": prefix}
+    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+    app.conf.broker_connection_retry_on_startup = True
+    return app
+
+
+def test_foreign_producer_gets_its_task_run_on_the_right_tier(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    env = worker.env
+    app = foreign_app(env["LLM_ROUTER_REDIS_URL"], env["LLM_ROUTER_BROKER_PREFIX"])
+    try:
+        # When a foreign app sends llm.run by name, naming no queue
+        sent = app.send_task("llm.run", kwargs={"model_key": "code_review", "prompt": "diff"})
+        out = AsyncResult(sent.id, app=app).get(timeout=30)
+    finally:
+        app.close()
+    # Then it ran on the Sonnet tier's queue and model, under the same task id
+    assert (out["model"], out["queue"]) == ("claude-sonnet-4-6", "llm.sonnet")
+    assert out["task_id"] == sent.id
+    assert [r.model for r in llm_server.requests] == ["claude-sonnet-4-6"]
+
+
+@pytest.fixture
+def isolated(celery: Session) -> Iterator[tuple[dict[str, str], Celery]]:
+    """An environment with its own broker prefix, so only subprocess workers see it."""
+    prefix = f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:"
+    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    app = foreign_app(env["LLM_ROUTER_REDIS_URL"], prefix)
+    yield env, app
+    app.close()
+
+
+def test_live_config_set_reaches_a_running_worker_process(
+    isolated: tuple[dict[str, str], Celery],
+    llm_server: LLMServer,
+    worker_processes: list[WorkerProcess],
+) -> None:
+    env, app = isolated
+    proc = WorkerProcess(env, ["llm.haiku", "llm.sonnet", "celery"], "all")
+    worker_processes.append(proc)
+    proc.wait_ready()
+    first = app.send_task("llm.run", kwargs={"model_key": "lookup", "prompt": "a"}).get(30)
+    assert (first["model"], first["queue"]) == ("claude-haiku-4-5", "llm.haiku")
+    # When an operator changes the route with the CLI, in another process
+    done = subprocess.run(
+        [sys.executable, "-m", "routing.cli", "config", "set", "lookup", "claude-sonnet-4-5"],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    version = first["config_version"] + 1
+    # Then the running worker routes the next task to the new model, without a restart
+    def routed() -> dict[str, object] | None:
+        out: dict[str, object] = app.send_task(
+            "llm.run", kwargs={"model_key": "lookup", "prompt": "b"}
+        ).get(30)
+        return out if out["config_version"] == version else None
+
+    after = wait_until(routed, timeout=5, interval=0.1)
+    assert (after["model"], after["queue"]) == ("claude-sonnet-4-5", "llm.sonnet")
+
+
+def test_task_of_a_killed_worker_completes_on_another(
+    isolated: tuple[dict[str, str], Celery],
+    llm_server: LLMServer,
+    worker_processes: list[WorkerProcess],
+) -> None:
+    env, app = isolated
+    # Short visibility timeout, so the survivor restores the lost message quickly
+    fast = {"LLM_ROUTER_VISIBILITY_TIMEOUT": "3"}
+    first = WorkerProcess(env, ["llm.haiku", "celery"], "doomed", extra_env=fast)
+    worker_processes.append(first)
+    first.wait_ready()
+    llm_server.stall(30, times=1, model="claude-haiku-4-5")
+    sent = app.send_task("llm.run", kwargs={"model_key": "monitoring", "prompt": "p"})
+    # When the worker is SIGKILLed while the provider call is in flight
+    wait_until(lambda: llm_server.requests_for("claude-haiku-4-5"), timeout=30)
+    first.kill()
+    second = WorkerProcess(env, ["llm.haiku", "celery"], "survivor", extra_env=fast)
+    worker_processes.append(second)
+    second.wait_ready()
+    # Then the task still completes, on the other worker, under the same id
+    out = AsyncResult(sent.id, app=app).get(timeout=60)
+    assert out["model"] == "claude-haiku-4-5" and out["task_id"] == sent.id
+    assert len(llm_server.requests_for("claude-haiku-4-5")) == 2
+    assert "survivor" in second.output() or "succeeded" in second.output()

@@ -1,0 +1,113 @@
+"""Rate limits, overload, fallbacks, permanent errors and escalation, on real workers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.support.celery import Session
+from tests.support.llm_server import LLMServer
+
+
+def test_rate_limited_call_waits_for_retry_after_then_succeeds(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given the provider answers the first call with 429 and retry-after: 1
+    llm_server.rate_limit(times=1, retry_after=1, model="claude-haiku-4-5")
+    out = worker.app.tasks["llm.run"].delay(model_key="lookup", prompt="q").get(timeout=30)
+    # Then the task succeeds on the same model, on the second call, no sooner than 1 s later
+    first, second = llm_server.requests_for("claude-haiku-4-5")
+    assert second.time - first.time >= 1.0
+    assert (out["model"], out["attempts"]) == ("claude-haiku-4-5", 2)
+    assert "fallback_from" not in out
+
+
+def test_rate_limit_sets_a_cooldown_that_other_tasks_honor(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    from workers.runtime import get_runtime
+
+    llm_server.rate_limit(times=1, retry_after=2, model="claude-haiku-4-5")
+    run = worker.app.tasks["llm.run"]
+    first = run.delay(model_key="lookup", prompt="one").get(timeout=30)
+    assert first["attempts"] == 2
+    # The cooldown was shared in Redis for every worker
+    assert get_runtime().cooldowns.remaining("claude-haiku-4-5") == 0  # expired by now
+    stamps = [r.time for r in llm_server.requests_for("claude-haiku-4-5")]
+    assert stamps[1] - stamps[0] >= 2.0
+
+
+def test_repeated_server_errors_fall_back_to_the_next_model(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given Sonnet 4.6 keeps failing with 500
+    llm_server.server_error(times=10, model="claude-sonnet-4-6")
+    out = worker.app.tasks["llm.run"].delay(model_key="drafting", prompt="draft").get(timeout=60)
+    # Then after the retries on it, the first fallback answers, on its own tier's queue
+    assert out["model"] == "claude-sonnet-4-5"
+    assert out["fallback_from"] == ["claude-sonnet-4-6"]
+    assert out["queue"] == "llm.sonnet"
+    assert len(llm_server.requests_for("claude-sonnet-4-6")) == 3  # attempts_per_model
+    assert out["attempts"] == 4
+
+
+def test_overloaded_haiku_falls_back_across_tiers(worker: Session, llm_server: LLMServer) -> None:
+    llm_server.overloaded(times=10, model="claude-haiku-4-5")
+    out = worker.app.tasks["llm.run"].delay(model_key="monitoring", prompt="m").get(timeout=60)
+    assert (out["model"], out["queue"]) == ("gemini-2.5-pro", "llm.sonnet")
+    assert out["fallback_from"] == ["claude-haiku-4-5"]
+    assert len(llm_server.requests_for("gemini-2.5-pro")) == 1
+
+
+def test_permanent_error_fails_at_once_without_retry(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    llm_server.bad_request(times=5, message="prompt is malformed")
+    pending = worker.app.tasks["llm.run"].delay(model_key="lookup", prompt="q")
+    with pytest.raises(Exception, match="malformed"):
+        pending.get(timeout=30)
+    assert len(llm_server.requests) == 1
+
+
+def test_every_model_failing_fails_the_task_naming_them(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    llm_server.server_error(times=100)
+    pending = worker.app.tasks["llm.run"].delay(model_key="strategic_decision", prompt="q")
+    with pytest.raises(Exception, match="every model failed") as info:
+        pending.get(timeout=60)
+    assert "claude-opus-4-6" in str(info.value) and "claude-sonnet-4-6" in str(info.value)
+
+
+def _classification_reply(label: str) -> Any:
+    def reply(body: dict[str, Any]) -> str:
+        return json.dumps({"label": label, "confidence": 0.9})
+
+    return reply
+
+
+def test_invalid_structured_output_escalates(worker: Session, llm_server: LLMServer) -> None:
+    # Given Haiku answers with a label that was not offered, and Sonnet answers well
+    llm_server.set_reply(_classification_reply("maybe"), model="claude-haiku-4-5")
+    llm_server.set_reply(_classification_reply("spam"), model="claude-sonnet-4-6")
+    task = worker.app.tasks["tasks.classification"]
+    out = task.delay(text="WIN A PRIZE", labels=["spam", "ham"]).get(timeout=30)
+    # Then the task escalated to the escalation target's model, and says so
+    assert out["output"] == {"label": "spam", "confidence": 0.9}
+    assert out["escalated_from"] == ["claude-haiku-4-5"]
+    assert (out["model"], out["queue"]) == ("claude-sonnet-4-6", "llm.sonnet")
+    assert out["attempts"] == 2
+    assert out["model_key"] == "classification"
+
+
+def test_escalation_is_bounded(worker: Session, llm_server: LLMServer) -> None:
+    llm_server.set_reply("not json at all")
+    task = worker.app.tasks["tasks.classification"]
+    with pytest.raises(Exception, match="failed validation"):
+        task.delay(text="x", labels=["a", "b"]).get(timeout=30)
+    # haiku -> sonnet (orchestration) -> opus (strategic_decision): three calls
+    assert [r.model for r in llm_server.requests] == [
+        "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"
+    ]

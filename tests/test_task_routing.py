@@ -1,0 +1,97 @@
+"""Every model key lands on its tier's queue and model; a live change moves the next task."""
+
+from __future__ import annotations
+
+import pytest
+
+from routing.defaults import default_config
+from tests.support.celery import Session
+from tests.support.llm_server import LLMServer
+
+EXPECTED = {
+    "strategic_decision": ("claude-opus-4-6", "llm.opus"),
+    "orchestration": ("claude-sonnet-4-6", "llm.sonnet"),
+    "drafting": ("claude-sonnet-4-6", "llm.sonnet"),
+    "code_generation": ("claude-sonnet-4-6", "llm.sonnet"),
+    "code_review": ("claude-sonnet-4-6", "llm.sonnet"),
+    "monitoring": ("claude-haiku-4-5", "llm.haiku"),
+    "content_curation": ("claude-haiku-4-5", "llm.haiku"),
+    "classification": ("claude-haiku-4-5", "llm.haiku"),
+    "data_extraction": ("claude-haiku-4-5", "llm.haiku"),
+    "lookup": ("claude-haiku-4-5", "llm.haiku"),
+    "large_context_coding": ("kimi-for-coding", "llm.kimi"),
+}
+
+
+def test_every_default_key_is_expected() -> None:
+    assert set(EXPECTED) == set(default_config().model_keys)
+
+
+def test_each_model_key_runs_on_its_tier_queue_and_model(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given the default config and a worker on every queue
+    run = worker.app.tasks["llm.run"]
+    # When each model key is sent through llm.run
+    results = {
+        key: run.delay(model_key=key, prompt=f"hello from {key}") for key in EXPECTED
+    }
+    # Then each ran on its tier's queue (as delivered) and on its model
+    for key, pending in results.items():
+        out = pending.get(timeout=30)
+        model, queue = EXPECTED[key]
+        assert (out["model"], out["queue"], out["model_key"]) == (model, queue, key)
+        assert out["tier"] == queue.removeprefix("llm.")
+        assert out["attempts"] == 1 and out["rule"] == "default"
+        assert out["usage"]["input_tokens"] > 0 and out["cost_usd"] > 0
+    seen = sorted(r.model for r in llm_server.requests)
+    assert seen == sorted(model for model, _ in EXPECTED.values())
+
+
+def test_large_input_for_code_review_goes_to_kimi(worker: Session, llm_server: LLMServer) -> None:
+    # Given a code review whose prompt is estimated at >= 50,000 tokens (4 chars/token)
+    prompt = "x" * (50_000 * 4)
+    out = worker.app.tasks["llm.run"].delay(model_key="code_review", prompt=prompt).get(30)
+    # Then the rule sent it to Kimi's queue
+    assert (out["model"], out["queue"], out["rule"]) == (
+        "kimi-for-coding", "llm.kimi", "large_context_to_kimi"
+    )
+
+
+def test_live_config_change_moves_the_next_task(worker: Session, llm_server: LLMServer) -> None:
+    run = worker.app.tasks["llm.run"]
+    before = run.delay(model_key="classification", prompt="first").get(timeout=30)
+    assert before["model"] == "claude-haiku-4-5"
+    # When an operator routes classification to Sonnet 4.5 (no restart)
+    from workers.runtime import get_runtime
+
+    cfg = worker.store.set_model("classification", "claude-sonnet-4-5", author="ops")
+    assert get_runtime().live.wait_for_version(cfg.version, timeout=2)
+    after = run.delay(model_key="classification", prompt="second").get(timeout=30)
+    # Then the next task runs on the new model and its tier's queue
+    assert (after["model"], after["queue"]) == ("claude-sonnet-4-5", "llm.sonnet")
+    assert after["config_version"] == cfg.version
+    assert [r.model for r in llm_server.requests] == ["claude-haiku-4-5", "claude-sonnet-4-5"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"prompt": "no key"}, "model_key"),
+        ({"model_key": "no_such_key", "prompt": "x"}, "model_key"),
+        ({"model_key": "lookup", "prompt": "   "}, "prompt"),
+        ({"model_key": "lookup", "prompt": "x", "max_tokens": "many"}, "max_tokens"),
+        ({"model_key": "lookup", "prompt": "x" * (1_100_000 * 4)}, "context window"),
+    ],
+)
+def test_bad_input_fails_at_once_naming_the_field(
+    worker: Session, llm_server: LLMServer, kwargs: dict[str, object], field: str
+) -> None:
+    run = worker.app.tasks["llm.run"]
+    pending = run.delay(**kwargs)
+    with pytest.raises(Exception) as info:
+        pending.get(timeout=30)
+    assert field in str(info.value)
+    assert llm_server.requests == []
+    # And the worker stays up: the next task runs
+    assert run.delay(model_key="lookup", prompt="still there?").get(timeout=30)["text"]
