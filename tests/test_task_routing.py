@@ -95,3 +95,48 @@ def test_bad_input_fails_at_once_naming_the_field(
     assert llm_server.requests == []
     # And the worker stays up: the next task runs
     assert run.delay(model_key="lookup", prompt="still there?").get(timeout=30)["text"]
+
+
+def test_a_model_removed_since_routing_is_routed_again(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    from workers.route_state import ROUTE_HEADER
+
+    # Given a message routed under an older config to a model that no longer exists
+    stale = {
+        "model_key": "lookup", "route_key": "lookup", "model": "claude-haiku-3",
+        "tier": "haiku", "queue": "llm.haiku", "rule": "default", "config_version": 1,
+    }
+    run = worker.app.tasks["llm.run"]
+    pending = run.apply_async(
+        kwargs={"model_key": "lookup", "prompt": "q"},
+        queue="llm.haiku",
+        headers={ROUTE_HEADER: stale},
+    )
+    out = pending.get(timeout=30)
+    # Then the worker routed it again with the current config, and says so
+    assert out["rerouted"] is True
+    assert (out["model"], out["queue"]) == ("claude-haiku-4-5", "llm.haiku")
+    assert out["config_version"] > 1
+
+
+def test_crons_hand_their_work_to_the_typed_tasks(worker: Session, llm_server: LLMServer) -> None:
+    import json
+
+    from celery.result import AsyncResult
+
+    llm_server.set_reply(json.dumps({"status": "ok", "summary": "all quiet", "alerts": []}))
+    started = worker.app.send_task("cron.monitoring").get(timeout=30)
+    out = AsyncResult(started["task_id"], app=worker.app).get(timeout=30)
+    assert out["model_key"] == "monitoring" and out["output"]["status"] == "ok"
+    (request,) = llm_server.requests
+    observations = request.body["messages"][0]["content"]
+    assert "llm.haiku" in observations and "budget overall" in observations
+    # The curation cron makes no call when there is nothing to curate
+    skipped = worker.app.send_task("cron.content_curation").get(timeout=30)
+    assert "empty" in skipped["skipped"] and len(llm_server.requests) == 1
+    # The daily cost report is stored and summarized
+    report = worker.app.send_task("cron.cost_report").get(timeout=30)
+    assert report["summary"]
+    review = worker.app.send_task("cron.routing_review").get(timeout=30)
+    assert "calls" in review["summary"]

@@ -246,7 +246,8 @@ class Execution:
             "model": state.model,
             "model_key": state.model_key,
             "tier": state.tier,
-            "queue": state.queue,
+            # The queue this message was actually delivered from (its delivery info).
+            "queue": self._current_queue() or state.queue,
             "rule": state.rule,
             "usage": completion.usage.as_dict(),
             "cost_usd": usd(state.cost_micros),

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The one command that sets up and runs the offline demo (README: `bash scripts/demo.sh`).
+# Needs only Python 3.11+: no Redis, no API keys. Extra arguments go to `llm-router demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+    "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e .
+exec .venv/bin/llm-router demo "$@"
