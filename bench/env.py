@@ -1,0 +1,113 @@
+"""The bench's own corner of the real Redis: a database, a namespace and a broker key
+prefix unique to this run, the local test LLM server, and the environment that points
+this process and its worker subprocesses at them. Every key is deleted afterwards."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+
+from tests.support.llm_server import LLMServer
+
+ROOT = Path(__file__).resolve().parent.parent
+# Not db 0 (a deployment's) and not db 11 (the test suite's).
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+
+
+@dataclass
+class BenchEnv:
+    redis_url: str
+    namespace: str
+    server: LLMServer
+
+    @property
+    def broker_prefix(self) -> str:
+        return f"{self.namespace}:broker:"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "LLM_ROUTER_REDIS_URL": self.redis_url,
+            "LLM_ROUTER_NAMESPACE": self.namespace,
+            "LLM_ROUTER_BROKER_PREFIX": self.broker_prefix,
+            "LLM_ROUTER_PROVIDER_MODE": "live",
+            "LLM_ROUTER_REQUEST_TIMEOUT": "30",
+            **self.server.env(),
+        }
+
+    def keys(self) -> list[bytes]:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            return list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
+        finally:
+            client.close()
+
+    def clean(self) -> int:
+        client = redis.Redis.from_url(self.redis_url)
+        try:
+            keys = list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
+            for i in range(0, len(keys), 1000):
+                client.delete(*keys[i : i + 1000])
+            return len(keys)
+        finally:
+            client.close()
+
+
+@contextmanager
+def bench_env(redis_url: str) -> Iterator[BenchEnv]:
+    """Set up this process (settings, Celery app, routing config) for a bench run."""
+    client = redis.Redis.from_url(redis_url)
+    try:
+        client.ping()
+    finally:
+        client.close()
+    namespace = f"llmr-bench-{uuid.uuid4().hex[:10]}"
+    with LLMServer() as server:
+        benv = BenchEnv(redis_url, namespace, server)
+        saved = {k: os.environ.get(k) for k in benv.env()}
+        os.environ.update(benv.env())
+        try:
+            _configure(benv)
+            yield benv
+        finally:
+            _unconfigure()
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            benv.clean()
+
+
+def _configure(benv: BenchEnv) -> None:
+    from routing.defaults import default_config
+    from routing.store import ConfigStore
+    from workers.app import app
+    from workers.celery_config import celery_config
+    from workers.runtime import reset_runtime
+    from workers.settings import get_settings
+
+    get_settings.cache_clear()
+    reset_runtime()
+    app.conf.update(celery_config(get_settings(), default_config()))
+    import bench.bare_tasks  # noqa: F401  (registers the bare tasks)
+    import tasks  # noqa: F401  (registers llm.run)
+
+    ConfigStore.from_url(benv.redis_url, benv.namespace).init(author="bench")
+
+
+def _unconfigure() -> None:
+    from workers.app import app
+    from workers.runtime import reset_runtime
+    from workers.settings import get_settings
+
+    try:
+        app.close()  # the producer pool and the result consumer's connections
+    finally:
+        reset_runtime()
+        get_settings.cache_clear()

@@ -1,0 +1,64 @@
+"""The bench's figures: one flat dict (the JSON line), targets, and the table."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# figure -> (comparison, target); a figure with no target is only reported.
+TARGETS: dict[str, tuple[str, float]] = {
+    "publish_ratio": (">=", 0.9),
+    "worker_ratio_to_limit": (">=", 0.85),
+    "worker_ratio_to_bare": (">=", 0.95),
+    "decisions_per_second": (">=", 100_000),
+    "propagation_p99_ms": ("<=", 1000),
+    "ledger_round_trips_per_call": ("<=", 2),
+}
+
+ROWS: list[tuple[str, str, str]] = [
+    # (figure, label, format)
+    ("publish_routed_per_s", "1. publish llm.run via router (tasks/s)", ",.0f"),
+    ("publish_bare_per_s", "   publish bare task, fixed queue (tasks/s)", ",.0f"),
+    ("publish_ratio", "   ratio routed / bare", ".3f"),
+    ("worker_limit_per_s", "2. one worker: limit N/L (tasks/s)", ",.1f"),
+    ("worker_llm_per_s", "   llm.run end to end (tasks/s)", ",.1f"),
+    ("worker_bare_per_s", "   bare task sleeping L (tasks/s)", ",.1f"),
+    ("worker_ratio_to_limit", "   ratio llm.run / (N/L)", ".3f"),
+    ("worker_ratio_to_bare", "   ratio llm.run / bare", ".3f"),
+    ("bare_ratio_to_limit", "   ratio bare / (N/L)", ".3f"),
+    ("decisions_per_second", "3. routing decisions / s (in memory)", ",.0f"),
+    ("propagation_p50_ms", "4. config propagation p50 (ms)", ",.1f"),
+    ("propagation_p99_ms", "   config propagation p99 (ms)", ",.1f"),
+    ("propagation_max_ms", "   config propagation max (ms)", ",.1f"),
+    ("ledger_round_trips_per_call", "5. Redis round trips per call (reserve+settle)", ".2f"),
+    ("ledger_commands_per_call", "   Redis commands per call", ".2f"),
+    ("ledger_calls_per_s", "   recorded calls / s (reserve+settle)", ",.0f"),
+    ("ledger_ratio_to_two_pings", "   ratio to 2 bare round trips (PING)", ".3f"),
+    ("scaling_one_per_s", "6. llm.run, one Haiku worker (tasks/s)", ",.1f"),
+    ("scaling_two_per_s", "   llm.run, two Haiku workers (tasks/s)", ",.1f"),
+    ("scaling_ratio", "   ratio two / one", ".3f"),
+]
+
+
+def met(figures: dict[str, Any]) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for name, (op, target) in TARGETS.items():
+        value = figures[name]
+        out[name] = value >= target if op == ">=" else value <= target
+    return out
+
+
+def print_report(figures: dict[str, Any], title: str) -> None:
+    verdict = figures["met"]
+    table = Table("measure", "value", "target", title=title)
+    for name, label, fmt in ROWS:
+        target = ""
+        if name in TARGETS:
+            op, value = TARGETS[name]
+            target = f"{op} {value:,g}  " + ("met" if verdict[name] else "MISSED")
+        table.add_row(label, format(figures[name], fmt), target)
+    Console(highlight=False, width=110).print(table)
+    print(json.dumps(figures, separators=(",", ":")), flush=True)

@@ -1,0 +1,117 @@
+"""Run every benchmark side by side in one run; print a table and one JSON line.
+
+    .venv/bin/python -m bench [--tiny | --quick | --full] [--redis-url URL]
+
+Against the real Redis (its own database, namespace and broker key prefix; its keys are
+deleted afterwards) and the local test LLM server (`tests.support.llm_server`).
+--quick (default) takes under a minute; --full runs longer rounds; --tiny is the smoke
+test's (figures too small to mean anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import ledger_cost, publish, throughput
+from bench.env import DEFAULT_REDIS_URL, bench_env
+from bench.report import TARGETS, met, print_report
+
+
+@dataclass(frozen=True)
+class Mode:
+    publish_rounds: int
+    publish_per_round: int
+    concurrency: int
+    latency: float
+    waves: int
+    worker_rounds: int
+    decision_seconds: float
+    changes: int
+    ledger_counted: int
+    ledger_per_round: int
+    ledger_rounds: int
+
+
+MODES = {
+    "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1),
+    "quick": Mode(6, 400, 16, 0.2, 6, 2, 1.0, 20, 200, 400, 3),
+    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7),
+}
+
+
+def run(mode_name: str, redis_url: str) -> dict[str, Any]:
+    from bench.bench_routing import decisions_per_second, percentile, propagation
+    from routing.store import ConfigStore
+    from workers.runtime import get_runtime
+
+    mode = MODES[mode_name]
+    started = time.perf_counter()
+    with bench_env(redis_url) as benv:
+        pub = publish.measure(mode.publish_rounds, mode.publish_per_round)
+        led = ledger_cost.measure(mode.ledger_counted, mode.ledger_per_round, mode.ledger_rounds)
+        rate = decisions_per_second(get_runtime().live, mode.decision_seconds)
+        store = ConfigStore.from_url(redis_url, benv.namespace)
+        delays = [d * 1000 for d in propagation(store, redis_url, mode.changes)]
+        thr = throughput.measure(benv, concurrency=mode.concurrency, latency=mode.latency,
+                                 waves=mode.waves, rounds=mode.worker_rounds)
+        leftover = len(benv.keys())
+    figures: dict[str, Any] = {
+        "mode": mode_name,
+        "publish_routed_per_s": round(pub.routed_per_s, 1),
+        "publish_bare_per_s": round(pub.bare_per_s, 1),
+        "publish_ratio": round(pub.ratio, 4),
+        "publish_queue": pub.routed_queue,
+        "worker_concurrency": thr.concurrency,
+        "worker_latency_s": thr.latency_s,
+        "worker_tasks_per_round": thr.tasks_per_round,
+        "worker_limit_per_s": round(thr.limit_per_s, 2),
+        "worker_llm_per_s": round(thr.llm, 2),
+        "worker_bare_per_s": round(thr.bare, 2),
+        "worker_ratio_to_limit": round(thr.llm / thr.limit_per_s, 4),
+        "worker_ratio_to_bare": round(thr.llm / thr.bare, 4),
+        "bare_ratio_to_limit": round(thr.bare / thr.limit_per_s, 4),
+        "decisions_per_second": round(rate),
+        "propagation_samples": len(delays),
+        "propagation_p50_ms": round(statistics.median(delays), 2),
+        "propagation_p99_ms": round(percentile(delays, 99), 2),
+        "propagation_max_ms": round(max(delays), 2),
+        "ledger_round_trips_per_call": round(led.round_trips_per_call, 3),
+        "ledger_commands_per_call": round(led.commands_per_call, 3),
+        "ledger_calls_per_s": round(led.calls_per_s, 1),
+        "ledger_ratio_to_two_pings": round(led.ratio_to_two_pings, 4),
+        "scaling_one_per_s": round(thr.llm, 2),
+        "scaling_two_per_s": round(thr.llm_two, 2),
+        "scaling_ratio": round(thr.llm_two / thr.llm, 4),
+        "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds},
+        "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
+                    "llm_two_per_s": thr.llm_two_per_s},
+        "keys_left_before_cleanup": leftover,
+        "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
+    }
+    figures["met"] = met(figures)
+    figures["seconds"] = round(time.perf_counter() - started, 1)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    group = parser.add_mutually_exclusive_group()
+    for name in MODES:
+        group.add_argument(f"--{name}", dest="mode", action="store_const", const=name)
+    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    args = parser.parse_args(argv)
+    mode = args.mode or "quick"
+    figures = run(mode, args.redis_url)
+    print_report(figures, f"llm-router bench ({mode}, {figures['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
