@@ -6,21 +6,10 @@ import pytest
 
 from routing.defaults import default_config
 from tests.support.celery import Session
+from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 
-EXPECTED = {
-    "strategic_decision": ("claude-opus-4-6", "llm.opus"),
-    "orchestration": ("claude-sonnet-4-6", "llm.sonnet"),
-    "drafting": ("claude-sonnet-4-6", "llm.sonnet"),
-    "code_generation": ("claude-sonnet-4-6", "llm.sonnet"),
-    "code_review": ("claude-sonnet-4-6", "llm.sonnet"),
-    "monitoring": ("claude-haiku-4-5", "llm.haiku"),
-    "content_curation": ("claude-haiku-4-5", "llm.haiku"),
-    "classification": ("claude-haiku-4-5", "llm.haiku"),
-    "data_extraction": ("claude-haiku-4-5", "llm.haiku"),
-    "lookup": ("claude-haiku-4-5", "llm.haiku"),
-    "large_context_coding": ("kimi-for-coding", "llm.kimi"),
-}
+EXPECTED = DESIGN_ROUTES
 
 
 def test_every_default_key_is_expected() -> None:
