@@ -241,8 +241,9 @@ class Execution:
     def _result(
         self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any]
     ) -> dict[str, Any]:
+        # The routing facts first and the text last: Flower (task events) shows a result
+        # as its repr cut at 1,024 characters, and a long answer must not hide them.
         result: dict[str, Any] = {
-            "text": completion.text,
             "model": state.model,
             "model_key": state.model_key,
             "tier": state.tier,
@@ -270,6 +271,7 @@ class Execution:
             result["downgraded_from"] = state.downgraded_from
         if state.deferrals:
             result["deferrals"] = state.deferrals
+        result["text"] = completion.text
         if output:
             result["output"] = output
         return result
