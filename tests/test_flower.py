@@ -24,7 +24,7 @@ import pytest
 from celery import Celery
 
 from routing.defaults import default_config
-from tests.support.celery import Session
+from tests.support.celery import Session, foreign_app
 from tests.support.flower import FlowerProcess, TierWorker
 from tests.support.llm_server import REDACTED, SECRET_HEADERS, TEST_KEYS, LLMServer
 from workers.celery_config import celery_config
@@ -59,15 +59,6 @@ def tier_model_keys() -> dict[str, str]:
         out.setdefault(cfg.models[spec.model].tier, key)
     assert set(out) == set(cfg.tiers), out
     return out
-
-
-def foreign_app(redis_url: str, prefix: str) -> Celery:
-    """A producer that does not import this project: broker URL and task name only."""
-    app = Celery("foreign", broker=redis_url, backend=redis_url)
-    app.conf.broker_transport_options = {"global_keyprefix": prefix}
-    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
-    app.conf.broker_connection_retry_on_startup = True
-    return app
 
 
 @dataclass

@@ -12,17 +12,8 @@ import pytest
 from celery import Celery
 from celery.result import AsyncResult
 
-from tests.support.celery import ROOT, Session, WorkerProcess, wait_until
+from tests.support.celery import ROOT, Session, WorkerProcess, foreign_app, wait_until
 from tests.support.llm_server import LLMServer
-
-
-def foreign_app(redis_url: str, prefix: str) -> Celery:
-    """A producer that does not import this project: broker URL and task name only."""
-    app = Celery("foreign", broker=redis_url, backend=redis_url)
-    app.conf.broker_transport_options = {"global_keyprefix": prefix}
-    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
-    app.conf.broker_connection_retry_on_startup = True
-    return app
 
 
 def test_foreign_producer_gets_its_task_run_on_the_right_tier(

@@ -130,6 +130,15 @@ def worker(celery: Session, celery_worker_session: Any) -> Session:
     return celery
 
 
+def foreign_app(redis_url: str, prefix: str) -> Celery:
+    """A producer that does not import this project: broker URL and task name only."""
+    app = Celery("foreign", broker=redis_url, backend=redis_url)
+    app.conf.broker_transport_options = {"global_keyprefix": prefix}
+    app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
+    app.conf.broker_connection_retry_on_startup = True
+    return app
+
+
 class WorkerProcess:
     """`celery -A workers.app worker` in a subprocess, on given queues."""
 
