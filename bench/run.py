@@ -42,7 +42,7 @@ class Mode:
 
 MODES = {
     "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1),
-    "quick": Mode(6, 400, 16, 0.2, 6, 2, 1.0, 20, 200, 400, 3),
+    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3),
     "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7),
 }
 
@@ -66,6 +66,7 @@ def run(mode_name: str, redis_url: str, *, nagle: bool = False) -> dict[str, Any
     figures: dict[str, Any] = {
         "mode": mode_name,
         "test_server_nagle": nagle,
+        "namespace": benv.namespace,
         "publish_routed_per_s": round(pub.routed_per_s, 1),
         "publish_bare_per_s": round(pub.bare_per_s, 1),
         "publish_ratio": round(pub.ratio, 4),

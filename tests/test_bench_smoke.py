@@ -1,0 +1,56 @@
+"""The benchmark command runs end to end in its tiny mode and reports every figure.
+
+No timing is asserted (the machine is shared and noisy): only that the JSON line is there,
+complete, and that the run left no key behind.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import redis
+
+from tests.support.redis import TEST_REDIS_URL
+
+ROOT = Path(__file__).resolve().parent.parent
+FIGURES = [
+    "publish_routed_per_s", "publish_bare_per_s", "publish_ratio",
+    "worker_limit_per_s", "worker_llm_per_s", "worker_bare_per_s",
+    "worker_ratio_to_limit", "worker_ratio_to_bare",
+    "decisions_per_second",
+    "propagation_p50_ms", "propagation_p99_ms",
+    "ledger_round_trips_per_call", "ledger_calls_per_s",
+    "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
+]
+
+
+def test_bench_tiny_prints_every_figure(redis_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--tiny", "--redis-url", redis_url],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert len(lines) == 1, proc.stdout
+    figures = json.loads(lines[0])
+    for name in FIGURES:
+        assert isinstance(figures[name], int | float), (name, figures.get(name))
+        assert figures[name] > 0, (name, figures[name])
+    assert figures["publish_queue"] == "llm.haiku"  # the router chose the tier's queue
+    assert figures["ledger_round_trips_per_call"] <= 2  # counted, not timed
+    assert set(figures["met"]) == set(figures["targets"])
+    assert "routed / bare" in proc.stdout  # the table
+    client = redis.Redis.from_url(redis_url)
+    try:
+        assert not list(client.scan_iter(match=f"{figures['namespace']}:*", count=1000))
+    finally:
+        client.close()
+
+
+def test_bench_default_url_is_not_the_tests_or_a_deployments() -> None:
+    from bench.env import DEFAULT_REDIS_URL
+
+    assert DEFAULT_REDIS_URL not in (TEST_REDIS_URL, "redis://127.0.0.1:6379/0")
