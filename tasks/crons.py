@@ -11,6 +11,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import redis
 from celery import Task
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 CURATION_INBOX = "curation:inbox"
 CURATION_BATCH = 50
+REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Cron(Task):  # type: ignore[type-arg]
@@ -36,14 +38,15 @@ def observe() -> list[str]:
     rt = get_runtime()
     cfg = rt.live.get()
     lines = [f"routing config version {cfg.version}"]
-    broker = redis.Redis.from_url(rt.settings.broker_url)
-    try:
-        depths = tier_depths(
-            broker, {n: t.queue for n, t in cfg.tiers.items()}, rt.settings.broker_prefix
-        )
-    finally:
-        broker.close()
-    lines += [f"queue {cfg.tiers[t].queue}: {n} waiting" for t, n in sorted(depths.items())]
+    if urlsplit(rt.settings.broker_url).scheme in REDIS_SCHEMES:  # not the demo's memory://
+        broker = redis.Redis.from_url(rt.settings.broker_url)
+        try:
+            depths = tier_depths(
+                broker, {n: t.queue for n, t in cfg.tiers.items()}, rt.settings.broker_prefix
+            )
+        finally:
+            broker.close()
+        lines += [f"queue {cfg.tiers[t].queue}: {n} waiting" for t, n in sorted(depths.items())]
     lines.append(f"deferred tasks waiting for a budget window: {rt.deferred.count()}")
     for status in rt.budgets.status(cfg):
         limit = "no limit" if status.limit_micros is None else f"${usd(status.limit_micros):.2f}"

@@ -1,7 +1,9 @@
 """Per-process singletons: one Redis client, one live config, one provider registry.
 
 Built lazily from `Settings` on first use and rebuilt in a forked child (Celery's
-prefork pool), so that no connection or thread is shared across a fork.
+prefork pool), so that no connection or thread is shared across a fork. A process that
+builds its own (the offline demo: an in-process Redis stand-in) installs it with
+`install_runtime`.
 """
 
 from __future__ import annotations
@@ -28,9 +30,13 @@ from workers.settings import Settings, get_settings
 class Runtime:
     settings: Settings
     pid: int = field(default_factory=os.getpid)
+    # A ready client (e.g. `fakeredis.FakeRedis()`) instead of one for `settings.redis_url`.
+    client: redis.Redis | None = None
 
     @cached_property
     def redis(self) -> redis.Redis:
+        if self.client is not None:
+            return self.client
         return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
 
     @cached_property
@@ -88,6 +94,16 @@ def get_runtime() -> Runtime:
         if _current is None or _current.pid != os.getpid():
             _current = Runtime(get_settings())
         return _current
+
+
+def install_runtime(rt: Runtime) -> Runtime:
+    """Make `rt` this process's runtime (replacing and closing any other)."""
+    global _current
+    with _lock:
+        if _current is not None and _current is not rt and _current.pid == os.getpid():
+            _current.close()
+        _current = rt
+        return rt
 
 
 def reset_runtime() -> None:

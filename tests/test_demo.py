@@ -1,0 +1,189 @@
+"""`llm-router demo`: offline with nothing but Python (no Redis, no keys), and against a
+real Redis with subprocess workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from routing.defaults import default_config
+from routing.pricing import Usage, cost_micros
+from routing.report import TOKENS
+from routing.store import ConfigStore
+from tests.support.celery import ALL_QUEUES, ROOT, WorkerProcess
+from workers.demo.workload import load_workload, timeline
+
+CLI = [sys.executable, "-m", "routing.cli"]
+SUMMED = ("calls", "errors", *TOKENS, "cost_micros")
+PROVIDER_VARS = ("ANTHROPIC", "OPENAI", "MOONSHOT", "GEMINI", "GOOGLE")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """This environment without any llm-router or provider variable."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("LLM_ROUTER_") and not k.startswith(PROVIDER_VARS)}
+    return {**env, **extra}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def run_demo(
+    env: dict[str, str], *args: str, timeout: float = 90
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CLI, "demo", *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def check_report(report: dict[str, Any]) -> None:
+    """What every demo report must show, offline or on Redis."""
+    config = default_config()
+    t = report["tasks"]
+    assert t["failed"] == 0 and t["pending"] == 0, t
+    assert t["succeeded"] == t["sent"]
+    keys = {k["model_key"]: k for k in report["model_keys"]}
+    assert set(keys) == set(config.model_keys)
+
+    # totals are the sum of the rows, and of the per-key lines
+    for name in SUMMED:
+        assert report["totals"][name] == sum(r[name] for r in report["rows"]), name
+        assert report["totals"][name] == sum(k[name] for k in report["model_keys"]), name
+    assert report["totals"]["calls"] > 0 and report["totals"]["cost_micros"] > 0
+
+    # every row names its queue: the tier's queue of the model that served it
+    for row in report["rows"]:
+        assert row["queue"] == config.tiers[config.models[row["model"]].tier].queue
+
+    # the large-context calls tripped the 50,000-token rule
+    for key in ("code_review", "code_generation"):
+        big = [r for r in report["rows"] if r["model_key"] == key
+               and r["rules"].get("large_context_to_kimi")]
+        assert [r["model"] for r in big] == ["kimi-for-coding"], key
+        assert big[0]["queue"] == "llm.kimi"
+        assert big[0]["input_tokens"] >= 50_000 * big[0]["rules"]["large_context_to_kimi"]
+        assert config.model_keys[key].model in keys[key]["models"]  # the small ones
+    assert keys["large_context_coding"]["models"] == ["kimi-for-coding"]
+
+    # the live change: the changed key on two models, one per config version
+    change = report["live_change"]
+    assert change["model_key"] == "classification" and change["to"] == "kimi-for-coding"
+    assert change["version"] == change["version_before"] + 1
+    assert change["restored_version"] == change["version"] + 1
+    changed = {r["model"]: r for r in report["rows"] if r["model_key"] == "classification"}
+    assert set(changed) == {"claude-haiku-4-5", "kimi-for-coding"}
+    assert changed["claude-haiku-4-5"]["config_versions"] == [change["version_before"]]
+    assert changed["kimi-for-coding"]["config_versions"] == [change["version"]]
+    assert changed["kimi-for-coding"]["queue"] == "llm.kimi"
+
+    # naive comparisons: the same tokens at the config's prices, never cheaper than routed
+    usage = Usage(*(report["totals"][t] for t in TOKENS))
+    for name, model in (("all_on_opus", "claude-opus-4-6"),
+                        ("all_on_sonnet", "claude-sonnet-4-6")):
+        naive = report["naive"][name]
+        assert naive["model"] == model
+        assert naive["cost_micros"] == cost_micros(usage, config.price_of(model))
+        assert naive["cost_micros"] >= report["totals"]["cost_micros"]
+    assert report["naive"]["all_on_opus"]["cost_micros"] > report["naive"]["all_on_sonnet"][
+        "cost_micros"]
+
+    budgets = {b["budget"]: b for b in report["budgets"]}
+    assert budgets["overall"]["limit_micros"] == 50_000_000
+
+
+def test_offline_demo_needs_no_redis_and_no_keys() -> None:
+    env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
+    started = time.monotonic()
+    proc = run_demo(env, "--json")
+    elapsed = time.monotonic() - started
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)  # exactly one JSON document on stdout
+    check_report(report)
+    assert report["mode"] == "offline"
+    assert len(report["workers"]) == 4  # one per tier
+    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
+
+    # one compressed day: the crons at their cadence, every ad-hoc call, through workers
+    events = timeline(load_workload())
+    kinds = report["tasks"]["by_kind"]
+    assert kinds["cron"] == kinds["cron work"] == 48 + 4
+    assert report["tasks"]["sent"] == len(events) + kinds["cron work"]
+    keys = {k["model_key"]: k for k in report["model_keys"]}
+    assert keys["monitoring"]["calls"] == 48
+    assert keys["content_curation"]["calls"] == 4
+    assert report["totals"]["calls"] >= 300
+    assert "sent" in proc.stderr and "done" in proc.stderr  # progress on stderr
+
+
+def test_offline_demo_prints_a_readable_report() -> None:
+    env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
+    proc = run_demo(env, "--scale", "0.05", "--day-seconds", "0")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    for text in ("model key", "classification", "kimi-for-coding", "llm.kimi",
+                 "live change at 12:00", "50,000-token rule", "all on opus (claude-opus-4-6)",
+                 "all on sonnet (claude-sonnet-4-6)", "overall"):
+        assert text in out, text
+
+
+@pytest.fixture
+def demo_env(redis_url: str) -> Iterator[dict[str, str]]:
+    namespace = f"llmr-demo-{uuid.uuid4().hex[:8]}"
+    env = clean_env(LLM_ROUTER_REDIS_URL=redis_url, LLM_ROUTER_NAMESPACE=namespace,
+                    LLM_ROUTER_BROKER_PREFIX=f"{namespace}:broker:")
+    yield env
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, str]) -> None:
+    store = ConfigStore.from_url(redis_url, demo_env["LLM_ROUTER_NAMESPACE"])
+    store.init(author="tests")  # workers load the config at start
+    worker = WorkerProcess(demo_env, ALL_QUEUES, "demo", concurrency=8, extra_env={
+        "LLM_ROUTER_PROVIDER_MODE": "simulated", "LLM_ROUTER_SIMULATED_LATENCY": "0.01"})
+    try:
+        worker.wait_ready()
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05",
+                        "--day-seconds", "0", "--timeout", "30")
+        assert proc.returncode == 0, proc.stderr[-3000:] + worker.output()[-3000:]
+    finally:
+        worker.stop()
+    report = json.loads(proc.stdout)
+    check_report(report)
+    assert report["mode"] == "redis"
+    assert report["workers"] == [worker.name]
+    # the route was put back: the deployment is left as the demo found it
+    assert store.read().model_keys["classification"].model == "claude-haiku-4-5"
+    assert store.version() == report["live_change"]["restored_version"]
+
+
+def test_demo_against_redis_without_workers_says_so(
+    redis_url: str, demo_env: dict[str, str]
+) -> None:
+    proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05")
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert "no worker answered" in proc.stderr and "nothing was sent" in proc.stderr
+    broker = redis.Redis.from_url(redis_url)
+    try:
+        prefix = demo_env["LLM_ROUTER_BROKER_PREFIX"]
+        assert not [k for k in broker.scan_iter(match=f"{prefix}llm.*")]
+    finally:
+        broker.close()

@@ -1,0 +1,215 @@
+"""The demo's report, from the ledger's per-call records of this run's tasks.
+
+Per model key: calls, the model(s) that served them, queue, tokens, cost; the total
+against running every call on the Opus tier's model and on the Sonnet tier's model (the
+same token counts priced at the config's prices: no hard-coded ratio); budget status.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from routing.budget import BudgetBook
+from routing.config import RoutingConfig
+from routing.pricing import Usage, usd
+from routing.report import TOKENS, naive_costs
+from workers.demo.runner import Played
+from workers.runtime import Runtime
+
+CALL_OUTCOMES = ("ok", "error", "timeout")
+
+
+def run_days(started_at: float, ended_at: float) -> list[str]:
+    first = datetime.fromtimestamp(started_at, UTC).date()
+    last = datetime.fromtimestamp(ended_at, UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
+
+
+def tier_model(config: RoutingConfig, tier: str) -> str | None:
+    """The model that stands for `tier`: the one its model keys route to by default
+    (the most used), else the tier's first catalog model."""
+    routed = [s.model for s in config.model_keys.values() if config.models[s.model].tier == tier]
+    if routed:
+        return max(sorted(set(routed)), key=routed.count)
+    in_tier = [m for m, spec in config.models.items() if spec.tier == tier]
+    return in_tier[0] if in_tier else None
+
+
+def _money(micros: int) -> dict[str, Any]:
+    return {"cost_micros": micros, "cost_usd": usd(micros)}
+
+
+def _row(model_key: str, model: str, tier: str, config: RoutingConfig) -> dict[str, Any]:
+    queue = config.tiers[tier].queue if tier in config.tiers else None
+    return {"model_key": model_key, "model": model, "tier": tier, "queue": queue, "calls": 0,
+            "errors": 0, **dict.fromkeys(TOKENS, 0), "cost_micros": 0,
+            "config_versions": [], "rules": {}}
+
+
+def ledger_rows(rt: Runtime, config: RoutingConfig, played: Played,
+                days: list[str]) -> list[dict[str, Any]]:
+    """Provider calls of this run's tasks per model key x model x tier, from the ledger."""
+    ids = set(played.tracked)
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for day in days:
+        for rec in rt.ledger.calls(day):
+            if rec.get("task_id") not in ids or rec.get("outcome") not in CALL_OUTCOMES:
+                continue
+            key = (rec["model_key"], rec["model"], rec["tier"])
+            row = rows.get(key) or rows.setdefault(key, _row(*key, config))
+            row["calls"] += 1
+            row["errors"] += rec["outcome"] != "ok"
+            for t in TOKENS:
+                row[t] += int(rec.get(t, 0))
+            row["cost_micros"] += int(rec["cost_micros"])
+            if rec.get("config_version") not in row["config_versions"]:
+                row["config_versions"].append(rec.get("config_version"))
+    for result in played.results.values():  # which rule routed each task's final call
+        if isinstance(result, dict) and "rule" in result:
+            key = (result["model_key"], result["model"], result["tier"])
+            if key in rows:
+                rules = rows[key]["rules"]
+                rules[result["rule"]] = rules.get(result["rule"], 0) + 1
+    out = [rows[k] for k in sorted(rows)]
+    for row in out:
+        row["config_versions"].sort()
+        row["cost_usd"] = usd(row["cost_micros"])
+    return out
+
+
+def _sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {n: sum(r[n] for r in rows) for n in ("calls", "errors", *TOKENS)}
+    out.update(_money(sum(r["cost_micros"] for r in rows)))
+    return out
+
+
+def per_model_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        grouped[row["model_key"]].append(row)
+    return [{"model_key": key, **_sum(group),
+             "models": sorted({r["model"] for r in group}),
+             "queues": sorted({r["queue"] for r in group if r["queue"]})}
+            for key, group in sorted(grouped.items())]
+
+
+def comparison(config: RoutingConfig, totals: dict[str, Any]) -> dict[str, Any]:
+    """The same calls (same tokens) all on one tier's model, at the config's prices."""
+    usage = Usage(*(int(totals[t]) for t in TOKENS))
+    costs = naive_costs(config, usage)
+    actual = int(totals["cost_micros"])
+    out: dict[str, Any] = {}
+    for tier in ("opus", "sonnet"):
+        model = tier_model(config, tier)
+        if model is None:
+            out[f"all_on_{tier}"] = None
+            continue
+        naive = costs[model]
+        out[f"all_on_{tier}"] = {
+            "model": model, **_money(naive), "savings_usd": usd(naive - actual),
+            "savings_ratio": (naive - actual) / naive if naive else None,
+            "cost_multiple": naive / actual if actual else None,
+        }
+    return out
+
+
+def build(system: Any, played: Played, *, workload: str, scale: float,
+          day_seconds: float) -> dict[str, Any]:
+    rt: Runtime = system.rt
+    config = rt.store.read()
+    days = run_days(played.started_at, played.started_at + played.wall_seconds)
+    rows = ledger_rows(rt, config, played, days)
+    totals = _sum(rows)
+    kinds: dict[str, int] = defaultdict(int)
+    for tracked in played.tracked.values():
+        kinds[tracked.kind] += 1
+    return {
+        "mode": system.mode,
+        "where": system.where,
+        "workers": system.workers,
+        "workload": {"name": workload, "scale": scale, "day_seconds": day_seconds},
+        "wall_seconds": round(played.wall_seconds, 2),
+        "tasks": {"sent": len(played.tracked), "succeeded": len(played.results),
+                  "failed": len(played.failures), "pending": len(played.pending),
+                  "by_kind": dict(sorted(kinds.items())),
+                  "failures": sorted(set(played.failures.values()))[:10]},
+        "live_change": played.change,
+        "config_version": config.version,
+        "model_keys": per_model_key(rows),
+        "rows": rows,
+        "totals": totals,
+        "naive": comparison(config, totals),
+        "budgets": [s.as_dict() for s in BudgetBook(rt.redis, rt.settings.namespace)
+                    .status(config)],
+        "pricing": "actual: each call priced at call time (ledger); naive: the same tokens "
+                   "at the config's current prices",
+    }
+
+
+def render(report: dict[str, Any], console: Console) -> None:
+    t = report["tasks"]
+    console.print(f"[bold]llm-router demo[/] ({report['mode']}: {report['where']}): "
+                  f"{t['sent']} tasks, {t['succeeded']} done, {t['failed']} failed, "
+                  f"{t['pending']} unanswered in {report['wall_seconds']} s")
+    table = Table("model key", "calls", "model(s)", "queue(s)", "input", "output",
+                  "cache r/w", "cost $")
+    for k in report["model_keys"]:
+        table.add_row(k["model_key"], str(k["calls"]), ", ".join(k["models"]),
+                      ", ".join(k["queues"]), str(k["input_tokens"]), str(k["output_tokens"]),
+                      f"{k['cache_read_tokens']}/{k['cache_write_tokens']}",
+                      f"{k['cost_usd']:.6f}")
+    tot = report["totals"]
+    table.add_row("[bold]total", str(tot["calls"]), "", "", str(tot["input_tokens"]),
+                  str(tot["output_tokens"]),
+                  f"{tot['cache_read_tokens']}/{tot['cache_write_tokens']}",
+                  f"[bold]{tot['cost_usd']:.6f}")
+    console.print(table)
+    split = [r for r in report["rows"] if r["model_key"] in _changed(report)]
+    change = report["live_change"]
+    if change:
+        console.print(f"live change at {change['at']}: {change['model_key']} "
+                      f"{change['from']} -> {change['to']} (config version "
+                      f"{change['version_before']} -> {change['version']}; restored as "
+                      f"version {change.get('restored_version')})")
+        for r in split:
+            console.print(f"  {r['model']} on {r['queue']}: {r['calls']} calls, "
+                          f"config versions {r['config_versions']}")
+    big = [r for r in report["rows"] if r["rules"].get("large_context_to_kimi")]
+    for r in big:
+        console.print(f"50,000-token rule: {r['rules']['large_context_to_kimi']} "
+                      f"{r['model_key']} calls on {r['model']} ({r['queue']})")
+    for name, c in report["naive"].items():
+        if c is not None:
+            console.print(f"{name.replace('_', ' ')} ({c['model']}): ${c['cost_usd']:.6f} - "
+                          f"routing saved ${c['savings_usd']:.6f} "
+                          f"({_pct(c['savings_ratio'])}; {_times(c['cost_multiple'])} "
+                          f"the routed cost)")
+    budgets = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "resets at")
+    for b in report["budgets"]:
+        budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),
+                        _usd(b["reserved_usd"]), _usd(b["remaining_usd"]), b["resets_at"])
+    console.print(budgets)
+    for failure in t["failures"]:
+        console.print(f"[red]failed:[/] {failure}")
+
+
+def _changed(report: dict[str, Any]) -> set[str]:
+    change = report["live_change"]
+    return {change["model_key"]} if change else set()
+
+
+def _usd(value: float | None) -> str:
+    return "-" if value is None else f"{value:.6f}"
+
+
+def _pct(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.1%}"
+
+
+def _times(multiple: float | None) -> str:
+    return "-" if multiple is None else f"{multiple:.2f}x"

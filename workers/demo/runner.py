@@ -1,0 +1,186 @@
+"""Playing the day: send every event by task name at its (compressed) time, move one route
+live halfway through, follow the results (and the work each cron hands on) to the end."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from celery import states
+from celery.result import AsyncResult
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from routing.config import RoutingConfig
+from routing.errors import ConfigError
+from tasks.crons import CURATION_INBOX
+from workers.demo.system import AUTHOR, System
+from workers.demo.workload import DAY, Event, LiveChange
+
+POLL_SECONDS = 0.05
+
+
+@dataclass
+class Tracked:
+    task: str
+    kind: str  # "cron", "cron work", "adhoc" or "large"
+    result: AsyncResult  # type: ignore[type-arg]
+    parent: str | None = None
+
+
+@dataclass
+class Played:
+    tracked: dict[str, Tracked] = field(default_factory=dict)
+    results: dict[str, Any] = field(default_factory=dict)
+    failures: dict[str, str] = field(default_factory=dict)
+    pending: set[str] = field(default_factory=set)
+    change: dict[str, Any] | None = None
+    started_at: float = 0.0
+    wall_seconds: float = 0.0
+    timed_out: bool = False
+
+
+def clock(at: float) -> str:
+    minutes = int(at // 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+class Player:
+    def __init__(self, system: System, events: list[Event], change: LiveChange | None, *,
+                 day_seconds: float, timeout: float, progress: Progress) -> None:
+        self.system = system
+        self.app = system.app
+        self.rt = system.rt
+        self.events = events
+        self.change = change
+        self.day_seconds = day_seconds
+        self.timeout = timeout
+        self.progress = progress
+        self.played = Played()
+        crons = sum(1 for e in events if e.kind == "cron")
+        self._sent = progress.add_task("sent", total=len(events))
+        # Every cron hands on one task (unless it finds nothing to do).
+        self._done = progress.add_task("done", total=len(events) + crons)
+        self._last_progress = time.monotonic()
+
+    # -- sending ---------------------------------------------------------------------
+    def _send(self, event: Event) -> None:
+        if event.inbox:
+            key = self.rt.settings.key(CURATION_INBOX)
+            self.rt.redis.rpush(key, *(json.dumps(item) for item in event.inbox))
+        result = self.app.send_task(event.task, kwargs=event.kwargs, **event.options)
+        self._track(result, event.task, event.kind)
+
+    def _track(self, result: AsyncResult, task: str, kind: str,  # type: ignore[type-arg]
+               parent: str | None = None) -> None:
+        self.played.tracked[result.id] = Tracked(task, kind, result, parent)
+        self.played.pending.add(result.id)
+
+    def _wait_until(self, due: float) -> None:
+        while (left := due - time.monotonic()) > 0:
+            self.poll()
+            time.sleep(min(POLL_SECONDS, left))
+
+    # -- the live change -------------------------------------------------------------
+    def _apply_change(self, change: LiveChange, at: float) -> None:
+        before = self.rt.live.get()
+        spec = before.model_keys.get(change.model_key)
+        if spec is None:
+            raise ConfigError([("live_change.model_key",
+                                f"unknown model key '{change.model_key}'")])
+        stored = self.rt.store.set_model(change.model_key, change.model, author=AUTHOR)
+        self.rt.live.wait_for_version(stored.version, timeout=5)
+        self.played.change = {
+            "model_key": change.model_key, "from": spec.model, "to": change.model,
+            "at": clock(at), "version_before": before.version, "version": stored.version,
+            "restore_fallbacks": list(spec.fallbacks),
+        }
+        self.progress.console.print(
+            f"[bold]{clock(at)}[/] config set {change.model_key} {change.model}: "
+            f"version {before.version} -> {stored.version} ({spec.model} -> {change.model})"
+        )
+
+    def _restore(self) -> None:
+        change = self.played.change
+        if change is None:
+            return
+        key, model, fallbacks = change["model_key"], change["from"], change.pop(
+            "restore_fallbacks")
+
+        def put_back(doc: dict[str, Any]) -> str:
+            doc["model_keys"][key]["model"] = model
+            doc["model_keys"][key]["fallbacks"] = fallbacks
+            return f"demo: {key} back to {model}"
+
+        current: RoutingConfig = self.rt.store.read()
+        if current.model_keys[key].model != change["to"]:
+            change["restored_version"] = None  # someone changed it since: leave it alone
+            return
+        restored = self.rt.store.update(put_back, author=AUTHOR)
+        self.rt.live.wait_for_version(restored.version, timeout=5)
+        change["restored_version"] = restored.version
+
+    # -- following the results -------------------------------------------------------
+    def poll(self) -> None:
+        played = self.played
+        for tid in list(played.pending):
+            tracked = played.tracked[tid]
+            state = tracked.result.state
+            if state not in states.READY_STATES:
+                continue
+            played.pending.discard(tid)
+            self._last_progress = time.monotonic()
+            value = tracked.result.result
+            if state == states.SUCCESS:
+                played.results[tid] = value
+                if tracked.kind == "cron":
+                    self._cron_done(tracked, value)
+            else:
+                played.failures[tid] = f"{type(value).__name__}: {value}"
+            self.progress.advance(self._done)
+
+    def _cron_done(self, tracked: Tracked, value: Any) -> None:
+        child = value.get("task_id") if isinstance(value, dict) else None
+        if child is None:  # nothing to hand on (an empty inbox)
+            total = self.progress.tasks[self._done].total or 0
+            self.progress.update(self._done, total=total - 1)
+            return
+        cron = self.app.tasks.get(tracked.task)
+        key = getattr(cron, "model_key", None) or "?"
+        self._track(AsyncResult(child, app=self.app), f"tasks.{key}", "cron work",
+                    parent=tracked.result.id)
+
+    # -- the day ---------------------------------------------------------------------
+    def play(self) -> Played:
+        played = self.played
+        played.started_at = time.time()
+        start = time.monotonic()
+        change_at = self.change.at_hour * 3600 if self.change is not None else None
+        for event in self.events:
+            if change_at is not None and event.at >= change_at and played.change is None:
+                assert self.change is not None
+                self._wait_until(start + change_at / DAY * self.day_seconds)
+                self._apply_change(self.change, change_at)
+            self._wait_until(start + event.at / DAY * self.day_seconds)
+            self._send(event)
+            self.progress.update(self._sent, advance=1,
+                                 description=f"sent (day {clock(event.at)})")
+            self.poll()
+        self._last_progress = time.monotonic()
+        while played.pending:
+            self.poll()
+            if time.monotonic() - self._last_progress > self.timeout:
+                played.timed_out = True
+                break
+            time.sleep(POLL_SECONDS)
+        self._restore()
+        played.wall_seconds = time.monotonic() - start
+        return played
+
+
+def make_progress(progress_console: Any) -> Progress:
+    return Progress(
+        TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+        TimeElapsedColumn(), console=progress_console, transient=False,
+    )
