@@ -118,11 +118,13 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     # one compressed day: the crons at their cadence, every ad-hoc call, through workers
     events = timeline(load_workload())
     kinds = report["tasks"]["by_kind"]
-    assert kinds["cron"] == kinds["cron work"] == 48 + 4
-    assert report["tasks"]["sent"] == len(events) + kinds["cron work"]
     keys = {k["model_key"]: k for k in report["model_keys"]}
+    assert kinds["cron"] == 48 + 4
     assert keys["monitoring"]["calls"] == 48
-    assert keys["content_curation"]["calls"] == 4
+    # a curation run drains the inbox: one that starts late finds it empty and skips
+    assert 1 <= keys["content_curation"]["calls"] <= 4
+    assert kinds["cron work"] == 48 + keys["content_curation"]["calls"]
+    assert report["tasks"]["sent"] == len(events) + kinds["cron work"]
     assert report["totals"]["calls"] >= 300
     assert "sent" in proc.stderr and "done" in proc.stderr  # progress on stderr
 

@@ -92,10 +92,13 @@ def per_model_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         grouped[row["model_key"]].append(row)
-    return [{"model_key": key, **_sum(group),
-             "models": sorted({r["model"] for r in group}),
-             "queues": sorted({r["queue"] for r in group if r["queue"]})}
-            for key, group in sorted(grouped.items())]
+    out = []
+    for key, group in sorted(grouped.items()):
+        busiest = sorted(group, key=lambda r: (-r["calls"], r["model"]))  # most calls first
+        out.append({"model_key": key, **_sum(group),
+                    "models": list(dict.fromkeys(r["model"] for r in busiest)),
+                    "queues": list(dict.fromkeys(r["queue"] for r in busiest if r["queue"]))})
+    return out
 
 
 def comparison(config: RoutingConfig, totals: dict[str, Any]) -> dict[str, Any]:

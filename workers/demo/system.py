@@ -70,6 +70,8 @@ def tier_app(main: Celery) -> Celery:
     """
     app = Celery(main.main, set_as_current=False)
     app.conf.update({k: v for k, v in main.conf.items() if k not in _NOT_COPIED})
+    for blueprint, steps in main.steps.items():  # the project's worker bootstep
+        app.steps[blueprint].update(steps)
     app.finalize()
     return app
 
