@@ -13,35 +13,11 @@ from pathlib import Path
 
 import redis
 
-from tests.support import llm_server
 from tests.support.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Not db 0 (a deployment's) and not db 11 (the test suite's).
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
-
-
-class _NoDelayHandler(llm_server._Handler):
-    # The test server answers with two writes (headers, then body); with Nagle on, the
-    # body waits for the client's delayed ACK of the headers: ~40 ms per answer on Linux,
-    # which is the test server's cost, not the product's. Real APIs do not do this.
-    disable_nagle_algorithm = True
-
-
-class BenchLLMServer(LLMServer):
-    """The test LLM server with TCP_NODELAY on its connections."""
-
-    def start(self) -> BenchLLMServer:
-        import threading
-
-        httpd = llm_server._Server((self._host, 0), _NoDelayHandler)
-        httpd.llm = self
-        self._httpd = httpd
-        self._thread = threading.Thread(target=httpd.serve_forever,
-                                        kwargs={"poll_interval": 0.1},
-                                        name="llm-test-server", daemon=True)
-        self._thread.start()
-        return self
 
 
 @dataclass
@@ -83,17 +59,15 @@ class BenchEnv:
 
 
 @contextmanager
-def bench_env(redis_url: str, *, nagle: bool = False) -> Iterator[BenchEnv]:
-    """Set up this process (settings, Celery app, routing config) for a bench run.
-
-    `nagle=True` serves the test LLM server as it ships (Nagle's algorithm on)."""
+def bench_env(redis_url: str) -> Iterator[BenchEnv]:
+    """Set up this process (settings, Celery app, routing config) for a bench run."""
     client = redis.Redis.from_url(redis_url)
     try:
         client.ping()
     finally:
         client.close()
     namespace = f"llmr-bench-{uuid.uuid4().hex[:10]}"
-    with (LLMServer() if nagle else BenchLLMServer()) as server:
+    with LLMServer() as server:
         benv = BenchEnv(redis_url, namespace, server)
         saved = {k: os.environ.get(k) for k in benv.env()}
         os.environ.update(benv.env())

@@ -47,14 +47,14 @@ MODES = {
 }
 
 
-def run(mode_name: str, redis_url: str, *, nagle: bool = False) -> dict[str, Any]:
+def run(mode_name: str, redis_url: str) -> dict[str, Any]:
     from bench.bench_routing import decisions_per_second, percentile, propagation
     from routing.store import ConfigStore
     from workers.runtime import get_runtime
 
     mode = MODES[mode_name]
     started = time.perf_counter()
-    with bench_env(redis_url, nagle=nagle) as benv:
+    with bench_env(redis_url) as benv:
         pub = publish.measure(mode.publish_rounds, mode.publish_per_round)
         led = ledger_cost.measure(mode.ledger_counted, mode.ledger_per_round, mode.ledger_rounds)
         rate = decisions_per_second(get_runtime().live, mode.decision_seconds)
@@ -65,7 +65,6 @@ def run(mode_name: str, redis_url: str, *, nagle: bool = False) -> dict[str, Any
         leftover = len(benv.keys())
     figures: dict[str, Any] = {
         "mode": mode_name,
-        "test_server_nagle": nagle,
         "namespace": benv.namespace,
         "publish_routed_per_s": round(pub.routed_per_s, 1),
         "publish_bare_per_s": round(pub.bare_per_s, 1),
@@ -109,11 +108,9 @@ def main(argv: list[str] | None = None) -> None:
     for name in MODES:
         group.add_argument(f"--{name}", dest="mode", action="store_const", const=name)
     parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--nagle", action="store_true",
-                        help="serve the test LLM server as it ships (Nagle on: +40 ms/answer)")
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
-    figures = run(mode, args.redis_url, nagle=args.nagle)
+    figures = run(mode, args.redis_url)
     print_report(figures, f"llm-router bench ({mode}, {figures['seconds']} s)")
 
 
