@@ -83,6 +83,26 @@ def test_deferred_task_runs_after_its_window_resets(
     assert len(stamps) == 2 and stamps[1] >= deferred_at
 
 
+def test_a_deferred_task_is_visible_while_it_waits(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given a spent monitoring budget whose window lasts a day
+    def budget(doc: dict[str, Any]) -> None:
+        doc["budgets"]["window_seconds"] = 86397
+        doc["budgets"]["model_keys"]["monitoring"] = {"daily_usd": "0"}
+    _configure(worker, budget)
+    pending = worker.app.tasks["llm.run"].delay(model_key="monitoring", prompt="later")
+    wait_until(lambda: AsyncResult(pending.id, app=worker.app).state == "DEFERRED", timeout=10)
+    # Then operators see it: its state names the budget, `budget show` counts it
+    meta = AsyncResult(pending.id, app=worker.app).info
+    assert meta["budget"] == "model_key:monitoring" and meta["resets_at"]
+    assert _budget_show()["deferred_tasks"] == 1
+    parked = get_runtime().deferred.pending()
+    assert [p["options"]["task_id"] for p, _ in parked] == [pending.id]
+    assert llm_server.requests == []
+    get_runtime().deferred.done(get_runtime().deferred.claim_due(now=parked[0][1])[0])
+
+
 def test_rejected_task_names_its_budget_and_when_it_resets(
     worker: Session, llm_server: LLMServer
 ) -> None:
@@ -148,6 +168,20 @@ def test_report_totals_equal_usage_times_price_from_the_server(
     report = build_report(ledger, cfg, day=today)
     everything = ledger.calls(today)
     assert report["totals"]["spend_micros"] == sum(c.get("cost_micros", 0) for c in everything)
+
+
+def _budget_show() -> dict[str, Any]:
+    import json
+
+    from typer.testing import CliRunner
+
+    import routing.cli.commands  # noqa: F401
+    from routing.cli import app
+
+    result = CliRunner().invoke(app, ["budget", "show", "--json"])
+    assert result.exit_code == 0, result.output
+    shown: dict[str, Any] = json.loads(result.stdout)
+    return shown
 
 
 def _usage(api: str, wire: dict[str, Any]) -> Usage:

@@ -25,6 +25,7 @@ from routing.cli.context import (
     open_store,
 )
 from routing.config import BudgetPolicy
+from workers.deferred import DeferredTasks
 
 OFF = ("off", "none")
 
@@ -42,6 +43,7 @@ def show(
         store = open_store()
         config = store.read()
         statuses = BudgetBook(store.redis, store.namespace).status(config)
+        deferred = DeferredTasks(store.redis, store.namespace).count()
     budgets: list[dict[str, Any]] = []
     for s in statuses:
         entry = s.as_dict()
@@ -52,7 +54,8 @@ def show(
         budgets.append(entry)
     if as_json:
         emit_json({"namespace": store.namespace, "config_version": config.version,
-                   "window_seconds": config.budgets.window_seconds, "budgets": budgets})
+                   "window_seconds": config.budgets.window_seconds, "budgets": budgets,
+                   "deferred_tasks": deferred})
         return
     console.print(f"budgets of config version {config.version}, window "
                   f"{config.budgets.window_seconds} s, resets at {statuses[0].resets_at}")
@@ -64,6 +67,7 @@ def show(
         table.add_row(b["budget"], _money(b["limit_micros"]), _money(b["spent_micros"]),
                       _money(b["reserved_micros"]), _money(b["remaining_micros"]), policy)
     console.print(table)
+    console.print(f"tasks deferred until a budget window resets: {deferred}")
 
 
 def _usd(text: str) -> str | None:
