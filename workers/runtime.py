@@ -32,6 +32,8 @@ class Runtime:
     pid: int = field(default_factory=os.getpid)
     # A ready client (e.g. `fakeredis.FakeRedis()`) instead of one for `settings.redis_url`.
     client: redis.Redis | None = None
+    _live: LiveConfig | None = field(default=None, init=False, repr=False)
+    _live_lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     @cached_property
     def redis(self) -> redis.Redis:
@@ -43,10 +45,18 @@ class Runtime:
     def store(self) -> ConfigStore:
         return ConfigStore(self.redis, self.settings.namespace)
 
-    @cached_property
+    @property
     def live(self) -> LiveConfig:
-        live = LiveConfig(self.store, poll_seconds=self.settings.config_poll_seconds)
-        live.start()
+        # Many threads (a producer's web server, a worker's pool) may ask first at once:
+        # exactly one LiveConfig (and one watcher thread) per runtime.
+        live = self._live
+        if live is None:
+            with self._live_lock:
+                live = self._live
+                if live is None:
+                    live = LiveConfig(self.store, poll_seconds=self.settings.config_poll_seconds)
+                    live.start()
+                    self._live = live
         return live
 
     @property
@@ -74,8 +84,8 @@ class Runtime:
         return DeferredTasks(self.redis, self.settings.namespace)
 
     def close(self) -> None:
-        if "live" in self.__dict__:
-            self.live.stop()
+        if self._live is not None:
+            self._live.stop()
         if "redis" in self.__dict__:
             self.redis.close()
 
