@@ -56,15 +56,20 @@ def redis_client(redis_url: str) -> Iterator[redis.Redis]:
 
 
 @pytest.fixture
-def env(monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str) -> dict[str, str]:
+def env(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, namespace: str
+) -> Iterator[dict[str, str]]:
     """Environment of a test process (and of the subprocesses it starts)."""
+    from workers.settings import get_settings
+
     values = {
         "LLM_ROUTER_REDIS_URL": redis_url,
         "LLM_ROUTER_NAMESPACE": namespace,
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    from workers.settings import get_settings
-
     get_settings.cache_clear()
-    return values
+    yield values
+    # Forget these settings too: monkeypatch restores the environment right after this,
+    # and the next reader must see that environment, not this test's namespace.
+    get_settings.cache_clear()
