@@ -21,6 +21,7 @@ from routing.pricing import Usage, cost_micros
 from routing.report import TOKENS
 from routing.store import ConfigStore
 from tests.support.celery import ALL_QUEUES, ROOT, WorkerProcess
+from tests.support.redis import delete_matching
 from workers.demo.workload import load_workload, timeline
 
 CLI = [sys.executable, "-m", "routing.cli"]
@@ -146,13 +147,7 @@ def demo_env(redis_url: str) -> Iterator[dict[str, str]]:
     env = clean_env(LLM_ROUTER_REDIS_URL=redis_url, LLM_ROUTER_NAMESPACE=namespace,
                     LLM_ROUTER_BROKER_PREFIX=f"{namespace}:broker:")
     yield env
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_matching(redis_url, f"{namespace}:*")
 
 
 def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, str]) -> None:

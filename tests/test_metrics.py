@@ -20,7 +20,6 @@ from typing import Any
 
 import kombu.transport.redis as kombu_redis
 import pytest
-import redis
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +28,7 @@ from routing.errors import BudgetExceededError
 from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
 from routing.store import ConfigStore
+from tests.support.redis import delete_matching
 from workers.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
 from workers.metrics_http import MetricsServer, serve, serve_from_worker
 from workers.metrics_source import RedisMetricsSource
@@ -71,13 +71,7 @@ def settings(redis_url: str, namespace: str, broker_url: str) -> Iterator[Settin
                         broker_prefix=prefix)
     assert settings.broker_prefix == prefix, "the test must never touch unprefixed broker keys"
     yield settings
-    client = redis.Redis.from_url(broker_url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_matching(broker_url, f"{prefix}*")
 
 
 @pytest.fixture

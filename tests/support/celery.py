@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-import redis
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
 from routing.defaults import default_document
 from routing.store import ConfigStore
 from tests.support.llm_server import LLMServer
+from tests.support.redis import delete_matching
 
 ROOT = Path(__file__).resolve().parents[2]
 TIER_QUEUES = ["llm.opus", "llm.sonnet", "llm.haiku", "llm.kimi"]
@@ -50,16 +50,6 @@ class Session:
         cfg = self.store.write(default_document(), author="tests", summary="reset")
         assert get_runtime().live.wait_for_version(cfg.version, timeout=5)
         return cfg.version
-
-
-def _clean(url: str, pattern: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=pattern, count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(scope="session")
@@ -100,7 +90,7 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
         else:
             os.environ[key] = value
     get_settings.cache_clear()
-    _clean(redis_url, f"{namespace}:*")
+    delete_matching(redis_url, f"{namespace}:*")
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,17 @@ START_REDIS = (
 TEST_REDIS_URL = os.environ.get("LLM_ROUTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
 
 
+def delete_matching(url: str, pattern: str) -> None:
+    """Delete the keys matching `pattern` (a test's own namespace or prefix), nothing else."""
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> str:
     client = redis.Redis.from_url(TEST_REDIS_URL)
@@ -39,13 +50,7 @@ def namespace(redis_url: str) -> Iterator[str]:
     """A fresh LLM_ROUTER_NAMESPACE; its keys are deleted afterwards (and only those)."""
     ns = f"llmr-test-{uuid.uuid4().hex[:10]}"
     yield ns
-    client = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client.scan_iter(match=f"{ns}:*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
+    delete_matching(redis_url, f"{ns}:*")
 
 
 @pytest.fixture
