@@ -23,7 +23,11 @@ from pydantic import SecretStr
 from routing.pricing import Usage
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
-from workers.providers.errors import PermanentError, ProviderError
+from workers.providers.errors import ProviderError
+
+_ERRORS = failures.SDKErrors(
+    anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.APIError
+)
 
 DEFAULT_BASE_URL = "https://api.anthropic.com"
 
@@ -79,20 +83,9 @@ class AnthropicProvider:
                 error_type=exc.type, message=exc.api_message or exc.message,
                 request_id=exc.request_id, secrets=self._secrets(),
             )
-        except anthropic.APITimeoutError:
-            error = failures.transient(self.name, f"request timed out after {timeout:g}s")
-        except anthropic.APIConnectionError as exc:
-            error = failures.transient(
-                self.name, f"connection error: {exc.message}", secrets=self._secrets()
-            )
-        except anthropic.APIError as exc:
-            error = failures.transient(
-                self.name, f"invalid response: {exc.message}", secrets=self._secrets()
-            )
         except anthropic.AnthropicError as exc:
-            error = PermanentError(
-                failures.redact(f"anthropic client error: {exc}", self._secrets()),
-                provider=self.name,
+            error = failures.from_client_error(
+                self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
             )
         else:
             return self._completion(response, time.perf_counter() - started)

@@ -13,6 +13,7 @@ import email.utils
 import re
 import time
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 
 from workers.providers.errors import (
     OverloadedError,
@@ -118,3 +119,27 @@ def from_status(
 def transient(provider: str, what: str, *, secrets: Iterable[str] = ()) -> TransientError:
     """A timeout or connection failure (no HTTP response)."""
     return TransientError(f"{provider}: {redact(what, secrets)[:_MAX_MESSAGE]}", provider=provider)
+
+
+@dataclass(frozen=True)
+class SDKErrors:
+    """An SDK's exceptions for failures without an HTTP status (both official SDKs have
+    the same hierarchy: timeout < connection < API error < the SDK's root error)."""
+
+    timeout: type[Exception]
+    connection: type[Exception]
+    api: type[Exception]
+
+
+def from_client_error(
+    provider: str, exc: Exception, sdk: SDKErrors, *, timeout: float, secrets: Iterable[str]
+) -> ProviderError:
+    """A timeout, connection failure, unreadable response or client-side error."""
+    detail = str(getattr(exc, "message", exc))
+    if isinstance(exc, sdk.timeout):
+        return transient(provider, f"request timed out after {timeout:g}s")
+    if isinstance(exc, sdk.connection):
+        return transient(provider, f"connection error: {detail}", secrets=secrets)
+    if isinstance(exc, sdk.api):
+        return transient(provider, f"invalid response: {detail}", secrets=secrets)
+    return PermanentError(redact(f"{provider} client error: {exc}", secrets), provider=provider)

@@ -20,7 +20,9 @@ from pydantic import SecretStr
 from routing.pricing import Usage
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
-from workers.providers.errors import PermanentError, ProviderError
+from workers.providers.errors import ProviderError
+
+_ERRORS = failures.SDKErrors(openai.APITimeoutError, openai.APIConnectionError, openai.APIError)
 
 DEFAULT_BASE_URLS = {
     "openai": "https://api.openai.com/v1",
@@ -107,20 +109,9 @@ class OpenAICompatProvider:
                 error_type=exc.type or exc.code, message=self._api_message(exc),
                 request_id=exc.request_id, secrets=self._secrets(),
             )
-        except openai.APITimeoutError:
-            error = failures.transient(self.name, f"request timed out after {timeout:g}s")
-        except openai.APIConnectionError as exc:
-            error = failures.transient(
-                self.name, f"connection error: {exc.message}", secrets=self._secrets()
-            )
-        except openai.APIError as exc:
-            error = failures.transient(
-                self.name, f"invalid response: {exc.message}", secrets=self._secrets()
-            )
         except openai.OpenAIError as exc:
-            error = PermanentError(
-                failures.redact(f"{self.name} client error: {exc}", self._secrets()),
-                provider=self.name,
+            error = failures.from_client_error(
+                self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
             )
         else:
             return self._completion(response, time.perf_counter() - started)
