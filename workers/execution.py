@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from celery import Task
@@ -91,7 +92,7 @@ class Execution:
         self, accounting: Accounting, state: RouteState, exc: BudgetExceededError
     ) -> NoReturn:
         due = accounting.resets_at_ts(exc)
-        state = RouteState(**{**state.__dict__, "deferrals": state.deferrals + 1})
+        state = replace(state, deferrals=state.deferrals + 1)
         headers = {**(self.task.request.headers or {}), ROUTE_HEADER: state.header()}
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
         self.rt.deferred.park(dict(sig), due)

@@ -14,6 +14,20 @@ from typing import Any
 from routing.router import Decision
 
 ROUTE_HEADER = "llmr_route"
+# Tuple fields, carried as JSON lists in the header.
+_SEQUENCES = ("fallback_from", "escalated_from", "tried")
+
+
+def _routed(decision: Decision) -> dict[str, Any]:
+    """The fields of a state that a routing decision sets."""
+    return {
+        "route_key": decision.model_key,
+        "model": decision.model,
+        "tier": decision.tier,
+        "queue": decision.queue,
+        "rule": decision.rule,
+        "config_version": decision.config_version,
+    }
 
 
 @dataclass(frozen=True)
@@ -37,15 +51,7 @@ class RouteState:
 
     @classmethod
     def initial(cls, decision: Decision) -> RouteState:
-        return cls(
-            model_key=decision.model_key,
-            route_key=decision.model_key,
-            model=decision.model,
-            tier=decision.tier,
-            queue=decision.queue,
-            rule=decision.rule,
-            config_version=decision.config_version,
-        )
+        return cls(model_key=decision.model_key, **_routed(decision))
 
     @classmethod
     def from_headers(cls, headers: dict[str, Any] | None) -> RouteState | None:
@@ -53,7 +59,7 @@ class RouteState:
         if not isinstance(raw, dict):
             return None
         data = dict(raw)
-        for name in ("fallback_from", "escalated_from", "tried"):
+        for name in _SEQUENCES:
             data[name] = tuple(data.get(name) or ())
         known = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in known})
@@ -61,23 +67,13 @@ class RouteState:
     def header(self) -> dict[str, Any]:
         # A flat copy (not `asdict`, which deep-copies recursively: 10x slower per publish).
         out = {name: getattr(self, name) for name in self.__dataclass_fields__}
-        for name in ("fallback_from", "escalated_from", "tried"):
+        for name in _SEQUENCES:
             out[name] = list(out[name])
         return out
 
     def moved_to(self, decision: Decision, **changes: Any) -> RouteState:
         """The same task, now on `decision`'s model (a fallback, escalation, re-route)."""
-        return replace(
-            self,
-            route_key=decision.model_key,
-            model=decision.model,
-            tier=decision.tier,
-            queue=decision.queue,
-            rule=decision.rule,
-            config_version=decision.config_version,
-            attempt=0,
-            **changes,
-        )
+        return replace(self, attempt=0, **_routed(decision), **changes)
 
     def after_call(self, cost_micros: int, *, failed: bool) -> RouteState:
         return replace(
