@@ -2,28 +2,14 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 import redis
-from typer.testing import CliRunner, Result
 
 from routing.budget import BudgetBook
-from routing.cli import app, commands  # noqa: F401
 from routing.config import BudgetPolicy
 from routing.defaults import default_document
 from routing.store import ConfigStore
-
-
-def run(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    return result
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(run(*args, "--json").stdout)
+from tests.support.cli import as_json, run
 
 
 @pytest.fixture

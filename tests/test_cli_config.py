@@ -8,26 +8,14 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner, Result
 
-from routing.cli import app, commands  # noqa: F401
 from routing.defaults import default_document
+from tests.support.cli import as_json, run
 
 LLM_ROUTER = Path(sys.executable).with_name("llm-router")
-
-
-def run(*args: str, code: int = 0) -> Result:
-    result = CliRunner().invoke(app, list(args))
-    assert result.exit_code == code, (result.stdout, result.stderr, result.exception)
-    return result
-
-
-def as_json(*args: str) -> Any:
-    return json.loads(run(*args, "--json").stdout)
 
 
 @pytest.fixture

@@ -12,6 +12,7 @@ from pydantic import SecretStr
 
 from tests.support import llm_wire as wire
 from tests.support.llm_server import REDACTED, LLMServer
+from tests.support.providers import assert_scripted_failure
 from workers.providers.anthropic import AnthropicProvider
 from workers.providers.base import CompletionRequest, Message
 from workers.providers.errors import (
@@ -113,20 +114,7 @@ ERROR_CASES = [
 def test_error_taxonomy(provider: AnthropicProvider, llm_server: LLMServer,
                         script: dict[str, object], kind: type[ProviderError],
                         retry_after: float | None) -> None:
-    options = dict(script)
-    status = options.pop("status")
-    assert isinstance(status, int)
-    llm_server.fail(status, **options)  # type: ignore[arg-type]
-    with pytest.raises(kind) as info:
-        provider.complete(ask())
-    err = info.value
-    assert type(err) is kind
-    assert (err.provider, err.status) == ("anthropic", status)
-    assert err.request_id == llm_server.requests[0].request_id
-    assert err.__cause__ is None and err.__context__ is None
-    if isinstance(err, RateLimitedError):
-        assert err.retry_after == retry_after
-    assert len(llm_server.requests) == 1  # the SDK did not retry
+    assert_scripted_failure(provider, llm_server, ask(), script, kind, retry_after)
 
 
 def test_retry_after_http_date(provider: AnthropicProvider, llm_server: LLMServer) -> None:

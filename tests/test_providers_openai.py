@@ -12,7 +12,7 @@ from pydantic import SecretStr
 from routing.pricing import Usage
 from tests.support import llm_wire as wire
 from tests.support.llm_server import REDACTED, LLMServer
-from tests.support.providers import MODELS
+from tests.support.providers import MODELS, assert_scripted_failure
 from workers.providers.base import CompletionRequest, Message
 from workers.providers.errors import (
     OverloadedError,
@@ -99,19 +99,7 @@ ERROR_CASES = [
 def test_error_taxonomy(provider: OpenAICompatProvider, llm_server: LLMServer,
                         script: dict[str, object], kind: type[ProviderError],
                         retry_after: float | None) -> None:
-    options = dict(script)
-    status = options.pop("status")
-    assert isinstance(status, int)
-    llm_server.fail(status, **options)  # type: ignore[arg-type]
-    with pytest.raises(kind) as info:
-        provider.complete(ask(provider))
-    err = info.value
-    assert type(err) is kind and (err.provider, err.status) == (provider.name, status)
-    assert err.request_id == llm_server.requests[0].request_id
-    assert err.__cause__ is None and err.__context__ is None
-    if isinstance(err, RateLimitedError):
-        assert err.retry_after == retry_after
-    assert len(llm_server.requests) == 1  # the SDK did not retry
+    assert_scripted_failure(provider, llm_server, ask(provider), script, kind, retry_after)
 
 
 def test_context_length_is_permanent(provider: OpenAICompatProvider,

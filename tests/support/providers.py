@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from routing.config import ModelSpec
 from tests.support.llm_server import LLMServer
+from workers.providers.base import CompletionRequest, Provider
+from workers.providers.errors import ProviderError, RateLimitedError
 from workers.settings import Settings
 
 # The catalog's models, one per provider (as in routing/default_config.yaml).
@@ -35,3 +39,23 @@ def spec(provider: str, model: str | None = None) -> ModelSpec:
         tier="haiku",
         context_window=200_000,
     )
+
+
+def assert_scripted_failure(
+    provider: Provider, server: LLMServer, request: CompletionRequest,
+    script: dict[str, object], kind: type[ProviderError], retry_after: float | None,
+) -> None:
+    """Script one failure on the server; the call raises exactly `kind`, once, unchained."""
+    options = dict(script)
+    status = options.pop("status")
+    assert isinstance(status, int)
+    server.fail(status, **options)  # type: ignore[arg-type]
+    with pytest.raises(kind) as info:
+        provider.complete(request)
+    err = info.value
+    assert type(err) is kind and (err.provider, err.status) == (provider.name, status)
+    assert err.request_id == server.requests[0].request_id
+    assert err.__cause__ is None and err.__context__ is None
+    if isinstance(err, RateLimitedError):
+        assert err.retry_after == retry_after
+    assert len(server.requests) == 1  # the SDK did not retry
