@@ -40,11 +40,22 @@ WORKERS = 2
 
 def worker(url: str, namespace: str) -> None:
     """A worker-like process: hold the config live, report every new version seen."""
-    live = LiveConfig(ConfigStore.from_url(url, namespace))
-    live.add_listener(lambda cfg: print(f"seen {cfg.version} {time.time()!r}", flush=True))
-    live.start()
+    live = LiveConfig(ConfigStore.from_url(url, namespace)).start()
     print(f"ready {live.version}", flush=True)
+    done = threading.Event()
+
+    def report() -> None:  # each new version the moment it is swapped in
+        version = live.version
+        while not done.is_set():
+            if live.wait_for_version(version + 1, timeout=0.5):
+                version = live.version
+                print(f"seen {version} {time.time()!r}", flush=True)
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
     sys.stdin.read()  # until the parent closes our stdin
+    done.set()
+    thread.join()
     live.stop()
 
 

@@ -89,7 +89,7 @@ def _configure(benv: BenchEnv) -> None:
     from routing.store import ConfigStore
     from workers.app import app
     from workers.celery_config import celery_config
-    from workers.runtime import reset_runtime
+    from workers.execution.runtime import reset_runtime
     from workers.settings import get_settings
 
     get_settings.cache_clear()
@@ -103,7 +103,7 @@ def _configure(benv: BenchEnv) -> None:
 
 def _unconfigure() -> None:
     from workers.app import app
-    from workers.runtime import reset_runtime
+    from workers.execution.runtime import reset_runtime
     from workers.settings import get_settings
 
     try:

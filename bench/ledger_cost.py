@@ -1,6 +1,6 @@
 """5. Ledger and budget cost: Redis round trips per call, and calls recorded per second.
 
-Drives the workers' own path, `workers.accounting.Accounting.reserve` then `.settle`,
+Drives the workers' own path, `workers.execution.accounting.Accounting.reserve` then `.settle`,
 for a Haiku-tier key under the shipped budgets (so the reservation does hit Redis):
 once through a round-trip counting connection, then in a loop on a normal client.
 A loop of PINGs on the same client, interleaved, is the reference (1 round trip each).
@@ -24,9 +24,9 @@ from routing.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
 from routing.store import ConfigStore
 from tests.support.spend import counting_client
-from workers.accounting import Accounting, CallRecord
-from workers.route_state import RouteState
-from workers.runtime import Runtime
+from workers.execution.accounting import Accounting
+from workers.execution.route_state import RouteState
+from workers.execution.runtime import Runtime
 from workers.settings import get_settings
 
 
@@ -76,7 +76,7 @@ def _calls(rt: Runtime, c: _Call, n: int) -> None:
         acc = Accounting(rt, f"bench-{uuid.uuid4().hex[:12]}", c.cfg)
         reservation = acc.reserve(c.cfg, c.state, c.worst)
         assert reservation.held, "no budget applies: the bench would not touch Redis"
-        acc.settle(reservation, CallRecord(c.state, c.usage, c.cost, "ok"))
+        acc.settle(reservation, c.state, c.usage, c.cost)
 
 
 def _pings(client: redis.Redis, n: int) -> None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bench.bare_tasks import BARE
-from workers.queues import DEFAULT_QUEUE
+from workers.contract import DEFAULT_QUEUE
 
 MODEL_KEY = "classification"  # a Haiku-tier key
 FIXED_QUEUE = "bench.fixed"

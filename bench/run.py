@@ -50,7 +50,7 @@ MODES = {
 def run(mode_name: str, redis_url: str) -> dict[str, Any]:
     from bench.bench_routing import decisions_per_second, percentile, propagation
     from routing.store import ConfigStore
-    from workers.runtime import get_runtime
+    from workers.execution.runtime import get_runtime
 
     mode = MODES[mode_name]
     started = time.perf_counter()

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import redis
 
 from routing.config import RoutingConfig
+from routing.decode import text
 from routing.errors import BudgetExceededError
+from routing.money import usd, usd_to_micros
 from routing.spend_lua import RESERVE, STATUS
 
 OVERALL = "overall"
@@ -35,11 +36,6 @@ MAX_RESERVATION_TTL = 86400.0
 def key_budget(model_key: str) -> str:
     """The name of a model key's budget (as in errors, `budget show` and the window hash)."""
     return f"model_key:{model_key}"
-
-
-def usd_to_micros(amount: Decimal) -> int:
-    """A USD limit as micro-dollars, rounded down (a budget never admits more than set)."""
-    return int((amount * 1_000_000).to_integral_value(rounding=ROUND_FLOOR))
 
 
 def iso(ts: float) -> str:
@@ -118,12 +114,8 @@ class BudgetStatus:
         out = asdict(self)
         for name in ("limit", "spent", "reserved", "remaining"):
             micros = out[f"{name}_micros"]
-            out[f"{name}_usd"] = None if micros is None else micros / 1_000_000
+            out[f"{name}_usd"] = None if micros is None else usd(micros)
         return out
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class BudgetBook:
@@ -187,7 +179,7 @@ class BudgetBook:
         if int(reply[0]) == 1:
             return Reservation(call_id, model_key, needed_micros, held=True, window=window)
         raise BudgetExceededError(
-            budget=_text(reply[2]),
+            budget=text(reply[2]),
             limit_micros=int(reply[3]),
             spent_micros=int(reply[4]),
             reserved_micros=int(reply[5]),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from routing.money import usd
+
 
 class RoutingError(Exception):
     """Root of every error raised by `routing`."""
@@ -29,6 +31,18 @@ class VersionConflictError(RoutingError):
         super().__init__(
             f"config version conflict: expected version {expected} but the store holds "
             f"version {actual}; re-read with `llm-router config show` and apply again"
+        )
+
+
+class ConfigExistsError(RoutingError):
+    """`init` found a stored config and was not told to replace it."""
+
+    def __init__(self, version: int) -> None:
+        self.version = version
+        super().__init__(
+            f"a routing config is already stored (version {version}); use "
+            "`llm-router config init --force` to replace it (history is kept), or "
+            "`llm-router config apply FILE` to change it"
         )
 
 
@@ -85,9 +99,9 @@ class BudgetExceededError(RoutingError):
         self.needed_micros = needed_micros
         self.resets_at = resets_at
         super().__init__(
-            f"budget '{budget}' exceeded: limit ${limit_micros / 1e6:.6f}, spent "
-            f"${spent_micros / 1e6:.6f}, reserved ${reserved_micros / 1e6:.6f}, this call needs "
-            f"up to ${needed_micros / 1e6:.6f}; it resets at {resets_at}"
+            f"budget '{budget}' exceeded: limit ${usd(limit_micros):.6f}, spent "
+            f"${usd(spent_micros):.6f}, reserved ${usd(reserved_micros):.6f}, this call needs "
+            f"up to ${usd(needed_micros):.6f}; it resets at {resets_at}"
         )
 
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from routing.config import RoutingConfig
-from routing.pricing import Usage, cost_micros, usd
+from routing.money import usd
+from routing.pricing import Usage, cost_micros
 from routing.router import Router
 
 

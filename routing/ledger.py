@@ -21,6 +21,7 @@ from typing import Any
 import redis
 
 from routing.budget import window_ttl
+from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.pricing import Usage
 from routing.spend_lua import REFUSAL, SETTLE
@@ -200,7 +201,7 @@ class Ledger:
             json.dumps(record.as_dict(), separators=(",", ":")),
         ]
         ok, day, released = self._settle(keys=[], args=args)
-        return Settlement(_text(day), int(released), duplicate=not int(ok))
+        return Settlement(text(day), int(released), duplicate=not int(ok))
 
     def record_deferral(
         self, error: BudgetExceededError, *, task_id: str, call_id: str, model_key: str,
@@ -239,32 +240,28 @@ class Ledger:
             self.keep_days * DAY, self.aggregate_keep_days * DAY,
             json.dumps(rec, separators=(",", ":")),
         ]
-        return _text(self._refusal(keys=[], args=args))
+        return text(self._refusal(keys=[], args=args))
 
     # -- reads ---------------------------------------------------------------------------
     def day_aggregates(self, day: date | str) -> DayAggregates:
         """The aggregates of one UTC day, rows sorted by model key, model, tier."""
-        text = day_text(day)
-        raw = self.client.hgetall(f"{self.namespace}:ledger:{text}:agg")
+        day_key = day_text(day)
+        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_key}:agg")
         rows: dict[tuple[str, str, str], AggregateRow] = {}
         for k, v in raw.items():
-            model_key, model, tier, metric = _text(k).split("|")
+            model_key, model, tier, metric = text(k).split("|")
             if metric in METRICS:  # a field written by a newer version is skipped
                 key = (model_key, model, tier)
                 row = rows.get(key) or rows.setdefault(key, AggregateRow(*key))
                 setattr(row, metric, int(v))
-        return DayAggregates(text, [rows[key] for key in sorted(rows)])
+        return DayAggregates(day_key, [rows[key] for key in sorted(rows)])
 
     def calls(self, day: date | str) -> list[dict[str, Any]]:
         """The per-call records of one UTC day, in settlement order."""
         raw = self.client.lrange(f"{self.namespace}:ledger:{day_text(day)}:calls", 0, -1)
-        return [json.loads(_text(item)) for item in raw]
+        return [json.loads(text(item)) for item in raw]
 
 
 def _check_name(name: str, value: str) -> None:
     if not isinstance(value, str) or not value or "|" in value or any(c.isspace() for c in value):
         raise ValueError(f"{name} must be a non-empty string without '|' or spaces, got {value!r}")
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)

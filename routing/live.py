@@ -18,7 +18,6 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from routing.config import RoutingConfig
@@ -27,9 +26,6 @@ from routing.router import Router
 from routing.store import ConfigStore
 
 log = logging.getLogger(__name__)
-
-Listener = Callable[[RoutingConfig], None]
-
 
 class _State(NamedTuple):
     config: RoutingConfig
@@ -45,7 +41,6 @@ class LiveConfig:
         self.store = store
         self.poll_seconds = poll_seconds
         self._state: _State | None = None
-        self._listeners: list[Listener] = []
         self._running = False
         self._thread: threading.Thread | None = None
         self._reset_sync()
@@ -122,11 +117,6 @@ class LiveConfig:
             self._start_thread()
 
     # -- changes -------------------------------------------------------------------------
-    def add_listener(self, callback: Listener) -> None:
-        """Call `callback(config)` (on the watcher thread) after each new version."""
-        with self._cond:
-            self._listeners.append(callback)
-
     def wait_for_version(self, version: int, timeout: float) -> bool:
         """Block until the config in memory is at least `version`; False on timeout."""
         with self._cond:
@@ -153,12 +143,6 @@ class LiveConfig:
         with self._cond:
             self._state = state
             self._cond.notify_all()
-            listeners = list(self._listeners)
-        for callback in listeners:
-            try:
-                callback(config)
-            except Exception:
-                log.exception("routing config listener %r failed", callback)
 
     def _run(self, stop: threading.Event) -> None:
         pubsub: Any = None

@@ -2,7 +2,7 @@
 
 A price of X USD per million tokens is X micro-dollars per token, so the cost of a call
 is `sum(tokens * price)` micro-dollars, computed exactly in `Decimal` and rounded half-up
-once per call. USD floats exist only for display (`usd`).
+once per call. USD floats exist only for display (`routing.money.usd`).
 """
 
 from __future__ import annotations
@@ -57,8 +57,3 @@ def worst_case_micros(input_tokens: int, max_tokens: int, price: Price) -> int:
     dearest_input = max(price.input, price.cache_write)
     total = input_tokens * dearest_input + max_tokens * price.output
     return int(total.to_integral_value(rounding="ROUND_CEILING"))
-
-
-def usd(micros: int) -> float:
-    """Micro-dollars as USD, for display only."""
-    return micros / 1_000_000

@@ -16,7 +16,8 @@ from typing import Any
 from routing.budget import iso
 from routing.config import RoutingConfig
 from routing.ledger import AggregateRow, Ledger, day_text
-from routing.pricing import Usage, cost_micros, usd
+from routing.money import usd
+from routing.pricing import Usage, cost_micros
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 PRICING_NOTE = (

@@ -13,6 +13,7 @@ from typing import Any
 
 from routing.config import RoutingConfig
 from routing.ledger import AggregateRow, Ledger
+from routing.money import usd
 from routing.report import report_days
 
 ESCALATION_FLAG = 0.20  # share of a key's calls made after an escalation
@@ -47,7 +48,7 @@ def review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, A
     total = sum(e["micros"] for e in keys.values())
     summary = (
         f"{len(span)} days to {span[-1]}: {sum(e['calls'] for e in keys.values())} calls, "
-        f"${total / 1e6:.2f}, {len(findings)} finding(s)"
+        f"${usd(total):.2f}, {len(findings)} finding(s)"
     )
     return {
         "from": span[0],

@@ -23,12 +23,13 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from routing.config import RoutingConfig, load_config
+from routing.decode import text
 from routing.defaults import default_document
 from routing.diff import changed_paths
 from routing.errors import (
     ConfigError,
+    ConfigExistsError,
     ConfigNotInitializedError,
-    RoutingError,
     StoreUnavailableError,
     UnknownVersionError,
     VersionConflictError,
@@ -58,18 +59,6 @@ return {1, new}
 """
 
 
-class ConfigExistsError(RoutingError):
-    """`init` found a stored config and was not told to replace it."""
-
-    def __init__(self, version: int) -> None:
-        self.version = version
-        super().__init__(
-            f"a routing config is already stored (version {version}); use "
-            "`llm-router config init --force` to replace it (history is kept), or "
-            "`llm-router config apply FILE` to change it"
-        )
-
-
 def redact_url(url: str) -> str:
     """A Redis URL without its password (for messages and logs)."""
     parts = urlsplit(url)
@@ -78,10 +67,6 @@ def redact_url(url: str) -> str:
     host = parts.hostname or ""
     netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def _text(value: Any) -> str:
-    return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
 class ConfigStore:
@@ -128,7 +113,7 @@ class ConfigStore:
         """The current version (0 if no config is stored): one GET of a small key."""
         with self._io():
             raw = self.redis.get(self.version_key)
-        return int(_text(raw)) if raw is not None else 0
+        return int(text(raw)) if raw is not None else 0
 
     def read(self) -> RoutingConfig:
         with self._io():
@@ -141,7 +126,7 @@ class ConfigStore:
         with self._io():
             raw = self.redis.hget(self.docs_key, str(version))
             if raw is None:
-                kept = [int(_text(v)) for v in self.redis.hkeys(self.docs_key)]
+                kept = [int(text(v)) for v in self.redis.hkeys(self.docs_key)]
                 raise UnknownVersionError(version, kept)
         return self._parse(raw, f"version {version}")
 
@@ -151,7 +136,7 @@ class ConfigStore:
             return []
         with self._io():
             raw = self.redis.lrange(self.history_key, 0, limit - 1)
-        return [json.loads(_text(item)) for item in raw]
+        return [json.loads(text(item)) for item in raw]
 
     def _current_document(self) -> tuple[int, dict[str, Any]]:
         if not self.version():
@@ -161,7 +146,7 @@ class ConfigStore:
 
     def _parse(self, raw: Any, what: str) -> RoutingConfig:
         try:
-            return load_config(json.loads(_text(raw)))
+            return load_config(json.loads(text(raw)))
         except (ValueError, ConfigError) as exc:
             raise ConfigError(
                 [("", f"the stored config ({what}) under '{self.namespace}' is corrupt: {exc}")]

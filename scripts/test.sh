@@ -36,4 +36,5 @@ redis_up || { echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1; }
 
 .venv/bin/ruff check .
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

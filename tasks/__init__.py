@@ -1,7 +1,8 @@
 """Celery tasks: `llm.run`, one typed task per kind of work, and the Beat crons.
 
-Tasks are thin: they parse their input, and `workers.execution` routes, calls the
-provider, records the cost and returns a JSON-able dict.
+Tasks are thin: each names its work spec (input and output: `tasks.run_spec`,
+`tasks.typed`, `tasks.kinds`), and `workers.execution` routes, calls the provider,
+records the cost and returns a JSON-able dict.
 """
 
 from __future__ import annotations
@@ -10,13 +11,14 @@ from typing import Any
 
 from tasks.base import LLMTask
 from tasks.kinds import KINDS
-from tasks.run import RunSpec
+from tasks.run_spec import RunSpec
 from tasks.typed import TypedSpec
 from workers.app import app
-from workers.execution import execute
+from workers.contract import RUN_TASK
+from workers.execution.runner import execute
 
 
-@app.task(base=LLMTask, bind=True, name="llm.run", spec=RunSpec())
+@app.task(base=LLMTask, bind=True, name=RUN_TASK, spec=RunSpec())
 def run(self: LLMTask, /, **kwargs: Any) -> dict[str, Any]:
     """Run `prompt` (or `messages`) on the model that `model_key` routes to."""
     return execute(self, self.spec, kwargs)

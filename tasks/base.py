@@ -1,30 +1,18 @@
-"""The Celery task class of every LLM task: routable at send time, thin at run time."""
+"""The Celery task class of every LLM task: thin, the work spec says what it asks."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Task
 
-from routing.router import Decision
-from tasks.spec import WorkSpec
-from workers.execution import execute, route
-from workers.runtime import get_runtime
+from workers.contract import WorkSpec
 
 
 class LLMTask(Task):  # type: ignore[type-arg]
-    """Set `spec`; the router sends each call to its tier's queue, the worker runs it."""
+    """Set `spec`; the send-time router puts each call on its tier's queue (from the task
+    name and kwargs, see `workers.contract.send_facts`), and execution runs it."""
 
     spec: WorkSpec
     acks_late = True
     reject_on_worker_lost = True
-    # Celery's own retry machinery is not used: hops are re-published by `execution`.
+    # Celery's own retry machinery is not used: execution re-publishes its hops.
     max_retries = None
-
-    def decide(self, kwargs: dict[str, Any]) -> Decision:
-        router = get_runtime().router
-        decision: Decision = route(router, self.spec.parse(kwargs, router.config))
-        return decision
-
-    def run(self, **kwargs: Any) -> dict[str, Any]:
-        return execute(self, self.spec, kwargs)

@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import redis
 from celery import Task
 
-from routing.pricing import usd
+from routing.money import usd
 from workers.app import app
-from workers.broker_depth import tier_depths
-from workers.runtime import get_runtime
+from workers.execution.runtime import get_runtime
+from workers.metrics.broker_depth import tier_depths
 
 log = logging.getLogger(__name__)
 

@@ -6,36 +6,36 @@ from tasks import schemas as s
 from tasks.typed import TypedSpec
 
 KINDS: tuple[TypedSpec, ...] = (
-    TypedSpec("tasks.monitoring", "monitoring", s.MonitoringIn, s.MonitoringOut,
+    TypedSpec("monitoring", s.MonitoringIn, s.MonitoringOut,
               "You watch a system. Read the observations and report its status: 'ok' when "
               "nothing needs attention, 'warn' when something trends badly, 'alert' when a "
               "human must act now. Summarize in one sentence; list each alert."),
-    TypedSpec("tasks.content_curation", "content_curation", s.CurationIn, s.CurationOut,
+    TypedSpec("content_curation", s.CurationIn, s.CurationOut,
               "Select the items most worth reading on the topic, at most max_selected, "
               "each with a one-line reason. Use only the ids given."),
-    TypedSpec("tasks.classification", "classification", s.ClassificationIn,
+    TypedSpec("classification", s.ClassificationIn,
               s.ClassificationOut,
               "Classify the text with exactly one of the labels, and your confidence."),
-    TypedSpec("tasks.data_extraction", "data_extraction", s.ExtractionIn, s.ExtractionOut,
+    TypedSpec("data_extraction", s.ExtractionIn, s.ExtractionOut,
               "Extract each requested field from the text; null when it is absent."),
-    TypedSpec("tasks.lookup", "lookup", s.LookupIn, s.LookupOut,
+    TypedSpec("lookup", s.LookupIn, s.LookupOut,
               "Answer the question from the context; found=false if it is not there."),
-    TypedSpec("tasks.code_generation", "code_generation", s.CodeGenerationIn,
+    TypedSpec("code_generation", s.CodeGenerationIn,
               s.CodeGenerationOut,
               "Write the code the task asks for, in the language given, with a short "
               "explanation."),
-    TypedSpec("tasks.code_review", "code_review", s.CodeReviewIn, s.CodeReviewOut,
+    TypedSpec("code_review", s.CodeReviewIn, s.CodeReviewOut,
               "Review the diff. Report each finding with a severity; approve only if no "
               "finding is major or critical."),
-    TypedSpec("tasks.drafting", "drafting", s.DraftingIn, s.DraftingOut,
+    TypedSpec("drafting", s.DraftingIn, s.DraftingOut,
               "Draft the piece the brief asks for, for the audience and in the tone given."),
-    TypedSpec("tasks.orchestration", "orchestration", s.OrchestrationIn, s.OrchestrationOut,
+    TypedSpec("orchestration", s.OrchestrationIn, s.OrchestrationOut,
               "Plan the goal as ordered steps. Give each step the model key of the kind of "
               "work it is (monitoring, classification, code_generation, ...)."),
-    TypedSpec("tasks.strategic_decision", "strategic_decision", s.DecisionIn, s.DecisionOut,
+    TypedSpec("strategic_decision", s.DecisionIn, s.DecisionOut,
               "Choose one of the options. Weigh the trade-offs; give your rationale and "
               "confidence."),
-    TypedSpec("tasks.large_context_coding", "large_context_coding", s.LargeContextIn,
+    TypedSpec("large_context_coding", s.LargeContextIn,
               s.LargeContextOut,
               "Carry out the task across the files given. Summarize, and list each change "
               "per file."),

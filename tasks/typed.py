@@ -1,7 +1,8 @@
 """Typed work: a pydantic input rendered into a prompt, JSON output parsed and checked.
 
 The system prompt ends with the output's JSON Schema in a `<json-schema>` block (the
-convention `workers.providers.simulated` reads, so typed tasks also run offline); models
+convention of `workers.contract`, which the simulated provider reads, so typed tasks also
+run offline); models
 are asked for one JSON object and nothing else. A reply that does not parse,
 does not fit the schema, or does not answer the input (see `Out.check`) is invalid,
 which makes the task escalate to the model key's escalation target.
@@ -17,18 +18,21 @@ from pydantic import ValidationError
 
 from routing.config import RoutingConfig
 from tasks.schemas import In, Out
-from tasks.spec import Call, OutputInvalid, input_error
-from workers.providers.base import Message
-from workers.providers.simulated import json_schema_block
+from workers.contract import TYPED_PREFIX, Call, Message, input_error, json_schema_block
+from workers.errors import OutputInvalidError
 
 
 @dataclass(frozen=True)
 class TypedSpec:
-    name: str
     model_key: str
     input_model: type[In]
     output_model: type[Out]
     instruction: str
+
+    @property
+    def name(self) -> str:
+        """The task name, `tasks.<model key>` (what `send_facts` routes by)."""
+        return TYPED_PREFIX + self.model_key
 
     def system(self, given: In, config: RoutingConfig) -> str:
         schema = self.output_model.schema_for(given, frozenset(config.model_keys))
@@ -43,20 +47,19 @@ class TypedSpec:
     def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
         given = self._input(kwargs)
         prompt = json.dumps(given.model_dump(mode="json"), indent=1, ensure_ascii=False)
-        return Call(self.model_key, (Message("user", prompt),), self.system(given, config), None)
+        return Call(self.model_key, (Message("user", prompt),), self.system(given, config),
+                    None, given)
 
-    def parse_output(
-        self, text: str, kwargs: dict[str, Any], config: RoutingConfig
-    ) -> dict[str, Any]:
+    def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:
         try:
             output = self.output_model.model_validate_json(extract_json(text))
         except ValidationError as exc:
             first = exc.errors(include_url=False)[0]
             where = ".".join(str(p) for p in first["loc"]) or "output"
-            raise OutputInvalid(f"{where}: {first['msg']}") from None
-        problem = output.check(self._input(kwargs), frozenset(config.model_keys))
+            raise OutputInvalidError(f"{where}: {first['msg']}") from None
+        problem = output.check(call.given, frozenset(config.model_keys))
         if problem:
-            raise OutputInvalid(problem)
+            raise OutputInvalidError(problem)
         return output.model_dump(mode="json")
 
 
@@ -64,5 +67,5 @@ def extract_json(text: str) -> str:
     """The JSON object in a reply, tolerating a code fence or a sentence around it."""
     start, end = text.find("{"), text.rfind("}")
     if start < 0 or end < start:
-        raise OutputInvalid("the reply holds no JSON object")
+        raise OutputInvalidError("the reply holds no JSON object")
     return text[start : end + 1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
+from routing.cooldown import Cooldowns
 from tests.support.celery import wait_until
-from workers.cooldown import Cooldowns
 
 
 def test_a_cooldown_set_by_one_worker_is_seen_by_another(

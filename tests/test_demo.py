@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 import redis
 
+from cli.demo.workload import load_workload, timeline
 from routing.defaults import default_config
 from routing.pricing import Usage, cost_micros
 from routing.report import TOKENS
 from routing.store import ConfigStore
 from tests.support.celery import ALL_QUEUES, ROOT, WorkerProcess
 from tests.support.redis import delete_matching
-from workers.demo.workload import load_workload, timeline
 
-CLI = [sys.executable, "-m", "routing.cli"]
+CLI = [sys.executable, "-m", "cli"]
 SUMMED = ("calls", "errors", *TOKENS, "cost_micros")
 PROVIDER_VARS = ("ANTHROPIC", "OPENAI", "MOONSHOT", "GEMINI", "GOOGLE")
 

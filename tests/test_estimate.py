@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from routing.cli import app, commands  # noqa: F401
+from tests.support.cli import app
 from routing.config import Price, load_config
 from routing.defaults import default_document
 from routing.estimate import estimate

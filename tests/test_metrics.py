@@ -29,9 +29,9 @@ from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
 from routing.store import ConfigStore
 from tests.support.redis import delete_matching
-from workers.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
-from workers.metrics_http import MetricsServer, serve, serve_from_worker
-from workers.metrics_source import RedisMetricsSource
+from workers.metrics.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
+from workers.metrics.http import MetricsServer, serve, serve_from_worker
+from workers.metrics.source import RedisMetricsSource
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -234,7 +234,7 @@ def test_worker_serves_when_metrics_port_is_set(settings: Settings) -> None:
 
 def test_cli_serves_metrics_until_terminated(env: dict[str, str]) -> None:
     port = _free_port()
-    cli = [sys.executable, "-c", "from routing.cli import main; main()"]
+    cli = [sys.executable, "-c", "from cli import main; main()"]
     proc = subprocess.Popen(
         [*cli, "metrics", "--host", "127.0.0.1", "--port", str(port)],
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,

@@ -12,8 +12,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from routing.ledger import Ledger
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
-from workers.metrics_http import serve
-from workers.metrics_source import RedisMetricsSource
+from workers.metrics.http import serve
+from workers.metrics.source import RedisMetricsSource
 from workers.settings import get_settings
 
 Key = tuple[str, str, str]

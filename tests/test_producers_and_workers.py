@@ -56,7 +56,7 @@ def test_live_config_set_reaches_a_running_worker_process(
     assert (first["model"], first["queue"]) == ("claude-haiku-4-5", "llm.haiku")
     # When an operator changes the route with the CLI, in another process
     done = subprocess.run(
-        [sys.executable, "-m", "routing.cli", "config", "set", "lookup", "claude-sonnet-4-5"],
+        [sys.executable, "-m", "cli", "config", "set", "lookup", "claude-sonnet-4-5"],
         cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
     )
     assert done.returncode == 0, done.stderr

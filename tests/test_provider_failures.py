@@ -55,7 +55,6 @@ def test_status_mapping(status: int, error_type: str | None, message: str,
     err = from_status("anthropic", status, headers={}, error_type=error_type, message=message,
                       request_id="req_1")
     assert type(err) is kind and err.status == status and err.request_id == "req_1"
-    assert err.retryable is (kind is not PermanentError)
 
 
 def test_redact_removes_keys_and_fragments() -> None:

@@ -13,8 +13,9 @@ from pydantic import SecretStr
 from tests.support import llm_wire as wire
 from tests.support.llm_server import REDACTED, LLMServer
 from tests.support.providers import assert_scripted_failure
+from workers.contract import Message
 from workers.providers.anthropic import AnthropicProvider
-from workers.providers.base import CompletionRequest, Message
+from workers.providers.base import CompletionRequest
 from workers.providers.errors import (
     OverloadedError,
     PermanentError,

@@ -13,7 +13,8 @@ from routing.pricing import Usage
 from tests.support import llm_wire as wire
 from tests.support.llm_server import REDACTED, LLMServer
 from tests.support.providers import MODELS, assert_scripted_failure
-from workers.providers.base import CompletionRequest, Message
+from workers.contract import Message
+from workers.providers.base import CompletionRequest
 from workers.providers.errors import (
     OverloadedError,
     PermanentError,

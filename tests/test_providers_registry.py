@@ -12,11 +12,12 @@ import pytest
 
 from tests.support.llm_server import TEST_KEYS, LLMServer
 from tests.support.providers import MODELS, live_settings, spec
+from workers.contract import Message
 from workers.providers.anthropic import AnthropicProvider
-from workers.providers.base import CompletionRequest, Message, Provider
+from workers.providers.base import CompletionRequest, Provider
 from workers.providers.errors import MissingKeyError, ProviderError
 from workers.providers.openai_compat import OpenAICompatProvider
-from workers.providers.registry import Providers, get_providers, reset_providers
+from workers.providers.registry import Providers
 from workers.providers.simulated import SimulatedProvider
 
 VARIABLES = {"anthropic": "ANTHROPIC_API_KEY", "openai": "OPENAI_API_KEY",
@@ -95,15 +96,6 @@ def test_simulated_mode_serves_every_model_without_keys(llm_server: LLMServer) -
     assert isinstance(client, SimulatedProvider)
     assert client.complete(ask("gpt-4o")).mode == "simulated"
     assert llm_server.requests == []
-
-
-def test_get_providers_cached_per_settings(llm_server: LLMServer) -> None:
-    settings, other = live_settings(llm_server), live_settings(llm_server)
-    try:
-        assert get_providers(settings) is get_providers(settings)
-        assert get_providers(other) is not get_providers(settings)
-    finally:
-        reset_providers()
 
 
 def test_reprs_show_no_key(registry: Providers) -> None:

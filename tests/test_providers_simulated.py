@@ -10,14 +10,10 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from routing.tokens import estimate_text_tokens, estimate_tokens
-from workers.providers.base import Completion, CompletionRequest, Message
+from workers.contract import Message, json_schema_block
+from workers.providers.base import Completion, CompletionRequest
 from workers.providers.schema_instance import schema_instance
-from workers.providers.simulated import (
-    MIN_CACHE_TOKENS,
-    SimulatedProvider,
-    find_schema,
-    json_schema_block,
-)
+from workers.providers.simulated import MIN_CACHE_TOKENS, SimulatedProvider, find_schema
 
 
 def ask(prompt: str = "Summarize the queue health.", *, model: str = "claude-haiku-4-5",

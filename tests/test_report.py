@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from typer.testing import CliRunner
 
-from routing.cli import app, commands  # noqa: F401
+from tests.support.cli import app
 from routing.defaults import default_document
 from routing.errors import BudgetExceededError
 from routing.ledger import CallRecord, Ledger

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from routing.store import ConfigStore
-from workers.runtime import Runtime
+from workers.execution.runtime import Runtime
 from workers.settings import Settings
 
 

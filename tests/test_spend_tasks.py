@@ -15,7 +15,7 @@ from routing.pricing import Usage
 from routing.report import build_report
 from tests.support.celery import Session, wait_until
 from tests.support.llm_server import LLMServer
-from workers.runtime import get_runtime
+from workers.execution.runtime import get_runtime
 
 
 def _configure(session: Session, change: Any) -> int:
@@ -171,16 +171,9 @@ def test_report_totals_equal_usage_times_price_from_the_server(
 
 
 def _budget_show() -> dict[str, Any]:
-    import json
+    from tests.support.cli import as_json
 
-    from typer.testing import CliRunner
-
-    import routing.cli.commands  # noqa: F401
-    from routing.cli import app
-
-    result = CliRunner().invoke(app, ["budget", "show", "--json"])
-    assert result.exit_code == 0, result.output
-    shown: dict[str, Any] = json.loads(result.stdout)
+    shown: dict[str, Any] = as_json("budget", "show")
     return shown
 
 

@@ -9,9 +9,14 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from routing.errors import ConfigNotInitializedError, UnknownVersionError, VersionConflictError
+from routing.errors import (
+    ConfigExistsError,
+    ConfigNotInitializedError,
+    UnknownVersionError,
+    VersionConflictError,
+)
 from routing.router import Router
-from routing.store import ConfigExistsError, ConfigStore
+from routing.store import ConfigStore
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def test_rate_limited_call_waits_for_retry_after_then_succeeds(
 def test_rate_limit_sets_a_cooldown_that_other_tasks_honor(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    from workers.runtime import get_runtime
+    from workers.execution.runtime import get_runtime
 
     llm_server.rate_limit(times=1, retry_after=2, model="claude-haiku-4-5")
     run = worker.app.tasks["llm.run"]

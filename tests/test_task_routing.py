@@ -52,7 +52,7 @@ def test_live_config_change_moves_the_next_task(worker: Session, llm_server: LLM
     before = run.delay(model_key="classification", prompt="first").get(timeout=30)
     assert before["model"] == "claude-haiku-4-5"
     # When an operator routes classification to Sonnet 4.5 (no restart)
-    from workers.runtime import get_runtime
+    from workers.execution.runtime import get_runtime
 
     cfg = worker.store.set_model("classification", "claude-sonnet-4-5", author="ops")
     assert get_runtime().live.wait_for_version(cfg.version, timeout=2)
@@ -89,7 +89,7 @@ def test_bad_input_fails_at_once_naming_the_field(
 def test_a_model_removed_since_routing_is_routed_again(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    from workers.route_state import ROUTE_HEADER
+    from workers.execution.route_state import ROUTE_HEADER
 
     # Given a message routed under an older config to a model that no longer exists
     stale = {

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from routing.config import RoutingConfig
-from workers.queues import DEFAULT_QUEUE, route_task, tier_queues
+from workers.contract import DEFAULT_QUEUE
+from workers.queues import route_task, tier_queues
 from workers.settings import Settings
 
 # Added to the derived visibility timeout: time to notice a lost worker, clock skew.

@@ -13,7 +13,8 @@ class TaskInputError(TaskError, ValueError):
 
 
 class OutputInvalidError(TaskError):
-    """The model's output failed validation and no escalation target was left."""
+    """The model's output failed validation (a task fails with it when no escalation is
+    left; before that, execution escalates)."""
 
 
 class AllModelsFailedError(TaskError):

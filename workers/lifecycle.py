@@ -11,9 +11,9 @@ from typing import Any
 from celery import Celery, bootsteps
 from celery.signals import worker_process_init
 
-from workers.deferred import Releaser
-from workers.metrics_http import MetricsServer, serve_from_worker
-from workers.runtime import get_runtime
+from routing.deferred import Releaser
+from workers.execution.runtime import get_runtime
+from workers.metrics.http import MetricsServer, serve_from_worker
 
 log = logging.getLogger(__name__)
 

@@ -1,33 +1,28 @@
 """Queues per tier and the send-time router that picks one for each LLM task.
 
-`route_task` is Celery's `task_routes` callable: for every task that names a model key it
-asks the in-memory router (no Redis round trip) which model and queue serve it, and puts
-the decision in the message header. A task it cannot route (bad input, no config yet)
-goes to the default queue, where a worker fails it with a clear error.
+`route_task` is Celery's `task_routes` callable. For an LLM task (`llm.run` or a typed
+`tasks.<model key>`) it reads the model key and the input size from the task name and
+kwargs alone (`workers.contract.send_facts`: no task object, so a producer that imports
+only `workers.app` routes too), asks the in-memory router (no Redis round trip) which
+model and queue serve it, and puts the decision in the message header. A task it cannot
+route (an unknown model key, no config yet) goes to the default queue, where a worker
+fails it with a clear error.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any, Protocol, cast
+from typing import Any
 
 from kombu import Exchange, Queue
 
 from routing.config import RoutingConfig
 from routing.errors import RoutingError
-from routing.router import Decision
-from workers.route_state import ROUTE_HEADER, RouteState
+from workers.contract import DEFAULT_QUEUE, send_facts
+from workers.execution.route_state import ROUTE_HEADER, RouteState
+from workers.execution.runtime import get_runtime
 
 log = logging.getLogger(__name__)
-
-DEFAULT_QUEUE = "celery"
-
-
-class Routable(Protocol):
-    """A task that knows its model key and input size from its kwargs."""
-
-    def decide(self, kwargs: dict[str, Any]) -> Decision: ...
-
 
 def declare(name: str) -> Queue:
     """A queue as Celery declares its default one: a direct exchange of the same name."""
@@ -50,17 +45,13 @@ def route_task(
     headers = options.get("headers") or {}
     if ROUTE_HEADER in headers:
         return None  # a re-publish of a routed task: it names its queue itself
-    if task is None:
-        from workers.app import app
-
-        task = app.tasks.get(name)
-    # A plain attribute check: `isinstance` on a runtime-checkable Protocol costs ~10 us
-    # on every publish, other tasks' included.
-    if getattr(task, "decide", None) is None:
+    facts = send_facts(name, kwargs)
+    if facts is None:
         return None
+    model_key, input_tokens = facts
     try:
-        decision = cast(Routable, task).decide(dict(kwargs or {}))
-    except (RoutingError, ValueError) as exc:
+        decision = get_runtime().router.decide(model_key, input_tokens)
+    except RoutingError as exc:
         log.warning("task %s not routed (%s); sent to the default queue to fail there", name, exc)
         return None
     headers = {**headers, ROUTE_HEADER: RouteState.initial(decision).header()}

@@ -45,7 +45,7 @@ class Session:
     def reset_config(self) -> int:
         """Back to the shipped default config (a new version); wait until this process
         routes with it."""
-        from workers.runtime import get_runtime
+        from workers.execution.runtime import get_runtime
 
         cfg = self.store.write(default_document(), author="tests", summary="reset")
         assert get_runtime().live.wait_for_version(cfg.version, timeout=5)
@@ -56,7 +56,7 @@ class Session:
 def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Session]:
     from workers.app import app
     from workers.celery_config import celery_config
-    from workers.runtime import reset_runtime
+    from workers.execution.runtime import reset_runtime
     from workers.settings import get_settings
 
     namespace = f"llmr-ctest-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,9 @@ from typing import Any
 
 from typer.testing import CliRunner, Result
 
-from routing.cli import app, commands  # noqa: F401  (registers every command)
+from cli import register
+
+app = register()  # every command registered
 
 
 def run(*args: str, code: int = 0) -> Result:

@@ -92,7 +92,7 @@ class TierWorker(_Process):
     def __init__(self, env: dict[str, str], tier: str, *, concurrency: int = 2) -> None:
         self.tier = tier
         cmd = [
-            sys.executable, "-m", "routing.cli", "worker", "--tier", tier,
+            sys.executable, "-m", "cli", "worker", "--tier", tier,
             "--concurrency", str(concurrency), "--loglevel", "INFO",
             "--without-mingle", "--without-gossip",
         ]

@@ -6,14 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from routing.pricing import Usage
+from workers.contract import Message
 
-Role = Literal["user", "assistant"]
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    role: Role
-    content: str
+__all__ = ["Completion", "CompletionRequest", "Message", "Provider"]
 
 
 @dataclass(frozen=True, slots=True)

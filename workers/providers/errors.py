@@ -16,7 +16,6 @@ from typing import Any
 class ProviderError(Exception):
     """Root of every provider error. Messages never contain an API key."""
 
-    retryable: bool = False
 
     def __init__(self, message: str, *, provider: str = "", status: int | None = None,
                  request_id: str | None = None) -> None:
@@ -40,7 +39,6 @@ def _rebuild(cls: type[ProviderError], message: str, state: dict[str, Any]) -> P
 class RateLimitedError(ProviderError):
     """429: the provider asked us to slow down; `retry_after` is in seconds (or None)."""
 
-    retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, provider: str = "",
                  status: int | None = None, request_id: str | None = None) -> None:
@@ -51,13 +49,11 @@ class RateLimitedError(ProviderError):
 class OverloadedError(ProviderError):
     """529 (Anthropic) or 503 overloaded: the provider is saturated."""
 
-    retryable = True
 
 
 class TransientError(ProviderError):
     """5xx, timeout or connection failure: worth retrying later or elsewhere."""
 
-    retryable = True
 
 
 class PermanentError(ProviderError):

@@ -4,12 +4,12 @@
 client (and its HTTP connection pool) is built once per provider under a lock and shared
 by every thread. In simulated mode every model gets the one `SimulatedProvider`; a live
 model whose provider has no API key raises `MissingKeyError` naming the variable to set.
-`get_providers()` is the per-process accessor for Celery workers (rebuilt after a fork).
+Each process builds its own (`workers.execution.runtime.Runtime.providers`, rebuilt after a
+fork), so no connection is shared across a fork.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 
@@ -21,7 +21,7 @@ from workers.providers.base import Provider
 from workers.providers.errors import MissingKeyError
 from workers.providers.openai_compat import OpenAICompatProvider
 from workers.providers.simulated import SimulatedProvider
-from workers.settings import Settings, get_settings
+from workers.settings import Settings
 
 # Provider name -> the environment variable of its API key.
 KEY_VARIABLES = {
@@ -37,7 +37,6 @@ _KEY_FIELDS = {
     "moonshot": "moonshot_api_key",
     "google": "gemini_api_key",
 }
-_MAX_REGISTRIES = 8
 
 
 class Providers:
@@ -103,38 +102,3 @@ class Providers:
         if key is None or not key.get_secret_value().strip():
             raise MissingKeyError(name, KEY_VARIABLES[name])
         return key
-
-
-_lock = threading.Lock()
-_registries: dict[tuple[int, int], tuple[Settings, Providers]] = {}
-
-
-def get_providers(settings: Settings | None = None) -> Providers:
-    """This process's registry for `settings` (default: `get_settings()`).
-
-    Cached per process id (a forked child never reuses its parent's connections) and per
-    settings object.
-    """
-    settings = settings if settings is not None else get_settings()
-    key = (os.getpid(), id(settings))
-    with _lock:
-        entry = _registries.get(key)
-        if entry is None or entry[0] is not settings:
-            # Forget a parent's registries after a fork (without closing them: their
-            # sockets belong to the parent), and keep at most a few settings objects.
-            for stale in [k for k in _registries if k[0] != key[0]][:]:
-                del _registries[stale]
-            while len(_registries) >= _MAX_REGISTRIES:
-                del _registries[next(iter(_registries))]
-            entry = (settings, Providers(settings))
-            _registries[key] = entry
-        return entry[1]
-
-
-def reset_providers() -> None:
-    """Close and forget this process's registries (tests; config reloads)."""
-    with _lock:
-        entries = [e for k, e in _registries.items() if k[0] == os.getpid()]
-        _registries.clear()
-    for _, providers in entries:
-        providers.close()

@@ -2,7 +2,8 @@
 
 Text: a function of (model, system, messages) only, seeded by their SHA-256.
 - If the system prompt or a message holds a JSON schema between `<json-schema>` and
-  `</json-schema>` (build it with `json_schema_block(schema)`), the reply is a JSON
+  `</json-schema>` (`workers.contract.json_schema_block`, the prompt convention of typed
+  tasks), the reply is a JSON
   document valid against that schema (see `schema_instance`); typed tasks that embed
   their output model's `model_json_schema()` this way are satisfied offline. Constraints
   that depend on the input (say, "one of these labels") must be in the schema (an `enum`)
@@ -22,43 +23,23 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-import re
 import threading
 import time
 from typing import Any
 
 from routing.pricing import Usage
 from routing.tokens import estimate_text_tokens, estimate_tokens
+from workers.contract import find_schema as schema_in
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.schema_instance import WORDS, schema_instance
 
-SCHEMA_OPEN = "<json-schema>"
-SCHEMA_CLOSE = "</json-schema>"
 MIN_CACHE_TOKENS = 1024
 CACHE_TTL_S = 300.0
-_SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE), re.DOTALL)
-
-
-def json_schema_block(schema: dict[str, Any]) -> str:
-    """Text that asks for JSON matching `schema`, in the form the simulated provider reads."""
-    return (
-        "Reply with one JSON object, and nothing else, that validates against this JSON "
-        f"schema:\n{SCHEMA_OPEN}\n{json.dumps(schema, sort_keys=True)}\n{SCHEMA_CLOSE}"
-    )
 
 
 def find_schema(request: CompletionRequest) -> dict[str, Any] | None:
     """The last `<json-schema>` block of the request (system first, then messages)."""
-    found: dict[str, Any] | None = None
-    for text in (request.system or "", *(m.content for m in request.messages)):
-        for match in _SCHEMA.finditer(text):
-            try:
-                value = json.loads(match.group(1))
-            except ValueError:
-                continue
-            if isinstance(value, dict):
-                found = value
-    return found
+    return schema_in((request.system or "", *(m.content for m in request.messages)))
 
 
 def request_seed(request: CompletionRequest) -> int:

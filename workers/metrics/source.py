@@ -17,8 +17,8 @@ from routing.config import RoutingConfig
 from routing.defaults import default_config
 from routing.ledger import Ledger
 from routing.store import ConfigStore
-from workers.broker_depth import tier_depths
-from workers.metrics import Snapshot
+from workers.metrics.broker_depth import tier_depths
+from workers.metrics.collector import Snapshot
 from workers.settings import Settings
 
 DAY = 86400

@@ -2,7 +2,7 @@
 (send by name -> send-time router -> tier queues -> workers -> simulated provider ->
 ledger), offline in one process, or against a real Redis and its workers.
 
-- `workload`: the shipped day (demo_workload.yaml) and its timeline of sends
+- `workload`: the shipped day (workload.yaml) and its timeline of sends
 - `system`: the offline system (fakeredis, memory:// broker, a worker per tier) or Redis
 - `runner`: plays the day, changes one route live halfway, follows every result
 - `report`: per model key calls, models, queues, tokens, cost; naive comparisons; budgets

@@ -8,8 +8,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from routing.cli import app
-from routing.cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
+from cli import app
+from cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
 from routing.router import Router
 from routing.tokens import estimate_tokens
 

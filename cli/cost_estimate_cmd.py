@@ -7,10 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from routing.cli import cost_app
-from routing.cli.context import console, emit_json, guarded, open_store
+from cli import cost_app
+from cli.context import console, emit_json, guarded, open_store
 from routing.estimate import estimate
-from routing.pricing import usd
+from routing.money import usd
 
 
 @cost_app.command("estimate")

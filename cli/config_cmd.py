@@ -9,8 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from routing.cli import config_app
-from routing.cli.context import (
+from cli import config_app
+from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     author,

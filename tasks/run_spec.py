@@ -7,8 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from routing.config import RoutingConfig
-from tasks.spec import Call, input_error
-from workers.providers.base import Message
+from workers.contract import Call, Message, input_error
 
 
 class ChatMessage(BaseModel):
@@ -50,7 +49,5 @@ class RunSpec:
             messages = tuple(Message(m.role, m.content) for m in data.messages or ())
         return Call(data.model_key, messages, data.system, data.max_tokens)
 
-    def parse_output(
-        self, text: str, kwargs: dict[str, Any], config: RoutingConfig
-    ) -> dict[str, Any]:
+    def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:
         return {}

@@ -1,22 +1,25 @@
-"""`llm-router demo`: the whole system on one compressed day (see `workers.demo`)."""
+"""Playing the demo day end to end: set up the system, play the workload, report.
+
+`llm-router demo` (`cli.demo_cmd`) calls `play` with its options; everything the demo
+needs (Celery, fakeredis, the task modules) is imported here, when it runs.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from routing.cli import app
-from routing.cli.context import EXIT_ERROR, console, emit_json, fail, guarded
-from workers.demo import report as demo_report
-from workers.demo.runner import Player, make_progress
-from workers.demo.system import System, against_redis, offline
-from workers.demo.workload import load_workload, timeline
+from cli.context import EXIT_ERROR, console, emit_json, fail, guarded
+from cli.demo import report as demo_report
+from cli.demo.runner import Player, make_progress
+from cli.demo.system import System, against_redis, offline
+from cli.demo.workload import load_workload, timeline
 
 
 def _queues_served(system: System, timeout: float) -> dict[str, list[str]]:
@@ -44,29 +47,9 @@ def _check_workers(system: System, err: Console) -> None:
                   "routed there will wait (the demo reports them as unanswered)")
 
 
-@app.command("demo")
-def demo(
-    redis_url: Annotated[str | None, typer.Option(
-        "--redis-url", help="Run against this Redis (config, ledger, broker) and the "
-        "workers consuming its queues, instead of offline in this process.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
-                                          "document on stdout (progress on stderr).")] = False,
-    scale: Annotated[float, typer.Option(min=0.001, max=10.0, help="Fraction of the day's "
-                                         "calls to play (at least one of each kind).")] = 1.0,
-    day_seconds: Annotated[float, typer.Option(min=0, max=600, help="Wall-clock seconds the "
-                                               "day is compressed into (0: send at once).")]
-    = 6.0,
-    latency: Annotated[float, typer.Option(min=0, max=5, help="Simulated provider latency, "
-                                           "seconds (offline only).")] = 0.02,
-    timeout: Annotated[float, typer.Option(min=1, help="Give up waiting after this many "
-                                           "seconds without a result.")] = 60.0,
-    workload: Annotated[Path | None, typer.Option(help="A workload YAML file instead of the "
-                                                  "shipped one.")] = None,
-) -> None:
-    """Play one compressed day of a multi-agent system (crons, ad-hoc calls of every kind,
-    large-context calls) through the real path, change one route live halfway through,
-    and report calls, models, queues, tokens and cost per model key against all-on-Opus and
-    all-on-Sonnet, and the budgets. Offline by default: no Redis, no API keys."""
+def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: float,
+         latency: float, timeout: float, workload: Path | None) -> None:
+    """See `llm-router demo --help`."""
     err = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=err)],
                         format="%(name)s: %(message)s", force=True)

@@ -12,11 +12,11 @@ from celery import states
 from celery.result import AsyncResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.demo.system import AUTHOR, System
+from cli.demo.workload import DAY, Event, LiveChange
 from routing.config import RoutingConfig
 from routing.errors import ConfigError
 from tasks.crons import CURATION_INBOX
-from workers.demo.system import AUTHOR, System
-from workers.demo.workload import DAY, Event, LiveChange
 
 POLL_SECONDS = 0.05
 

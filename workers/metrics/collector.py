@@ -26,13 +26,13 @@ from prometheus_client.registry import Collector
 
 from routing.budget import BudgetStatus
 from routing.ledger import AggregateRow
+from routing.money import usd
 
 log = logging.getLogger(__name__)
 
 CALL_LABELS = ("model_key", "model", "tier")
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
 REROUTE_REASONS = ("fallback", "escalation", "downgrade", "deferred")
-MICROS_PER_USD = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +50,6 @@ class Snapshot:
 
 class MetricsSource(Protocol):
     def snapshot(self) -> Snapshot: ...
-
-
-def _usd(micros: int) -> float:
-    return micros / MICROS_PER_USD
 
 
 def call_metrics(snap: Snapshot) -> list[Metric]:
@@ -84,7 +80,7 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
             calls.add_metric([*labels, outcome], count, created=created)
         for kind in TOKEN_KINDS:
             tokens.add_metric([*labels, kind], getattr(row, f"{kind}_tokens"), created=created)
-        spend.add_metric(labels, _usd(row.micros), created=created)
+        spend.add_metric(labels, usd(row.micros), created=created)
         for reason in REROUTE_REASONS:
             rerouted.add_metric([*labels, reason], getattr(row, f"{reason}_calls"),
                                 created=created)
@@ -108,7 +104,7 @@ def budget_metrics(snap: Snapshot) -> list[Metric]:
         for n in names:
             micros: int | None = getattr(status, f"{n}_micros")
             if micros is not None:
-                families[n].add_metric([status.budget], _usd(micros))
+                families[n].add_metric([status.budget], usd(micros))
     return list(families.values())
 
 

@@ -9,11 +9,9 @@ from types import FrameType
 from typing import Annotated
 
 import typer
-from prometheus_client import generate_latest
 
-from routing.cli import app
-from workers.metrics_http import DEFAULT_PORT, registry_for, serve
-from workers.metrics_source import RedisMetricsSource
+from cli import app
+from workers.metrics import DEFAULT_PORT
 from workers.settings import get_settings
 
 
@@ -35,6 +33,11 @@ def metrics(
 ) -> None:
     """Prometheus metrics for every worker on every host, read from Redis at each scrape:
     calls, tokens and spend from the ledger, budgets, config version, queue depth per tier."""
+    from prometheus_client import generate_latest
+
+    from workers.metrics.http import registry_for, serve
+    from workers.metrics.source import RedisMetricsSource
+
     settings = get_settings()
     source = RedisMetricsSource(settings)
     try:

@@ -24,8 +24,8 @@ from routing.config import RoutingConfig
 from routing.defaults import default_config
 from routing.store import redact_url
 from workers.celery_config import celery_config
-from workers.queues import DEFAULT_QUEUE
-from workers.runtime import Runtime, install_runtime, reset_runtime
+from workers.contract import DEFAULT_QUEUE
+from workers.execution.runtime import Runtime, install_runtime, reset_runtime
 from workers.settings import Settings, get_settings
 
 AUTHOR = "llm-router demo"

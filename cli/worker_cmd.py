@@ -7,10 +7,10 @@ import socket
 
 import typer
 
-from routing.cli import app
-from routing.cli.context import fail, guarded, open_store
+from cli import app
+from cli.context import fail, guarded, open_store
 from routing.config import TierSpec
-from workers.queues import DEFAULT_QUEUE
+from workers.contract import DEFAULT_QUEUE
 
 
 def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from routing.errors import ConfigError
 
 DAY = 86400
-SHIPPED = "demo_workload.yaml"
+SHIPPED = "workload.yaml"
 
 
 class _Model(BaseModel):
@@ -71,7 +71,7 @@ def load_workload(path: str | Path | None = None) -> Workload:
     """The shipped workload, or the one at `path`; a bad file raises `ConfigError`."""
     try:
         if path is None:
-            text = resources.files("workers").joinpath(SHIPPED).read_text("utf-8")
+            text = resources.files("cli.demo").joinpath(SHIPPED).read_text("utf-8")
         else:
             text = Path(path).read_text("utf-8")
         return Workload.model_validate(yaml.safe_load(text))

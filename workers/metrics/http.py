@@ -9,12 +9,12 @@ from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, start_http_server
 
-from workers.metrics import MetricsSource, RouterCollector
+from workers.metrics import DEFAULT_PORT
+from workers.metrics.collector import MetricsSource, RouterCollector
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 9464
 
 
 @dataclass
@@ -53,7 +53,7 @@ def serve_from_worker(settings: Settings, host: str = "0.0.0.0") -> MetricsServe
     port this one logs it and goes on without an endpoint."""
     if not settings.metrics_port:
         return None
-    from workers.metrics_source import RedisMetricsSource
+    from workers.metrics.source import RedisMetricsSource
 
     source = RedisMetricsSource(settings)
     try:

@@ -14,12 +14,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo.runner import Played
 from routing.budget import BudgetBook
 from routing.config import RoutingConfig
-from routing.pricing import Usage, usd
+from routing.money import usd
+from routing.pricing import Usage
 from routing.report import TOKENS, naive_costs
-from workers.demo.runner import Played
-from workers.runtime import Runtime
+from workers.execution.runtime import Runtime
 
 CALL_OUTCOMES = ("ok", "error", "timeout")
 

@@ -16,12 +16,12 @@ from functools import cached_property
 import redis
 
 from routing.budget import BudgetBook
+from routing.cooldown import Cooldowns
+from routing.deferred import DeferredTasks
 from routing.ledger import Ledger
 from routing.live import LiveConfig
 from routing.router import Router
 from routing.store import ConfigStore
-from workers.cooldown import Cooldowns
-from workers.deferred import DeferredTasks
 from workers.providers.registry import Providers
 from workers.settings import Settings, get_settings
 

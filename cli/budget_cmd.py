@@ -12,9 +12,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from routing.budget import OVERALL, BudgetBook
-from routing.cli import budget_app
-from routing.cli.context import (
+from cli import budget_app
+from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     author,
@@ -24,14 +23,16 @@ from routing.cli.context import (
     guarded,
     open_store,
 )
+from routing.budget import OVERALL, BudgetBook
 from routing.config import BudgetPolicy
-from workers.deferred import DeferredTasks
+from routing.deferred import DeferredTasks
+from routing.money import usd
 
 OFF = ("off", "none")
 
 
 def _money(micros: int | None) -> str:
-    return "-" if micros is None else f"{micros / 1_000_000:.6f}"
+    return "-" if micros is None else f"{usd(micros):.6f}"
 
 
 @budget_app.command("show")

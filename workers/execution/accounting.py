@@ -7,25 +7,15 @@ Two Redis round trips per call in all (one EVALSHA each, `routing.budget` and
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 
 from routing.budget import Reservation
 from routing.config import RoutingConfig
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord as LedgerRecord
-from routing.ledger import Outcome
+from routing.ledger import CallRecord, Outcome
 from routing.pricing import Usage
-from workers.route_state import RouteState
-from workers.runtime import Runtime
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    state: RouteState  # the state before this call
-    usage: Usage
-    cost_micros: int
-    outcome: str  # "ok" or the provider error's class name
+from workers.execution.route_state import RouteState
+from workers.execution.runtime import Runtime
 
 
 class Accounting:
@@ -45,18 +35,22 @@ class Accounting:
     def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int) -> Reservation:
         return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros)
 
-    def settle(self, reservation: Reservation, rec: CallRecord) -> None:
-        s = rec.state
-        outcome = Outcome.ok if rec.outcome == "ok" else Outcome.error
+    def settle(
+        self, reservation: Reservation, s: RouteState, usage: Usage, cost: int,
+        error: str | None = None,
+    ) -> None:
+        """Record one call made in state `s` (before the call); `error` names the
+        provider error's class when it failed."""
+        outcome = Outcome.ok if error is None else Outcome.error
         self.rt.ledger.settle(
-            LedgerRecord(
+            CallRecord(
                 task_id=self.task_id,
                 call_id=reservation.call_id,
                 model_key=s.model_key,
                 model=s.model,
                 tier=s.tier,
-                usage=rec.usage,
-                cost_micros=rec.cost_micros,
+                usage=usage,
+                cost_micros=cost,
                 attempt=s.calls + 1,
                 config_version=s.config_version,
                 outcome=outcome,
@@ -64,7 +58,7 @@ class Accounting:
                 escalation=bool(s.escalated_from),
                 downgrade=s.downgraded_from is not None,
                 deferred=s.deferrals > 0,
-                error=None if outcome is Outcome.ok else rec.outcome,
+                error=error,
             ),
             window_seconds=self.window_seconds,
         )

@@ -7,8 +7,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from routing.cli import cost_app
-from routing.cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
+from cli import cost_app
+from cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
 from routing.ledger import Ledger, day_text
 from routing.report import build_report
 from workers.settings import get_settings

@@ -1,0 +1,52 @@
+"""The `llm-router` command line: the top layer, above the tasks, the workers and the
+routing core.
+
+Each command group lives in its own module and registers itself on the Typer apps below
+when imported. Command modules import only Typer, Rich and the routing core at import
+time; whatever else a command needs (Celery, the provider SDKs, Prometheus, the demo) it
+imports when it runs, so `llm-router route ...` or `--help` never load the worker stack.
+"""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="llm-router",
+    help="Run each kind of LLM work on the right model, on Celery and Redis.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+config_app = typer.Typer(
+    help="The routing config in Redis (versioned, live).", no_args_is_help=True
+)
+cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True)
+budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(cost_app, name="cost")
+app.add_typer(budget_app, name="budget")
+
+COMMAND_MODULES = (
+    "cli.config_cmd",
+    "cli.route_cmd",
+    "cli.cost_estimate_cmd",
+    "cli.report_cmd",
+    "cli.budget_cmd",
+    "cli.worker_cmd",
+    "cli.metrics_cmd",
+    "cli.demo_cmd",
+)
+
+
+def register() -> typer.Typer:
+    """Import every command module (each registers its commands on `app`); return `app`."""
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        import_module(name)
+    return app
+
+
+def main() -> None:
+    register()()

@@ -1,0 +1,39 @@
+"""`llm-router demo`: the whole system on one compressed day (see `cli.demo`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import app
+
+
+@app.command("demo")
+def demo(
+    redis_url: Annotated[str | None, typer.Option(
+        "--redis-url", help="Run against this Redis (config, ledger, broker) and the "
+        "workers consuming its queues, instead of offline in this process.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
+                                          "document on stdout (progress on stderr).")] = False,
+    scale: Annotated[float, typer.Option(min=0.001, max=10.0, help="Fraction of the day's "
+                                         "calls to play (at least one of each kind).")] = 1.0,
+    day_seconds: Annotated[float, typer.Option(min=0, max=600, help="Wall-clock seconds the "
+                                               "day is compressed into (0: send at once).")]
+    = 6.0,
+    latency: Annotated[float, typer.Option(min=0, max=5, help="Simulated provider latency, "
+                                           "seconds (offline only).")] = 0.02,
+    timeout: Annotated[float, typer.Option(min=1, help="Give up waiting after this many "
+                                           "seconds without a result.")] = 60.0,
+    workload: Annotated[Path | None, typer.Option(help="A workload YAML file instead of the "
+                                                  "shipped one.")] = None,
+) -> None:
+    """Play one compressed day of a multi-agent system (crons, ad-hoc calls of every kind,
+    large-context calls) through the real path, change one route live halfway through,
+    and report calls, models, queues, tokens and cost per model key against all-on-Opus and
+    all-on-Sonnet, and the budgets. Offline by default: no Redis, no API keys."""
+    from cli.demo.play import play
+
+    play(redis_url=redis_url, as_json=as_json, scale=scale, day_seconds=day_seconds,
+         latency=latency, timeout=timeout, workload=workload)

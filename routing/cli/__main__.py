@@ -1,5 +1,0 @@
-"""`python -m routing.cli`: the same as the `llm-router` command."""
-
-from routing.cli import main
-
-main()

@@ -1,0 +1,143 @@
+"""The contract between tasks and execution: what a task asks of a model.
+
+Neutral ground, below the providers and the execution layer, so that each side reads it
+without importing the other:
+- `Message` and `Call`: a task's kwargs turned into a model call (model key, system,
+  messages, max_tokens);
+- `WorkSpec`: what every task's spec offers (`parse` kwargs into a `Call`, `parse_output`
+  the model's text into the task's output, or raise `OutputInvalidError`);
+- the prompt convention of typed outputs: the system prompt ends with the output's JSON
+  Schema between `<json-schema>` markers (`json_schema_block`), which the simulated
+  provider reads (`find_schema`) so that typed tasks also run offline;
+- the names of LLM tasks and the facts a producer routes them by (`send_facts`), so that
+  a producer routes at send time from the task name and kwargs alone, without importing
+  the task modules.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from pydantic import ValidationError
+
+from routing.config import RoutingConfig
+from routing.tokens import estimate_tokens
+from workers.errors import TaskInputError
+
+Role = Literal["user", "assistant"]
+
+# Celery's default queue: where a foreign producer's `send_task` lands (a dispatching
+# tier's workers consume it and route what they find there).
+DEFAULT_QUEUE = "celery"
+RUN_TASK = "llm.run"
+# Every typed task is named `tasks.<model key>` and serves that model key.
+TYPED_PREFIX = "tasks."
+
+SCHEMA_OPEN = "<json-schema>"
+SCHEMA_CLOSE = "</json-schema>"
+_SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE), re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    model_key: str
+    messages: tuple[Message, ...]
+    system: str | None
+    max_tokens: int | None  # None: the model key's default
+    # The validated input the spec parsed (typed tasks check their output against it).
+    given: Any = None
+
+    @property
+    def input_tokens(self) -> int:
+        return estimate_tokens(
+            messages=[{"content": m.content} for m in self.messages], system=self.system
+        )
+
+
+class WorkSpec(Protocol):
+    def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
+        """The call for these kwargs; raise `TaskInputError` naming the field."""
+        ...
+
+    def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:
+        """The task's output; raise `OutputInvalidError` if the text does not fit the
+        output model or the input (a label that was not offered, a step naming no key)."""
+        ...
+
+
+def input_error(task: str, exc: ValidationError) -> TaskInputError:
+    """One message naming every bad field, e.g. `llm.run: prompt: must not be empty`."""
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "input"
+        parts.append(f"{loc}: {err['msg']}")
+    return TaskInputError(f"{task}: invalid input: " + "; ".join(parts))
+
+
+# -- the prompt convention of typed outputs ------------------------------------------------
+
+def json_schema_block(schema: dict[str, Any]) -> str:
+    """Text that asks for one JSON object matching `schema`, in the form `find_schema`
+    (and so the simulated provider) reads."""
+    return (
+        "Reply with one JSON object, and nothing else, that validates against this JSON "
+        f"schema:\n{SCHEMA_OPEN}\n{json.dumps(schema, sort_keys=True)}\n{SCHEMA_CLOSE}"
+    )
+
+
+def find_schema(texts: Iterable[str]) -> dict[str, Any] | None:
+    """The last `<json-schema>` block holding a JSON object among `texts`, or None."""
+    found: dict[str, Any] | None = None
+    for text in texts:
+        for match in _SCHEMA.finditer(text):
+            try:
+                value = json.loads(match.group(1))
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                found = value
+    return found
+
+
+# -- what a producer routes by --------------------------------------------------------------
+
+def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | None:
+    """(model key, estimated input tokens) of an LLM task sent as `name` with `kwargs`, or
+    None for any other task (or kwargs that name no model key).
+
+    An estimate, for the send-time router only: the worker validates the input and, if
+    the exact size routes elsewhere, routes again. Typed tasks count their kwargs as the
+    JSON they are rendered into; the system prompt (instruction and schema) is small
+    beside the thresholds rules use.
+    """
+    kwargs = kwargs or {}
+    if name == RUN_TASK:
+        key = kwargs.get("model_key")
+        if not isinstance(key, str):
+            return None
+        prompt, system, messages = (kwargs.get(k) for k in ("prompt", "system", "messages"))
+        tokens = estimate_tokens(
+            prompt=prompt if isinstance(prompt, str) else None,
+            messages=[m for m in messages if isinstance(m, dict)
+                      and isinstance(m.get("content"), str)]
+            if isinstance(messages, list) else None,
+            system=system if isinstance(system, str) else None,
+        )
+        return key, tokens
+    if name.startswith(TYPED_PREFIX):
+        try:
+            rendered = json.dumps(kwargs, indent=1, ensure_ascii=False, default=str)
+        except ValueError:
+            rendered = ""
+        return name[len(TYPED_PREFIX):], estimate_tokens(prompt=rendered)
+    return None

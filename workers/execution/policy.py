@@ -1,0 +1,299 @@
+"""The execution policy: what to do next with an LLM task, as a pure function.
+
+`next_step(state, event, ctx)` takes the task's route state (None before it was routed),
+what just happened and the context (the router of one config version, the call's size,
+the retry settings, a jitter source) and returns the next step. No I/O, no Celery, no
+clock: the Celery side (`workers.execution.runner`) reads the facts (a cooldown, a budget
+refusal, a provider error), asks, and carries the step out.
+
+Events and what they lead to:
+- `Unrouted` (a foreign producer's `send_task` on the default queue): route, `Hop` there.
+- `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the model
+  is cooling down after a 429 anywhere -> wait for it (`Hop` with a delay) if that is
+  short, else fall back; otherwise `Call`.
+- `BudgetRefused`: the model key's policy: `downgrade` (`Hop` to the cheaper model, once),
+  `reject` (`Fail`), `defer` (`Defer` until the window resets).
+- `ProviderFailed`: rate limited -> retry after the provider's retry-after plus jitter
+  and cool the model down for everyone; overloaded/transient -> exponential backoff with
+  jitter; after `attempts_per_model` attempts (or a missing key) -> the next fallback
+  model that can hold the input; permanent -> `Fail`.
+- `OutputRejected` (the model's output failed validation): escalate to the key's
+  `escalate_to`, bounded by `max_escalations`; else `Fail`.
+- `Succeeded`: `Done`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from routing.config import BudgetPolicy, RoutingConfig
+from routing.errors import (
+    BudgetExceededError,
+    PromptTooLargeError,
+    RoutingError,
+    UnknownModelKeyError,
+)
+from routing.router import Decision, Router
+from workers.errors import (
+    AllModelsFailedError,
+    BudgetRejectedError,
+    OutputInvalidError,
+    ProviderRefusedError,
+    TaskError,
+    TaskInputError,
+)
+from workers.execution.route_state import RouteState
+from workers.providers.errors import (
+    MissingKeyError,
+    PermanentError,
+    ProviderError,
+    RateLimitedError,
+)
+from workers.settings import Settings
+
+# -- what happened ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Unrouted:
+    """The message carries no route: it was sent by name to the default queue."""
+
+
+@dataclass(frozen=True, slots=True)
+class Arrived:
+    """The task is about to call its model; `cooldown_s` is what is left of that model's
+    cooldown (0 when none)."""
+
+    cooldown_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetRefused:
+    error: BudgetExceededError
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderFailed:
+    """The call failed; the state already counts the failed attempt."""
+
+    error: ProviderError
+
+
+@dataclass(frozen=True, slots=True)
+class OutputRejected:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Succeeded:
+    pass
+
+
+Event = Unrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected | Succeeded
+
+# -- what to do next -------------------------------------------------------------------
+
+HopKind = Literal["route", "reroute", "wait", "retry", "fallback", "escalate", "downgrade"]
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Call `state.model` now."""
+
+    state: RouteState
+
+
+@dataclass(frozen=True, slots=True)
+class Hop:
+    """Run the same task (same id) on `state` (its model and queue) after `delay` seconds.
+
+    `cooldown` asks to hold off a model for everyone first: (model, seconds).
+    """
+
+    state: RouteState
+    kind: HopKind
+    reason: str
+    delay: float = 0.0
+    cooldown: tuple[str, float] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Defer:
+    """Park the task until its budget window resets (`error.resets_at`)."""
+
+    state: RouteState
+    error: BudgetExceededError
+
+
+@dataclass(frozen=True, slots=True)
+class Fail:
+    """Fail the task with `error` (nothing is retried)."""
+
+    error: TaskError
+    # Set when the failure is a budget refusal (it is counted in the ledger).
+    refusal: BudgetExceededError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    state: RouteState
+
+
+Step = Call | Hop | Defer | Fail | Done
+
+# -- the context -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+    attempts_per_model: int = 3
+    max_escalations: int = 2
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.retry_base_delay, settings.retry_max_delay,
+                   settings.attempts_per_model, settings.max_escalations)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything but the state and the event that the policy decides by."""
+
+    router: Router  # the routing config of one version, compiled
+    model_key: str  # what the caller asked for
+    input_tokens: int  # the call's estimated input size
+    max_tokens: int | None  # what the caller asked for (None: the model key's default)
+    retry: RetryPolicy = RetryPolicy()
+    jitter: Callable[[float, float], float] = random.uniform
+
+    @property
+    def config(self) -> RoutingConfig:
+        return self.router.config
+
+    def max_tokens_for(self, state: RouteState) -> int:
+        return self.max_tokens or self.config.model_keys[state.model_key].max_tokens
+
+
+def route(ctx: Context) -> Decision:
+    """The decision for the call, or `TaskInputError` naming what the caller must fix."""
+    try:
+        return ctx.router.decide(ctx.model_key, ctx.input_tokens)
+    except UnknownModelKeyError as exc:
+        raise TaskInputError(f"model_key: {exc}") from None
+    except PromptTooLargeError as exc:
+        raise TaskInputError(str(exc)) from None
+
+
+def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
+    """The next step of a task in `state` after `event` (see the module docstring)."""
+    if isinstance(event, Unrouted) or state is None:
+        try:
+            decision = route(ctx)
+        except TaskInputError as exc:
+            return Fail(exc)
+        return Hop(RouteState.initial(decision), "route", "sent by name: routed on arrival")
+    if isinstance(event, Arrived):
+        return _arrived(state, event.cooldown_s, ctx)
+    if isinstance(event, BudgetRefused):
+        return _over_budget(state, event.error, ctx)
+    if isinstance(event, ProviderFailed):
+        return _failed(state, event.error, ctx)
+    if isinstance(event, OutputRejected):
+        return _escalate(state, event.reason, ctx)
+    return Done(state)
+
+
+def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
+    cfg = ctx.config
+    if state.model not in cfg.models or state.route_key not in cfg.model_keys:
+        try:
+            decision = route(ctx)
+        except TaskInputError as exc:
+            return Fail(exc)
+        return Hop(state.moved_to(decision, rerouted=True), "reroute",
+                   f"{state.model} is not routable under config version {cfg.version}")
+    if cooldown_s > 0:
+        if cooldown_s <= ctx.retry.max_delay:
+            return Hop(state, "wait", f"{state.model} is cooling down for {cooldown_s:.1f}s",
+                       delay=cooldown_s + ctx.jitter(0, 0.25))
+        return _fallback(state, f"{state.model} is cooling down for {cooldown_s:.0f}s", ctx)
+    return Call(state)
+
+
+def _failed(state: RouteState, exc: ProviderError, ctx: Context) -> Step:
+    r = ctx.retry
+    if isinstance(exc, RateLimitedError):
+        wait = exc.retry_after if exc.retry_after is not None else r.base_delay
+        cooldown = (state.model, wait)
+        if wait <= r.max_delay and state.attempt < r.attempts_per_model:
+            return Hop(state, "retry", f"{state.model}: {exc}", cooldown=cooldown,
+                       delay=wait + ctx.jitter(0, min(1.0, 0.1 * wait + 0.05)))
+        return _fallback(state, f"{state.model}: {exc}", ctx, cooldown=cooldown)
+    if isinstance(exc, MissingKeyError):
+        # This provider cannot be called at all: the next model now.
+        return _fallback(state, f"{state.model}: {exc}", ctx)
+    if isinstance(exc, PermanentError):
+        return Fail(ProviderRefusedError(f"{state.model}: {exc}"))
+    if state.attempt < r.attempts_per_model:
+        delay = min(r.max_delay, r.base_delay * 2 ** (state.attempt - 1))
+        return Hop(state, "retry", f"{state.model}: {exc}",
+                   delay=delay / 2 + ctx.jitter(0, delay / 2))
+    return _fallback(state, f"{state.model}: {exc}", ctx)
+
+
+def _fallback(
+    state: RouteState, reason: str, ctx: Context, *, cooldown: tuple[str, float] | None = None
+) -> Hop | Fail:
+    cfg = ctx.config
+    spec = cfg.model_keys[state.route_key]
+    tried = {*state.tried, state.model}
+    need = ctx.input_tokens + ctx.max_tokens_for(state)
+    for model in (spec.model, *spec.fallbacks):
+        if model in tried or model not in cfg.models:
+            continue
+        if need > cfg.models[model].context_window:
+            continue
+        decision = ctx.router.for_model(state.route_key, model, "fallback")
+        moved = state.moved_to(decision, fallback_from=(*state.fallback_from, state.model),
+                               tried=tuple(sorted(tried)))
+        return Hop(moved, "fallback", reason, cooldown=cooldown)
+    return Fail(AllModelsFailedError(
+        f"{state.model_key}: every model failed (tried {', '.join(sorted(tried))}); "
+        f"last error: {reason}"
+    ))
+
+
+def _escalate(state: RouteState, reason: str, ctx: Context) -> Hop | Fail:
+    target = ctx.config.model_keys[state.route_key].escalate_to
+    if target is None or len(state.escalated_from) >= ctx.retry.max_escalations:
+        return Fail(OutputInvalidError(
+            f"{state.model_key}: output of {state.model} failed validation and no "
+            f"escalation is left ({reason})"
+        ))
+    try:
+        decision = ctx.router.decide(target, ctx.input_tokens)
+    except RoutingError as exc:
+        return Fail(OutputInvalidError(
+            f"{state.model_key}: output of {state.model} failed validation ({reason}) and "
+            f"the escalation target '{target}' cannot take it: {exc}"
+        ))
+    moved = state.moved_to(decision, escalated_from=(*state.escalated_from, state.model),
+                           tried=())
+    return Hop(moved, "escalate", reason)
+
+
+def _over_budget(state: RouteState, exc: BudgetExceededError, ctx: Context) -> Hop | Defer | Fail:
+    spec = ctx.config.model_keys[state.model_key]
+    target = spec.downgrade_to
+    if (spec.on_budget_exceeded is BudgetPolicy.downgrade and target
+            and state.downgraded_from is None and target != state.model):
+        decision = ctx.router.for_model(state.route_key, target, "budget_downgrade")
+        return Hop(state.moved_to(decision, downgraded_from=state.model), "downgrade", str(exc))
+    if spec.on_budget_exceeded is BudgetPolicy.reject:
+        return Fail(BudgetRejectedError(str(exc)), refusal=exc)
+    return Defer(replace(state, deferrals=state.deferrals + 1), exc)

@@ -1,0 +1,228 @@
+"""The Celery side of execution: run one LLM task on a worker, carrying out the policy.
+
+`execute(task, spec, kwargs)` parses the input (once), then asks the pure policy
+(`workers.execution.policy.next_step`) what to do and does it:
+- `Call`: reserve the worst case in the budgets, call the provider, settle the real cost
+  in the ledger, validate the output; what happened goes back to the policy;
+- `Hop` (route, re-route, wait, retry, fall back, escalate, downgrade): when it is due now
+  and its queue is one this worker consumes, the task goes on here, in place (same task
+  id, no re-publish); otherwise it is re-published under the same task id on the queue
+  (with a countdown), and this execution ends (`Ignore`);
+- `Defer`: park the task in Redis until the budget window resets (state `DEFERRED`);
+- `Fail`: raise the task error; `Done`: return the result.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, NoReturn
+
+from celery import Task
+from celery.exceptions import Ignore
+
+from routing.errors import BudgetExceededError
+from routing.money import usd
+from routing.pricing import Usage, cost_micros, worst_case_micros
+from routing.router import Router
+from workers.contract import WorkSpec
+from workers.errors import OutputInvalidError
+from workers.execution.accounting import Accounting
+from workers.execution.policy import (
+    Arrived,
+    BudgetRefused,
+    Call,
+    Context,
+    Defer,
+    Fail,
+    Hop,
+    OutputRejected,
+    ProviderFailed,
+    RetryPolicy,
+    Step,
+    Unrouted,
+    next_step,
+)
+from workers.execution.route_state import ROUTE_HEADER, RouteState
+from workers.execution.runtime import Runtime, get_runtime
+from workers.providers.base import Completion, CompletionRequest
+from workers.providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+DEFERRED = "DEFERRED"
+
+
+def execute(task: Task[Any, Any], spec: WorkSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return Runner(task, spec, kwargs, get_runtime()).run()
+
+
+def consumed_queues(task: Task[Any, Any]) -> frozenset[str]:
+    """The queues the worker running `task` consumes (its app's selected queues)."""
+    queues = task.app.amqp.queues
+    selected = queues.consume_from
+    return frozenset(selected if selected else queues)
+
+
+class Runner:
+    def __init__(
+        self, task: Task[Any, Any], spec: WorkSpec, kwargs: dict[str, Any], rt: Runtime
+    ) -> None:
+        self.task = task
+        self.spec = spec
+        self.rt = rt
+        self.router: Router = rt.router  # one config version for the whole execution
+        self.call = spec.parse(kwargs, self.router.config)
+        self.ctx = Context(
+            router=self.router,
+            model_key=self.call.model_key,
+            input_tokens=self.call.input_tokens,
+            max_tokens=self.call.max_tokens,
+            retry=RetryPolicy.from_settings(rt.settings),
+        )
+        self.task_id = str(task.request.id)
+        self.in_place = False  # a hop was followed here instead of re-published
+
+    def run(self) -> dict[str, Any]:
+        state = RouteState.from_headers(self.task.request.headers)
+        step: Step | dict[str, Any] = next_step(
+            state, Unrouted() if state is None else self._arrived(state), self.ctx
+        )
+        while True:
+            if isinstance(step, dict):
+                return step
+            if isinstance(step, Call):
+                step = self._call(step.state)
+            elif isinstance(step, Hop):
+                step = self._hop(step)
+            elif isinstance(step, Defer):
+                self._defer(step)
+            elif isinstance(step, Fail):
+                raise step.error
+            else:  # Done: `_call` returns the result itself
+                raise AssertionError(f"unexpected step {step!r}")
+
+    # -- steps ----------------------------------------------------------------------------
+
+    def _arrived(self, state: RouteState) -> Arrived:
+        return Arrived(self.rt.cooldowns.remaining(state.model))
+
+    def _hop(self, hop: Hop) -> Step:
+        if hop.cooldown is not None:
+            self.rt.cooldowns.start(*hop.cooldown)
+        if hop.kind in ("fallback", "escalate", "reroute"):
+            log.info("task %s: %s to %s (%s)", self.task_id, hop.kind, hop.state.model,
+                     hop.reason)
+        if hop.delay <= 0 and hop.state.queue in consumed_queues(self.task):
+            self.in_place = True
+            return next_step(hop.state, self._arrived(hop.state), self.ctx)
+        self._republish(hop.state, hop.delay)
+
+    def _republish(self, state: RouteState, countdown: float = 0.0) -> NoReturn:
+        headers = {**(self.task.request.headers or {}), ROUTE_HEADER: state.header()}
+        sig = self.task.signature_from_request(queue=state.queue, headers=headers)
+        if countdown > 0:
+            sig.apply_async(countdown=countdown)
+        else:
+            sig.apply_async()
+        raise Ignore()
+
+    def _defer(self, step: Defer) -> NoReturn:
+        state, exc = step.state, step.error
+        headers = {**(self.task.request.headers or {}), ROUTE_HEADER: state.header()}
+        sig = self.task.signature_from_request(queue=state.queue, headers=headers)
+        self.rt.deferred.park(dict(sig), Accounting.resets_at_ts(exc))
+        self._accounting().refused(state, exc, deferred=True)
+        self.task.update_state(
+            state=DEFERRED,
+            meta={"budget": exc.budget, "resets_at": exc.resets_at, "model": state.model},
+        )
+        log.info("task %s deferred until %s: %s", self.task_id, exc.resets_at, exc)
+        raise Ignore()
+
+    def _accounting(self) -> Accounting:
+        return Accounting(self.rt, self.task_id, self.router.config)
+
+    def _call(self, state: RouteState) -> Step | dict[str, Any]:
+        cfg = self.router.config
+        model = cfg.models[state.model]
+        price = cfg.price_of(state.model)
+        max_tokens = self.ctx.max_tokens_for(state)
+        accounting = self._accounting()
+        try:
+            reservation = accounting.reserve(
+                cfg, state, worst_case_micros(self.call.input_tokens, max_tokens, price)
+            )
+        except BudgetExceededError as exc:
+            step = next_step(state, BudgetRefused(exc), self.ctx)
+            if isinstance(step, Fail) and step.refusal is not None:
+                accounting.refused(state, step.refusal, deferred=False)
+            return step
+        request = CompletionRequest(
+            model=model.provider_model,
+            messages=self.call.messages,
+            max_tokens=max_tokens,
+            system=self.call.system,
+            cache_system=cfg.model_keys[state.route_key].prompt_cache,
+            timeout=min(self.rt.settings.request_timeout,
+                        cfg.tiers[model.tier].task_timeout_seconds),
+        )
+        try:
+            completion = self.rt.providers.for_model(model).complete(request)
+        except ProviderError as exc:
+            accounting.settle(reservation, state, Usage(), 0, type(exc).__name__)
+            return next_step(state.after_call(0, failed=True), ProviderFailed(exc), self.ctx)
+        cost = cost_micros(completion.usage, price)
+        accounting.settle(reservation, state, completion.usage, cost)
+        state = state.after_call(cost, failed=False)
+        try:
+            output = self.spec.parse_output(completion.text, self.call, cfg)
+        except OutputInvalidError as exc:
+            return next_step(state, OutputRejected(str(exc)), self.ctx)
+        return self._result(state, completion, cost, output)
+
+    # -- the result -------------------------------------------------------------------------
+
+    def _queue(self, state: RouteState) -> str:
+        if self.in_place:
+            return state.queue
+        info = self.task.request.delivery_info or {}
+        return str(info.get("routing_key") or state.queue)
+
+    def _result(
+        self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any]
+    ) -> dict[str, Any]:
+        # The routing facts first and the text last: Flower (task events) shows a result
+        # as its repr cut at 1,024 characters, and a long answer must not hide them.
+        result: dict[str, Any] = {
+            "model": state.model,
+            "model_key": state.model_key,
+            "tier": state.tier,
+            # The queue this ran from: its delivery queue, or the routed queue when a hop
+            # was followed in place.
+            "queue": self._queue(state),
+            "rule": state.rule,
+            "usage": completion.usage.as_dict(),
+            "cost_usd": usd(state.cost_micros),
+            "cost_micros": state.cost_micros,
+            "last_call_cost_micros": cost,
+            "config_version": state.config_version,
+            "attempts": state.calls,
+            "provider_mode": completion.mode,
+            "request_id": completion.request_id,
+            "latency_s": round(completion.latency_s, 4),
+            "task_id": self.task.request.id,
+        }
+        if state.fallback_from:
+            result["fallback_from"] = list(state.fallback_from)
+        if state.escalated_from:
+            result["escalated_from"] = list(state.escalated_from)
+        if state.rerouted:
+            result["rerouted"] = True
+        if state.downgraded_from:
+            result["downgraded_from"] = state.downgraded_from
+        if state.deferrals:
+            result["deferrals"] = state.deferrals
+        result["text"] = completion.text
+        if output:
+            result["output"] = output
+        return result

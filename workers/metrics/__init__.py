@@ -1,0 +1,10 @@
+"""Prometheus metrics of a deployment, computed from Redis at scrape time.
+
+- `collector`: the metric families, from a `Snapshot` of the deployment
+- `source`: reads a `Snapshot` (ledger aggregates, budgets, config version, queue depths)
+- `broker_depth`: waiting messages per queue on the Redis broker (kombu's key layout)
+- `http`: the `/metrics` endpoint (`llm-router metrics`, or a worker with
+  LLM_ROUTER_METRICS_PORT)
+"""
+
+DEFAULT_PORT = 9464
