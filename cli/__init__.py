@@ -11,18 +11,24 @@ from __future__ import annotations
 
 import typer
 
+# Plain Click help: Rich's help formatter (and the Markdown parser it loads) would double
+# the start-up time of `--help`.
 app = typer.Typer(
     name="llm-router",
+    rich_markup_mode=None,
     help="Run each kind of LLM work on the right model, on Celery and Redis.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
 config_app = typer.Typer(
-    help="The routing config in Redis (versioned, live).", no_args_is_help=True
+    help="The routing config in Redis (versioned, live).", no_args_is_help=True,
+    rich_markup_mode=None,
 )
-cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True)
-budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.", no_args_is_help=True)
+cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True,
+                       rich_markup_mode=None)
+budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
+                         no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")

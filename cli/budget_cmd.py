@@ -10,22 +10,20 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli import budget_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     author,
-    console,
     emit_json,
     fail,
     guarded,
     open_store,
+    say,
 )
-from routing.budget import OVERALL, BudgetBook
-from routing.config import BudgetPolicy
-from routing.deferred import DeferredTasks
+from cli.table import Table
+from routing.kinds import BudgetPolicy
 from routing.money import usd
 
 OFF = ("off", "none")
@@ -40,6 +38,9 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
+    from routing.budget import OVERALL, BudgetBook
+    from routing.deferred import DeferredTasks
+
     with guarded():
         store = open_store()
         config = store.read()
@@ -58,8 +59,9 @@ def show(
                    "window_seconds": config.budgets.window_seconds, "budgets": budgets,
                    "deferred_tasks": deferred})
         return
-    console.print(f"budgets of config version {config.version}, window "
+    say(f"budgets of config version {config.version}, window "
                   f"{config.budgets.window_seconds} s, resets at {statuses[0].resets_at}")
+
     table = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "policy")
     for b in budgets:
         policy = b.get("policy", "")
@@ -67,8 +69,8 @@ def show(
             policy += f" -> {b['downgrade_to']}"
         table.add_row(b["budget"], _money(b["limit_micros"]), _money(b["spent_micros"]),
                       _money(b["reserved_micros"]), _money(b["remaining_micros"]), policy)
-    console.print(table)
-    console.print(f"tasks deferred until a budget window resets: {deferred}")
+    say(table)
+    say(f"tasks deferred until a budget window resets: {deferred}")
 
 
 def _usd(text: str) -> str | None:
@@ -151,4 +153,4 @@ def set_budget(
         emit_json({"version": config.version, "summary": entry.get("summary"),
                    "budgets": config.document()["budgets"]})
         return
-    console.print(f"stored routing config version {config.version}: {entry.get('summary')}")
+    say(f"stored routing config version {config.version}: {entry.get('summary')}")

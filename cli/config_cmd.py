@@ -3,27 +3,26 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from cli import config_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
     author,
-    console,
     emit_json,
     fail,
     guarded,
     open_store,
+    say,
 )
-from routing.config import RoutingConfig
-from routing.defaults import read_yaml
-from routing.diff import diff
-from routing.store import ConfigStore
+from cli.table import Table
+
+if TYPE_CHECKING:
+    from routing.config import RoutingConfig
+    from routing.store import ConfigStore
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ExpectOpt = Annotated[
@@ -36,19 +35,22 @@ ExpectOpt = Annotated[
 
 
 def _written(store: ConfigStore, config: RoutingConfig, as_json: bool) -> None:
+
     entry = store.history(1)[0] if config.version else {}
     if as_json:
         emit_json({"version": config.version, "namespace": store.namespace, "entry": entry})
         return
     changes = entry.get("changes", [])
-    console.print(f"stored routing config version {config.version} in '{store.namespace}'")
+    say(f"stored routing config version {config.version} in '{store.namespace}'")
     for path in changes[:20]:
-        console.print(f"  changed {escape(path)}")
+        say(f"  changed {path}")
     if len(changes) > 20:
-        console.print(f"  ... and {len(changes) - 20} more")
+        say(f"  ... and {len(changes) - 20} more")
 
 
 def _document(file: Path) -> Any:
+    from routing.defaults import read_yaml
+
     doc = read_yaml(file)
     if isinstance(doc, dict):
         doc.pop("version", None)  # the store assigns versions
@@ -82,7 +84,8 @@ def show(
     if as_json:
         emit_json(config.document())
         return
-    console.print(f"routing config version {config.version} in '{store.namespace}'")
+
+    say(f"routing config version {config.version} in '{store.namespace}'")
     keys = Table("model key", "model", "tier", "queue", "fallbacks", "escalate to", "max tokens")
     for name, spec in config.model_keys.items():
         tier = config.models[spec.model].tier
@@ -90,7 +93,7 @@ def show(
             name, spec.model, tier, config.tiers[tier].queue, ", ".join(spec.fallbacks),
             spec.escalate_to or "", str(spec.max_tokens),
         )
-    console.print(keys)
+    say(keys)
     models = Table("model", "provider", "tier", "context", "in $/MTok", "out $/MTok")
     for name, model in config.models.items():
         price = config.price_of(name)
@@ -98,14 +101,14 @@ def show(
             name, model.provider.value, model.tier, str(model.context_window),
             str(price.input), str(price.output),
         )
-    console.print(models)
+    say(models)
     if config.rules:
         rules = Table("rule", "model keys", "min input tokens", "model")
         for rule in config.rules:
             rules.add_row(
                 rule.name, ", ".join(rule.model_keys), str(rule.min_input_tokens), rule.model
             )
-        console.print(rules)
+        say(rules)
 
 
 @config_app.command("set", epilog=EXIT_CODES_HELP)
@@ -151,14 +154,15 @@ def history(
     if as_json:
         emit_json({"namespace": store.namespace, "entries": entries})
         return
+
     table = Table("version", "at (UTC)", "author", "summary", "changed paths")
     for e in entries:
         paths = e.get("changes", [])
         shown = ", ".join(paths[:4]) + (f" (+{len(paths) - 4})" if len(paths) > 4 else "")
         table.add_row(
-            str(e["version"]), e["at"], escape(e["author"]), escape(e["summary"]), escape(shown)
+            str(e["version"]), e["at"], e["author"], e["summary"], shown
         )
-    console.print(table)
+    say(table)
 
 
 @config_app.command("diff")
@@ -168,6 +172,8 @@ def diff_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """What changed between two versions (default: the previous one and the current one)."""
+    from routing.diff import diff
+
     with guarded():
         store = open_store()
         current = store.read()
@@ -181,11 +187,12 @@ def diff_cmd(
         emit_json({"from": old.version, "to": new.version,
                    "changes": [c.as_dict() for c in changes]})
         return
-    console.print(f"version {old.version} -> {new.version}: {len(changes)} change(s)")
+
+    say(f"version {old.version} -> {new.version}: {len(changes)} change(s)")
     table = Table("path", "old", "new")
     for change in changes:
-        table.add_row(escape(change.path), escape(repr(change.old)), escape(repr(change.new)))
-    console.print(table)
+        table.add_row(change.path, repr(change.old), repr(change.new))
+    say(table)
 
 
 @config_app.command("rollback", epilog=EXIT_CODES_HELP)

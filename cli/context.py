@@ -12,14 +12,14 @@ import pwd
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
-from rich.console import Console
 
 from routing.errors import ConfigError, RoutingError, VersionConflictError
-from routing.store import ConfigStore
-from workers.settings import get_settings
+
+if TYPE_CHECKING:
+    from routing.store import ConfigStore
 
 EXIT_ERROR = 1
 EXIT_INVALID = 2
@@ -30,13 +30,18 @@ EXIT_CODES_HELP = (
     "(someone else wrote first; nothing stored)."
 )
 
-console = Console(highlight=False, soft_wrap=False)
-if not console.is_terminal:
-    console.width = 200  # piped output: do not cut table cells at 80 columns
+
+
+def say(*parts: object) -> None:
+    """Human-readable output on stdout (tables are `cli.table.Table`)."""
+    typer.echo(" ".join(str(p) for p in parts))
 
 
 def open_store() -> ConfigStore:
     """The config store of this deployment (LLM_ROUTER_REDIS_URL, LLM_ROUTER_NAMESPACE)."""
+    from routing.store import ConfigStore
+    from workers.settings import get_settings
+
     settings = get_settings()
     return ConfigStore.from_url(settings.redis_url, settings.namespace)
 

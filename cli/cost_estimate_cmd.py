@@ -5,12 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli import cost_app
-from cli.context import console, emit_json, guarded, open_store
-from routing.estimate import estimate
-from routing.money import usd
+from cli.context import emit_json, guarded, open_store, say
+from cli.table import Table
 
 
 @cost_app.command("estimate")
@@ -23,6 +21,8 @@ def estimate_cmd(
 ) -> None:
     """Daily cost of a recurring task on every catalog model, and each one's ratio to the
     cheapest (from the config's prices)."""
+    from routing.estimate import estimate
+
     with guarded():
         result = estimate(
             open_store().read(), model_key, runs_per_day=runs_per_day,
@@ -31,10 +31,13 @@ def estimate_cmd(
     if as_json:
         emit_json(result.as_dict())
         return
-    console.print(
+    say(
         f"{model_key}: {runs_per_day} runs/day x ({input_tokens} in + {output_tokens} out) "
         f"tokens, config version {result.config_version}"
     )
+
+    from routing.money import usd
+
     table = Table("model", "tier", "per run $", "per day $", "per 30 days $", "x cheapest", "")
     for m in result.models:
         ratio = f"{m.ratio_to_cheapest:.2f}x" if m.ratio_to_cheapest is not None else "-"
@@ -42,4 +45,4 @@ def estimate_cmd(
             m.model, m.tier, f"{usd(m.per_run_micros):.6f}", f"{usd(m.daily_micros):.4f}",
             f"{usd(m.daily_micros * 30):.2f}", ratio, "<- routed" if m.routed else "",
         )
-    console.print(table)
+    say(table)

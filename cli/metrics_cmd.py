@@ -12,7 +12,6 @@ import typer
 
 from cli import app
 from workers.metrics import DEFAULT_PORT
-from workers.settings import get_settings
 
 
 @app.command("metrics")
@@ -37,6 +36,7 @@ def metrics(
 
     from workers.metrics.http import registry_for, serve
     from workers.metrics.source import RedisMetricsSource
+    from workers.settings import get_settings
 
     settings = get_settings()
     source = RedisMetricsSource(settings)

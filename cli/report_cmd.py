@@ -5,13 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli import cost_app
-from cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
-from routing.ledger import Ledger, day_text
-from routing.report import build_report
-from workers.settings import get_settings
+from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.table import Table
 
 
 def _naive_line(label: str, c: dict[str, Any] | None) -> str:
@@ -24,9 +21,10 @@ def _naive_line(label: str, c: dict[str, Any] | None) -> str:
 
 
 def _print(report: dict[str, Any]) -> None:
+
     days = report["days"]
     span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]} ({len(days)} days)"
-    console.print(f"cost report {span} (UTC), catalog of config version "
+    say(f"cost report {span} (UTC), catalog of config version "
                   f"{report['config_version']}")
     table = Table("model key", "model", "tier", "calls", "errors", "input", "output",
                   "cache read", "cache write", "spend $")
@@ -39,12 +37,12 @@ def _print(report: dict[str, Any]) -> None:
     table.add_row("total", "", "", str(t["calls"]), "", str(t["input_tokens"]),
                   str(t["output_tokens"]), str(t["cache_read_tokens"]),
                   str(t["cache_write_tokens"]), f"{t['spend_usd']:.6f}")
-    console.print(table)
-    console.print("the same calls on one model for everything:")
-    console.print(_naive_line("most expensive model", report["naive"]["most_expensive"]))
-    console.print(_naive_line("orchestration default", report["naive"]["orchestration_default"]))
+    say(table)
+    say("the same calls on one model for everything:")
+    say(_naive_line("most expensive model", report["naive"]["most_expensive"]))
+    say(_naive_line("orchestration default", report["naive"]["orchestration_default"]))
     ev = report["events"]
-    console.print(
+    say(
         f"fallbacks {ev['fallbacks']['count']} (${ev['fallbacks']['usd']:.6f}), escalations "
         f"{ev['escalations']['count']} (${ev['escalations']['usd']:.6f}), downgrades "
         f"{ev['downgrades']['count']} (${ev['downgrades']['usd']:.6f}), deferrals "
@@ -57,8 +55,8 @@ def _print(report: dict[str, Any]) -> None:
         for d in report["trend"]:
             trend.add_row(d["day"], str(d["calls"]), f"{d['spend_usd']:.6f}",
                           str(d["fallbacks"]), str(d["escalations"]), str(d["deferrals"]))
-        console.print(trend)
-    console.print(f"note: {report['pricing']}")
+        say(trend)
+    say(f"note: {report['pricing']}")
 
 
 @cost_app.command("report")
@@ -71,6 +69,10 @@ def report_cmd(
 ) -> None:
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
     cost on one model for everything, and the savings; fallbacks, escalations, deferrals."""
+    from routing.ledger import Ledger, day_text
+    from routing.report import build_report
+    from workers.settings import get_settings
+
     if day is not None:
         try:
             day = day_text(day)

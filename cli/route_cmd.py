@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from cli import app
-from cli.context import EXIT_INVALID, console, emit_json, fail, guarded, open_store
-from routing.router import Router
-from routing.tokens import estimate_tokens
+from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.table import Table
 
 
 @app.command("route")
@@ -27,6 +25,9 @@ def route(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Which model, tier and queue MODEL_KEY goes to, and the rule that decided it."""
+    from routing.router import Router
+    from routing.tokens import estimate_tokens
+
     if input_tokens is not None and prompt_file is not None:
         fail("give either --input-tokens or --prompt-file, not both", EXIT_INVALID)
     tokens = input_tokens or 0
@@ -41,9 +42,10 @@ def route(
     if as_json:
         emit_json({**out, "input_tokens": tokens})
         return
+
     table = Table("field", "value", show_header=False)
     for field in ("model_key", "model", "tier", "queue", "rule", "config_version"):
         table.add_row(field, str(out[field]))
     table.add_row("fallbacks", ", ".join(decision.fallbacks))
     table.add_row("input_tokens", str(tokens))
-    console.print(table)
+    say(table)

@@ -4,17 +4,21 @@ tier's profile (pool, concurrency, prefetch) from the routing config in Redis.""
 from __future__ import annotations
 
 import socket
+from typing import TYPE_CHECKING
 
 import typer
 
 from cli import app
 from cli.context import fail, guarded, open_store
-from routing.config import TierSpec
-from workers.contract import DEFAULT_QUEUE
+
+if TYPE_CHECKING:
+    from routing.config import TierSpec
 
 
 def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:
     """The `celery worker` arguments of a tier's profile; `extra` comes last and wins."""
+    from workers.contract import DEFAULT_QUEUE
+
     queues = [tier.queue, DEFAULT_QUEUE] if tier.dispatch else [tier.queue]
     return [
         "worker",

@@ -8,37 +8,18 @@ then the cross-checks (references, prices, cycles) and turns every problem into 
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from routing.errors import ConfigError
+from routing.kinds import BudgetPolicy, Pool, Provider
 
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Provider(StrEnum):
-    anthropic = "anthropic"
-    openai = "openai"
-    moonshot = "moonshot"
-    google = "google"
-
-
-class Pool(StrEnum):
-    threads = "threads"
-    prefork = "prefork"
-    solo = "solo"
-
-
-class BudgetPolicy(StrEnum):
-    defer = "defer"
-    downgrade = "downgrade"
-    reject = "reject"
 
 
 class Price(Strict):

@@ -6,8 +6,8 @@ import pytest
 import redis
 
 from routing.budget import BudgetBook
-from routing.config import BudgetPolicy
 from routing.defaults import default_document
+from routing.kinds import BudgetPolicy
 from routing.store import ConfigStore
 from tests.support.cli import as_json, run
 

@@ -11,12 +11,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from tests.support.cli import app
 from routing.config import Price, load_config
 from routing.defaults import default_document
 from routing.estimate import estimate
 from routing.pricing import Usage, cost_micros
 from routing.store import ConfigStore
+from tests.support.cli import app
 
 RUNS = 48  # the seed's monitoring cron: every 30 minutes
 IN, OUT = 2_000, 300

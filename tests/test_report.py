@@ -11,13 +11,13 @@ from typing import Any
 import redis
 from typer.testing import CliRunner
 
-from tests.support.cli import app
 from routing.defaults import default_document
 from routing.errors import BudgetExceededError
 from routing.ledger import CallRecord, Ledger
 from routing.pricing import Usage, cost_micros
 from routing.report import build_report, load_daily_report, store_daily_report
 from routing.store import ConfigStore
+from tests.support.cli import app
 from tests.support.spend import config_with
 
 # The whole shipped catalog, written out again: model -> (in, out, cache read, cache write).

