@@ -16,7 +16,8 @@ from routing.config import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.ledger import CallRecord, Ledger
 from routing.pricing import Usage
-from tests.support.spend import config_with, counting_client, poll
+from tests.support.spend import config_with, counting_client
+from tests.support.wait import wait_until
 
 HAIKU = "claude-haiku-4-5"
 
@@ -159,7 +160,7 @@ def test_the_window_resets(redis_client: redis.Redis, namespace: str) -> None:
         except BudgetExceededError:
             return None
 
-    later = poll(admitted, timeout=6)
+    later = wait_until(admitted, timeout=6, interval=0.05)
     assert later.window is not None and first.window is not None
     assert later.window.index > first.window.index
     assert later.window.start == later.window.index * 2
@@ -176,7 +177,8 @@ def test_an_expired_reservation_stops_counting(
     with pytest.raises(BudgetExceededError):
         book.reserve(cfg, "lookup", "blocked", 1_000)
     # Then after its TTL it no longer counts and the budget admits calls again
-    poll(lambda: status_of(book, cfg, "overall")["reserved_micros"] == 0, timeout=5)
+    wait_until(lambda: status_of(book, cfg, "overall")["reserved_micros"] == 0, timeout=5,
+               interval=0.05)
     book.reserve(cfg, "lookup", "admitted", 1_000)
     assert status_of(book, cfg, "overall")["reserved_micros"] == 1_000
     # And a late settlement of the expired call still charges what it really cost

@@ -14,6 +14,7 @@ import yaml
 
 from routing.defaults import default_document
 from tests.support.cli import as_json, run
+from tests.support.design import DESIGN_ROUTES, LARGE_CONTEXT_ROUTE
 
 LLM_ROUTER = Path(sys.executable).with_name("llm-router")
 
@@ -27,7 +28,7 @@ def initialized(env: dict[str, str]) -> dict[str, str]:
 def test_init_show_and_init_again(initialized: dict[str, str]) -> None:
     shown = as_json("config", "show")
     assert shown["version"] == 1
-    assert shown["model_keys"]["monitoring"]["model"] == "claude-haiku-4-5"
+    assert shown["model_keys"]["monitoring"]["model"] == DESIGN_ROUTES["monitoring"][0]
     again = run("config", "init", code=1)
     assert "already stored (version 1)" in again.stderr and "Traceback" not in again.stderr
     assert as_json("config", "init", "--force")["version"] == 2
@@ -38,11 +39,11 @@ def test_route_json_has_the_contract_fields(initialized: dict[str, str], tmp_pat
     fields = {"model_key", "model", "tier", "queue", "rule", "fallbacks", "config_version"}
     assert fields <= set(out)
     assert (out["model"], out["queue"], out["rule"], out["config_version"]) == (
-        "claude-sonnet-4-6", "llm.sonnet", "default", 1)
+        *DESIGN_ROUTES["code_review"], "default", 1)
     prompt = tmp_path / "big.txt"
     prompt.write_text("x" * 200_000)
     big = as_json("route", "code_review", "--prompt-file", str(prompt))
-    assert (big["model"], big["rule"]) == ("kimi-for-coding", "large_context_to_kimi")
+    assert (big["model"], big["queue"], big["rule"]) == LARGE_CONTEXT_ROUTE
     unknown = run("route", "summarize", code=1)
     assert "known model keys: classification" in unknown.stderr
     assert "Traceback" not in unknown.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from routing.cooldown import Cooldowns
-from tests.support.celery import wait_until
+from tests.support.wait import wait_until
 
 
 def test_a_cooldown_set_by_one_worker_is_seen_by_another(

@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import ast
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from routing.defaults import default_config
 from tests.support.celery import Session, foreign_app
 from tests.support.flower import FlowerProcess, TierWorker
 from tests.support.llm_server import REDACTED, SECRET_HEADERS, TEST_KEYS, LLMServer
+from tests.support.wait import wait_until
 from workers.celery_config import celery_config
 from workers.settings import get_settings
 
@@ -37,18 +37,6 @@ LONG_REPLY = "A considered answer. " * 120
 SECRETS = sorted({*TEST_KEYS.values(), *(v.rsplit("-", 1)[1] for v in TEST_KEYS.values())})
 
 T = TypeVar("T")
-
-
-def poll(what: str, probe: Callable[[], T | None], timeout: float, interval: float = 0.25) -> T:
-    """`probe()` until it returns something truthy; fail with `what` after `timeout`."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"{what}: not within {timeout:.0f}s (last: {last!r})")
 
 
 def tier_model_keys() -> dict[str, str]:
@@ -117,11 +105,12 @@ def stack(
         flower.wait_ready(60)
         # Flower's event receiver is up once it has seen every worker's heartbeat; only
         # then are task events sure to reach it.
-        poll("every worker alive in Flower's events",
-             lambda: all(stack.json("/api/workers?status=1").get(w.hostname)
-                         for w in workers.values()), timeout=30)
-        stack.listing = poll("a worker per tier queue in /api/workers?refresh=1",
-                             lambda: _listing_with_every_tier(stack), timeout=30, interval=0.5)
+        wait_until(lambda: all(stack.json("/api/workers?status=1").get(w.hostname)
+                               for w in workers.values()),
+                   timeout=30, what="every worker alive in Flower's events")
+        stack.listing = wait_until(lambda: _listing_with_every_tier(stack), timeout=30,
+                                   interval=0.5,
+                                   what="a worker per tier queue in /api/workers?refresh=1")
         # One task per tier routed at send time (a project producer), and one sent by name
         # by a foreign producer (routed by the dispatching worker).
         keys = tier_model_keys()
@@ -172,8 +161,8 @@ def test_api_workers_lists_the_tier_worker_of_every_tier_queue(stack: Stack) -> 
 
 def test_a_finished_task_shows_its_model_key_model_and_cost(stack: Stack) -> None:
     for task_id, result in stack.results.items():
-        info = poll(f"task {task_id} SUCCESS in Flower", partial(_finished, stack, task_id),
-                    timeout=20)
+        info = wait_until(partial(_finished, stack, task_id), timeout=20, interval=0.25,
+                          what=f"task {task_id} SUCCESS in Flower")
         # `result` is the repr of the returned dict: the routing facts come before the
         # (long) text, so they survive Celery's 1024-character cut.
         shown = info["result"]
@@ -260,7 +249,8 @@ def test_no_provider_key_in_anything_flower_serves_logs_or_stores(
         data = b"".join(p.read_bytes() for p in stack.flower.db_files() if p.is_file())
         return data if all(i.encode() in data for i in stack.results) else None
 
-    stored = poll("the finished tasks in Flower's database", saved, timeout=20)
+    stored = wait_until(saved, timeout=20, interval=0.25,
+                        what="the finished tasks in Flower's database")
     sources = {**bodies, "flower log": stack.flower.output(), "flower db": stored.decode("latin-1")}
     leaks = [(where, secret) for where, text in sources.items() for secret in SECRETS
              if secret in text]
@@ -270,7 +260,8 @@ def test_no_provider_key_in_anything_flower_serves_logs_or_stores(
 def test_a_restarted_flower_still_shows_the_finished_tasks(stack: Stack) -> None:
     """`--persistent=True --db=...` (as in docker-compose): the state survives a restart."""
     for task_id in stack.results:
-        poll(f"task {task_id} SUCCESS in Flower", partial(_finished, stack, task_id), timeout=20)
+        wait_until(partial(_finished, stack, task_id), timeout=20, interval=0.25,
+                   what=f"task {task_id} SUCCESS in Flower")
     old = stack.flower
     old.stop()  # SIGTERM: Flower saves its state on the way out
     assert old.proc.returncode == 0, old.output()[-2000:]

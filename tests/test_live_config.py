@@ -17,6 +17,7 @@ from routing.errors import ConfigNotInitializedError, StoreUnavailableError
 from routing.live import LiveConfig
 from routing.store import ConfigStore
 from tests.support.tcp_proxy import TcpProxy
+from tests.support.wait import wait_until
 
 
 @pytest.fixture
@@ -37,15 +38,6 @@ def started() -> Iterator[Callable[[LiveConfig], LiveConfig]]:
     yield start
     for live in lives:
         live.stop()
-
-
-def eventually(check: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.01)
-    return check()
 
 
 def test_start_without_redis_refuses_instead_of_using_defaults() -> None:
@@ -134,7 +126,7 @@ def test_pub_sub_alone_is_fast(store: ConfigStore, started: Callable[..., LiveCo
     store.init(author="t")
     live = started(LiveConfig(store, poll_seconds=30))
     time.sleep(0)  # the first version check happens as soon as the thread subscribes
-    assert eventually(lambda: live._thread is not None and live._thread.is_alive(), 1)
+    wait_until(lambda: live._thread is not None and live._thread.is_alive(), 1)
     for version in range(2, 5):
         store.set_model("lookup", ["gpt-4o", "gemini-2.5-pro"][version % 2], author="t")
         assert live.wait_for_version(version, timeout=1.0)
@@ -154,14 +146,14 @@ def test_redis_outage_keeps_the_last_good_config_and_recovers(
     try:
         proxy.cut()
         store.set_model("monitoring", "gpt-4o", author="t")  # written while this one is cut off
-        assert eventually(lambda: any(r.levelname == "WARNING" for r in caplog.records), 3)
+        wait_until(lambda: any(r.levelname == "WARNING" for r in caplog.records), 3)
         time.sleep(0.5)  # several failed retries: still one warning for the whole outage
         assert live.get().version == 1
         assert live.router.decide("monitoring").model == "claude-haiku-4-5"
         proxy.restore()
         assert live.wait_for_version(2, timeout=3.0)
         assert live.router.decide("monitoring").model == "gpt-4o"
-        assert eventually(lambda: any("reachable again" in r.message for r in caplog.records), 2)
+        wait_until(lambda: any("reachable again" in r.message for r in caplog.records), 2)
         assert [r.levelname for r in caplog.records].count("WARNING") == 1
     finally:
         proxy.cut()

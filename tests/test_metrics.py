@@ -10,7 +10,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -29,6 +28,7 @@ from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
 from routing.store import ConfigStore
 from tests.support.redis import delete_matching
+from tests.support.wait import wait_until
 from workers.metrics.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
 from workers.metrics.http import MetricsServer, serve, serve_from_worker
 from workers.metrics.source import RedisMetricsSource
@@ -240,15 +240,15 @@ def test_cli_serves_metrics_until_terminated(env: dict[str, str]) -> None:
         cwd=ROOT, env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
+        def scraped() -> Samples | None:
             try:
-                samples = _scrape(port)
-                break
+                return _scrape(port)
             except (urllib.error.URLError, ConnectionError):
                 assert proc.poll() is None, proc.communicate()[1].decode()
-                assert time.monotonic() < deadline, "llm-router metrics did not start"
-                time.sleep(0.1)
+                return None
+
+        samples = wait_until(scraped, timeout=30, interval=0.1,
+                             what="llm-router metrics serving")
         assert _get(samples, "llm_router_up") == 1
         assert _get(samples, "llm_router_config_version") == 0
         proc.terminate()

@@ -12,8 +12,10 @@ import pytest
 from celery import Celery
 from celery.result import AsyncResult
 
-from tests.support.celery import ROOT, Session, WorkerProcess, foreign_app, wait_until
+from tests.support.celery import ROOT, Session, WorkerProcess, foreign_app
+from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
+from tests.support.wait import wait_until
 
 
 def test_foreign_producer_gets_its_task_run_on_the_right_tier(
@@ -28,9 +30,9 @@ def test_foreign_producer_gets_its_task_run_on_the_right_tier(
     finally:
         app.close()
     # Then it ran on the Sonnet tier's queue and model, under the same task id
-    assert (out["model"], out["queue"]) == ("claude-sonnet-4-6", "llm.sonnet")
+    assert (out["model"], out["queue"]) == DESIGN_ROUTES["code_review"]
     assert out["task_id"] == sent.id
-    assert [r.model for r in llm_server.requests] == ["claude-sonnet-4-6"]
+    assert [r.model for r in llm_server.requests] == [DESIGN_ROUTES["code_review"][0]]
 
 
 @pytest.fixture
@@ -95,4 +97,7 @@ def test_task_of_a_killed_worker_completes_on_another(
     out = AsyncResult(sent.id, app=app).get(timeout=60)
     assert out["model"] == "claude-haiku-4-5" and out["task_id"] == sent.id
     assert len(llm_server.requests_for("claude-haiku-4-5")) == 2
-    assert "survivor" in second.output() or "succeeded" in second.output()
+    # ...and it was the survivor that ran it to the end
+    wait_until(lambda: f"llm.run[{sent.id}] succeeded" in second.output(), timeout=10,
+               what="the survivor's log of the task's success")
+    assert f"llm.run[{sent.id}] succeeded" not in first.output()

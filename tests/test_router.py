@@ -7,7 +7,12 @@ import pytest
 from routing.defaults import default_config
 from routing.errors import UnknownModelKeyError
 from routing.router import Router
-from tests.support.design import DESIGN_ROUTES
+from tests.support.design import (
+    DESIGN_ROUTES,
+    LARGE_CONTEXT_KEYS,
+    LARGE_CONTEXT_ROUTE,
+    LARGE_CONTEXT_TOKENS,
+)
 
 EXPECTED = DESIGN_ROUTES
 
@@ -30,13 +35,13 @@ def test_each_default_key_routes_to_its_model_and_queue(router: Router, key: str
     assert decision.model not in decision.fallbacks
 
 
-@pytest.mark.parametrize("key", ["code_generation", "code_review"])
+@pytest.mark.parametrize("key", LARGE_CONTEXT_KEYS)
 def test_the_50k_rule_fires_at_the_threshold_not_below(router: Router, key: str) -> None:
-    below = router.decide(key, input_tokens=49_999)
-    at = router.decide(key, input_tokens=50_000)
-    assert (below.model, below.rule) == ("claude-sonnet-4-6", "default")
-    assert (at.model, at.queue, at.rule) == ("kimi-for-coding", "llm.kimi", "large_context_to_kimi")
-    assert "claude-sonnet-4-6" in at.fallbacks
+    below = router.decide(key, input_tokens=LARGE_CONTEXT_TOKENS - 1)
+    at = router.decide(key, input_tokens=LARGE_CONTEXT_TOKENS)
+    assert (below.model, below.queue, below.rule) == (*EXPECTED[key], "default")
+    assert (at.model, at.queue, at.rule) == LARGE_CONTEXT_ROUTE
+    assert EXPECTED[key][0] in at.fallbacks
 
 
 def test_the_50k_rule_only_applies_to_its_keys(router: Router) -> None:

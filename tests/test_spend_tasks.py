@@ -3,7 +3,9 @@ tasks run when the window resets, rejections name their budget, reports add up."
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -13,8 +15,9 @@ from celery.result import AsyncResult
 
 from routing.pricing import Usage
 from routing.report import build_report
-from tests.support.celery import Session, wait_until
+from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
+from tests.support.wait import wait_until
 from workers.execution.runtime import get_runtime
 
 
@@ -63,24 +66,36 @@ def test_fifty_concurrent_tasks_against_room_for_ten(
 def test_deferred_task_runs_after_its_window_resets(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    # Given a 2-second budget window with room for one monitoring call
+    # Given a budget window (a long one: the test moves it, not the clock) with room for
+    # one monitoring call
     llm_server.set_reply("z" * 400)
-    def budget(doc: dict[str, Any]) -> None:
-        doc["budgets"]["window_seconds"] = 2
-        doc["budgets"]["model_keys"]["monitoring"] = {"daily_usd": "0.0003"}
-        doc["model_keys"]["monitoring"]["max_tokens"] = 50
-    _configure(worker, budget)
+
+    def budget(window: int) -> Callable[[dict[str, Any]], None]:
+        def change(doc: dict[str, Any]) -> None:
+            doc["budgets"]["window_seconds"] = window
+            doc["budgets"]["model_keys"]["monitoring"] = {"daily_usd": "0.0003"}
+            doc["model_keys"]["monitoring"]["max_tokens"] = 50
+        return change
+
+    _configure(worker, budget(86393))
     run = worker.app.tasks["llm.run"]
     first = run.delay(model_key="monitoring", prompt="one").get(timeout=30)
-    # When a second task finds the budget spent
+    # When a second task finds the budget spent, it is parked until the window resets
     second = run.delay(model_key="monitoring", prompt="two")
     wait_until(lambda: AsyncResult(second.id, app=worker.app).state == "DEFERRED", timeout=10)
-    deferred_at = time.monotonic()
-    # Then it waits (nothing lost) and runs once the window has reset
+    assert len(llm_server.requests) == 1
+    rt = get_runtime()
+    ((parked, due),) = rt.deferred.pending()
+    assert due > time.time() + 60  # the end of the window, not soon
+    # ...and the window resets: a fresh window (new length, so new counters) whose start
+    # is now, and the parked task due now
+    _configure(worker, budget(86391))
+    rt.redis.zadd(rt.deferred.key, {json.dumps(parked, sort_keys=True): time.time()})
+    # Then it runs, once, in the new window: nothing lost
     out = second.get(timeout=30)
-    assert out["deferrals"] >= 1 and out["model"] == first["model"]
-    stamps = [r.time for r in llm_server.requests]
-    assert len(stamps) == 2 and stamps[1] >= deferred_at
+    assert out["deferrals"] == 1 and out["model"] == first["model"]
+    assert len(llm_server.requests) == 2
+    assert rt.deferred.count() == 0
 
 
 def test_a_deferred_task_is_visible_while_it_waits(

@@ -9,6 +9,7 @@ import pytest
 
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
+from tests.support.wait import wait_until
 
 
 def test_rate_limited_call_waits_for_retry_after_then_succeeds(
@@ -27,16 +28,22 @@ def test_rate_limited_call_waits_for_retry_after_then_succeeds(
 def test_rate_limit_sets_a_cooldown_that_other_tasks_honor(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    from workers.execution.runtime import get_runtime
-
+    # Given a first task whose call is answered 429 with retry-after: 2
     llm_server.rate_limit(times=1, retry_after=2, model="claude-haiku-4-5")
     run = worker.app.tasks["llm.run"]
-    first = run.delay(model_key="lookup", prompt="one").get(timeout=30)
-    assert first["attempts"] == 2
-    # The cooldown was shared in Redis for every worker
-    assert get_runtime().cooldowns.remaining("claude-haiku-4-5") == 0  # expired by now
-    stamps = [r.time for r in llm_server.requests_for("claude-haiku-4-5")]
-    assert stamps[1] - stamps[0] >= 2.0
+    first = run.delay(model_key="lookup", prompt="one")
+    limited = wait_until(lambda: llm_server.requests_for("claude-haiku-4-5"), timeout=30,
+                         what="the first, rate-limited call")[0]
+    # When other tasks for the same model arrive during the cooldown
+    others = [run.delay(model_key=key, prompt=f"other {i}")
+              for i, key in enumerate(["lookup", "monitoring", "classification"])]
+    results = [first.get(timeout=30), *(o.get(timeout=30) for o in others)]
+    # Then none of them called the model before the cooldown was over
+    later = llm_server.requests_for("claude-haiku-4-5")[1:]
+    assert len(later) == 4
+    assert min(r.time for r in later) - limited.time >= 2.0
+    assert [r["model"] for r in results] == ["claude-haiku-4-5"] * 4
+    assert results[0]["attempts"] == 2 and all(r["attempts"] == 1 for r in results[1:])
 
 
 def test_repeated_server_errors_fall_back_to_the_next_model(

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -185,14 +184,3 @@ def worker_processes(celery: Session) -> Iterator[list[WorkerProcess]]:
     yield procs
     for proc in procs:
         proc.stop()
-
-
-def wait_until(predicate: Any, timeout: float = 10.0, interval: float = 0.02) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        time.sleep(interval)

@@ -16,3 +16,9 @@ DESIGN_ROUTES = {
     "lookup": ("claude-haiku-4-5", "llm.haiku"),
     "large_context_coding": ("kimi-for-coding", "llm.kimi"),
 }
+
+# DESIGN.md's one dynamic rule: these keys, at or above this many input tokens, go to
+# this model and queue, under this rule name.
+LARGE_CONTEXT_KEYS = ("code_generation", "code_review")
+LARGE_CONTEXT_TOKENS = 50_000
+LARGE_CONTEXT_ROUTE = ("kimi-for-coding", "llm.kimi", "large_context_to_kimi")

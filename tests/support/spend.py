@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any, TypeVar
 
 import redis
@@ -21,18 +19,6 @@ def config_with(budgets: dict[str, Any] | None = None, **prices: dict[str, Any])
     for model, price in prices.items():
         doc["models"][model.replace("_", "-")]["price"] = price
     return load_config(doc)
-
-
-def poll(check: Callable[[], T | None], *, timeout: float = 10.0, every: float = 0.05) -> T:
-    """The first truthy value of `check()`, polled until a deadline (never a blind sleep)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(every)
 
 
 class CountingConnection(redis.Connection):

@@ -1,0 +1,302 @@
+"""The execution policy, branch by branch: a pure function, so no broker and no worker.
+
+Each row: a route state, what happened, and the step the policy must return. The shipped
+config's routes are the ones DESIGN.md states (tests/support/design.py); jitter is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pytest
+
+from routing.config import load_config
+from routing.defaults import default_document
+from routing.errors import BudgetExceededError
+from routing.router import Router
+from tests.support.design import DESIGN_ROUTES
+from workers.errors import (
+    AllModelsFailedError,
+    BudgetRejectedError,
+    OutputInvalidError,
+    ProviderRefusedError,
+    TaskInputError,
+)
+from workers.execution.policy import (
+    Arrived,
+    BudgetRefused,
+    Call,
+    Context,
+    Defer,
+    Done,
+    Fail,
+    Hop,
+    OutputRejected,
+    ProviderFailed,
+    RetryPolicy,
+    Succeeded,
+    Unrouted,
+    next_step,
+)
+from workers.execution.route_state import RouteState
+from workers.providers.errors import (
+    MissingKeyError,
+    OverloadedError,
+    PermanentError,
+    RateLimitedError,
+    TransientError,
+)
+
+RETRY = RetryPolicy(base_delay=2.0, max_delay=60.0, attempts_per_model=3, max_escalations=2)
+HAIKU, HAIKU_QUEUE = DESIGN_ROUTES["monitoring"]
+SONNET, SONNET_QUEUE = DESIGN_ROUTES["code_review"]
+
+
+def router(edits: dict[str, Any] | None = None) -> Router:
+    """The shipped config's router, with `edits` ("models/gpt-4o/context_window": 1000)."""
+    doc = default_document()
+    for path, value in (edits or {}).items():
+        *parents, leaf = path.split("/")
+        node = doc
+        for part in parents:
+            node = node[part]
+        node[leaf] = value
+    return Router(load_config(doc))
+
+
+def ctx(key: str = "monitoring", r: Router | None = None, tokens: int = 100,
+        max_tokens: int | None = None) -> Context:
+    return Context(r or router(), key, tokens, max_tokens, RETRY, jitter=lambda lo, hi: hi)
+
+
+def state(key: str = "monitoring", r: Router | None = None, **changes: Any) -> RouteState:
+    return replace(RouteState.initial((r or router()).decide(key)), **changes)
+
+
+def refusal() -> BudgetExceededError:
+    return BudgetExceededError("model_key:monitoring", 100, 90, 5, 20, "2026-11-28T00:00:00Z")
+
+
+# -- arrival ------------------------------------------------------------------------------
+
+def test_unrouted_is_routed_and_hops_to_its_tier() -> None:
+    step = next_step(None, Unrouted(), ctx("code_review"))
+    assert isinstance(step, Hop) and step.kind == "route" and step.delay == 0
+    assert (step.state.model, step.state.queue) == (SONNET, SONNET_QUEUE)
+
+
+@pytest.mark.parametrize(("key", "tokens", "match"), [
+    ("summarize", 10, "model_key: unknown model key 'summarize'"),
+    ("monitoring", 10_000_000, "do not fit the context window"),
+])
+def test_unroutable_input_fails_naming_the_fix(key: str, tokens: int, match: str) -> None:
+    step = next_step(None, Unrouted(), ctx(key, tokens=tokens))
+    assert isinstance(step, Fail) and isinstance(step.error, TaskInputError)
+    assert match in str(step.error)
+
+
+def test_arrived_with_no_cooldown_calls() -> None:
+    s = state()
+    assert next_step(s, Arrived(0.0), ctx()) == Call(s)
+
+
+def test_arrived_during_a_short_cooldown_waits_for_it_on_the_same_model() -> None:
+    s = state()
+    step = next_step(s, Arrived(5.0), ctx())
+    assert isinstance(step, Hop) and step.kind == "wait" and step.state == s
+    assert step.delay == pytest.approx(5.25)  # the cooldown plus (fixed) jitter
+
+
+def test_arrived_during_a_long_cooldown_falls_back() -> None:
+    s = state()
+    step = next_step(s, Arrived(RETRY.max_delay + 1), ctx())
+    assert isinstance(step, Hop) and step.kind == "fallback" and step.delay == 0
+    assert step.state.fallback_from == (HAIKU,) and step.state.model != HAIKU
+
+
+def test_arrived_for_a_model_removed_from_the_config_reroutes() -> None:
+    old = state()
+    moved = router({"model_keys/monitoring/model": SONNET, "model_keys/monitoring/fallbacks": []})
+    step = next_step(replace(old, model="retired-model"), Arrived(0.0), ctx(r=moved))
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert (step.state.model, step.state.queue, step.state.rerouted) == (SONNET, SONNET_QUEUE,
+                                                                           True)
+
+
+def test_arrived_for_a_removed_route_key_reroutes_by_the_callers_key() -> None:
+    escalated = state(route_key="gone_key")
+    step = next_step(escalated, Arrived(0.0), ctx())
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert step.state.route_key == "monitoring" and step.state.rerouted
+
+
+# -- provider failures ------------------------------------------------------------------
+
+def failed(s: RouteState) -> RouteState:
+    return s.after_call(0, failed=True)
+
+
+def test_rate_limited_retries_after_retry_after_and_cools_the_model_down() -> None:
+    s = failed(state())
+    step = next_step(s, ProviderFailed(RateLimitedError("429", retry_after=3.0)), ctx())
+    assert isinstance(step, Hop) and step.kind == "retry" and step.state == s
+    assert step.cooldown == (HAIKU, 3.0)
+    assert 3.0 < step.delay <= 3.0 + 1.0
+
+
+def test_rate_limited_without_retry_after_waits_the_base_delay() -> None:
+    step = next_step(failed(state()), ProviderFailed(RateLimitedError("429")), ctx())
+    assert isinstance(step, Hop) and step.cooldown == (HAIKU, RETRY.base_delay)
+
+
+def test_rate_limited_for_longer_than_the_longest_wait_falls_back_and_still_cools_down() -> None:
+    err = RateLimitedError("429", retry_after=RETRY.max_delay * 10)
+    step = next_step(failed(state()), ProviderFailed(err), ctx())
+    assert isinstance(step, Hop) and step.kind == "fallback"
+    assert step.cooldown == (HAIKU, RETRY.max_delay * 10)
+
+
+def test_rate_limited_after_the_last_attempt_falls_back() -> None:
+    s = state(attempt=RETRY.attempts_per_model)
+    step = next_step(s, ProviderFailed(RateLimitedError("429", retry_after=1)), ctx())
+    assert isinstance(step, Hop) and step.kind == "fallback"
+
+
+@pytest.mark.parametrize("error", [TransientError("500"), OverloadedError("529")])
+def test_transient_failures_back_off_exponentially(error: Exception) -> None:
+    delays = []
+    for attempt in (1, 2):
+        step = next_step(state(attempt=attempt), ProviderFailed(error), ctx())  # type: ignore[arg-type]
+        assert isinstance(step, Hop) and step.kind == "retry" and step.cooldown is None
+        delays.append(step.delay)
+    assert delays == [RETRY.base_delay, 2 * RETRY.base_delay]  # delay/2 + jitter(delay/2)
+
+
+def test_transient_failures_after_the_last_attempt_fall_back_to_the_next_model() -> None:
+    s = state("code_review", attempt=RETRY.attempts_per_model)
+    step = next_step(s, ProviderFailed(TransientError("500")), ctx("code_review"))
+    assert isinstance(step, Hop) and step.kind == "fallback"
+    assert step.state.model == router().decide("code_review").fallbacks[0]
+    assert step.state.attempt == 0 and step.state.fallback_from == (SONNET,)
+    assert step.state.tried == (SONNET,)
+
+
+def test_missing_key_falls_back_at_once() -> None:
+    step = next_step(failed(state()), ProviderFailed(MissingKeyError("anthropic",
+                                                                      "ANTHROPIC_API_KEY")), ctx())
+    assert isinstance(step, Hop) and step.kind == "fallback" and step.delay == 0
+    assert "ANTHROPIC_API_KEY" in step.reason
+
+
+def test_permanent_errors_fail_at_once() -> None:
+    step = next_step(failed(state()), ProviderFailed(PermanentError("400 bad")), ctx())
+    assert isinstance(step, Fail) and isinstance(step.error, ProviderRefusedError)
+    assert HAIKU in str(step.error) and "400 bad" in str(step.error)
+
+
+def test_fallback_skips_tried_models_and_those_too_small_for_the_input() -> None:
+    first, second = router().decide("code_review").fallbacks[:2]
+    r = router({f"models/{first}/context_window": 10_000})
+    s = state("code_review", r, attempt=RETRY.attempts_per_model)
+    # the first fallback cannot hold this input: the next one is chosen
+    step = next_step(s, ProviderFailed(TransientError("500")),
+                     ctx("code_review", r, tokens=20_000))
+    assert isinstance(step, Hop) and step.state.model == second
+    # and once that one was tried too, nothing is left
+    tried = state("code_review", r, model=second, tried=(SONNET,),
+                  attempt=RETRY.attempts_per_model)
+    last = next_step(tried, ProviderFailed(TransientError("500")),
+                     ctx("code_review", r, tokens=20_000))
+    assert isinstance(last, Fail) and first not in str(last.error).split("tried")[1]
+
+
+def test_every_model_tried_fails_naming_them() -> None:
+    r = router()
+    models = [SONNET, *r.decide("code_review").fallbacks]
+    last = state("code_review", r, model=models[-1], tried=tuple(models[:-1]),
+                 attempt=RETRY.attempts_per_model)
+    step = next_step(last, ProviderFailed(TransientError("500")), ctx("code_review", r))
+    assert isinstance(step, Fail) and isinstance(step.error, AllModelsFailedError)
+    assert all(m in str(step.error) for m in models)
+
+
+# -- output validation -------------------------------------------------------------------
+
+def test_invalid_output_escalates_to_the_keys_target() -> None:
+    s = state("classification").after_call(10, failed=False)
+    step = next_step(s, OutputRejected("label 'maybe' is not one of [...]"),
+                     ctx("classification"))
+    target = router().config.model_keys["classification"].escalate_to
+    assert target is not None
+    assert isinstance(step, Hop) and step.kind == "escalate"
+    assert step.state.route_key == target and step.state.model_key == "classification"
+    assert step.state.escalated_from == (HAIKU,) and step.state.calls == 1
+
+
+def test_escalation_stops_at_the_bound() -> None:
+    s = state("classification", escalated_from=(HAIKU, SONNET))
+    step = next_step(s, OutputRejected("bad"), ctx("classification"))
+    assert isinstance(step, Fail) and isinstance(step.error, OutputInvalidError)
+    assert "no escalation is left" in str(step.error)
+
+
+def test_a_key_without_escalation_fails_on_invalid_output() -> None:
+    s = state("strategic_decision")
+    step = next_step(s, OutputRejected("bad"), ctx("strategic_decision"))
+    assert isinstance(step, Fail) and isinstance(step.error, OutputInvalidError)
+
+
+def test_an_escalation_target_that_cannot_hold_the_input_fails_by_name() -> None:
+    r = router({f"models/{m}/context_window": 2000
+                for m in ("claude-sonnet-4-6", "claude-sonnet-4-5", "gpt-4o")})
+    s = state("classification", r)
+    step = next_step(s, OutputRejected("bad"), ctx("classification", r, tokens=5000))
+    assert isinstance(step, Fail) and isinstance(step.error, OutputInvalidError)
+    assert "escalation target 'orchestration' cannot take it" in str(step.error)
+
+
+# -- budgets -----------------------------------------------------------------------------
+
+def budget_router(policy: str, downgrade_to: str | None = None) -> Router:
+    edits: dict[str, Any] = {"model_keys/monitoring/on_budget_exceeded": policy}
+    if downgrade_to is not None:
+        edits["model_keys/monitoring/downgrade_to"] = downgrade_to
+    return router(edits)
+
+
+def test_budget_refused_with_policy_defer_defers_until_the_reset() -> None:
+    r = budget_router("defer")
+    step = next_step(state(r=r), BudgetRefused(refusal()), ctx(r=r))
+    assert isinstance(step, Defer) and step.state.deferrals == 1
+    assert step.error.resets_at == "2026-11-28T00:00:00Z"
+
+
+def test_budget_refused_with_policy_reject_fails_and_is_counted() -> None:
+    r = budget_router("reject")
+    step = next_step(state(r=r), BudgetRefused(refusal()), ctx(r=r))
+    assert isinstance(step, Fail) and isinstance(step.error, BudgetRejectedError)
+    assert step.refusal is not None and "model_key:monitoring" in str(step.error)
+
+
+def test_budget_refused_with_policy_downgrade_moves_to_the_cheaper_model_once() -> None:
+    cheap = "kimi-for-coding"
+    r = budget_router("downgrade", cheap)
+    step = next_step(state(r=r), BudgetRefused(refusal()), ctx(r=r))
+    assert isinstance(step, Hop) and step.kind == "downgrade"
+    assert (step.state.model, step.state.downgraded_from) == (cheap, HAIKU)
+    # refused again after the downgrade: no second downgrade, it waits for the window
+    again = next_step(step.state, BudgetRefused(refusal()), ctx(r=r))
+    assert isinstance(again, Defer)
+
+
+def test_success_is_done() -> None:
+    s = state()
+    assert next_step(s, Succeeded(), ctx()) == Done(s)
+
+
+def test_the_policy_is_deterministic_given_its_inputs() -> None:
+    s = failed(state())
+    event = ProviderFailed(TransientError("500"))
+    assert next_step(s, event, ctx()) == next_step(s, event, ctx())
+    assert isinstance(next_step(s, event, ctx()), Hop)
