@@ -16,6 +16,10 @@ TARGETS: dict[str, tuple[str, float]] = {
     "decisions_per_second": (">=", 100_000),
     "propagation_p99_ms": ("<=", 1000),
     "ledger_round_trips_per_call": ("<=", 2),
+    "cli_route_ratio": ("<=", 1.5),
+    "cli_config_show_ratio": ("<=", 1.5),
+    "cli_cost_estimate_ratio": ("<=", 1.5),
+    "cli_help_ratio": ("<=", 1.5),
 }
 
 ROWS: list[tuple[str, str, str]] = [
@@ -40,6 +44,11 @@ ROWS: list[tuple[str, str, str]] = [
     ("scaling_one_per_s", "6. llm.run, one Haiku worker (tasks/s)", ",.1f"),
     ("scaling_two_per_s", "   llm.run, two Haiku workers (tasks/s)", ",.1f"),
     ("scaling_ratio", "   ratio two / one", ".3f"),
+    ("cli_floor_ms", "7. python -c 'import typer, redis, pydantic, yaml' (ms)", ",.0f"),
+    ("cli_route_ratio", "   llm-router route K --json / that", ".2f"),
+    ("cli_config_show_ratio", "   llm-router config show / that", ".2f"),
+    ("cli_cost_estimate_ratio", "   llm-router cost estimate / that", ".2f"),
+    ("cli_help_ratio", "   llm-router --help / that", ".2f"),
 ]
 
 

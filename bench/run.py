@@ -20,7 +20,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import ledger_cost, publish, throughput
+from bench import cli_startup, ledger_cost, publish, throughput
 from bench.env import DEFAULT_REDIS_URL, bench_env
 from bench.report import TARGETS, met, print_report
 
@@ -38,12 +38,13 @@ class Mode:
     ledger_counted: int
     ledger_per_round: int
     ledger_rounds: int
+    cli_rounds: int
 
 
 MODES = {
-    "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1),
-    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3),
-    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7),
+    "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1, 1),
+    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3, 7),
+    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7, 15),
 }
 
 
@@ -62,6 +63,7 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         delays = [d * 1000 for d in propagation(store, redis_url, mode.changes)]
         thr = throughput.measure(benv, concurrency=mode.concurrency, latency=mode.latency,
                                  waves=mode.waves, rounds=mode.worker_rounds)
+        cli = cli_startup.measure(benv.env(), mode.cli_rounds)
         leftover = len(benv.keys())
     figures: dict[str, Any] = {
         "mode": mode_name,
@@ -91,7 +93,10 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "scaling_one_per_s": round(thr.llm, 2),
         "scaling_two_per_s": round(thr.llm_two, 2),
         "scaling_ratio": round(thr.llm_two / thr.llm, 4),
-        "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds},
+        "cli_floor_ms": round(cli.floor_ms, 1),
+        **{f"cli_{name}_ms": round(ms, 1) for name, ms in cli.command_ms.items()},
+        **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},
+        "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds, "cli": cli.rounds},
         "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
                     "llm_two_per_s": thr.llm_two_per_s},
         "keys_left_before_cleanup": leftover,

@@ -33,26 +33,32 @@ app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 
-COMMAND_MODULES = (
-    "cli.config_cmd",
-    "cli.route_cmd",
-    "cli.cost_estimate_cmd",
-    "cli.report_cmd",
-    "cli.budget_cmd",
-    "cli.worker_cmd",
-    "cli.metrics_cmd",
-    "cli.demo_cmd",
-)
+# command (or group) name -> the modules that register it
+COMMANDS: dict[str, tuple[str, ...]] = {
+    "config": ("cli.config_cmd",),
+    "route": ("cli.route_cmd",),
+    "cost": ("cli.cost_estimate_cmd", "cli.report_cmd"),
+    "budget": ("cli.budget_cmd",),
+    "worker": ("cli.worker_cmd",),
+    "metrics": ("cli.metrics_cmd",),
+    "demo": ("cli.demo_cmd",),
+}
 
 
-def register() -> typer.Typer:
-    """Import every command module (each registers its commands on `app`); return `app`."""
+def register(only: str | None = None) -> typer.Typer:
+    """Import the command modules (each registers its commands on `app`): those of the
+    command `only`, or every one (for the command list, or a name that is not a command);
+    return `app`."""
     from importlib import import_module
 
-    for name in COMMAND_MODULES:
+    for name in COMMANDS.get(only or "") or [m for ms in COMMANDS.values() for m in ms]:
         import_module(name)
     return app
 
 
 def main() -> None:
-    register()()
+    import sys
+
+    # `llm-router route ...` loads the route command alone; `--help` loads them all.
+    first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
+    register(first)()

@@ -24,6 +24,8 @@ FIGURES = [
     "propagation_p50_ms", "propagation_p99_ms",
     "ledger_round_trips_per_call", "ledger_calls_per_s",
     "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
+    "cli_floor_ms", "cli_route_ratio", "cli_config_show_ratio", "cli_cost_estimate_ratio",
+    "cli_help_ratio",
 ]
 
 
