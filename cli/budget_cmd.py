@@ -49,7 +49,9 @@ def show(
     budgets: list[dict[str, Any]] = []
     for s in statuses:
         entry = s.as_dict()
-        if s.budget != OVERALL:
+        if s.budget.startswith("trial:"):
+            entry["policy"] = "trial (sampling stops when spent)"
+        elif s.budget != OVERALL:
             spec = config.model_keys[s.budget.split(":", 1)[1]]
             entry["policy"] = str(spec.on_budget_exceeded)
             entry["downgrade_to"] = spec.downgrade_to

@@ -38,6 +38,16 @@ def key_budget(model_key: str) -> str:
     return f"model_key:{model_key}"
 
 
+def trial_budget(model_key: str, candidate: str) -> str:
+    """The name of a shadow trial's own budget: never the production budgets."""
+    return f"trial:{model_key}:{candidate}"
+
+
+def production_budgets(model_key: str) -> tuple[str, str]:
+    """The budgets a production call of `model_key` is charged to."""
+    return OVERALL, key_budget(model_key)
+
+
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
@@ -91,13 +101,15 @@ def seconds_until(resets_at: str, now: float | None = None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What `reserve` holds for one call; `held` is False when no budget applied."""
+    """What `reserve` holds for one call; `held` is False when no budget applied.
+    `duplicate`: the call id was settled already (a replayed trial; make no call)."""
 
     call_id: str
     model_key: str
     needed_micros: int
     held: bool
     window: Window | None = None
+    duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,16 +178,43 @@ class BudgetBook:
         overall, per_key = limits_of(config, model_key)
         if overall is None and per_key is None:
             return Reservation(call_id, model_key, needed_micros, held=False)
+        return self._hold(config, model_key, call_id, needed_micros, ttl,
+                          [(OVERALL, overall), (key_budget(model_key), per_key)])
+
+    def reserve_trial(
+        self, config: RoutingConfig, model_key: str, candidate: str, call_id: str,
+        needed_micros: int, *, ttl: float | None = None,
+    ) -> Reservation:
+        """Hold `needed_micros` in the trial budget of (`model_key`, `candidate`) only, or
+        raise `BudgetExceededError` (the trial's budget is spent: no shadow until the
+        window resets). A call id settled already comes back `duplicate`."""
+        _check_id("call_id", call_id)
+        spec = config.model_keys[model_key]
+        trial = next((t for t in spec.trials if t.candidate == candidate), None)
+        if trial is None:
+            raise ValueError(f"model_keys.{model_key}: no trial of '{candidate}'")
+        limit = usd_to_micros(trial.daily_budget_usd)
+        return self._hold(config, model_key, call_id, needed_micros, ttl,
+                          [(trial_budget(model_key, candidate), limit)])
+
+    def _hold(
+        self, config: RoutingConfig, model_key: str, call_id: str, needed_micros: int,
+        ttl: float | None, budgets: list[tuple[str, int | None]],
+    ) -> Reservation:
         ttl = self.reservation_ttl if ttl is None else ttl
         _check_ttl(ttl)
         seconds = config.budgets.window_seconds
         args: list[str | int] = [
             self.namespace, seconds, call_id, model_key, needed_micros, int(ttl * 1000),
-            "" if overall is None else overall, "" if per_key is None else per_key,
             window_ttl(seconds),
         ]
+        for name, limit in budgets:
+            args += [name, "" if limit is None else limit]
         reply = self._reserve(keys=[], args=args)
         window = Window(int(reply[1]), seconds)
+        if int(reply[0]) == 2:
+            return Reservation(call_id, model_key, needed_micros, held=False, window=window,
+                               duplicate=True)
         if int(reply[0]) == 1:
             return Reservation(call_id, model_key, needed_micros, held=True, window=window)
         raise BudgetExceededError(
@@ -189,14 +228,18 @@ class BudgetBook:
 
     def status(self, config: RoutingConfig) -> list[BudgetStatus]:
         """Every budget of the current window: `overall` (even without a limit, to show
-        spend), then each model key with a configured budget. One EVALSHA, which also
-        releases expired reservations first."""
+        spend), each model key with a configured budget, then each shadow trial's. One
+        EVALSHA, which also releases expired reservations first."""
         b = config.budgets
         names = [OVERALL, *(key_budget(k) for k in sorted(b.model_keys))]
         limits: list[int | None] = [
             None if b.daily_usd is None else usd_to_micros(b.daily_usd),
             *(usd_to_micros(b.model_keys[k].daily_usd) for k in sorted(b.model_keys)),
         ]
+        for key in sorted(config.model_keys):
+            for trial in config.model_keys[key].trials:
+                names.append(trial_budget(key, trial.candidate))
+                limits.append(usd_to_micros(trial.daily_budget_usd))
         reply = self._status(keys=[], args=[self.namespace, b.window_seconds, *names])
         window = Window(int(reply[1]), b.window_seconds)
         out: list[BudgetStatus] = []

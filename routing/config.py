@@ -52,6 +52,19 @@ class TierSpec(Strict):
     dispatch: bool = False
 
 
+class Trial(Strict):
+    """Replay a sampled share of a key's successful calls on `candidate` (a shadow call
+    whose answer is compared with the production one), within a daily trial budget."""
+
+    candidate: str
+    # Share of the key's successful calls replayed, in (0, 1].
+    sample: float = Field(gt=0, le=1, allow_inf_nan=False)
+    daily_budget_usd: Decimal = Field(gt=0, allow_inf_nan=False)
+    # A model key whose model judges free-text answers ("same answer? yes/no"); without
+    # one, a free-text trial records cost, latency and validity only.
+    judge: str | None = None
+
+
 class ModelKeySpec(Strict):
     model: str
     fallbacks: tuple[str, ...] = ()
@@ -61,6 +74,11 @@ class ModelKeySpec(Strict):
     on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
     downgrade_to: str | None = None
     description: str = ""
+    trials: tuple[Trial, ...] = ()
+    # The review recommends switching to a candidate when the lower bound of its 95%
+    # agreement interval is at least `min_agreement`, on at least `min_samples` samples.
+    min_agreement: float = Field(default=0.95, gt=0, le=1, allow_inf_nan=False)
+    min_samples: int = Field(default=200, ge=1, le=10_000_000)
 
 
 class Rule(Strict):
@@ -162,6 +180,7 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
             )
         if spec.escalate_to is not None and spec.escalate_to not in keys:
             problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
+        problems += _trial_problems(base, spec, models, keys)
     for key in keys:
         chain, cur = [key], keys[key].escalate_to
         while cur is not None and cur in keys:
@@ -181,6 +200,32 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
     for key in cfg.budgets.model_keys:
         if key not in keys:
             problems.append((f"budgets.model_keys.{key}", f"unknown model key '{key}'"))
+    return problems
+
+
+def _trial_problems(
+    base: str, spec: ModelKeySpec, models: dict[str, ModelSpec], keys: dict[str, ModelKeySpec]
+) -> list[tuple[str, str]]:
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for i, trial in enumerate(spec.trials):
+        path = f"{base}.trials[{i}]"
+        if trial.candidate not in models:
+            problems.append((f"{path}.candidate", f"unknown model '{trial.candidate}' "
+                             f"(known: {', '.join(sorted(models))})"))
+        elif models[trial.candidate].price is None:
+            problems.append((f"{path}.candidate", f"'{trial.candidate}' has no price: a "
+                             "trial's spend must be counted"))
+        if trial.candidate == spec.model:
+            problems.append((f"{path}.candidate", f"'{trial.candidate}' is already the key's "
+                             "model: a trial measures another model"))
+        if trial.candidate in seen:
+            problems.append((f"{path}.candidate", f"'{trial.candidate}' has a trial already "
+                             "on this key"))
+        seen.add(trial.candidate)
+        if trial.judge is not None and trial.judge not in keys:
+            problems.append((f"{path}.judge", f"unknown model key '{trial.judge}' "
+                             f"(known: {', '.join(sorted(keys))})"))
     return problems
 
 

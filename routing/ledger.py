@@ -2,10 +2,12 @@
 
 `Ledger.settle(record)` releases the call's budget reservation (if any), adds its actual
 cost to the spent counters of its budgets, and records it: day aggregates per model key x
-model x tier (calls, errors, tokens, micro-dollars, and calls/cost flagged as fallback,
-escalation, downgrade or run-after-deferral) and a per-call JSON record kept
-`keep_days` days. The caller prices the call with the prices in force at call time
-(`routing.pricing.cost_micros`); the ledger stores micro-dollars and never re-prices.
+model x tier (`routing.aggregates`: calls, successes, invalid outputs, errors by class,
+tokens, micro-dollars, latency histograms, calls/cost flagged as fallback, escalation,
+downgrade or run-after-deferral) and a per-call JSON record kept `keep_days` days. A
+shadow-trial call (`trial=True`) is recorded apart (its own aggregates and budget), so it
+is never production spend. The caller prices the call with the prices in force at call
+time (`routing.pricing.cost_micros`); the ledger stores micro-dollars and never re-prices.
 
 Days are UTC days of the Redis server's clock at settlement.
 """
@@ -13,21 +15,24 @@ Days are UTC days of the Redis server's clock at settlement.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 from typing import Any
 
 import redis
 
-from routing.budget import window_ttl
+from routing import latency
+from routing.aggregates import AggregateRow, TrialRow, parse_rows
+from routing.budget import production_budgets, window_ttl
 from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.pricing import Usage
-from routing.spend_lua import REFUSAL, SETTLE
+from routing.spend_lua import COUNT, REFUSAL, SETTLE
 
 DAY = 86400
-FLAGS = ("fallback", "escalation", "downgrade", "deferred")
+FLAGS = ("fallback", "escalation", "downgrade", "deferred", "judge")
+PRODUCTION, TRIAL = "agg", "trial"
 
 
 class Outcome(StrEnum):
@@ -60,6 +65,12 @@ class CallRecord:
     downgrade: bool = False
     deferred: bool = False
     error: str | None = None
+    invalid: bool = False  # the output failed validation (the call itself succeeded)
+    latency_ms: float | None = None  # provider time of the call
+    e2e_ms: float | None = None  # set on a task's last call: from send (or arrival) to now
+    trial: bool = False  # a shadow-trial call: its own aggregates, never production spend
+    judge: bool = False  # a trial's judge call
+    budgets: tuple[str, ...] = ()  # charged without a reservation (default: production's)
 
     def __post_init__(self) -> None:
         for name in ("task_id", "call_id", "model_key", "model", "tier"):
@@ -84,13 +95,37 @@ class CallRecord:
         return tuple(f for f in FLAGS if getattr(self, f))
 
     def as_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "task_id": self.task_id, "call_id": self.call_id, "model_key": self.model_key,
             "model": self.model, "tier": self.tier, **self.usage.as_dict(),
             "cost_micros": self.cost_micros, "attempt": self.attempt,
             "config_version": self.config_version, "outcome": str(self.outcome),
             **{f: getattr(self, f) for f in FLAGS}, "error": self.error,
+            "invalid": self.invalid,
         }
+        if self.latency_ms is not None:
+            out["latency_ms"] = round(self.latency_ms, 1)
+        if self.e2e_ms is not None:
+            out["e2e_ms"] = round(self.e2e_ms, 1)
+        return out
+
+    def increments(self) -> str:
+        """The row's counters this call adds besides calls, tokens, cost and flags."""
+        parts: dict[str, int] = {}
+        if self.outcome != Outcome.ok:
+            parts[f"err:{self.error or 'error'}"] = 1
+        elif self.invalid:
+            parts["invalid"] = 1
+        else:
+            parts["successes"] = 1
+        if self.latency_ms is not None:
+            parts[f"lat:{latency.bucket(self.latency_ms)}"] = 1
+            parts["latency_ms"] = round(self.latency_ms)
+        if self.e2e_ms is not None:
+            parts[f"e2e:{latency.bucket(self.e2e_ms)}"] = 1
+            parts["e2e_ms"] = round(self.e2e_ms)
+            parts["tasks"] = 1
+        return ",".join(f"{k}={v}" for k, v in parts.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,45 +133,6 @@ class Settlement:
     day: str
     released_micros: int
     duplicate: bool = False
-
-
-@dataclass(slots=True)
-class AggregateRow:
-    """Day totals of one model key x model x tier (all integers; micros are micro-dollars)."""
-
-    model_key: str
-    model: str
-    tier: str
-    calls: int = 0
-    errors: int = 0
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    micros: int = 0
-    fallback_calls: int = 0
-    fallback_micros: int = 0
-    escalation_calls: int = 0
-    escalation_micros: int = 0
-    downgrade_calls: int = 0
-    downgrade_micros: int = 0
-    deferred_calls: int = 0
-    deferred_micros: int = 0
-    deferrals: int = 0
-    deferrals_needed_micros: int = 0
-    rejections: int = 0
-    rejections_needed_micros: int = 0
-
-    @property
-    def usage(self) -> Usage:
-        return Usage(self.input_tokens, self.output_tokens,
-                     self.cache_read_tokens, self.cache_write_tokens)
-
-    def as_dict(self) -> dict[str, Any]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
-
-
-METRICS = tuple(f.name for f in fields(AggregateRow) if f.type == "int")
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,6 +176,7 @@ class Ledger:
         self.aggregate_keep_days = aggregate_keep_days
         self._settle = client.register_script(SETTLE)
         self._refusal = client.register_script(REFUSAL)
+        self._count = client.register_script(COUNT)
 
     def __repr__(self) -> str:
         return f"Ledger(namespace={self.namespace!r}, keep_days={self.keep_days})"
@@ -199,6 +196,10 @@ class Ledger:
             0 if record.outcome == Outcome.ok else 1, self.keep_days * DAY,
             self.aggregate_keep_days * DAY, window_ttl(window_seconds),
             json.dumps(record.as_dict(), separators=(",", ":")),
+            " ".join(record.budgets or production_budgets(record.model_key)),
+            TRIAL if record.trial else PRODUCTION,
+            "trial_calls" if record.trial else "calls",
+            record.increments(),
         ]
         ok, day, released = self._settle(keys=[], args=args)
         return Settlement(text(day), int(released), duplicate=not int(ok))
@@ -242,23 +243,48 @@ class Ledger:
         ]
         return text(self._refusal(keys=[], args=args))
 
+    def count(self, row: tuple[str, str, str], increments: dict[str, int], *,
+              trial: bool = False) -> str:
+        """Add `increments` to today's row `(model key, model, tier)` (a hop away from a
+        model; a trial's scores) with no call recorded: one EVALSHA. Returns the day."""
+        for name, value in zip(("model_key", "model", "tier"), row, strict=True):
+            _check_name(name, value)
+        parts = ",".join(f"{k}={int(v)}" for k, v in increments.items() if int(v) > 0)
+        args: list[str | int] = [self.namespace, TRIAL if trial else PRODUCTION,
+                                 "|".join(row), self.aggregate_keep_days * DAY, parts]
+        return text(self._count(keys=[], args=args))
+
     # -- reads ---------------------------------------------------------------------------
     def day_aggregates(self, day: date | str) -> DayAggregates:
-        """The aggregates of one UTC day, rows sorted by model key, model, tier."""
+        """The production aggregates of one UTC day, rows sorted by key, model, tier."""
         day_key = day_text(day)
-        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_key}:agg")
-        rows: dict[tuple[str, str, str], AggregateRow] = {}
-        for k, v in raw.items():
-            model_key, model, tier, metric = text(k).split("|")
-            if metric in METRICS:  # a field written by a newer version is skipped
-                key = (model_key, model, tier)
-                row = rows.get(key) or rows.setdefault(key, AggregateRow(*key))
-                setattr(row, metric, int(v))
-        return DayAggregates(day_key, [rows[key] for key in sorted(rows)])
+        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_key}:{PRODUCTION}")
+        return DayAggregates(day_key, parse_rows(raw, AggregateRow))
 
-    def calls(self, day: date | str) -> list[dict[str, Any]]:
-        """The per-call records of one UTC day, in settlement order."""
-        raw = self.client.lrange(f"{self.namespace}:ledger:{day_text(day)}:calls", 0, -1)
+    def trial_aggregates(self, day: date | str) -> list[TrialRow]:
+        """The shadow-trial rows of one UTC day (model = the candidate), sorted."""
+        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{TRIAL}")
+        return parse_rows(raw, TrialRow)
+
+    def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
+        """Every production and trial row of `days` (one pipelined round trip)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{PRODUCTION}")
+                pipe.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{TRIAL}")
+            replies = pipe.execute()
+        prod: list[AggregateRow] = []
+        trial: list[TrialRow] = []
+        for i in range(0, len(replies), 2):
+            prod += parse_rows(replies[i], AggregateRow)
+            trial += parse_rows(replies[i + 1], TrialRow)
+        return prod, trial
+
+    def calls(self, day: date | str, *, trial: bool = False) -> list[dict[str, Any]]:
+        """The per-call records of one UTC day (production, or shadow trials), in
+        settlement order."""
+        name = "trial_calls" if trial else "calls"
+        raw = self.client.lrange(f"{self.namespace}:ledger:{day_text(day)}:{name}", 0, -1)
         return [json.loads(text(item)) for item in raw]
 
 

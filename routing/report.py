@@ -13,9 +13,10 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from routing.aggregates import AggregateRow, merge
 from routing.budget import iso
 from routing.config import RoutingConfig
-from routing.ledger import AggregateRow, Ledger, day_text
+from routing.ledger import Ledger, day_text
 from routing.money import usd
 from routing.pricing import Usage, cost_micros
 
@@ -32,17 +33,6 @@ def report_days(day: date | str | None, days: int) -> list[str]:
         raise ValueError(f"days must be at least 1, got {days}")
     last = date.fromisoformat(day_text(day)) if day is not None else datetime.now(UTC).date()
     return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
-
-
-def _merge(rows: list[AggregateRow]) -> list[AggregateRow]:
-    merged: dict[tuple[str, str, str], AggregateRow] = {}
-    for row in rows:
-        key = (row.model_key, row.model, row.tier)
-        into = merged.setdefault(key, AggregateRow(*key))
-        for name, value in row.as_dict().items():
-            if isinstance(value, int):
-                setattr(into, name, getattr(into, name) + value)
-    return [merged[k] for k in sorted(merged)]
 
 
 def _total_usage(rows: list[AggregateRow]) -> Usage:
@@ -109,7 +99,7 @@ def build_report(
     """The report of `days` UTC days ending with `day` (JSON-able; integers in micros)."""
     span = report_days(day, days)
     per_day = {d: ledger.day_aggregates(d).rows for d in span}
-    rows = _merge([r for d in span for r in per_day[d]])
+    rows = merge([r for d in span for r in per_day[d]])
     totals = _totals(rows)
     actual = totals["spend_micros"]
     costs = naive_costs(config, _total_usage(rows))

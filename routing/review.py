@@ -11,8 +11,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from routing.aggregates import AggregateRow
 from routing.config import RoutingConfig
-from routing.ledger import AggregateRow, Ledger
+from routing.ledger import Ledger
 from routing.money import usd
 from routing.report import report_days
 

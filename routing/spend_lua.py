@@ -7,12 +7,15 @@ the namespace (not declared in KEYS): fine on a single Redis or Sentinel, not on
 
 Keys (`ns` is the namespace):
 - `ns:budget:w<seconds>:<index>`  hash per budget window: `spent:<budget>` and
-  `reserved:<budget>` in micro-dollars; `<budget>` is `overall` or `model_key:<key>`.
+  `reserved:<budget>` in micro-dollars; `<budget>` is `overall`, `model_key:<key>` or
+  `trial:<key>:<candidate>` (a shadow trial's own budget).
 - `ns:budget:resv:<call id>`  hash of one reservation (window key, amount, budgets).
 - `ns:budget:reservations`  sorted set of call ids by deadline (ms): expired reservations
   are released by whichever script runs next, so a crashed worker's hold stops counting.
 - `ns:ledger:<YYYY-MM-DD>:agg`  hash of day aggregates, field `key|model|tier|metric`.
 - `ns:ledger:<YYYY-MM-DD>:calls`  list of per-call JSON records (kept `keep` seconds).
+- `ns:ledger:<YYYY-MM-DD>:trial`, `...:trial_calls`  the same for shadow-trial calls and
+  scores (`key|candidate|tier|metric`), apart from production spend.
 - `ns:ledger:settled:<call id>`  marks a settled call, so a repeated settle is a no-op.
 """
 
@@ -66,9 +69,12 @@ for _, cid in ipairs(redis.call('ZRANGEBYSCORE', resv_index, '-inf', now_ms, 'LI
 end
 """
 
-# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, overall_limit|'',
-#       key_limit|'', window_ttl_s
-# -> {1, window_index, already_reserved 0|1} or {0, window_index, budget, limit, spent, reserved}
+# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, window_ttl_s,
+#       then (budget name, limit|'') pairs: every named budget is checked (where it has a
+#       limit) and holds the amount.
+# -> {1, window_index, already_reserved 0|1} or {0, window_index, budget, limit, spent,
+#    reserved}, or {2, window_index} when the call id was settled already (a trial replayed
+#    twice is made once).
 RESERVE = _PRELUDE + """
 local ws, cid, mk, needed = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
 local wkey, idx = window_key(ws)
@@ -76,21 +82,25 @@ local rkey = ns .. ':budget:resv:' .. cid
 if redis.call('EXISTS', rkey) == 1 then
   return {1, idx, 1}
 end
-local names = {'overall', 'model_key:' .. mk}
-local limits = {ARGV[7], ARGV[8]}
-for i = 1, 2 do
-  if limits[i] ~= '' then
-    local v = redis.call('HMGET', wkey, 'spent:' .. names[i], 'reserved:' .. names[i])
+if redis.call('EXISTS', ns .. ':ledger:settled:' .. cid) == 1 then
+  return {2, idx}
+end
+local names = {}
+for i = 8, #ARGV, 2 do
+  local name, limit = ARGV[i], ARGV[i + 1]
+  table.insert(names, name)
+  if limit ~= '' then
+    local v = redis.call('HMGET', wkey, 'spent:' .. name, 'reserved:' .. name)
     local spent, reserved = v[1] or '0', v[2] or '0'
-    if tonumber(spent) + tonumber(reserved) + tonumber(needed) > tonumber(limits[i]) then
-      return {0, idx, names[i], limits[i], spent, reserved}
+    if tonumber(spent) + tonumber(reserved) + tonumber(needed) > tonumber(limit) then
+      return {0, idx, name, limit, spent, reserved}
     end
   end
 end
 if needed ~= '0' then
-  for i = 1, 2 do redis.call('HINCRBY', wkey, 'reserved:' .. names[i], needed) end
+  for _, name in ipairs(names) do redis.call('HINCRBY', wkey, 'reserved:' .. name, needed) end
 end
-redis.call('EXPIRE', wkey, ARGV[9])
+redis.call('EXPIRE', wkey, ARGV[7])
 local ttl_ms = tonumber(ARGV[6])
 redis.call('HSET', rkey, 'window', wkey, 'amount', needed, 'budgets', table.concat(names, ' '),
   'model_key', mk, 'deadline_ms', now_ms + ttl_ms)
@@ -102,7 +112,10 @@ return {1, idx, 0}
 
 # ARGV: ns, window_seconds, call_id, model_key, model, tier, cost, input, output,
 #       cache_read, cache_write, flags ('fallback,escalation'), is_error '1'|'0',
-#       keep_s, agg_keep_s, window_ttl_s, record JSON (an object)
+#       keep_s, agg_keep_s, window_ttl_s, record JSON (an object),
+#       budgets charged without a reservation (space-separated), aggregate ('agg' for
+#       production, 'trial' for shadow trials), call list ('calls' | 'trial_calls'),
+#       extra row increments ('metric=n,metric=n': outcome, latency buckets, errors)
 # -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already
 SETTLE = _PRELUDE + """
 local ws, cid, mk, cost = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[7]
@@ -110,7 +123,7 @@ if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 17280
   return {0, '', 0}
 end
 local r = release(cid)
-local wkey, budgets, reserved = nil, 'overall model_key:' .. mk, '0'
+local wkey, budgets, reserved = nil, ARGV[18], '0'
 if r then
   wkey, reserved, budgets = r[1], r[2], r[3]
 else
@@ -121,7 +134,7 @@ if cost ~= '0' then
 end
 redis.call('EXPIRE', wkey, ARGV[16])
 local day = utc_day(math.floor(now_s / 86400))
-local agg = ns .. ':ledger:' .. day .. ':agg'
+local agg = ns .. ':ledger:' .. day .. ':' .. ARGV[19]
 local p = mk .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|'
 redis.call('HINCRBY', agg, p .. 'calls', 1)
 if ARGV[13] == '1' then redis.call('HINCRBY', agg, p .. 'errors', 1) end
@@ -135,14 +148,30 @@ for flag in string.gmatch(ARGV[12], '[^,]+') do
   redis.call('HINCRBY', agg, p .. flag .. '_calls', 1)
   if cost ~= '0' then redis.call('HINCRBY', agg, p .. flag .. '_micros', cost) end
 end
+for metric, n in string.gmatch(ARGV[21], '([^,=]+)=(%d+)') do
+  redis.call('HINCRBY', agg, p .. metric, n)
+end
 redis.call('EXPIRE', agg, ARGV[15])
-local calls = ns .. ':ledger:' .. day .. ':calls'
+local calls = ns .. ':ledger:' .. day .. ':' .. ARGV[20]
 local rec = ARGV[17]
 rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
   .. ',"day":"' .. day .. '","reserved_micros":' .. reserved .. '}'
 redis.call('RPUSH', calls, rec)
 redis.call('EXPIRE', calls, ARGV[14])
 return {1, day, reserved}
+"""
+
+# Counts on one aggregate row of today, no call: a hop (fallback, escalation) taken from a
+# model, or a shadow trial's scores. ARGV: ns, aggregate ('agg'|'trial'), row prefix
+# ('key|model|tier'), agg_keep_s, increments ('metric=n,...') -> day
+COUNT = _PRELUDE + """
+local day = utc_day(math.floor(now_s / 86400))
+local agg = ns .. ':ledger:' .. day .. ':' .. ARGV[2]
+for metric, n in string.gmatch(ARGV[5], '([^,=]+)=(%d+)') do
+  redis.call('HINCRBY', agg, ARGV[3] .. '|' .. metric, n)
+end
+redis.call('EXPIRE', agg, ARGV[4])
+return day
 """
 
 # A budget refusal (deferral or rejection) is counted and listed, and spends nothing.

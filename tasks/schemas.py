@@ -2,11 +2,14 @@
 
 Outputs are what the model must return as JSON; `check(input, model_keys)` validates an
 output against its input (a label that was offered, a choice among the options...).
+`compared` names the fields that carry an output's decision (a label, a choice, extracted
+values): a shadow trial compares those, after normalisation, to say whether a candidate
+model agrees with the production one; an output with none is compared like free text.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +20,13 @@ class In(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    compared: ClassVar[tuple[str, ...]] = ()
+
+    def decision(self) -> dict[str, Any]:
+        """The compared fields' values (a subclass turns lists of objects into what
+        identifies them: ids, paths, model keys)."""
+        return {name: getattr(self, name) for name in self.compared}
 
     @classmethod
     def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
@@ -35,6 +45,8 @@ class MonitoringIn(In):
 
 
 class MonitoringOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("status",)
+
     status: Literal["ok", "warn", "alert"]
     summary: str = Field(min_length=1)
     alerts: list[str] = Field(default_factory=list)
@@ -58,6 +70,11 @@ class Selection(BaseModel):
 
 
 class CurationOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("selected",)
+
+    def decision(self) -> dict[str, Any]:
+        return {"selected": frozenset(s.id for s in self.selected)}
+
     selected: list[Selection]
 
     @classmethod
@@ -85,6 +102,8 @@ class ClassificationIn(In):
 
 
 class ClassificationOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("label",)
+
     label: str
     confidence: float = Field(ge=0, le=1)
 
@@ -108,6 +127,8 @@ class ExtractionIn(In):
 
 
 class ExtractionOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("fields",)
+
     fields: dict[str, str | None]
 
     @classmethod
@@ -134,6 +155,8 @@ class LookupIn(In):
 
 
 class LookupOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("found", "answer")
+
     answer: str
     found: bool
 
@@ -162,6 +185,8 @@ class Finding(BaseModel):
 
 
 class CodeReviewOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("approve",)
+
     approve: bool
     findings: list[Finding]
 
@@ -190,6 +215,11 @@ class PlanStep(BaseModel):
 
 
 class OrchestrationOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("steps",)
+
+    def decision(self) -> dict[str, Any]:
+        return {"steps": [step.model_key for step in self.steps]}
+
     steps: list[PlanStep] = Field(min_length=1)
 
     @classmethod
@@ -210,6 +240,8 @@ class DecisionIn(In):
 
 
 class DecisionOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("choice",)
+
     choice: str
     rationale: str = Field(min_length=1)
     confidence: float = Field(ge=0, le=1)
@@ -240,5 +272,10 @@ class FileChange(BaseModel):
 
 
 class LargeContextOut(Out):
+    compared: ClassVar[tuple[str, ...]] = ("changes",)
+
+    def decision(self) -> dict[str, Any]:
+        return {"changes": frozenset(change.path for change in self.changes)}
+
     summary: str = Field(min_length=1)
     changes: list[FileChange]

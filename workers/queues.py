@@ -12,6 +12,7 @@ fails it with a clear error.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from kombu import Exchange, Queue
@@ -54,6 +55,7 @@ def route_task(
     except RoutingError as exc:
         log.warning("task %s not routed (%s); sent to the default queue to fail there", name, exc)
         return None
-    headers = {**headers, ROUTE_HEADER: RouteState.initial(decision).header()}
+    state = RouteState.initial(decision, sent_at=time.time())
+    headers = {**headers, ROUTE_HEADER: state.header()}
     options["headers"] = headers
     return {"queue": decision.queue, "headers": headers}

@@ -15,7 +15,15 @@ import os
 from functools import lru_cache
 from typing import Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
 
 
 class Settings(BaseModel):
@@ -36,6 +44,13 @@ class Settings(BaseModel):
     # Latency of the simulated provider, in seconds (offline runs and the demo).
     simulated_latency: float = Field(
         default=0.05, ge=0, validation_alias="LLM_ROUTER_SIMULATED_LATENCY"
+    )
+    # Per-model error rates of the simulated provider's typed answers, `model=rate,...`
+    # (provider model ids, rates in [0, 1]): with that probability (deterministic on the
+    # input) a model's answer differs from the one every correct model gives, so shadow
+    # trials measure agreement offline. Unlisted models never err.
+    simulated_error_rates: dict[str, float] = Field(
+        default_factory=dict, validation_alias="LLM_ROUTER_SIMULATED_ERROR_RATES"
     )
     # How often a process checks the config version in case a pub/sub message was missed.
     config_poll_seconds: float = Field(
@@ -102,6 +117,26 @@ class Settings(BaseModel):
         for key, value in data.items():
             values[_FIELD_OF.get(str(key), str(key))] = value
         return values
+
+    @field_validator("simulated_error_rates", mode="before")
+    @classmethod
+    def _rates(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        rates: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            model, sep, rate = part.partition("=")
+            try:
+                number = float(rate)
+            except ValueError:
+                number = -1.0
+            if not sep or not model.strip() or not 0 <= number <= 1:
+                raise ValueError(
+                    f"LLM_ROUTER_SIMULATED_ERROR_RATES: expected model=rate pairs with rates "
+                    f"in [0, 1] separated by commas, got {part!r}"
+                )
+            rates[model.strip()] = number
+        return rates
 
     @model_validator(mode="after")
     def _default_broker(self) -> Settings:

@@ -36,11 +36,13 @@ class Accounting:
         return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros)
 
     def settle(
-        self, reservation: Reservation, s: RouteState, usage: Usage, cost: int,
-        error: str | None = None,
+        self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,
+        error: str | None = None, invalid: bool = False, latency_ms: float | None = None,
+        e2e_ms: float | None = None,
     ) -> None:
-        """Record one call made in state `s` (before the call); `error` names the
-        provider error's class when it failed."""
+        """Record one call made in state `s` (before the call): `error` names the provider
+        error's class when it failed, `invalid` says its output failed validation,
+        `e2e_ms` is set on the task's last call."""
         outcome = Outcome.ok if error is None else Outcome.error
         self.rt.ledger.settle(
             CallRecord(
@@ -59,6 +61,9 @@ class Accounting:
                 downgrade=s.downgraded_from is not None,
                 deferred=s.deferrals > 0,
                 error=error,
+                invalid=invalid,
+                latency_ms=latency_ms,
+                e2e_ms=e2e_ms,
             ),
             window_seconds=self.window_seconds,
         )

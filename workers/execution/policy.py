@@ -216,8 +216,9 @@ def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
-        return Hop(state.moved_to(decision, rerouted=True), "reroute",
-                   f"{state.model} is not routable under config version {cfg.version}")
+        reason = f"{state.model} is not routable under config version {cfg.version}"
+        moved = state.moved_to(decision, rerouted=True).hopped("reroute", state, reason)
+        return Hop(moved, "reroute", reason)
     if cooldown_s > 0:
         if cooldown_s <= ctx.retry.max_delay:
             return Hop(state, "wait", f"{state.model} is cooling down for {cooldown_s:.1f}s",
@@ -262,7 +263,8 @@ def _fallback(
         decision = ctx.router.for_model(state.route_key, model, "fallback")
         moved = state.moved_to(decision, fallback_from=(*state.fallback_from, state.model),
                                tried=tuple(sorted(tried)))
-        return Hop(moved, "fallback", reason, cooldown=cooldown)
+        return Hop(moved.hopped("fallback", state, reason), "fallback", reason,
+                   cooldown=cooldown)
     return Fail(AllModelsFailedError(
         f"{state.model_key}: every model failed (tried {', '.join(sorted(tried))}); "
         f"last error: {reason}"
@@ -285,7 +287,7 @@ def _escalate(state: RouteState, reason: str, ctx: Context) -> Hop | Fail:
         ))
     moved = state.moved_to(decision, escalated_from=(*state.escalated_from, state.model),
                            tried=())
-    return Hop(moved, "escalate", reason)
+    return Hop(moved.hopped("escalate", state, reason), "escalate", reason)
 
 
 def _over_budget(state: RouteState, exc: BudgetExceededError, ctx: Context) -> Hop | Defer | Fail:
@@ -294,7 +296,8 @@ def _over_budget(state: RouteState, exc: BudgetExceededError, ctx: Context) -> H
     if (spec.on_budget_exceeded is BudgetPolicy.downgrade and target
             and state.downgraded_from is None and target != state.model):
         decision = ctx.router.for_model(state.route_key, target, "budget_downgrade")
-        return Hop(state.moved_to(decision, downgraded_from=state.model), "downgrade", str(exc))
+        moved = state.moved_to(decision, downgraded_from=state.model)
+        return Hop(moved.hopped("downgrade", state, str(exc)), "downgrade", str(exc))
     if spec.on_budget_exceeded is BudgetPolicy.reject:
         return Fail(BudgetRejectedError(str(exc)), refusal=exc)
     return Defer(replace(state, deferrals=state.deferrals + 1), exc)

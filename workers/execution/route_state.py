@@ -15,7 +15,8 @@ from routing.router import Decision
 
 ROUTE_HEADER = "llmr_route"
 # Tuple fields, carried as JSON lists in the header.
-_SEQUENCES = ("fallback_from", "escalated_from", "tried")
+_SEQUENCES = ("fallback_from", "escalated_from", "tried", "hops")
+HOP_REASON_CHARS = 300
 
 
 def _routed(decision: Decision) -> dict[str, Any]:
@@ -48,10 +49,15 @@ class RouteState:
     deferrals: int = 0
     downgraded_from: str | None = None
     tried: tuple[str, ...] = field(default=())
+    # When the task was sent (routed at send time) or first arrived (sent by name), in
+    # unix seconds: its end-to-end time is measured from there.
+    sent_at: float = 0.0
+    # Each move to another model: {"kind", "from", "to", "reason"}.
+    hops: tuple[dict[str, str], ...] = ()
 
     @classmethod
-    def initial(cls, decision: Decision) -> RouteState:
-        return cls(model_key=decision.model_key, **_routed(decision))
+    def initial(cls, decision: Decision, sent_at: float = 0.0) -> RouteState:
+        return cls(model_key=decision.model_key, sent_at=sent_at, **_routed(decision))
 
     @classmethod
     def from_headers(cls, headers: dict[str, Any] | None) -> RouteState | None:
@@ -74,6 +80,12 @@ class RouteState:
     def moved_to(self, decision: Decision, **changes: Any) -> RouteState:
         """The same task, now on `decision`'s model (a fallback, escalation, re-route)."""
         return replace(self, attempt=0, **_routed(decision), **changes)
+
+    def hopped(self, kind: str, origin: RouteState, reason: str) -> RouteState:
+        """This state with the move from `origin`'s model recorded in `hops`."""
+        hop = {"kind": kind, "from": origin.model, "to": self.model,
+               "reason": reason[:HOP_REASON_CHARS]}
+        return replace(self, hops=(*origin.hops, hop))
 
     def after_call(self, cost_micros: int, *, failed: bool) -> RouteState:
         return replace(

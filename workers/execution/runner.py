@@ -15,6 +15,8 @@
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import replace
 from typing import Any, NoReturn
 
 from celery import Task
@@ -84,16 +86,21 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         state = RouteState.from_headers(self.task.request.headers)
-        step: Step | dict[str, Any] = next_step(
-            state, Unrouted() if state is None else self._arrived(state), self.ctx
-        )
+        step: Step | dict[str, Any]
+        if state is None:  # sent by name: its end-to-end time starts now
+            step = next_step(None, Unrouted(), self.ctx)
+            if isinstance(step, Hop):
+                step = replace(step, state=replace(step.state, sent_at=time.time()))
+        else:
+            step = next_step(state, self._arrived(state), self.ctx)
         while True:
             if isinstance(step, dict):
                 return step
             if isinstance(step, Call):
-                step = self._call(step.state)
+                state = step.state
+                step = self._call(state)
             elif isinstance(step, Hop):
-                step = self._hop(step)
+                step = self._hop(step, state)
             elif isinstance(step, Defer):
                 self._defer(step)
             elif isinstance(step, Fail):
@@ -106,12 +113,16 @@ class Runner:
     def _arrived(self, state: RouteState) -> Arrived:
         return Arrived(self.rt.cooldowns.remaining(state.model))
 
-    def _hop(self, hop: Hop) -> Step:
+    def _hop(self, hop: Hop, origin: RouteState | None) -> Step:
         if hop.cooldown is not None:
             self.rt.cooldowns.start(*hop.cooldown)
         if hop.kind in ("fallback", "escalate", "reroute"):
             log.info("task %s: %s to %s (%s)", self.task_id, hop.kind, hop.state.model,
                      hop.reason)
+        if origin is not None and hop.kind in ("fallback", "escalate"):
+            # the evidence of how often a key's model is not enough (or not there)
+            metric = "fallbacks_out" if hop.kind == "fallback" else "escalations_out"
+            self.rt.ledger.count((origin.model_key, origin.model, origin.tier), {metric: 1})
         if hop.delay <= 0 and hop.state.queue in consumed_queues(self.task):
             self.in_place = True
             return next_step(hop.state, self._arrived(hop.state), self.ctx)
@@ -169,15 +180,25 @@ class Runner:
         try:
             completion = self.rt.providers.for_model(model).complete(request)
         except ProviderError as exc:
-            accounting.settle(reservation, state, Usage(), 0, type(exc).__name__)
+            accounting.settle(reservation, state, Usage(), 0, error=type(exc).__name__)
             return next_step(state.after_call(0, failed=True), ProviderFailed(exc), self.ctx)
         cost = cost_micros(completion.usage, price)
-        accounting.settle(reservation, state, completion.usage, cost)
-        state = state.after_call(cost, failed=False)
+        latency_ms = completion.latency_s * 1000
         try:
             output = self.spec.parse_output(completion.text, self.call, cfg)
         except OutputInvalidError as exc:
-            return next_step(state, OutputRejected(str(exc)), self.ctx)
+            accounting.settle(reservation, state, completion.usage, cost, invalid=True,
+                              latency_ms=latency_ms)
+            return next_step(state.after_call(cost, failed=False), OutputRejected(str(exc)),
+                             self.ctx)
+        except BaseException:
+            accounting.settle(reservation, state, completion.usage, cost, invalid=True,
+                              latency_ms=latency_ms)
+            raise
+        e2e_ms = (time.time() - state.sent_at) * 1000 if state.sent_at else None
+        accounting.settle(reservation, state, completion.usage, cost, latency_ms=latency_ms,
+                          e2e_ms=e2e_ms)
+        state = state.after_call(cost, failed=False)
         return self._result(state, completion, cost, output)
 
     # -- the result -------------------------------------------------------------------------
@@ -222,6 +243,8 @@ class Runner:
             result["downgraded_from"] = state.downgraded_from
         if state.deferrals:
             result["deferrals"] = state.deferrals
+        if state.hops:
+            result["hops"] = list(state.hops)
         result["text"] = completion.text
         if output:
             result["output"] = output

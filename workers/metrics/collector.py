@@ -24,8 +24,8 @@ from typing import Protocol
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from routing.aggregates import AggregateRow
 from routing.budget import BudgetStatus
-from routing.ledger import AggregateRow
 from routing.money import usd
 
 log = logging.getLogger(__name__)

@@ -80,7 +80,8 @@ class Providers:
     def _build(self, name: str) -> Provider:
         s = self.settings
         if name == "simulated":
-            return SimulatedProvider(latency=s.simulated_latency)
+            return SimulatedProvider(latency=s.simulated_latency,
+                                     error_rates=s.simulated_error_rates)
         if name not in KEY_VARIABLES:
             raise ValueError(f"unknown provider {name!r} (known: {', '.join(KEY_VARIABLES)})")
         key = self._key(name)

@@ -3,11 +3,13 @@
 Text: a function of (model, system, messages) only, seeded by their SHA-256.
 - If the system prompt or a message holds a JSON schema between `<json-schema>` and
   `</json-schema>` (`workers.contract.json_schema_block`, the prompt convention of typed
-  tasks), the reply is a JSON
-  document valid against that schema (see `schema_instance`); typed tasks that embed
-  their output model's `model_json_schema()` this way are satisfied offline. Constraints
-  that depend on the input (say, "one of these labels") must be in the schema (an `enum`)
-  for the simulated reply to honour them.
+  tasks), the reply is a JSON document valid against that schema (see `schema_instance`);
+  typed tasks that embed their output model's `model_json_schema()` this way are satisfied
+  offline. Constraints that depend on the input (say, "one of these labels") must be in
+  the schema (an `enum`) for the simulated reply to honour them. The answer is the
+  input's: every model gives the same one, except that a model with an error rate
+  (`error_rates`, LLM_ROUTER_SIMULATED_ERROR_RATES) gives its own, different one on that
+  share of inputs (deterministically), so shadow trials measure agreement offline.
 - Otherwise a phrase of 30 to 249 estimated tokens, cut at `max_tokens`.
 
 Usage: input tokens are `routing.tokens.estimate_tokens` of the request. With
@@ -25,6 +27,7 @@ import json
 import random
 import threading
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from routing.pricing import Usage
@@ -42,9 +45,9 @@ def find_schema(request: CompletionRequest) -> dict[str, Any] | None:
     return schema_in((request.system or "", *(m.content for m in request.messages)))
 
 
-def request_seed(request: CompletionRequest) -> int:
+def request_seed(request: CompletionRequest, *, with_model: bool = True) -> int:
     digest = hashlib.sha256()
-    for part in (request.model, request.system or "",
+    for part in (request.model if with_model else "", request.system or "",
                  *(f"{m.role}:{m.content}" for m in request.messages)):
         digest.update(part.encode())
         digest.update(b"\0")
@@ -56,13 +59,16 @@ class SimulatedProvider:
 
     name = "simulated"
 
-    def __init__(self, *, latency: float = 0.0) -> None:
+    def __init__(
+        self, *, latency: float = 0.0, error_rates: Mapping[str, float] | None = None
+    ) -> None:
         self.latency = latency
+        self.error_rates = dict(error_rates or {})
         self._lock = threading.Lock()
         self._cache: dict[str, float] = {}  # (model, system) digest -> expiry (monotonic)
 
     def __repr__(self) -> str:
-        return f"SimulatedProvider(latency={self.latency!r})"
+        return f"SimulatedProvider(latency={self.latency!r}, error_rates={self.error_rates!r})"
 
     def close(self) -> None:
         with self._lock:
@@ -71,7 +77,7 @@ class SimulatedProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         started = time.perf_counter()
         seed = request_seed(request)
-        text, stop = self._text(request, seed)
+        text, stop = self._text(request, seed, self._typed_seed(request, seed))
         usage = Usage(output_tokens=min(estimate_text_tokens(text), request.max_tokens),
                       **self._input_usage(request))
         remaining = self.latency - (time.perf_counter() - started)
@@ -87,12 +93,20 @@ class SimulatedProvider:
             stop_reason=stop,
         )
 
+    def _typed_seed(self, request: CompletionRequest, seed: int) -> int:
+        """The seed of a typed answer: the input's alone (every model gives the same one),
+        except with the model's error rate, when the model's own seed makes it differ."""
+        rate = self.error_rates.get(request.model, 0.0)
+        if rate > 0 and (seed % 1_000_003) / 1_000_003 < rate:
+            return seed
+        return request_seed(request, with_model=False)
+
     @staticmethod
-    def _text(request: CompletionRequest, seed: int) -> tuple[str, str]:
+    def _text(request: CompletionRequest, seed: int, typed_seed: int) -> tuple[str, str]:
         schema = find_schema(request)
         if schema is not None:
             # Never cut JSON: a truncated document would fail validation for no reason.
-            return json.dumps(schema_instance(schema, seed)), "end_turn"
+            return json.dumps(schema_instance(schema, typed_seed)), "end_turn"
         rng = random.Random(seed)
         target = 30 + seed % 220
         words = [f"Simulated reply from {request.model}:"]
