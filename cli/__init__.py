@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "worker": ("cli.worker_cmd",),
     "metrics": ("cli.metrics_cmd",),
     "demo": ("cli.demo_cmd",),
+    "review": ("cli.review_cmd",),
 }
 
 

@@ -56,6 +56,12 @@ def _print(report: dict[str, Any]) -> None:
             trend.add_row(d["day"], str(d["calls"]), f"{d['spend_usd']:.6f}",
                           str(d["fallbacks"]), str(d["escalations"]), str(d["deferrals"]))
         say(trend)
+    trials = report["trials"]
+    if trials["rows"]:
+        say(f"shadow trials (own budgets; not in the totals or savings above): "
+            f"${trials['spend_usd']:.6f}, " + ", ".join(
+                f"{t['model_key']} on {t['candidate']} {t['calls']} calls"
+                for t in trials["rows"]))
     say(f"note: {report['pricing']}")
 
 

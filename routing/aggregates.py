@@ -104,6 +104,8 @@ class TrialRow(Row):
     candidate_invalid: int = 0
     candidate_errors: int = 0
     unjudged: int = 0
+    skipped_budget: int = 0  # sampled, but the trial budget had no room: no shadow
+    replayed: int = 0  # sampled again (a re-delivered task): no second shadow
     prod_latency_ms: int = 0
     cand_latency_ms: int = 0
     prod_micros: int = 0

@@ -102,7 +102,8 @@ def seconds_until(resets_at: str, now: float | None = None) -> float:
 @dataclass(frozen=True, slots=True)
 class Reservation:
     """What `reserve` holds for one call; `held` is False when no budget applied.
-    `duplicate`: the call id was settled already (a replayed trial; make no call)."""
+    `duplicate`: the call id was reserved or settled already (a replayed trial: make no
+    second call)."""
 
     call_id: str
     model_key: str
@@ -215,8 +216,9 @@ class BudgetBook:
         if int(reply[0]) == 2:
             return Reservation(call_id, model_key, needed_micros, held=False, window=window,
                                duplicate=True)
-        if int(reply[0]) == 1:
-            return Reservation(call_id, model_key, needed_micros, held=True, window=window)
+        if int(reply[0]) == 1:  # held (now, or already by an earlier reserve of this id)
+            return Reservation(call_id, model_key, needed_micros, held=True, window=window,
+                               duplicate=bool(int(reply[2])))
         raise BudgetExceededError(
             budget=text(reply[2]),
             limit_micros=int(reply[3]),

@@ -117,3 +117,12 @@ class PromptTooLargeError(RoutingError):
             f"model of '{model_key}' ({sizes}); shorten the prompt or add a larger model "
             "to the key's fallbacks"
         )
+
+
+class NothingToApplyError(RoutingError):
+    """The routing review recommends keeping a model key as it is."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        self.key = key
+        self.reason = reason
+        super().__init__(f"model_keys.{key}: the review recommends no change ({reason})")

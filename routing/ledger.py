@@ -101,7 +101,7 @@ class CallRecord:
             "cost_micros": self.cost_micros, "attempt": self.attempt,
             "config_version": self.config_version, "outcome": str(self.outcome),
             **{f: getattr(self, f) for f in FLAGS}, "error": self.error,
-            "invalid": self.invalid,
+            "invalid": self.invalid, "trial": self.trial,
         }
         if self.latency_ms is not None:
             out["latency_ms"] = round(self.latency_ms, 1)

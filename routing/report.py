@@ -13,6 +13,7 @@ import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from routing import latency
 from routing.aggregates import AggregateRow, merge
 from routing.budget import iso
 from routing.config import RoutingConfig
@@ -79,9 +80,13 @@ def _events(rows: list[AggregateRow]) -> dict[str, Any]:
 
 
 def _row(row: AggregateRow) -> dict[str, Any]:
-    out = {k: v for k, v in row.as_dict().items() if k != "micros"}
+    out = {k: v for k, v in row.as_dict().items() if k not in ("micros", "latency", "e2e")}
     out["spend_micros"] = row.micros
     out["spend_usd"] = usd(row.micros)
+    for name, histogram in (("latency", row.latency), ("e2e", row.e2e)):
+        for q, label in ((0.5, "p50"), (0.95, "p95")):
+            value = latency.percentile(histogram, q)
+            out[f"{name}_{label}_ms"] = None if value is None else round(value, 1)
     return out
 
 
@@ -119,6 +124,8 @@ def build_report(
             "fallbacks": ev["fallbacks"]["count"], "escalations": ev["escalations"]["count"],
             "deferrals": ev["deferrals"]["count"],
         })
+    trial_rows = merge([r for d in span for r in ledger.trial_aggregates(d)])
+    trial_spend = sum(r.micros for r in trial_rows)
     return {
         "day": span[-1],
         "days": span,
@@ -129,6 +136,14 @@ def build_report(
         "naive": naive,
         "events": _events(rows),
         "trend": trend,
+        # Shadow trials: paid from their own budgets, never in the totals or the savings.
+        "trials": {
+            "spend_micros": trial_spend, "spend_usd": usd(trial_spend),
+            "rows": [{"model_key": r.model_key, "candidate": r.model, "tier": r.tier,
+                      "calls": r.calls, "samples": r.samples, "agree": r.agree,
+                      "spend_micros": r.micros, "spend_usd": usd(r.micros)}
+                     for r in trial_rows],
+        },
         "pricing": PRICING_NOTE,
     }
 

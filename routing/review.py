@@ -1,8 +1,18 @@
-"""The monthly routing review: per model key, what ran where, at what cost, and how often
-the cheap route was not good enough (escalations) or not available (fallbacks, errors).
+"""The routing review: per model key, the evidence of the last N days and a recommendation
+anyone can check by hand, and the config change that carries it out.
 
-The seed's advice is to reassess routing monthly; this gives the figures to do it with
-and flags keys worth a look. It never changes the config itself.
+The rules (`recommend`), in order:
+- switch down to a trial candidate when the lower bound of its 95% agreement interval is
+  at least the key's `min_agreement` on at least `min_samples` samples, and it is cheaper
+  on the window's tokens (several: the largest saving);
+- move up to the escalation target's model when escalations are frequent enough that
+  starting there is cheaper: per call, c(model) + rate x c(target) > c(target), priced on
+  the key's average tokens, on at least `min_samples` calls;
+- else keep, saying why (no candidate, too few samples, agreement too low, dearer).
+
+`apply` writes the recommended change through the config store (validated, versioned,
+author `review`, the evidence in the history entry), so `config rollback` undoes it. The
+monthly Beat cron stores the review (`store_review`).
 """
 
 from __future__ import annotations
@@ -11,78 +21,163 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.aggregates import AggregateRow
-from routing.config import RoutingConfig
+from routing.config import ModelKeySpec, RoutingConfig
+from routing.errors import ConfigError, NothingToApplyError
+from routing.evidence import key_evidence, monthly_micros
 from routing.ledger import Ledger
 from routing.money import usd
+from routing.pricing import Usage, cost_micros
 from routing.report import report_days
+from routing.store import ConfigStore
 
-ESCALATION_FLAG = 0.20  # share of a key's calls made after an escalation
-ERROR_FLAG = 0.10  # share of a key's calls that failed
+AUTHOR = "review"
 
 
-def review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:
-    span = report_days(None, days)
-    keys: dict[str, dict[str, Any]] = {}
-    for day in span:
-        for row in ledger.day_aggregates(day).rows:
-            _add(keys, row)
-    findings: list[str] = []
-    for key, entry in sorted(keys.items()):
-        calls = entry["calls"] or 1
-        entry["escalation_share"] = round(entry["escalation_calls"] / calls, 4)
-        entry["error_share"] = round(entry["errors"] / calls, 4)
-        spec = config.model_keys.get(key)
-        if spec is None:
-            findings.append(f"{key}: no longer in the config ({entry['calls']} calls)")
-            continue
-        if entry["escalation_share"] > ESCALATION_FLAG:
-            findings.append(
-                f"{key}: {entry['escalation_share']:.0%} of calls escalated past "
-                f"{spec.model}; consider routing it to a stronger model"
-            )
-        if entry["error_share"] > ERROR_FLAG:
-            findings.append(
-                f"{key}: {entry['error_share']:.0%} of calls failed; check the provider "
-                "of its model or add fallbacks"
-            )
-    total = sum(e["micros"] for e in keys.values())
+def review(ledger: Ledger, config: RoutingConfig, days: int = 30,
+           *, day: str | None = None) -> dict[str, Any]:
+    """The evidence and the recommendation of every model key over `days` UTC days."""
+    span = report_days(day, days)
+    prod, trials = ledger.spans(span)
+    keys = key_evidence(config, len(span), prod, trials)
+    for key, entry in keys.items():
+        entry["recommendation"] = recommend(config, key, entry)
+    actions = [k for k, e in keys.items() if e["recommendation"]["action"] != "keep"]
+    trial_spend = sum(t["trial_spend_micros"] for e in keys.values() for t in e["trials"])
     summary = (
         f"{len(span)} days to {span[-1]}: {sum(e['calls'] for e in keys.values())} calls, "
-        f"${usd(total):.2f}, {len(findings)} finding(s)"
+        f"${usd(sum(e['cost_micros'] for e in keys.values())):.2f} "
+        f"(trials ${usd(trial_spend):.2f} apart); "
+        + (", ".join(f"{k}: {keys[k]['recommendation']['action']} to "
+                     f"{keys[k]['recommendation']['to']}" for k in actions)
+           if actions else "no change recommended")
     )
-    return {
-        "from": span[0],
-        "to": span[-1],
-        "config_version": config.version,
-        "model_keys": keys,
-        "findings": findings,
-        "summary": summary,
-        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-    }
+    return {"from": span[0], "to": span[-1], "days": len(span),
+            "config_version": config.version, "model_keys": keys, "summary": summary,
+            "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
-def _add(keys: dict[str, dict[str, Any]], row: AggregateRow) -> None:
-    entry = keys.setdefault(
-        row.model_key,
-        {"calls": 0, "errors": 0, "micros": 0, "escalation_calls": 0, "fallback_calls": 0,
-         "models": {}},
-    )
-    entry["calls"] += row.calls
-    entry["errors"] += row.errors
-    entry["micros"] += row.micros
-    entry["escalation_calls"] += row.escalation_calls
-    entry["fallback_calls"] += row.fallback_calls
-    entry["models"][row.model] = entry["models"].get(row.model, 0) + row.calls
+def _keep(reason: str) -> dict[str, Any]:
+    return {"action": "keep", "to": None, "reason": reason, "monthly_saving_usd": 0.0}
 
 
-def store_routing_review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:
-    """Build the review and keep it in Redis under `<ns>:reports:routing_review:<YYYY-MM>`."""
+def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[str, Any]:
+    spec = config.model_keys[key]
+    usage = Usage(**entry["usage"])
+    days = entry["days"]
+    current = monthly_micros(config, usage, spec.model, days)
+    reasons: list[str] = []
+    switch: dict[str, Any] | None = None
+    for t in entry["trials"]:
+        cand = t["candidate"]
+        if cand not in config.models or cand == spec.model:
+            continue
+        saving = current - monthly_micros(config, usage, cand, days)
+        interval = (f"agreement {t['agreement']:.3f}, interval [{t['agreement_low']:.3f}, "
+                    f"{t['agreement_high']:.3f}]" if t["samples"] else "")
+        if t["samples"] and t["agreement_high"] < spec.min_agreement:
+            reasons.append(f"{cand}: agreement too low: {interval} is all below "
+                           f"{spec.min_agreement}")
+        elif t["samples"] < spec.min_samples:
+            reasons.append(f"{cand}: {t['samples']} samples, fewer than {spec.min_samples}"
+                           + (f" ({t['unjudged']} free-text samples unjudged: set a judge)"
+                              if t["unjudged"] else ""))
+        elif t["agreement_low"] < spec.min_agreement:
+            reasons.append(f"{cand}: {interval} below {spec.min_agreement}")
+        elif saving <= 0:
+            reasons.append(f"{cand}: agrees, but costs more on this key's tokens")
+        elif switch is None or saving > switch["saving"]:
+            switch = {"to": cand, "saving": saving, "trial": t}
+    if switch is not None:
+        t = switch["trial"]
+        return {"action": "switch", "to": switch["to"],
+                "monthly_saving_usd": round(usd(switch["saving"]), 2),
+                "reason": (f"agreement {t['agreement']:.3f} [{t['agreement_low']:.3f}, "
+                           f"{t['agreement_high']:.3f}] on {t['samples']} samples >= "
+                           f"{spec.min_agreement}; saves ${usd(switch['saving']):.2f}/month")}
+    up = _move_up(config, spec, entry)
+    if up is not None:
+        return up
+    if not entry["trials"] and not spec.trials:
+        return _keep("no candidate: add a trial to measure one")
+    return _keep("; ".join(reasons) or "no trial samples yet")
+
+
+def _move_up(config: RoutingConfig, spec: ModelKeySpec,
+             entry: dict[str, Any]) -> dict[str, Any] | None:
+    if spec.escalate_to is None or entry["model_calls"] < spec.min_samples:
+        return None
+    target = config.model_keys[spec.escalate_to].model
+    rate = entry["escalation_rate"] or 0.0
+    calls = entry["model_calls"]
+    if target == spec.model or calls == 0:
+        return None
+    usage = Usage(**entry["usage"])
+    per_call = Usage(*(round(n / max(1, entry["calls"])) for n in
+                       (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+                        usage.cache_write_tokens)))
+    own = cost_micros(per_call, config.price_of(spec.model))
+    up = cost_micros(per_call, config.price_of(target))
+    expected = own + rate * up
+    if expected <= up:
+        return None
+    saving = (expected - up) * calls * 30 / max(1, entry["days"])
+    return {"action": "move_up", "to": target, "monthly_saving_usd": round(usd(round(saving)), 2),
+            "reason": (f"{rate:.1%} of {calls} calls escalate: {own} + {rate:.3f} x {up} = "
+                       f"{expected:.0f} > {up} micro-dollars per call on {target} directly")}
+
+
+def change_for(config: RoutingConfig, key: str, rec: dict[str, Any]) -> dict[str, Any]:
+    """The config document with `rec` carried out on `key`."""
+    doc = config.document()
+    spec = doc["model_keys"][key]
+    old, new = spec["model"], rec["to"]
+    spec["model"] = new
+    rest = [m for m in spec.get("fallbacks", []) if m not in (old, new)]
+    if rec["action"] == "switch":
+        # the measured model stays next in line, should the candidate be unavailable
+        spec["fallbacks"] = [old, *rest]
+        spec["trials"] = [t for t in spec.get("trials", []) if t["candidate"] != new]
+    else:
+        spec["fallbacks"] = rest
+        target = doc["model_keys"][spec["escalate_to"]]
+        spec["escalate_to"] = target.get("escalate_to")
+    return doc
+
+
+def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
+          expect_version: int | None = None) -> tuple[RoutingConfig, dict[str, Any]]:
+    """Carry out `key`'s recommendation (a new config version by `review`); raise
+    `NothingToApplyError` when it says keep, `ConfigError` for an unknown key."""
+    config = store.read()
+    if key not in config.model_keys:
+        raise ConfigError([(f"model_keys.{key}", "unknown model key (known: "
+                            f"{', '.join(sorted(config.model_keys))})")])
     result = review(ledger, config, days)
-    month = result["to"][:7]
-    ledger.client.set(
-        f"{ledger.namespace}:reports:routing_review:{month}",
-        json.dumps(result, separators=(",", ":")),
-        ex=ledger.aggregate_keep_days * 86400,
-    )
+    rec = result["model_keys"][key]["recommendation"]
+    if rec["action"] == "keep":
+        raise NothingToApplyError(key, rec["reason"])
+    old = config.model_keys[key].model
+    summary = f"review: {key} {rec['action']} {old} -> {rec['to']}: {rec['reason']}"
+    stored = store.write(change_for(config, key, rec), author=AUTHOR, summary=summary,
+                         expect_version=config.version if expect_version is None
+                         else expect_version)
+    return stored, rec
+
+
+def review_key(namespace: str, month: str | None = None) -> str:
+    return f"{namespace}:reports:routing_review:{month or 'latest'}"
+
+
+def store_review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:
+    """Build the review and keep it in Redis (by month, and as the latest)."""
+    result = review(ledger, config, days)
+    raw = json.dumps(result, separators=(",", ":"))
+    keep = ledger.aggregate_keep_days * 86400
+    ledger.client.set(review_key(ledger.namespace, result["to"][:7]), raw, ex=keep)
+    ledger.client.set(review_key(ledger.namespace), raw, ex=keep)
     return result
+
+
+def load_review(ledger: Ledger) -> dict[str, Any] | None:
+    raw = ledger.client.get(review_key(ledger.namespace))
+    return None if raw is None else dict(json.loads(raw))

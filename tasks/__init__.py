@@ -36,4 +36,4 @@ def _typed(spec: TypedSpec) -> LLMTask:
 
 TYPED: dict[str, LLMTask] = {spec.model_key: _typed(spec) for spec in KINDS}
 
-from tasks import crons  # noqa: E402,F401  (registers the cron tasks)
+from tasks import crons, trials  # noqa: E402,F401  (registers the crons and llm.trial)

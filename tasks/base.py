@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from celery import Task
 
+from tasks.trials import sample_trials
 from workers.contract import WorkSpec
+
+log = logging.getLogger(__name__)
 
 
 class LLMTask(Task):  # type: ignore[type-arg]
@@ -16,3 +22,13 @@ class LLMTask(Task):  # type: ignore[type-arg]
     reject_on_worker_lost = True
     # Celery's own retry machinery is not used: execution re-publishes its hops.
     max_retries = None
+
+    def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+        """After the result is stored: sample the key's shadow trials (never the caller's
+        concern: a failure here is logged and the task stays a success)."""
+        if not isinstance(retval, dict):
+            return
+        try:
+            sample_trials(self.name, task_id, dict(kwargs or {}), retval)
+        except Exception:
+            log.exception("task %s: sampling its shadow trials failed", task_id)

@@ -11,26 +11,14 @@ paths) do not. The verdict is `agree`, `disagree` (naming the fields) or
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
+from typing import Any
 
 from tasks.schemas import Out
-
-Verdict = Literal["agree", "disagree", "candidate_invalid"]
+from workers.contract import Comparison
 
 _SPACE = re.compile(r"\s+")
 _NUMBER = re.compile(r"^[^\d\-+]{0,4}([-+]?[\d,' ]*\.?\d+)[^\d]{0,4}$")
-
-
-@dataclass(frozen=True, slots=True)
-class Comparison:
-    verdict: Verdict
-    fields: tuple[str, ...] = ()  # the compared fields that differ
-
-    @property
-    def agrees(self) -> bool:
-        return self.verdict == "agree"
 
 
 def normalise(value: Any) -> Any:

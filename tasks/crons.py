@@ -102,10 +102,13 @@ def cost_report(self: Cron, day: str | None = None) -> dict[str, Any]:
 
 @app.task(base=Cron, bind=True, name="cron.routing_review")
 def routing_review(self: Cron, days: int = 30) -> dict[str, Any]:
-    """Monthly: per model key, how often it escalated or fell back, and what it cost."""
-    from routing.review import store_routing_review
+    """Monthly: the routing review (`llm-router review`), stored, its summary logged."""
+    from routing.review import store_review
 
     rt = get_runtime()
-    review = store_routing_review(rt.ledger, rt.live.get(), days)
+    review = store_review(rt.ledger, rt.live.get(), days)
     log.info("routing review: %s", review["summary"])
-    return review
+    return {"summary": review["summary"], "from": review["from"], "to": review["to"],
+            "recommendations": {k: e["recommendation"]
+                                for k, e in review["model_keys"].items()
+                                if e["recommendation"]["action"] != "keep"}}

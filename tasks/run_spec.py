@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from routing.config import RoutingConfig
-from workers.contract import Call, Message, input_error
+from workers.contract import Call, Comparison, Message, input_error
 
 
 class ChatMessage(BaseModel):
@@ -48,6 +48,12 @@ class RunSpec:
         else:
             messages = tuple(Message(m.role, m.content) for m in data.messages or ())
         return Call(data.model_key, messages, data.system, data.max_tokens)
+
+    def compare(
+        self, production: dict[str, Any], candidate: dict[str, Any] | None
+    ) -> Comparison | None:
+        """Free text: only a judge compares two answers."""
+        return None if candidate is not None else Comparison("candidate_invalid")
 
     def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:
         return {}

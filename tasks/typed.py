@@ -17,8 +17,16 @@ from typing import Any
 from pydantic import ValidationError
 
 from routing.config import RoutingConfig
+from tasks.compare import compare
 from tasks.schemas import In, Out
-from workers.contract import TYPED_PREFIX, Call, Message, input_error, json_schema_block
+from workers.contract import (
+    TYPED_PREFIX,
+    Call,
+    Comparison,
+    Message,
+    input_error,
+    json_schema_block,
+)
 from workers.errors import OutputInvalidError
 
 
@@ -49,6 +57,17 @@ class TypedSpec:
         prompt = json.dumps(given.model_dump(mode="json"), indent=1, ensure_ascii=False)
         return Call(self.model_key, (Message("user", prompt),), self.system(given, config),
                     None, given)
+
+    def compare(
+        self, production: dict[str, Any], candidate: dict[str, Any] | None
+    ) -> Comparison | None:
+        """Field by field on the output's decision fields (None when it has none: free
+        text, which a judge compares)."""
+        if not self.output_model.compared:
+            return None
+        mine = self.output_model.model_validate(production)
+        theirs = None if candidate is None else self.output_model.model_validate(candidate)
+        return compare(mine, theirs)
 
     def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:
         try:

@@ -95,3 +95,38 @@ def test_refusal_leaves_the_stored_config_untouched(
     assert store.version() == 1
     assert store.read().document() == before
     assert [e["version"] for e in store.history()] == [1]
+
+
+GOOD_TRIAL = {"candidate": "kimi-for-coding", "sample": 0.05, "daily_budget_usd": 1}
+
+
+@pytest.mark.parametrize(("trial", "path", "reason"), [
+    ({"candidate": "gpt-5"}, "trials[0].candidate", "unknown model 'gpt-5'"),
+    ({"candidate": "claude-haiku-4-5"}, "trials[0].candidate", "already the key's model"),
+    ({"sample": 0}, "trials[0].sample", "greater than 0"),
+    ({"sample": 1.5}, "trials[0].sample", "less than or equal to 1"),
+    ({"sample": "nan"}, "trials[0].sample", "finite"),
+    ({"daily_budget_usd": 0}, "trials[0].daily_budget_usd", "greater than 0"),
+    ({"judge": "summarize"}, "trials[0].judge", "unknown model key 'summarize'"),
+    ({"extra": 1}, "trials[0].extra", "Extra inputs are not permitted"),
+])
+def test_a_bad_trial_is_refused_by_its_path(
+    doc: dict[str, Any], trial: dict[str, Any], path: str, reason: str
+) -> None:
+    doc["model_keys"]["classification"]["trials"] = [{**GOOD_TRIAL, **trial}]
+    problems = problems_of(doc)
+    assert reason in problems[f"model_keys.classification.{path}"], problems
+
+
+def test_two_trials_of_one_candidate_are_refused(doc: dict[str, Any]) -> None:
+    doc["model_keys"]["classification"]["trials"] = [GOOD_TRIAL, GOOD_TRIAL]
+    assert "has a trial already" in problems_of(doc)[
+        "model_keys.classification.trials[1].candidate"]
+
+
+def test_a_refused_trial_changes_nothing_stored(doc: dict[str, Any], store: ConfigStore) -> None:
+    store.init(author="t")
+    doc["model_keys"]["classification"]["trials"] = [{**GOOD_TRIAL, "sample": 2}]
+    with pytest.raises(ConfigError):
+        store.write(doc, author="t")
+    assert store.version() == 1 and not store.read().model_keys["classification"].trials

@@ -80,10 +80,10 @@ def check_report(report: dict[str, Any]) -> None:
 
     # the live change: the changed key on two models, one per config version
     change = report["live_change"]
-    assert change["model_key"] == "classification" and change["to"] == "kimi-for-coding"
+    assert change["model_key"] == "lookup" and change["to"] == "kimi-for-coding"
     assert change["version"] == change["version_before"] + 1
-    assert change["restored_version"] == change["version"] + 1
-    changed = {r["model"]: r for r in report["rows"] if r["model_key"] == "classification"}
+    assert change["restored_version"] > change["version"]
+    changed = {r["model"]: r for r in report["rows"] if r["model_key"] == "lookup"}
     assert set(changed) == {"claude-haiku-4-5", "kimi-for-coding"}
     assert changed["claude-haiku-4-5"]["config_versions"] == [change["version_before"]]
     assert changed["kimi-for-coding"]["config_versions"] == [change["version"]]
@@ -102,6 +102,16 @@ def check_report(report: dict[str, Any]) -> None:
 
     budgets = {b["budget"]: b for b in report["budgets"]}
     assert budgets["overall"]["limit_micros"] == 50_000_000
+
+    # the shadow trials: every successful task of a trial key was replayed and scored
+    review = report["review"]["model_keys"]
+    assert set(review) == {"classification", "code_review"}
+    (kimi,) = review["classification"]["trials"]
+    assert kimi["candidate"] == "kimi-for-coding"
+    # typed ones compared field by field; free-text llm.run ones (no judge) unjudged
+    assert kimi["samples"] + kimi["unjudged"] == keys["classification"]["calls"]
+    (gemini,) = review["code_review"]["trials"]
+    assert gemini["candidate"] == "gemini-2.5-pro" and gemini["samples"] >= 1
 
 
 def test_offline_demo_needs_no_redis_and_no_keys() -> None:
@@ -128,6 +138,13 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert report["tasks"]["sent"] == len(events) + kinds["cron work"]
     assert report["totals"]["calls"] >= 300
     assert "sent" in proc.stderr and "done" in proc.stderr  # progress on stderr
+    # one trial the review recommends, one it rejects (the simulated error rates)
+    review = report["review"]["model_keys"]
+    switch = review["classification"]["recommendation"]
+    assert (switch["action"], switch["to"]) == ("switch", "kimi-for-coding")
+    assert switch["monthly_saving_usd"] > 0
+    keep = review["code_review"]["recommendation"]
+    assert keep["action"] == "keep" and "agreement too low" in keep["reason"]
 
 
 def test_offline_demo_prints_a_readable_report() -> None:
@@ -137,7 +154,8 @@ def test_offline_demo_prints_a_readable_report() -> None:
     out = proc.stdout
     for text in ("model key", "classification", "kimi-for-coding", "llm.kimi",
                  "live change at 12:00", "50,000-token rule", "all on opus (claude-opus-4-6)",
-                 "all on sonnet (claude-sonnet-4-6)", "overall"):
+                 "all on sonnet (claude-sonnet-4-6)", "overall",
+                 "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro"):
         assert text in out, text
 
 
@@ -166,8 +184,10 @@ def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, 
     check_report(report)
     assert report["mode"] == "redis"
     assert report["workers"] == [worker.name]
-    # the route was put back: the deployment is left as the demo found it
-    assert store.read().model_keys["classification"].model == "claude-haiku-4-5"
+    # the route was put back and the trials ended: the deployment is left as found
+    after = store.read()
+    assert after.model_keys["lookup"].model == "claude-haiku-4-5"
+    assert not any(spec.trials for spec in after.model_keys.values())
     assert store.version() == report["live_change"]["restored_version"]
 
 

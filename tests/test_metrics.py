@@ -262,3 +262,38 @@ def test_cli_serves_metrics_until_terminated(env: dict[str, str]) -> None:
                           capture_output=True, text=True, timeout=60, check=False)
     assert once.returncode == 0, once.stderr
     assert "llm_router_up 1.0" in once.stdout
+
+
+def test_scrape_reports_trial_samples_spend_and_the_reviews_agreement(
+    settings: Settings, source: RedisMetricsSource, server: MetricsServer
+) -> None:
+    from routing.review import store_review
+
+    store = ConfigStore(source.redis, settings.namespace)
+    store.init(author="metrics-test")
+
+    def trial(doc: dict[str, Any]) -> str:
+        doc["model_keys"]["classification"]["trials"] = [
+            {"candidate": "kimi-for-coding", "sample": 0.5, "daily_budget_usd": 1}]
+        return "trial"
+
+    config = store.update(trial, author="metrics-test")
+    ledger = Ledger(source.redis, settings.namespace)
+    row = ("classification", "kimi-for-coding", "kimi")
+    # Given 9 agreeing and 1 disagreeing shadow samples, and one trial call's spend
+    ledger.settle(CallRecord("t", "trial:t:kimi-for-coding", *row, Usage(1000, 100),
+                             450, trial=True, budgets=("trial:classification:kimi-for-coding",)))
+    ledger.count(row, {"samples": 10, "agree": 9, "disagree": 1}, trial=True)
+    store_review(ledger, config, days=1)
+    samples = _scrape(server.port)
+    labels = {"model_key": "classification", "candidate": "kimi-for-coding"}
+    assert _get(samples, "llm_router_trial_samples_total", **labels, verdict="agree") == 9
+    assert _get(samples, "llm_router_trial_samples_total", **labels, verdict="disagree") == 1
+    assert _get(samples, "llm_router_trial_spend_usd_total", **labels) == 0.00045
+    assert _get(samples, "llm_router_trial_agreement", **labels, bound="estimate") == 0.9
+    low = _get(samples, "llm_router_trial_agreement", **labels, bound="lower")
+    high = _get(samples, "llm_router_trial_agreement", **labels, bound="upper")
+    assert (round(low, 4), round(high, 4)) == (0.5958, 0.9821)  # Wilson, 9 of 10
+    assert _get(samples, "llm_router_trial_review_samples", **labels) == 10
+    # and none of it is production spend
+    assert not [k for k in samples if k[0] == "llm_router_spend_usd_total"]

@@ -5,7 +5,8 @@ without importing the other:
 - `Message` and `Call`: a task's kwargs turned into a model call (model key, system,
   messages, max_tokens);
 - `WorkSpec`: what every task's spec offers (`parse` kwargs into a `Call`, `parse_output`
-  the model's text into the task's output, or raise `OutputInvalidError`);
+  the model's text into the task's output, or raise `OutputInvalidError`; `compare` two
+  outputs for a shadow trial, `Comparison`);
 - the prompt convention of typed outputs: the system prompt ends with the output's JSON
   Schema between `<json-schema>` markers (`json_schema_block`), which the simulated
   provider reads (`find_schema`) so that typed tasks also run offline;
@@ -64,9 +65,31 @@ class Call:
         )
 
 
+Verdict = Literal["agree", "disagree", "candidate_invalid"]
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """A shadow trial's verdict on a candidate's output against the production one."""
+
+    verdict: Verdict
+    fields: tuple[str, ...] = ()  # the compared fields that differ
+
+    @property
+    def agrees(self) -> bool:
+        return self.verdict == "agree"
+
+
 class WorkSpec(Protocol):
     def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
         """The call for these kwargs; raise `TaskInputError` naming the field."""
+        ...
+
+    def compare(
+        self, production: dict[str, Any], candidate: dict[str, Any] | None
+    ) -> Comparison | None:
+        """The verdict on a candidate's parsed output (None: it had no valid one) against
+        the production output; None when outputs are free text (a judge compares them)."""
         ...
 
     def parse_output(self, text: str, call: Call, config: RoutingConfig) -> dict[str, Any]:

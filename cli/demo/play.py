@@ -58,7 +58,8 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
     with guarded():
         w = load_workload(workload)
         events = timeline(w, scale)
-    started = (offline(latency=latency) if redis_url is None else against_redis(redis_url))
+    started = (offline(latency=latency, error_rates=w.simulated_error_rates)
+               if redis_url is None else against_redis(redis_url))
     report: dict[str, Any]
     with guarded(), started as system:
         if system.mode == "redis":
@@ -67,7 +68,7 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
                   f"({system.where})")
         with make_progress(err) as progress:
             player = Player(system, events, w.live_change, day_seconds=day_seconds,
-                            timeout=timeout, progress=progress)
+                            timeout=timeout, progress=progress, trials=w.trials)
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)

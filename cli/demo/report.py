@@ -8,13 +8,13 @@ same token counts priced at the config's prices: no hard-coded ratio); budget st
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
-from cli.demo.runner import Played
+from cli.demo.runner import Played, run_days
+from cli.review_view import review_lines
 from routing.budget import BudgetBook
 from routing.config import RoutingConfig
 from routing.money import usd
@@ -23,12 +23,6 @@ from routing.report import TOKENS, naive_costs
 from workers.execution.runtime import Runtime
 
 CALL_OUTCOMES = ("ok", "error", "timeout")
-
-
-def run_days(started_at: float, ended_at: float) -> list[str]:
-    first = datetime.fromtimestamp(started_at, UTC).date()
-    last = datetime.fromtimestamp(ended_at, UTC).date()
-    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def tier_model(config: RoutingConfig, tier: str) -> str | None:
@@ -152,7 +146,18 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
                     .status(config)],
         "pricing": "actual: each call priced at call time (ledger); naive: the same tokens "
                    "at the config's current prices",
+        # Shadow trials: replays of sampled calls on a candidate, scored against the
+        # production answer, paid from their own budgets (not in the totals above).
+        "review": _trials_review(played.review),
     }
+
+
+def _trials_review(review: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The day's review, reduced to the keys that ran trials."""
+    if review is None:
+        return None
+    keys = {k: e for k, e in review["model_keys"].items() if e["trials"]}
+    return {**review, "model_keys": keys}
 
 
 def render(report: dict[str, Any], console: Console) -> None:
@@ -198,6 +203,11 @@ def render(report: dict[str, Any], console: Console) -> None:
         budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),
                         _usd(b["reserved_usd"]), _usd(b["remaining_usd"]), b["resets_at"])
     console.print(budgets)
+    if report.get("review"):
+        console.print("[bold]is the cheaper model good enough?[/] (shadow trials, "
+                      "`llm-router review`)")
+        for line in review_lines(report["review"], only_trials=True):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     for failure in t["failures"]:
         console.print(f"[red]failed:[/] {failure}")
 

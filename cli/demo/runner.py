@@ -6,16 +6,19 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import states
 from celery.result import AsyncResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.demo import trials as demo_trials
 from cli.demo.system import AUTHOR, System
 from cli.demo.workload import DAY, Event, LiveChange
 from routing.config import RoutingConfig
 from routing.errors import ConfigError
+from routing.review import review
 from tasks.crons import CURATION_INBOX
 
 POLL_SECONDS = 0.05
@@ -36,9 +39,16 @@ class Played:
     failures: dict[str, str] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
     change: dict[str, Any] | None = None
+    review: dict[str, Any] | None = None  # the routing review of the day (with trials)
     started_at: float = 0.0
     wall_seconds: float = 0.0
     timed_out: bool = False
+
+
+def run_days(started_at: float, ended_at: float) -> list[str]:
+    first = datetime.fromtimestamp(started_at, UTC).date()
+    last = datetime.fromtimestamp(ended_at, UTC).date()
+    return [(first + timedelta(days=n)).isoformat() for n in range((last - first).days + 1)]
 
 
 def clock(at: float) -> str:
@@ -48,8 +58,10 @@ def clock(at: float) -> str:
 
 class Player:
     def __init__(self, system: System, events: list[Event], change: LiveChange | None, *,
-                 day_seconds: float, timeout: float, progress: Progress) -> None:
+                 day_seconds: float, timeout: float, progress: Progress,
+                 trials: dict[str, list[dict[str, Any]]] | None = None) -> None:
         self.system = system
+        self.trials = trials or {}
         self.app = system.app
         self.rt = system.rt
         self.events = events
@@ -156,6 +168,7 @@ class Player:
         played = self.played
         played.started_at = time.time()
         start = time.monotonic()
+        demo_trials.start(self.rt, self.trials)
         change_at = self.change.at_hour * 3600 if self.change is not None else None
         for event in self.events:
             if change_at is not None and event.at >= change_at and played.change is None:
@@ -174,6 +187,12 @@ class Player:
                 played.timed_out = True
                 break
             time.sleep(POLL_SECONDS)
+        if self.trials:
+            days = run_days(played.started_at, time.time())
+            if not demo_trials.wait_for_shadows(self.rt, played.results, days, self.timeout):
+                played.timed_out = True
+            played.review = review(self.rt.ledger, self.rt.live.get(), days=len(days))
+            demo_trials.end(self.rt, self.trials)
         self._restore()
         played.wall_seconds = time.monotonic() - start
         return played

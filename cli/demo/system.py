@@ -128,8 +128,10 @@ class TierWorkers:
 
 
 @contextmanager
-def offline(*, latency: float, max_concurrency: int = 4) -> Iterator[System]:
+def offline(*, latency: float, max_concurrency: int = 4,
+            error_rates: dict[str, float] | None = None) -> Iterator[System]:
     settings = get_settings().model_copy(update={
+        "simulated_error_rates": dict(error_rates or {}),
         "broker_url": MEMORY_BROKER,
         "result_backend": MEMORY_BACKEND,
         "broker_prefix": "",

@@ -65,6 +65,10 @@ class Workload(_Model):
     curation_items: list[dict[str, str]] = Field(default_factory=list)
     adhoc: list[AdHoc] = Field(default_factory=list)
     large_context: list[LargeContext] = Field(default_factory=list)
+    # Shadow trials the demo runs (model key -> trial entries of the routing config), and
+    # the simulated provider's per-model error rates that make them meaningful offline.
+    trials: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
+    simulated_error_rates: dict[str, float] = Field(default_factory=dict)
 
 
 def load_workload(path: str | Path | None = None) -> Workload:

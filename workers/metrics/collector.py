@@ -17,39 +17,20 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Protocol
+from collections.abc import Iterator
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from routing.aggregates import AggregateRow
-from routing.budget import BudgetStatus
 from routing.money import usd
+from workers.metrics.snapshot import MetricsSource, Snapshot
+from workers.metrics.trials import trial_metrics
 
 log = logging.getLogger(__name__)
 
 CALL_LABELS = ("model_key", "model", "tier")
 TOKEN_KINDS = ("input", "output", "cache_read", "cache_write")
 REROUTE_REASONS = ("fallback", "escalation", "downgrade", "deferred")
-
-
-@dataclass(frozen=True, slots=True)
-class Snapshot:
-    """Everything one scrape reports; `day_start` is 00:00 UTC of `day` (unix seconds)."""
-
-    day: str
-    day_start: float
-    rows: Sequence[AggregateRow] = ()
-    budgets: Sequence[BudgetStatus] = ()
-    config_version: int = 0
-    queue_depths: Mapping[str, tuple[str, int]] = field(default_factory=dict)
-    """tier -> (queue name, waiting messages)"""
-
-
-class MetricsSource(Protocol):
-    def snapshot(self) -> Snapshot: ...
 
 
 def call_metrics(snap: Snapshot) -> list[Metric]:
@@ -147,6 +128,7 @@ class RouterCollector(Collector):
             yield from call_metrics(snap)
             yield from budget_metrics(snap)
             yield from state_metrics(snap)
+            yield from trial_metrics(snap)
         yield up
         yield GaugeMetricFamily(
             "llm_router_scrape_duration_seconds", "Time spent reading Redis for this scrape.",

@@ -10,7 +10,8 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, start_http_server
 
 from workers.metrics import DEFAULT_PORT
-from workers.metrics.collector import MetricsSource, RouterCollector
+from workers.metrics.collector import RouterCollector
+from workers.metrics.snapshot import MetricsSource
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)

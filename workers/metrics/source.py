@@ -16,9 +16,10 @@ from routing.budget import BudgetBook
 from routing.config import RoutingConfig
 from routing.defaults import default_config
 from routing.ledger import Ledger
+from routing.review import load_review
 from routing.store import ConfigStore
 from workers.metrics.broker_depth import tier_depths
-from workers.metrics.collector import Snapshot
+from workers.metrics.snapshot import Snapshot
 from workers.settings import Settings
 
 DAY = 86400
@@ -82,4 +83,6 @@ class RedisMetricsSource:
             budgets=self.budgets.status(config),
             config_version=version,
             queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
+            trial_rows=self.ledger.trial_aggregates(day),
+            review=load_review(self.ledger),
         )

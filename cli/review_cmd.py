@@ -1,0 +1,62 @@
+"""`llm-router review`: is the cheaper model good enough? The evidence per model key and
+trial candidate, the recommendations, and `--apply KEY` to carry one out."""
+
+from __future__ import annotations
+
+import typer
+
+from cli import app
+from cli.context import (
+    EXIT_CODES_HELP,
+    EXIT_INVALID,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+    say,
+)
+from cli.review_view import review_lines
+
+
+@app.command("review", epilog=EXIT_CODES_HELP)
+def review(
+    days: int = typer.Option(30, min=1, max=400, help="The window: the last N UTC days."),
+    apply_key: str | None = typer.Option(
+        None, "--apply", metavar="MODEL_KEY",
+        help="Carry out MODEL_KEY's recommendation (a new config version by 'review')."),
+    expect_version: int | None = typer.Option(
+        None, "--expect-version", min=0,
+        help="With --apply: refuse (exit 3) unless the store still holds this version."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+) -> None:
+    """Per model key: its model, volume, cost, escalation and fallback rates; per trial
+    candidate: agreement with its 95% interval, invalid rate, latency and cost ratios,
+    the monthly saving; and what to change (switch down, move up, or keep, and why)."""
+    from routing.ledger import Ledger
+    from routing.review import apply
+    from routing.review import review as build_review
+    from workers.settings import get_settings
+
+    if expect_version is not None and apply_key is None:
+        fail("--expect-version goes with --apply MODEL_KEY", EXIT_INVALID)
+    with guarded():
+        store = open_store()
+        ledger = Ledger(store.redis, store.namespace,
+                        keep_days=get_settings().ledger_keep_days)
+        if apply_key is not None:
+            stored, rec = apply(store, ledger, apply_key, days=days,
+                                expect_version=expect_version)
+            entry = store.history(1)[0]
+            if as_json:
+                emit_json({"version": stored.version, "model_key": apply_key,
+                           "recommendation": rec, "summary": entry.get("summary")})
+            else:
+                say(f"stored routing config version {stored.version}: {entry.get('summary')}")
+                say(f"undo with: llm-router config rollback {stored.version - 1}")
+            return
+        result = build_review(ledger, store.read(), days)
+    if as_json:
+        emit_json(result)
+    else:
+        for line in review_lines(result):
+            say(line)

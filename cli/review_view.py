@@ -1,0 +1,66 @@
+"""The routing review as text: what `llm-router review` prints, and the demo's "is the
+cheaper model good enough?" section."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cli.table import Table
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _num(value: float | None, fmt: str = ".2f") -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def _action(rec: dict[str, Any]) -> str:
+    return rec["action"] if rec["action"] == "keep" else f"{rec['action']} -> {rec['to']}"
+
+
+def keys_table(result: dict[str, Any]) -> Table:
+    table = Table("model key", "model", "calls", "cost $", "escalations", "fallbacks",
+                  "recommendation")
+    for key, e in result["model_keys"].items():
+        table.add_row(key, e["model"], e["calls"], f"{e['cost_usd']:.4f}",
+                      _pct(e["escalation_rate"]), _pct(e["fallback_rate"]),
+                      _action(e["recommendation"]))
+    return table
+
+
+def trials_table(result: dict[str, Any]) -> Table:
+    table = Table("model key", "candidate", "samples", "agreement", "95% interval",
+                  "cand. invalid", "latency x", "cost x", "saving $/month", "trial $")
+    for key, e in result["model_keys"].items():
+        rec = e["recommendation"]
+        for t in e["trials"]:
+            interval = ("-" if t["agreement_low"] is None
+                        else f"{t['agreement_low']:.3f}-{t['agreement_high']:.3f}")
+            saving = rec["monthly_saving_usd"] if rec["to"] == t["candidate"] else None
+            table.add_row(key, t["candidate"], t["samples"], _num(t["agreement"], ".3f"),
+                          interval, _pct(t["candidate_invalid_rate"]),
+                          _num(t["latency_ratio"]), _num(t["cost_ratio"]), _num(saving),
+                          f"{t['trial_spend_usd']:.4f}")
+    return table
+
+
+def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[str]:
+    """The review's text; `only_trials`: the trial table and the keys with trials only."""
+    lines = [f"routing review {result['from']} .. {result['to']} ({result['days']} days, "
+             f"UTC), config version {result['config_version']}"]
+    if not only_trials:
+        lines += [str(keys_table(result)), ""]
+    trials = trials_table(result)
+    if trials.rows:
+        lines += [str(trials), ""]
+    for key, e in result["model_keys"].items():
+        rec = e["recommendation"]
+        shown = e["trials"] if only_trials else (
+            rec["action"] != "keep" or e["trials"] or e["escalation_rate"])
+        if shown:
+            lines.append(f"{key}: {_action(rec)}: {rec['reason']}")
+    if not only_trials:
+        lines.append(f"summary: {result['summary']}")
+    return lines

@@ -1,0 +1,122 @@
+"""The evidence per model key over a window of days: how each of its models performed in
+production, and how each trial candidate compared on the same work.
+
+Pure functions over the ledger's day aggregates (`routing.aggregates`): no I/O. Rates are
+shares of calls; latencies are the histograms' p50/p95 in milliseconds; agreement comes
+with its 95% Wilson score interval (`wilson`), which stays honest on few samples.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any
+
+from routing import latency
+from routing.aggregates import AggregateRow, TrialRow, merge
+from routing.config import RoutingConfig
+from routing.money import usd
+from routing.pricing import Usage, cost_micros
+
+Z95 = 1.959963984540054
+
+
+def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval of a proportion `successes / n` (0, 1 when n is 0)."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _ratio(a: float, b: float) -> float | None:
+    return round(a / b, 4) if b else None
+
+
+def _percentiles(histogram: list[int]) -> dict[str, float | None]:
+    return {q: (None if v is None else round(v, 1)) for q, v in
+            (("p50", latency.percentile(histogram, 0.5)),
+             ("p95", latency.percentile(histogram, 0.95)))}
+
+
+def model_performance(row: AggregateRow) -> dict[str, Any]:
+    """One model's figures on one key (a merged row of the window)."""
+    return {
+        "model": row.model, "tier": row.tier, "calls": row.calls,
+        "successes": row.successes, "invalid": row.invalid, "errors": row.errors,
+        "errors_by_class": dict(sorted(row.errors_by_class.items())),
+        "escalations": row.escalations_out, "fallbacks": row.fallbacks_out,
+        "escalation_rate": _ratio(row.escalations_out, row.calls),
+        "fallback_rate": _ratio(row.fallbacks_out, row.calls),
+        "tasks": row.tasks,
+        "latency_ms": _percentiles(row.latency),
+        "end_to_end_ms": _percentiles(row.e2e),
+        **row.usage.as_dict(),
+        "cost_micros": row.micros, "cost_usd": usd(row.micros),
+        "cost_per_success_micros": round(row.micros / row.successes) if row.successes else None,
+    }
+
+
+def trial_performance(row: TrialRow) -> dict[str, Any]:
+    """One candidate's figures on one key's trial (a merged trial row of the window)."""
+    low, high = wilson(row.agree, row.samples)
+    return {
+        "candidate": row.model, "tier": row.tier,
+        "samples": row.samples, "agree": row.agree, "disagree": row.disagree,
+        "candidate_invalid": row.candidate_invalid, "candidate_errors": row.candidate_errors,
+        "unjudged": row.unjudged, "skipped_for_budget": row.skipped_budget,
+        "agreement": _ratio(row.agree, row.samples),
+        "agreement_low": round(low, 4) if row.samples else None,
+        "agreement_high": round(high, 4) if row.samples else None,
+        "candidate_invalid_rate": _ratio(row.candidate_invalid, row.samples),
+        "latency_ratio": _ratio(row.cand_latency_ms, row.prod_latency_ms),
+        "cost_ratio": _ratio(row.cand_micros, row.prod_micros),
+        "latency_ms": _percentiles(row.latency),
+        "trial_spend_micros": row.micros, "trial_spend_usd": usd(row.micros),
+        "judge_calls": row.judge_calls,
+    }
+
+
+def key_evidence(
+    config: RoutingConfig, days: int, prod: list[AggregateRow], trials: list[TrialRow]
+) -> dict[str, dict[str, Any]]:
+    """Per model key of the config: its model, volume, cost, rates, models and trials."""
+    by_key: dict[str, list[AggregateRow]] = defaultdict(list)
+    for row in merge(prod):
+        by_key[row.model_key].append(row)
+    trials_by_key: dict[str, list[TrialRow]] = defaultdict(list)
+    for trial_row in merge(trials):
+        trials_by_key[trial_row.model_key].append(trial_row)
+    out: dict[str, dict[str, Any]] = {}
+    for key, spec in sorted(config.model_keys.items()):
+        rows = by_key.get(key, [])
+        usage = Usage(*(sum(getattr(r, t) for r in rows) for t in
+                        ("input_tokens", "output_tokens", "cache_read_tokens",
+                         "cache_write_tokens")))
+        on_model = [r for r in rows if r.model == spec.model]
+        calls = sum(r.calls for r in on_model)
+        escalations = sum(r.escalations_out for r in on_model)
+        fallbacks = sum(r.fallbacks_out for r in on_model)
+        out[key] = {
+            "model": spec.model,
+            "days": days,
+            "calls": sum(r.calls for r in rows),
+            "tasks": sum(r.tasks for r in rows),
+            "cost_micros": sum(r.micros for r in rows),
+            "cost_usd": usd(sum(r.micros for r in rows)),
+            "usage": usage.as_dict(),
+            "model_calls": calls,
+            "escalation_rate": _ratio(escalations, calls),
+            "fallback_rate": _ratio(fallbacks, calls),
+            "models": [model_performance(r) for r in rows],
+            "trials": [trial_performance(r) for r in trials_by_key.get(key, [])],
+        }
+    return out
+
+
+def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int) -> int:
+    """What `usage` (the window's tokens) costs per 30 days on `model` at config prices."""
+    return round(cost_micros(usage, config.price_of(model)) * 30 / max(1, days))

@@ -1,0 +1,99 @@
+"""Shadow trials, the task side: sample a finished production task, and `llm.trial`.
+
+After a task of a model key with trials succeeds (its result stored: the caller never
+waits for this), each trial samples it deterministically on the task id (a re-delivered
+task samples the same way, and the trial's call id makes a replay a no-op). A sampled task
+reserves the shadow's worst case in the trial's own budget (no room: no shadow, so
+sampling stops until the window resets) and sends `llm.trial` to the candidate's tier
+queue; `workers.execution.trial` runs and scores it there.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from celery import Task
+
+from routing.errors import BudgetExceededError
+from routing.pricing import worst_case_micros
+from tasks.kinds import KINDS
+from tasks.run_spec import RunSpec
+from workers.app import app
+from workers.contract import RUN_TASK, WorkSpec
+from workers.execution.runtime import get_runtime
+from workers.execution.trial import TrialJob, run_trial
+
+log = logging.getLogger(__name__)
+
+TRIAL_TASK = "llm.trial"
+SPECS: dict[str, WorkSpec] = {RUN_TASK: RunSpec(), **{k.name: k for k in KINDS}}
+
+
+def sampled(task_id: str, candidate: str, share: float) -> bool:
+    """Whether this task is in the `share` replayed on `candidate` (same answer each time)."""
+    digest = hashlib.sha256(f"{task_id}\0{candidate}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def sample_trials(
+    task_name: str, task_id: str, kwargs: dict[str, Any], result: dict[str, Any]
+) -> list[str]:
+    """Send the shadows of a successful task; return the candidates sampled."""
+    rt = get_runtime()
+    cfg = rt.router.config
+    key = cfg.model_keys.get(str(result.get("model_key")))
+    if key is None or not key.trials or task_name not in SPECS:
+        return []
+    usage = result.get("usage") or {}
+    input_tokens = sum(int(usage.get(f, 0)) for f in
+                       ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
+    max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
+    sent: list[str] = []
+    for trial in key.trials:
+        candidate = trial.candidate
+        if candidate == result.get("model") or candidate not in cfg.models:
+            continue  # the answer came from the candidate itself (a fallback): no contrast
+        if input_tokens + max_tokens > cfg.models[candidate].context_window:
+            continue  # the candidate cannot hold this input: nothing to learn
+        if not sampled(task_id, candidate, trial.sample):
+            continue
+        call_id = f"trial:{task_id}:{candidate}"
+        worst = worst_case_micros(input_tokens, max_tokens, cfg.price_of(candidate))
+        try:
+            held = rt.budgets.reserve_trial(cfg, str(result["model_key"]), candidate,
+                                            call_id, worst)
+        except BudgetExceededError as exc:
+            log.debug("trial of %s on %s not sampled: %s", candidate, result["model_key"], exc)
+            rt.ledger.count((str(result["model_key"]), candidate, cfg.models[candidate].tier),
+                            {"skipped_budget": 1}, trial=True)
+            continue
+        if held.duplicate:
+            rt.ledger.count((str(result["model_key"]), candidate, cfg.models[candidate].tier),
+                            {"replayed": 1}, trial=True)
+            continue
+        job = {
+            "task_id": task_id, "task_name": task_name, "model_key": result["model_key"],
+            "candidate": candidate, "call_id": call_id, "kwargs": kwargs,
+            "output": result.get("output") or {}, "text": result.get("text", ""),
+            "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
+            "cost_micros": int(result.get("cost_micros", 0)),
+        }
+        queue = cfg.tiers[cfg.models[candidate].tier].queue
+        app.send_task(TRIAL_TASK, kwargs=job, queue=queue, task_id=f"{task_id}:trial:{candidate}")
+        sent.append(candidate)
+    return sent
+
+
+class TrialTask(Task):  # type: ignore[type-arg]
+    acks_late = True
+    reject_on_worker_lost = True
+    ignore_result = True  # the scores live in the trial ledger, not in results
+
+
+@app.task(base=TrialTask, bind=True, name=TRIAL_TASK)
+def trial(self: TrialTask, /, **job: Any) -> dict[str, Any]:
+    """Replay a sampled production task on a candidate model and score the answer."""
+    spec = SPECS[job.pop("task_name")]
+    return run_trial(spec, TrialJob(**job), get_runtime())

@@ -1,0 +1,142 @@
+"""The routing review's maths on known counts: Wilson bounds, savings, the three rules.
+
+Rows are built by hand (what the ledger's day aggregates would hold); every expected
+figure is worked out in the comments from the shipped prices (per MTok): Haiku 0.80 in /
+4 out, Kimi 0.30 / 1.50, Sonnet 4.6 3 / 15, Gemini 2.5 Pro 1.25 / 10.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from routing.aggregates import AggregateRow, TrialRow
+from routing.config import RoutingConfig, load_config
+from routing.defaults import default_document
+from routing.evidence import key_evidence, wilson
+from routing.review import change_for, recommend
+
+DAYS = 30
+
+
+def config(**classification: Any) -> RoutingConfig:
+    doc = default_document()
+    doc["model_keys"]["classification"].update(classification)
+    return load_config(doc)
+
+
+def haiku_row(calls: int = 1000, escalations: int = 0) -> AggregateRow:
+    # 1,000 input and 200 output tokens a call
+    return AggregateRow("classification", "claude-haiku-4-5", "haiku", calls=calls,
+                        successes=calls - escalations, invalid=escalations,
+                        escalations_out=escalations, input_tokens=1000 * calls,
+                        output_tokens=200 * calls, micros=1600 * calls, tasks=calls)
+
+
+def trial_row(candidate: str, samples: int, agree: int, **more: int) -> TrialRow:
+    tier = {"kimi-for-coding": "kimi", "gemini-2.5-pro": "sonnet"}[candidate]
+    return TrialRow("classification", candidate, tier, samples=samples, agree=agree,
+                    disagree=samples - agree, calls=samples, **more)
+
+
+def rec(cfg: RoutingConfig, prod: list[AggregateRow], trials: list[TrialRow]) -> dict[str, Any]:
+    entry = key_evidence(cfg, DAYS, prod, trials)["classification"]
+    return recommend(cfg, "classification", entry)
+
+
+TRIAL = {"candidate": "kimi-for-coding", "sample": 0.5, "daily_budget_usd": 1}
+
+
+@pytest.mark.parametrize(("k", "n", "low", "high"), [
+    (90, 100, 0.8256, 0.9448),  # the textbook example
+    (0, 10, 0.0, 0.2775),
+    (10, 10, 0.7225, 1.0),
+    (396, 400, 0.9746, 0.9961),
+])
+def test_wilson_interval(k: int, n: int, low: float, high: float) -> None:
+    got = wilson(k, n)
+    assert got == (pytest.approx(low, abs=5e-4), pytest.approx(high, abs=5e-4))
+
+
+def test_no_samples_is_the_whole_interval() -> None:
+    assert wilson(0, 0) == (0.0, 1.0)
+
+
+def test_switch_down_when_the_lower_bound_clears_min_agreement_on_enough_samples() -> None:
+    cfg = config(trials=[TRIAL])
+    out = rec(cfg, [haiku_row()], [trial_row("kimi-for-coding", 400, 396)])
+    assert (out["action"], out["to"]) == ("switch", "kimi-for-coding")
+    # a month of these tokens: Haiku 1e6 x 0.80 + 2e5 x 4 = 1,600,000 micro-dollars;
+    # Kimi 1e6 x 0.30 + 2e5 x 1.50 = 600,000: $1.00 saved per 30 days
+    assert out["monthly_saving_usd"] == 1.00
+    assert "0.975" in out["reason"] and "400 samples" in out["reason"]
+
+
+@pytest.mark.parametrize(("samples", "agree", "why"), [
+    (150, 150, "150 samples, fewer than 200"),
+    (400, 360, "agreement too low: agreement 0.900, interval [0.867, 0.926] is all below"),
+    (400, 378, "agreement 0.945, interval [0.918, 0.963] below 0.95"),
+    (20, 14, "agreement too low"),  # 0.70 [0.481, 0.855]: no number of samples will do
+])
+def test_keep_says_why(samples: int, agree: int, why: str) -> None:
+    cfg = config(trials=[TRIAL])
+    out = rec(cfg, [haiku_row()], [trial_row("kimi-for-coding", samples, agree)])
+    assert out["action"] == "keep" and why in out["reason"]
+
+
+def test_a_candidate_that_agrees_but_costs_more_is_not_recommended() -> None:
+    cfg = config(trials=[{**TRIAL, "candidate": "gemini-2.5-pro"}])
+    out = rec(cfg, [haiku_row()], [trial_row("gemini-2.5-pro", 500, 500)])
+    assert out["action"] == "keep" and "costs more" in out["reason"]
+
+
+def test_min_agreement_and_min_samples_are_the_keys_own() -> None:
+    cfg = config(trials=[TRIAL], min_samples=50, min_agreement=0.8)
+    out = rec(cfg, [haiku_row()], [trial_row("kimi-for-coding", 60, 57)])
+    assert out["action"] == "switch"
+
+
+def test_move_up_when_escalating_costs_more_than_starting_higher() -> None:
+    # Per call: Haiku 1000 x 0.80 + 200 x 4 = 1,600; Sonnet 4.6 1000 x 3 + 200 x 15 = 6,000.
+    # With 80% escalating, 1,600 + 0.8 x 6,000 = 6,400 > 6,000: start on Sonnet. Saving
+    # (6,400 - 6,000) x 1,000 calls over 30 days = 400,000 micro-dollars a month.
+    cfg = config()
+    out = rec(cfg, [haiku_row(escalations=800)], [])
+    assert (out["action"], out["to"]) == ("move_up", "claude-sonnet-4-6")
+    assert out["monthly_saving_usd"] == 0.40
+    # 70%: 1,600 + 4,200 = 5,800 < 6,000: keep
+    assert rec(cfg, [haiku_row(escalations=700)], [])["action"] == "keep"
+
+
+def test_no_candidate_is_a_reason_to_keep() -> None:
+    out = rec(config(), [haiku_row()], [])
+    assert out["action"] == "keep" and "no candidate" in out["reason"]
+
+
+def test_the_switch_change_keeps_the_old_model_next_in_line_and_ends_the_trial() -> None:
+    cfg = config(trials=[TRIAL, {**TRIAL, "candidate": "gemini-2.5-pro"}])
+    doc = change_for(cfg, "classification", {"action": "switch", "to": "kimi-for-coding"})
+    spec = load_config(doc).model_keys["classification"]
+    assert spec.model == "kimi-for-coding"
+    assert spec.fallbacks[0] == "claude-haiku-4-5"
+    assert [t.candidate for t in spec.trials] == ["gemini-2.5-pro"]
+
+
+def test_the_move_up_change_escalates_from_the_next_level() -> None:
+    cfg = config()
+    doc = change_for(cfg, "classification", {"action": "move_up", "to": "claude-sonnet-4-6"})
+    spec = load_config(doc).model_keys["classification"]
+    assert spec.model == "claude-sonnet-4-6"
+    assert spec.escalate_to == cfg.model_keys["orchestration"].escalate_to
+
+
+def test_evidence_reports_rates_percentiles_and_cost_per_success() -> None:
+    row = haiku_row(calls=100, escalations=10)
+    row.fallbacks_out = 5
+    row.latency[5] = 100  # all between 500 and 750 ms
+    entry = key_evidence(config(), DAYS, [row], [])["classification"]
+    (model,) = entry["models"]
+    assert entry["escalation_rate"] == 0.1 and entry["fallback_rate"] == 0.05
+    assert 500 <= model["latency_ms"]["p50"] <= 750
+    assert model["cost_per_success_micros"] == round(1600 * 100 / 90)

@@ -1,0 +1,180 @@
+"""A shadow trial: one sampled production call replayed on a candidate model, and scored.
+
+The production task has finished (its result stored, its caller served) and reserved the
+shadow's worst case in the trial's own budget; this runs on the candidate's tier worker:
+- one call of the candidate (no retry, no fallback, no escalation: a failure is recorded
+  as a candidate error and that is all);
+- the call is settled in the trial ledger under the trial budget, never production spend;
+- the candidate's output is validated like a production one (invalid -> candidate_invalid)
+  and compared with the production output (`WorkSpec.compare`); free text is compared by
+  the trial's judge model key when it has one ("same answer? yes/no + reason"), else it
+  is recorded as unjudged (cost, latency and validity only);
+- the scores (and the paired production/candidate latency and cost) go to the trial's day
+  aggregates, from which `llm-router review` works.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from routing.budget import trial_budget
+from routing.config import RoutingConfig
+from routing.errors import BudgetExceededError
+from routing.ledger import CallRecord, Outcome
+from routing.pricing import Usage, cost_micros, worst_case_micros
+from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
+from workers.errors import OutputInvalidError
+from workers.execution.runtime import Runtime
+from workers.providers.base import Completion, CompletionRequest
+from workers.providers.errors import ProviderError
+
+log = logging.getLogger(__name__)
+
+JUDGE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"same": {"type": "boolean"}, "reason": {"type": "string", "minLength": 1}},
+    "required": ["same", "reason"],
+}
+JUDGE_INSTRUCTION = (
+    "Two answers were given to the same request. Say whether they give the same answer "
+    "in substance (the same facts, decision or result; wording may differ), and why."
+)
+JUDGE_MAX_TOKENS = 256
+
+
+@dataclass(frozen=True, slots=True)
+class TrialJob:
+    """What the production worker hands on: the task's input and its answer."""
+
+    task_id: str  # the production task
+    model_key: str
+    candidate: str
+    call_id: str  # the reservation made in the trial budget
+    kwargs: dict[str, Any]  # the production task's input
+    output: dict[str, Any]  # its parsed output (typed tasks) ...
+    text: str  # ... and its text
+    latency_ms: float  # its provider time, and its cost: for paired ratios
+    cost_micros: int
+
+
+def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
+    cfg = rt.router.config
+    key = cfg.model_keys.get(job.model_key)
+    trial = next((t for t in key.trials if t.candidate == job.candidate), None) if key else None
+    if key is None or trial is None or job.candidate not in cfg.models:
+        # The trial ended since the sample was taken; its reservation expires unused.
+        return {"skipped": f"no trial of {job.candidate} on {job.model_key} any more"}
+    call = spec.parse(job.kwargs, cfg)
+    model = cfg.models[job.candidate]
+    row = (job.model_key, job.candidate, model.tier)
+    max_tokens = call.max_tokens or key.max_tokens
+    request = CompletionRequest(
+        model=model.provider_model, messages=call.messages, max_tokens=max_tokens,
+        system=call.system, cache_system=key.prompt_cache,
+        timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
+    )
+    price = cfg.price_of(job.candidate)
+    record = _Recorder(rt, job, cfg, row)
+    try:
+        completion = rt.providers.for_model(model).complete(request)
+    except ProviderError as exc:
+        record.call(Usage(), 0, error=type(exc).__name__)
+        record.scores({"candidate_errors": 1})
+        return {"candidate": job.candidate, "error": type(exc).__name__}
+    cost = cost_micros(completion.usage, price)
+    output: dict[str, Any] | None
+    try:
+        output = spec.parse_output(completion.text, call, cfg)
+    except OutputInvalidError:
+        output = None
+    record.call(completion.usage, cost, invalid=output is None,
+                latency_ms=completion.latency_s * 1000)
+    comparison = spec.compare(job.output, output)
+    if comparison is None and trial.judge is not None:
+        comparison = _judged(rt, cfg, job, call, completion, trial.judge, record)
+    verdict = comparison.verdict if comparison is not None else "unjudged"
+    scores = {verdict: 1, "prod_latency_ms": round(job.latency_ms),
+              "cand_latency_ms": round(completion.latency_s * 1000),
+              "prod_micros": job.cost_micros, "cand_micros": cost}
+    if comparison is not None:
+        scores["samples"] = 1
+    record.scores(scores)
+    return {"candidate": job.candidate, "verdict": verdict, "cost_micros": cost,
+            "differs": list(comparison.fields) if comparison else []}
+
+
+def _judged(
+    rt: Runtime, cfg: RoutingConfig, job: TrialJob, call: Call, candidate: Completion,
+    judge_key: str, record: _Recorder,
+) -> Comparison | None:
+    """The judge's verdict on two free-text answers, or None if it could not say."""
+    spec = cfg.model_keys.get(judge_key)
+    if spec is None:
+        return None
+    model = cfg.models[spec.model]
+    asked = "\n\n".join(f"{m.role}: {m.content}" for m in call.messages)
+    prompt = (f"The request:\n{asked}\n\nAnswer A:\n{job.text}\n\n"
+              f"Answer B:\n{candidate.text}")
+    request = CompletionRequest(
+        model=model.provider_model, messages=(Message("user", prompt),),
+        max_tokens=JUDGE_MAX_TOKENS,
+        system=f"{JUDGE_INSTRUCTION}\n\n{json_schema_block(JUDGE_SCHEMA)}",
+        timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
+    )
+    price = cfg.price_of(spec.model)
+    call_id = f"{job.call_id}:judge"
+    needed = worst_case_micros(len(prompt) // 4 + 64, JUDGE_MAX_TOKENS, price)
+    try:
+        reservation = rt.budgets.reserve_trial(cfg, job.model_key, job.candidate, call_id,
+                                               needed)
+    except BudgetExceededError:
+        return None
+    if reservation.duplicate:
+        return None
+    try:
+        completion = rt.providers.for_model(model).complete(request)
+    except ProviderError as exc:
+        record.call(Usage(), 0, error=type(exc).__name__, call_id=call_id, judge=True)
+        return None
+    record.call(completion.usage, cost_micros(completion.usage, price), call_id=call_id,
+                judge=True, latency_ms=completion.latency_s * 1000)
+    try:
+        start, end = completion.text.find("{"), completion.text.rfind("}")
+        verdict = json.loads(completion.text[start:end + 1])
+        same = verdict["same"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    if not isinstance(same, bool):
+        return None
+    return Comparison("agree") if same else Comparison("disagree", ("text",))
+
+
+class _Recorder:
+    """The trial's calls and scores, in the trial ledger (never production spend)."""
+
+    def __init__(self, rt: Runtime, job: TrialJob, cfg: RoutingConfig,
+                 row: tuple[str, str, str]) -> None:
+        self.rt, self.job, self.cfg, self.row = rt, job, cfg, row
+
+    def call(self, usage: Usage, cost: int, *, error: str | None = None, invalid: bool = False,
+             latency_ms: float | None = None, call_id: str | None = None,
+             judge: bool = False) -> None:
+        key, candidate, tier = self.row
+        self.rt.ledger.settle(
+            CallRecord(
+                task_id=self.job.task_id, call_id=call_id or self.job.call_id, model_key=key,
+                model=candidate, tier=tier, usage=usage, cost_micros=cost,
+                config_version=self.cfg.version,
+                outcome=Outcome.ok if error is None else Outcome.error, error=error,
+                invalid=invalid, latency_ms=latency_ms, trial=True, judge=judge,
+                budgets=(trial_budget(key, candidate),),
+            ),
+            window_seconds=self.cfg.budgets.window_seconds,
+        )
+
+    def scores(self, increments: dict[str, int]) -> None:
+        self.rt.ledger.count(self.row, increments, trial=True)
+

@@ -1,0 +1,29 @@
+"""What one scrape reports: a `Snapshot` of the deployment, read by a `MetricsSource`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from routing.aggregates import AggregateRow, TrialRow
+from routing.budget import BudgetStatus
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything one scrape reports; `day_start` is 00:00 UTC of `day` (unix seconds)."""
+
+    day: str
+    day_start: float
+    rows: Sequence[AggregateRow] = ()
+    budgets: Sequence[BudgetStatus] = ()
+    config_version: int = 0
+    queue_depths: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    """tier -> (queue name, waiting messages)"""
+    trial_rows: Sequence[TrialRow] = ()
+    review: Mapping[str, Any] | None = None  # the latest stored routing review
+
+
+class MetricsSource(Protocol):
+    def snapshot(self) -> Snapshot: ...
