@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import cost_app
-from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.context import EXIT_INVALID, emit_json, fail, guarded, html_target, open_store, say
 from cli.table import Table
 
 
@@ -30,18 +30,6 @@ def _print(report: dict[str, Any]) -> None:
             trend.add_row(*row)
         say(trend)
     say(f"note: {report['pricing']}")
-
-
-def _html_target(html: Path) -> Path:
-    """The page's path, refused before anything is read if it cannot be written there."""
-    target = html.expanduser()
-    if target.is_dir():
-        fail(f"--html: {html} is a directory; give a file name, e.g. {html}/cost-report.html",
-             EXIT_INVALID)
-    if not target.parent.is_dir():
-        fail(f"--html: directory {target.parent} does not exist; create it first",
-             EXIT_INVALID)
-    return target
 
 
 @cost_app.command("report")
@@ -66,7 +54,7 @@ def report_cmd(
             day = day_text(day)
         except ValueError:
             fail(f"--day must be YYYY-MM-DD, got {day!r}", EXIT_INVALID)
-    target = None if html is None else _html_target(html)
+    target = None if html is None else html_target(html)
     with guarded():
         store = open_store()
         config = store.read()

@@ -18,8 +18,9 @@ from routing import report_text as text
 from routing.report_svg import Bar, money
 
 TOP_KEYS = 12
-NAIVE_COLORS = {"routed": "#59a14f", "most_expensive": "#e15759",
-                "orchestration_default": "#f28e2b"}
+# Outside the model keys' palette, so each color on the page stands for one thing.
+NAIVE_COLORS = {"routed": "#2e7d32", "most_expensive": "#c62828",
+                "orchestration_default": "#ef6c00"}
 STYLE = """
 *{box-sizing:border-box}
 body{margin:0;background:#f6f7f9;color:#1d2939;
@@ -114,7 +115,8 @@ def _naive(report: dict[str, Any]) -> str:
     for basis, c in report["naive"].items():
         if c is None:
             continue
-        note = f"{c['cost_multiple']:.1f}x routed" if c["cost_multiple"] is not None else ""
+        multiple = c["cost_multiple"]
+        note = "" if multiple is None else f"· {multiple:.1f}x the routed spend"
         label = f"all on {c['model']} ({text.NAIVE_LABELS.get(basis, basis)})"
         bars.append(Bar(basis, label, c["cost_micros"], NAIVE_COLORS.get(basis, "#9c755f"),
                         note))
@@ -135,7 +137,8 @@ def _budgets(budgets: Sequence[dict[str, Any]]) -> str:
 def _top_keys(report: dict[str, Any], colors: dict[str, str]) -> str:
     ranked = key_spend(report)[:TOP_KEYS]
     total = report["totals"]["spend_micros"] or 1
-    bars = [Bar(k, k, m, colors[k], f"{c:,} calls, {m / total:.1%} of spend")
+    bars = [Bar(k, k, m, colors[k], f"· {c:,} call{'s' if c != 1 else ''} · "
+                f"{m / total:.1%} of spend")
             for k, m, c in ranked]
     return (f'<section id="top-keys"><h2>Top model keys by cost</h2>'
             f'{svg.hbars("top-keys", bars, label_width=200)}</section>')

@@ -15,13 +15,14 @@ from html import escape
 
 from routing.money import usd
 
-WIDTH = 1120
+WIDTH = 1100  # fits the page's content box, so a chart is never scaled
 # Tableau 10, then four more that stay apart from it.
 PALETTE = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1",
            "#ff9da7", "#9c755f", "#bab0ac", "#17becf", "#7f3c8d", "#bcbd22", "#393b79")
 AXIS = "#667085"
 GRID = "#e4e7ec"
 TRACK = "#eef0f3"
+SPENT, RESERVED, OVER = "#1565c0", "#90caf9", "#b71c1c"  # budgets: outside the palette
 
 
 def colors_for(names: Sequence[str]) -> dict[str, str]:
@@ -135,7 +136,7 @@ def hbars(chart: str, bars: Sequence[Bar], *, label_width: int = 330, row: int =
             f'x="{label_width}" y="{y + 4}" width="{w:.2f}" height="{row - 8}" '
             f'fill="{b.color}"><title>{escape(b.label)}: {money(b.micros)}</title></rect>'
         )
-        after = money(b.micros) + (f"  {b.note}" if b.note else "")
+        after = money(b.micros) + (f" {b.note}" if b.note else "")
         body.append(_text(label_width + w + 8, y + row / 2 + 4, after, fill="#1d2939"))
     return _svg(height, body, chart)
 
@@ -160,9 +161,8 @@ def budget_bars(budgets: Sequence[dict[str, object]], *, row: int = 34) -> str:
             reserved_w = plot_w * min(reserved, max(0, limit - spent)) / limit
             for part, x, w, micros, fill in (
                 ("limit", label_width, plot_w, limit, TRACK),
-                ("spent", label_width, spent_w, spent, "#e15759" if spent >= limit
-                 else "#4e79a7"),
-                ("reserved", label_width + spent_w, reserved_w, reserved, "#a0c4e8"),
+                ("spent", label_width, spent_w, spent, OVER if spent >= limit else SPENT),
+                ("reserved", label_width + spent_w, reserved_w, reserved, RESERVED),
             ):
                 parts.append(
                     f'<rect {_attrs(data_part=part, data_micros=micros)} x="{x:.2f}" '
