@@ -27,6 +27,7 @@ import redis
 from PIL import Image
 
 from routing.budget import BudgetBook
+from routing.defaults import default_document
 from routing.ledger import METRICS, CallRecord, Ledger
 from routing.pricing import Usage, cost_micros
 from routing.report_html import key_spend
@@ -251,10 +252,17 @@ def test_names_are_escaped_and_an_empty_day_renders(
     env: dict[str, str], redis_client: redis.Redis, namespace: str, tmp_path: Path,
     chromium: Chromium,
 ) -> None:
-    ConfigStore(redis_client, namespace).init(author="report-html-test")
+    # Given a config without budgets and an empty ledger: a page with nothing to draw
+    doc = default_document()
+    doc["budgets"] = {}
+    ConfigStore(redis_client, namespace).init(doc, author="report-html-test")
     empty = tmp_path / "empty.html"
     run("cost", "report", "--html", str(empty))
-    assert charts(chromium.dump_dom(empty)).get("daily") is None  # no series, no error
+    dom = chromium.dump_dom(empty)
+    assert charts(dom).get("daily") is None and charts(dom).get("budgets") is None
+    assert [el.attrs["data-series"] for el in elements(dom)
+            if el.attrs.get("data-chart") == "budgets"] == ["overall"]
+    assert "$0 spent, $0 reserved; no limit" in dom
     # a model key the ledger accepts (no spaces, no '|') but HTML would not
     ledger = Ledger(redis_client, namespace)
     day = ledger.settle(CallRecord("t", "c", "<img>", "claude-haiku-4-5", "haiku",
