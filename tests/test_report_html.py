@@ -28,7 +28,7 @@ from PIL import Image
 
 from routing.budget import BudgetBook
 from routing.defaults import default_document
-from routing.ledger import METRICS, CallRecord, Ledger
+from routing.ledger import CallRecord, Ledger
 from routing.pricing import Usage, cost_micros
 from routing.report_html import key_spend
 from routing.store import ConfigStore
@@ -75,7 +75,7 @@ def write_earlier_days(client: redis.Redis, namespace: str, today: str) -> None:
     for back, factor in enumerate(reversed(EARLIER), start=1):
         day = (date.fromisoformat(today) - timedelta(days=back)).isoformat()
         fields = {f"{r.model_key}|{r.model}|{r.tier}|{name}": int(getattr(r, name) * factor)
-                  for r in rows for name in SCALED if name in METRICS}
+                  for r in rows for name in SCALED}
         client.hset(f"{namespace}:ledger:{day}:agg", mapping=fields)
 
 
