@@ -12,6 +12,7 @@ import pwd
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
@@ -76,3 +77,15 @@ def guarded() -> Iterator[None]:
         fail(str(exc), EXIT_CONFLICT)
     except RoutingError as exc:
         fail(str(exc), EXIT_ERROR)
+
+
+def html_target(html: Path) -> Path:
+    """The page's path, refused before anything is read if it cannot be written there."""
+    target = html.expanduser()
+    if target.is_dir():
+        fail(f"--html: {html} is a directory; give a file name, e.g. {html}/cost-report.html",
+             EXIT_INVALID)
+    if not target.parent.is_dir():
+        fail(f"--html: directory {target.parent} does not exist; create it first",
+             EXIT_INVALID)
+    return target

@@ -28,12 +28,17 @@ def demo(
                                            "seconds without a result.")] = 60.0,
     workload: Annotated[Path | None, typer.Option(help="A workload YAML file instead of the "
                                                   "shipped one.")] = None,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Also write the day's cost report as one "
+        "self-contained HTML page with charts (works offline) to FILE.")] = None,
 ) -> None:
     """Play one compressed day of a multi-agent system (crons, ad-hoc calls of every kind,
     large-context calls) through the real path, change one route live halfway through,
     and report calls, models, queues, tokens and cost per model key against all-on-Opus and
     all-on-Sonnet, and the budgets. Offline by default: no Redis, no API keys."""
+    from cli.context import html_target
     from cli.demo.play import play
 
     play(redis_url=redis_url, as_json=as_json, scale=scale, day_seconds=day_seconds,
-         latency=latency, timeout=timeout, workload=workload)
+         latency=latency, timeout=timeout, workload=workload,
+         html=None if html is None else html_target(html))

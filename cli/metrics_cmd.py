@@ -31,7 +31,8 @@ def metrics(
     ] = False,
 ) -> None:
     """Prometheus metrics for every worker on every host, read from Redis at each scrape:
-    calls, tokens and spend from the ledger, budgets, config version, queue depth per tier."""
+    calls, tokens and spend from the ledger, what the same tokens would cost all on one model,
+    budgets, config version, queue depth per tier."""
     from prometheus_client import generate_latest
 
     from workers.metrics.http import registry_for, serve

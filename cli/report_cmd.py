@@ -2,59 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from cli import cost_app
-from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.context import EXIT_INVALID, emit_json, fail, guarded, html_target, open_store, say
 from cli.table import Table
 
 
-def _naive_line(label: str, c: dict[str, Any] | None) -> str:
-    if c is None:
-        return f"  {label}: no such model key"
-    ratio = f"{c['savings_ratio']:.1%} saved" if c["savings_ratio"] is not None else "-"
-    multiple = f", {c['cost_multiple']:.2f}x actual" if c["cost_multiple"] is not None else ""
-    return (f"  {label} ({c['model']}): ${c['cost_usd']:.6f}; savings "
-            f"${c['savings_usd']:.6f} ({ratio}{multiple})")
-
-
 def _print(report: dict[str, Any]) -> None:
+    from routing import report_text as text
 
-    days = report["days"]
-    span = days[0] if len(days) == 1 else f"{days[0]} .. {days[-1]} ({len(days)} days)"
-    say(f"cost report {span} (UTC), catalog of config version "
-                  f"{report['config_version']}")
-    table = Table("model key", "model", "tier", "calls", "errors", "input", "output",
-                  "cache read", "cache write", "spend $")
-    for r in report["rows"]:
-        table.add_row(r["model_key"], r["model"], r["tier"], str(r["calls"]), str(r["errors"]),
-                      str(r["input_tokens"]), str(r["output_tokens"]),
-                      str(r["cache_read_tokens"]), str(r["cache_write_tokens"]),
-                      f"{r['spend_usd']:.6f}")
-    t = report["totals"]
-    table.add_row("total", "", "", str(t["calls"]), "", str(t["input_tokens"]),
-                  str(t["output_tokens"]), str(t["cache_read_tokens"]),
-                  str(t["cache_write_tokens"]), f"{t['spend_usd']:.6f}")
+    say(text.heading(report))
+    table = Table(*text.TABLE_HEADERS)
+    for row in text.table_rows(report):
+        table.add_row(*row)
     say(table)
     say("the same calls on one model for everything:")
-    say(_naive_line("most expensive model", report["naive"]["most_expensive"]))
-    say(_naive_line("orchestration default", report["naive"]["orchestration_default"]))
-    ev = report["events"]
-    say(
-        f"fallbacks {ev['fallbacks']['count']} (${ev['fallbacks']['usd']:.6f}), escalations "
-        f"{ev['escalations']['count']} (${ev['escalations']['usd']:.6f}), downgrades "
-        f"{ev['downgrades']['count']} (${ev['downgrades']['usd']:.6f}), deferrals "
-        f"{ev['deferrals']['count']} (ran later: {ev['deferrals']['runs']}, "
-        f"${ev['deferrals']['usd']:.6f}), rejections {ev['rejections']['count']}, "
-        f"errors {ev['errors']}"
-    )
-    if len(days) > 1:
-        trend = Table("day", "calls", "spend $", "fallbacks", "escalations", "deferrals")
-        for d in report["trend"]:
-            trend.add_row(d["day"], str(d["calls"]), f"{d['spend_usd']:.6f}",
-                          str(d["fallbacks"]), str(d["escalations"]), str(d["deferrals"]))
+    for basis, comparison in report["naive"].items():
+        say("  " + text.naive_line(basis, comparison))
+    say(text.events_line(report))
+    if len(report["days"]) > 1:
+        trend = Table(*text.TREND_HEADERS)
+        for row in text.trend_rows(report):
+            trend.add_row(*row)
         say(trend)
     trials = report["trials"]
     if trials["rows"]:
@@ -72,6 +45,9 @@ def report_cmd(
     days: Annotated[int, typer.Option(min=1, max=400,
                                       help="Number of days ending with --day.")] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    html: Annotated[Path | None, typer.Option(
+        "--html", metavar="FILE", help="Also write the report as one self-contained HTML "
+        "page with charts (works offline) to FILE.")] = None,
 ) -> None:
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
     cost on one model for everything, and the savings; fallbacks, escalations, deferrals."""
@@ -84,12 +60,22 @@ def report_cmd(
             day = day_text(day)
         except ValueError:
             fail(f"--day must be YYYY-MM-DD, got {day!r}", EXIT_INVALID)
+    target = None if html is None else html_target(html)
     with guarded():
         store = open_store()
         config = store.read()
         ledger = Ledger(store.redis, store.namespace, keep_days=get_settings().ledger_keep_days)
         report = build_report(ledger, config, day=day, days=days)
+        if target is not None:
+            from routing.budget import BudgetBook
+            from routing.report_html import write_page
+
+            budgets = [s.as_dict() for s in BudgetBook(store.redis, store.namespace)
+                       .status(config)]
+            write_page(target, report, budgets)
     if as_json:
         emit_json(report)
     else:
         _print(report)
+    if target is not None:
+        typer.echo(f"wrote {target}", err=True)

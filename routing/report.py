@@ -59,6 +59,24 @@ def naive_costs(config: RoutingConfig, usage: Usage) -> dict[str, int]:
     return {m: cost_micros(usage, config.price_of(m)) for m in sorted(config.models)}
 
 
+def counterfactuals(
+    config: RoutingConfig, rows: list[AggregateRow]
+) -> dict[str, tuple[str, int] | None]:
+    """basis -> (model, micro-dollars): the tokens of `rows` (summed, priced once) all on
+    the catalog model that costs the most for them (`most_expensive`) and all on the
+    `orchestration` key's model (`orchestration_default`; None without that key)."""
+    costs = naive_costs(config, _total_usage(rows))
+    dearest = max(costs, key=lambda m: (costs[m], m))
+    orchestration = config.model_keys.get("orchestration")
+    return {
+        "most_expensive": (dearest, costs[dearest]),
+        "orchestration_default": (
+            None if orchestration is None
+            else (orchestration.model, costs[orchestration.model])
+        ),
+    }
+
+
 def _event(rows: list[AggregateRow], count: str, micros: str) -> dict[str, Any]:
     n, m = sum(getattr(r, count) for r in rows), sum(getattr(r, micros) for r in rows)
     return {"count": n, "micros": m, "usd": usd(m)}
@@ -107,22 +125,22 @@ def build_report(
     rows = merge([r for d in span for r in per_day[d]])
     totals = _totals(rows)
     actual = totals["spend_micros"]
-    costs = naive_costs(config, _total_usage(rows))
-    dearest = max(costs, key=lambda m: (costs[m], m))
-    naive: dict[str, Any] = {"most_expensive": _comparison(dearest, costs[dearest], actual)}
-    orchestration = config.model_keys.get("orchestration")
-    naive["orchestration_default"] = (
-        None if orchestration is None
-        else _comparison(orchestration.model, costs[orchestration.model], actual)
-    )
+    naive: dict[str, Any] = {
+        basis: None if found is None else _comparison(found[0], found[1], actual)
+        for basis, found in counterfactuals(config, rows).items()
+    }
     trend = []
     for d in span:
         t, ev = _totals(per_day[d]), _events(per_day[d])
+        by_key: dict[str, int] = {}
+        for r in per_day[d]:
+            by_key[r.model_key] = by_key.get(r.model_key, 0) + r.micros
         trend.append({
             "day": d, "calls": t["calls"], "spend_micros": t["spend_micros"],
             "spend_usd": t["spend_usd"], "errors": ev["errors"],
             "fallbacks": ev["fallbacks"]["count"], "escalations": ev["escalations"]["count"],
             "deferrals": ev["deferrals"]["count"],
+            "spend_micros_by_model_key": dict(sorted(by_key.items())),
         })
     trial_rows = merge([r for d in span for r in ledger.trial_aggregates(d)])
     trial_spend = sum(r.micros for r in trial_rows)

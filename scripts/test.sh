@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that sets up and runs the whole test suite (README: `bash scripts/test.sh`).
 # Creates .venv, installs the project with its dev extra, starts Redis if the redis-server
-# binary exists and nothing answers on 127.0.0.1:6379, then runs ruff, mypy and pytest.
+# binary exists and nothing answers on 127.0.0.1:6379, installs headless Chromium (apt-get)
+# if missing, then runs ruff, mypy, lint-imports and pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -33,6 +34,20 @@ if ! redis_up; then
     fi
 fi
 redis_up || { echo "Redis did not come up on 127.0.0.1:6379" >&2; exit 1; }
+
+# The HTML report tests render the page in a real browser: headless Chromium from Debian's
+# package, installed here where it is missing and apt-get exists (the tests fail with the
+# install command otherwise; LLM_ROUTER_CHROMIUM may name another Chromium binary).
+if [ -z "${LLM_ROUTER_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1 \
+        && command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; fi
+    echo "installing chromium (apt-get) for the HTML report tests" >&2
+    if ! { $SUDO apt-get update -qq >/dev/null &&
+           DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null; }; then
+        echo "could not install chromium: run apt-get install -y chromium as root" >&2
+    fi
+fi
 
 .venv/bin/ruff check .
 .venv/bin/mypy

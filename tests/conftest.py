@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.support.redis",
     "tests.support.llm_server",
     "tests.support.celery",
+    "tests.support.browser",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,11 @@ def test_a_worker_dry_run_loads_no_celery(env: dict[str, str]) -> None:
     modules = loaded(env, "worker", "--tier", "haiku", "--dry-run")
     # a dry run prints the command without starting Celery
     assert "celery" not in modules
+
+
+def test_the_html_report_loads_no_worker_stack(env: dict[str, str], tmp_path: Path) -> None:
+    as_json("config", "init")
+    page = tmp_path / "report.html"
+    modules = loaded(env, "cost", "report", "--html", str(page))
+    assert not modules & WORKER_STACK, sorted(modules & WORKER_STACK)
+    assert page.read_text("utf-8").startswith("<!doctype html>")

@@ -207,10 +207,15 @@ def test_metrics_endpoint_is_exposed(services: dict[str, dict[str, Any]]) -> Non
     assert any(str(p).endswith(f":{port}") for p in metrics["ports"])
 
 
+def _app_services(services: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The services running the llm-router image (not Redis, Prometheus or Grafana)."""
+    return {n: s for n, s in services.items() if s.get("image") == "llm-router:latest"}
+
+
 def test_every_app_service_uses_the_compose_redis(services: dict[str, dict[str, Any]]) -> None:
-    for name, svc in services.items():
-        if name == "redis":
-            continue
+    apps = _app_services(services)
+    assert set(apps) >= {"config-init", "beat", "flower", "metrics", "worker-haiku"}
+    for name, svc in apps.items():
         env = svc["environment"]
         for var in ("LLM_ROUTER_REDIS_URL", "LLM_ROUTER_BROKER_URL", "LLM_ROUTER_RESULT_BACKEND"):
             assert env[var] == REDIS_URL, f"{name}: {var}"
@@ -248,7 +253,7 @@ def test_env_example_documents_every_variable_with_empty_values() -> None:
         if line.strip() and not line.lstrip().startswith("#"):
             var, _, value = line.partition("=")
             values[var.strip()] = value.strip()
-    wanted = {*_settings_env(), "FLOWER_BASIC_AUTH"}
+    wanted = {*_settings_env(), "FLOWER_BASIC_AUTH", "GF_SECURITY_ADMIN_PASSWORD"}
     assert not wanted - set(values), f".env.example misses {sorted(wanted - set(values))}"
     filled = {var for var, value in values.items() if value}
     assert not filled, f".env.example must not carry values: {sorted(filled)}"

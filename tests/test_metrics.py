@@ -28,6 +28,7 @@ from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
 from routing.store import ConfigStore
 from tests.support.redis import delete_matching
+from tests.support.spend import CATALOG, by_hand
 from tests.support.wait import wait_until
 from workers.metrics.broker_depth import PRIORITY_SEP, PRIORITY_STEPS, queue_keys
 from workers.metrics.http import MetricsServer, serve, serve_from_worker
@@ -204,6 +205,66 @@ def test_scrape_reports_ledger_budgets_config_and_queue_depth(
     # A config change shows at the next scrape.
     store.set_model("lookup", "claude-haiku-4-5", author="metrics-test")
     assert _get(_scrape(server.port), "llm_router_config_version") == 3
+
+
+def test_counterfactual_spend_prices_the_days_tokens_on_the_dearest_model(
+    settings: Settings, source: RedisMetricsSource, server: MetricsServer
+) -> None:
+    # Given calls on three tiers, settled through the ledger at the config's prices
+    store = ConfigStore(source.redis, settings.namespace)
+    config = store.init(author="metrics-test")
+    ledger = Ledger(source.redis, settings.namespace)
+    calls = [("monitoring", "claude-haiku-4-5", "haiku", (12_000, 300, 40_000, 0)),
+             ("code_review", "claude-sonnet-4-6", "sonnet", (30_000, 2_000, 0, 2_000)),
+             ("code_review", "kimi-for-coding", "kimi", (120_000, 4_000, 0, 0))]
+    run = uuid.uuid4().hex[:8]
+
+    def settle(i: int, key: str, model: str, tier: str, tokens: tuple[int, ...]) -> None:
+        usage = Usage(*tokens)
+        ledger.settle(CallRecord(f"t{i}-{run}", f"c{i}-{run}", key, model, tier, usage,
+                                 cost_micros(usage, config.price_of(model))))
+
+    for i, call in enumerate(calls):
+        settle(i, *call)
+
+    def expected() -> dict[str, int]:
+        totals = tuple(sum(c[3][n] for c in calls) for n in range(4))
+        return {m: by_hand(m, totals, CATALOG) for m in CATALOG}
+
+    def counterfactual(samples: Samples) -> dict[str, tuple[str, float]]:
+        found = {dict(labels)["basis"]: (dict(labels)["model"], value)
+                 for (name, labels), value in samples.items()
+                 if name == "llm_router_counterfactual_spend_usd_total"}
+        assert len(found) == sum(1 for name, _ in samples
+                                 if name == "llm_router_counterfactual_spend_usd_total")
+        return found
+
+    # When Prometheus scrapes
+    samples = _scrape(server.port)
+    # Then the day's tokens are priced, summed once, on the dearest catalog model and on
+    # the orchestration key's model, recomputed here from the catalog written out by hand
+    naive = expected()
+    dearest = max(naive, key=lambda m: naive[m])
+    assert dearest == "claude-opus-4-6"
+    found = counterfactual(samples)
+    assert found["most_expensive"][0] == dearest
+    assert found["most_expensive"][1] == pytest.approx(naive[dearest] / 1e6, abs=1e-9)
+    assert found["orchestration_default"] == ("claude-sonnet-4-6", pytest.approx(
+        naive["claude-sonnet-4-6"] / 1e6, abs=1e-9))
+    routed = sum(v for (name, _), v in samples.items() if name == "llm_router_spend_usd_total")
+    assert routed == pytest.approx(sum(
+        by_hand(m, tokens, CATALOG) for _, m, _, tokens in calls) / 1e6, abs=1e-9)
+    assert routed < found["most_expensive"][1]
+
+    # And "most expensive" follows the token mix: cache reads cost more on gpt-4o than on
+    # Opus, so a day of mostly cache reads is dearest there
+    calls.append(("lookup", "claude-haiku-4-5", "haiku", (0, 0, 3_000_000, 0)))
+    settle(len(calls) - 1, *calls[-1])
+    naive = expected()
+    dearest = max(naive, key=lambda m: naive[m])
+    assert dearest == "gpt-4o"
+    found = counterfactual(_scrape(server.port))
+    assert found["most_expensive"] == (dearest, pytest.approx(naive[dearest] / 1e6, abs=1e-9))
 
 
 def test_unreachable_redis_scrapes_as_down(namespace: str) -> None:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import date, timedelta
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import redis
@@ -18,18 +16,8 @@ from routing.pricing import Usage, cost_micros
 from routing.report import build_report, load_daily_report, store_daily_report
 from routing.store import ConfigStore
 from tests.support.cli import app
-from tests.support.spend import config_with
+from tests.support.spend import CATALOG, by_hand, config_with
 
-# The whole shipped catalog, written out again: model -> (in, out, cache read, cache write).
-CATALOG = {
-    "claude-opus-4-6": ("15", "75", "1.5", "18.75"),
-    "claude-sonnet-4-6": ("3", "15", "0.3", "3.75"),
-    "claude-sonnet-4-5": ("3", "15", "0.3", "3.75"),
-    "claude-haiku-4-5": ("0.80", "4", "0.08", "1"),
-    "kimi-for-coding": ("0.30", "1.50", "0.075", "0.30"),
-    "gemini-2.5-pro": ("1.25", "10", "0.31", "1.25"),
-    "gpt-4o": ("5", "15", "2.5", "5"),
-}
 CALLS = [  # model key, model, tier, (in, out, cache read, cache write)
     ("monitoring", "claude-haiku-4-5", "haiku", (12_000, 300, 40_000, 0)),
     ("monitoring", "claude-haiku-4-5", "haiku", (9_000, 250, 40_000, 2_000)),
@@ -37,12 +25,6 @@ CALLS = [  # model key, model, tier, (in, out, cache read, cache write)
     ("code_review", "kimi-for-coding", "kimi", (120_000, 4_000, 0, 0)),
     ("strategic_decision", "claude-opus-4-6", "opus", (5_000, 1_500, 0, 0)),
 ]
-
-
-def by_hand(model: str, tokens: tuple[int, ...], table: Mapping[str, tuple[str, ...]]) -> int:
-    exact = sum((Decimal(n) * Decimal(p) for n, p in zip(tokens, table[model], strict=True)),
-                Decimal(0))
-    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def settle_calls(ledger: Ledger) -> str:

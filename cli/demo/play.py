@@ -17,7 +17,7 @@ from rich.logging import RichHandler
 
 from cli.context import EXIT_ERROR, emit_json, fail, guarded
 from cli.demo import report as demo_report
-from cli.demo.runner import Player, make_progress
+from cli.demo.runner import Played, Player, make_progress, run_days
 from cli.demo.system import System, against_redis, offline
 from cli.demo.workload import load_workload, timeline
 
@@ -47,8 +47,26 @@ def _check_workers(system: System, err: Console) -> None:
                   "routed there will wait (the demo reports them as unanswered)")
 
 
+def write_html(system: System, played: Played, path: Path, title: str) -> None:
+    """The cost report of the demo's day(s) from its ledger, as one HTML page."""
+    from routing.budget import BudgetBook
+    from routing.report import build_report
+    from routing.report_html import write_page
+
+    rt = system.rt
+    config = rt.store.read()
+    days = run_days(played.started_at, played.started_at + played.wall_seconds)
+    report = build_report(rt.ledger, config, day=days[-1], days=len(days))
+    budgets = [s.as_dict() for s in BudgetBook(rt.redis, rt.settings.namespace).status(config)]
+    where = ("offline: the demo's calls only" if system.mode == "offline"
+             else f"{system.where}: every call of namespace '{rt.settings.namespace}'")
+    write_page(path, report, budgets, title="llm-router demo: cost report",
+               subtitle=f"{title} ({where})")
+
+
 def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: float,
-         latency: float, timeout: float, workload: Path | None) -> None:
+         latency: float, timeout: float, workload: Path | None,
+         html: Path | None = None) -> None:
     """See `llm-router demo --help`."""
     err = Console(stderr=True, highlight=False)
     logging.basicConfig(level=logging.WARNING, handlers=[RichHandler(console=err)],
@@ -72,6 +90,9 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)
+        if html is not None:  # from the ledger, before an offline system goes away
+            write_html(system, played, html, f"'{w.name}' at scale {scale:g}")
+            err.print(f"wrote {html}")
         if as_json:  # before the in-process workers stop (a couple of seconds)
             emit_json(report)
         else:

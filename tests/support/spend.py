@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeVar
 
 import redis
@@ -10,6 +12,23 @@ from routing.config import RoutingConfig, load_config
 from routing.defaults import default_document
 
 T = TypeVar("T")
+
+# The whole shipped catalog, written out again: model -> (in, out, cache read, cache write).
+CATALOG = {
+    "claude-opus-4-6": ("15", "75", "1.5", "18.75"),
+    "claude-sonnet-4-6": ("3", "15", "0.3", "3.75"),
+    "claude-sonnet-4-5": ("3", "15", "0.3", "3.75"),
+    "claude-haiku-4-5": ("0.80", "4", "0.08", "1"),
+    "kimi-for-coding": ("0.30", "1.50", "0.075", "0.30"),
+    "gemini-2.5-pro": ("1.25", "10", "0.31", "1.25"),
+    "gpt-4o": ("5", "15", "2.5", "5"),
+}
+
+
+def by_hand(model: str, tokens: tuple[int, ...], table: Mapping[str, tuple[str, ...]]) -> int:
+    exact = sum((Decimal(n) * Decimal(p) for n, p in zip(tokens, table[model], strict=True)),
+                Decimal(0))
+    return int(exact.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
 def config_with(budgets: dict[str, Any] | None = None, **prices: dict[str, Any]) -> RoutingConfig:

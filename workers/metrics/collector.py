@@ -3,10 +3,11 @@
 The ledger is the source of truth for calls, tokens and spend, and it lives in Redis; so
 instead of counting in each worker process (which needs a shared multiprocess directory
 and cannot add up several hosts), `RouterCollector` asks a `MetricsSource` for a
-`Snapshot` on every scrape: the ledger's aggregates of the current UTC day, the budget
-status, the config version and the broker queue depths. Any one process (the
-`llm-router metrics` server, or a worker with LLM_ROUTER_METRICS_PORT) serves the same,
-correct totals for every worker on every host.
+`Snapshot` on every scrape: the ledger's aggregates of the current UTC day, what the
+day's tokens would have cost all on one model (priced from the config at scrape time, as
+the cost report does), the budget status, the config version and the broker queue
+depths. Any one process (the `llm-router metrics` server, or a worker with
+LLM_ROUTER_METRICS_PORT) serves the same, correct totals for every worker on every host.
 
 Counters are the current UTC day's totals (the ledger's day aggregates): they restart at
 00:00 UTC, which Prometheus' `rate()` and `increase()` treat as a counter reset, and
@@ -68,6 +69,20 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
     return [calls, tokens, spend, rerouted]
 
 
+def counterfactual_metrics(snap: Snapshot) -> list[Metric]:
+    """What the day's tokens would have cost all on one model, at the config's prices."""
+    family = CounterMetricFamily(
+        "llm_router_counterfactual_spend_usd", "What today's tokens (UTC) would have cost "
+        "all on one model at the config's current prices: basis most_expensive (the catalog "
+        "model dearest for them) or orchestration_default (the orchestration key's model).",
+        labels=["basis", "model"],
+    )
+    for basis, found in sorted(snap.counterfactuals.items()):
+        if found is not None:
+            family.add_metric([basis, found[0]], usd(found[1]), created=snap.day_start)
+    return [family]
+
+
 def budget_metrics(snap: Snapshot) -> list[Metric]:
     names = ("limit", "spent", "reserved", "remaining")
     docs = {
@@ -126,6 +141,7 @@ class RouterCollector(Collector):
         )
         if snap is not None:
             yield from call_metrics(snap)
+            yield from counterfactual_metrics(snap)
             yield from budget_metrics(snap)
             yield from state_metrics(snap)
             yield from trial_metrics(snap)

@@ -21,6 +21,9 @@ class Snapshot:
     config_version: int = 0
     queue_depths: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     """tier -> (queue name, waiting messages)"""
+    counterfactuals: Mapping[str, tuple[str, int] | None] = field(default_factory=dict)
+    """basis -> (model, micro-dollars): the day's tokens all on one model
+    (`routing.report.counterfactuals`)"""
     trial_rows: Sequence[TrialRow] = ()
     review: Mapping[str, Any] | None = None  # the latest stored routing review
 

@@ -2,7 +2,8 @@
 
 One scrape costs a handful of round trips: TIME, the day's ledger aggregates (one
 HGETALL), the config version (one GET; the config document itself only when the version
-changed), the budget status (one EVALSHA) and the queue depths (one pipeline).
+changed), the budget status (one EVALSHA) and the queue depths (one pipeline). The
+counterfactual spend is priced from the aggregates and the config, with no round trip.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from routing.budget import BudgetBook
 from routing.config import RoutingConfig
 from routing.defaults import default_config
 from routing.ledger import Ledger
+from routing.report import counterfactuals
 from routing.review import load_review
 from routing.store import ConfigStore
 from workers.metrics.broker_depth import tier_depths
@@ -76,10 +78,12 @@ class RedisMetricsSource:
         version, config = self.config()
         queues = {name: tier.queue for name, tier in config.tiers.items()}
         depths = tier_depths(self.broker, queues, self.settings.broker_prefix)
+        rows = self.ledger.day_aggregates(day).rows
         return Snapshot(
             day=day,
             day_start=day_start,
-            rows=self.ledger.day_aggregates(day).rows,
+            rows=rows,
+            counterfactuals=counterfactuals(config, rows),
             budgets=self.budgets.status(config),
             config_version=version,
             queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
