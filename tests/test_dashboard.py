@@ -31,6 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from routing.errors import BudgetExceededError
 from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
+from routing.review import store_review
 from routing.store import ConfigStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -74,6 +75,18 @@ def _settle_a_day(client: redis.Redis, namespace: str) -> None:
                            model="claude-haiku-4-5", tier="haiku")
     ledger.record_rejection(refusal, task_id="t7", call_id="c7", model_key="monitoring",
                             model="claude-haiku-4-5", tier="haiku")
+    # a shadow trial, scored, and the routing review that reads it
+    def trial(doc: dict[str, Any]) -> str:
+        doc["model_keys"]["classification"]["trials"] = [
+            {"candidate": "kimi-for-coding", "sample": 0.1, "daily_budget_usd": 1}]
+        return "trial"
+
+    config = ConfigStore(client, namespace).update(trial, author="dashboard-test")
+    row = ("classification", "kimi-for-coding", "kimi")
+    ledger.settle(CallRecord("t8", "trial:t8:kimi", *row, usage, 100, trial=True,
+                             budgets=("trial:classification:kimi-for-coding",)))
+    ledger.count(row, {"samples": 4, "agree": 3, "disagree": 1}, trial=True)
+    store_review(ledger, config, days=1)
 
 
 @pytest.fixture(scope="module")
