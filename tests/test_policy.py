@@ -6,6 +6,7 @@ config's routes are the ones DESIGN.md states (tests/support/design.py); jitter 
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
@@ -32,6 +33,7 @@ from workers.execution.policy import (
     Done,
     Fail,
     Hop,
+    Misrouted,
     OutputRejected,
     ProviderFailed,
     RetryPolicy,
@@ -39,7 +41,7 @@ from workers.execution.policy import (
     Unrouted,
     next_step,
 )
-from workers.execution.route_state import RouteState
+from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
 from workers.providers.errors import (
     MissingKeyError,
     OverloadedError,
@@ -300,3 +302,61 @@ def test_the_policy_is_deterministic_given_its_inputs() -> None:
     event = ProviderFailed(TransientError("500"))
     assert next_step(s, event, ctx()) == next_step(s, event, ctx())
     assert isinstance(next_step(s, event, ctx()), Hop)
+
+
+# -- route headers: honoured only for what the key may use --------------------------------
+
+def test_a_forged_model_is_not_honoured() -> None:
+    # Given a lookup task whose header names the Opus model (any producer can write one)
+    forged = state("lookup", model="claude-opus-4-6", tier="opus", queue="llm.opus")
+    step = next_step(forged, Arrived(0.0), ctx("lookup"))
+    # Then it is routed again to what lookup uses, and says so
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert (step.state.model, step.state.queue) == DESIGN_ROUTES["lookup"]
+    assert step.state.rerouted and "not a model 'lookup' may use" in step.reason
+    assert step.state.hops[-1]["from"] == "claude-opus-4-6"
+
+
+def test_a_header_of_another_model_key_starts_afresh() -> None:
+    other = state("strategic_decision", calls=7, cost_micros=999_999)
+    step = next_step(other, Arrived(0.0), ctx("lookup"))
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert (step.state.model_key, step.state.calls, step.state.cost_micros) == ("lookup", 0, 0)
+
+
+def test_a_model_on_the_wrong_tier_queue_is_not_honoured() -> None:
+    wrong = state("lookup", queue="llm.opus", tier="opus")
+    step = next_step(wrong, Arrived(0.0), ctx("lookup"))
+    assert isinstance(step, Hop) and "runs on tier 'haiku'" in step.reason
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-pro", "claude-sonnet-4-6"])
+def test_what_a_key_may_use_is_honoured(model: str) -> None:
+    # a fallback of classification, and the model of its escalation target
+    r = router()
+    tier = r.config.models[model].tier
+    route_key = "classification" if model == "gemini-2.5-pro" else "orchestration"
+    ok = state("classification", r, route_key=route_key, model=model, tier=tier,
+               queue=f"llm.{tier}")
+    assert next_step(ok, Arrived(0.0), ctx("classification", r)) == Call(ok)
+
+
+def test_a_malformed_header_is_routed_again_and_said_so() -> None:
+    step = next_step(None, Misrouted("attempt: expected an integer"), ctx("lookup"))
+    assert isinstance(step, Hop) and step.state.rerouted
+    assert "route header refused (attempt" in step.state.hops[0]["reason"]
+
+
+@pytest.mark.parametrize(("raw", "problem"), [
+    ({"model": "x"}, "model_key: expected a name"),
+    ({**{k: "x" for k in ("model_key", "route_key", "model", "tier", "queue", "rule")},
+      "config_version": 1, "attempt": -1}, "attempt: expected an integer in [0, 1000]"),
+    ({**{k: "x" for k in ("model_key", "route_key", "model", "tier", "queue", "rule")},
+      "config_version": 1, "calls": True}, "calls: expected an integer"),
+    ({**{k: "x" for k in ("model_key", "route_key", "model", "tier", "queue", "rule")},
+      "config_version": 1, "sent_at": float("nan")}, "sent_at"),
+    ("opus please", "not an object"),
+])
+def test_malformed_headers_are_named(raw: Any, problem: str) -> None:
+    with pytest.raises(BadRouteHeader, match=re.escape(problem)):
+        RouteState.from_headers({ROUTE_HEADER: raw})

@@ -64,6 +64,13 @@ class Unrouted:
 
 
 @dataclass(frozen=True, slots=True)
+class Misrouted:
+    """The message's route header was refused (malformed): route again, and say so."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class Arrived:
     """The task is about to call its model; `cooldown_s` is what is left of that model's
     cooldown (0 when none)."""
@@ -93,7 +100,8 @@ class Succeeded:
     pass
 
 
-Event = Unrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected | Succeeded
+Event = (Unrouted | Misrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
+         | Succeeded)
 
 # -- what to do next -------------------------------------------------------------------
 
@@ -192,11 +200,16 @@ def route(ctx: Context) -> Decision:
 
 def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
     """The next step of a task in `state` after `event` (see the module docstring)."""
-    if isinstance(event, Unrouted) or state is None:
+    if isinstance(event, Unrouted | Misrouted) or state is None:
         try:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
+        if isinstance(event, Misrouted):
+            reason = f"route header refused ({event.reason}): routed again"
+            fresh = replace(RouteState.initial(decision), rerouted=True)
+            hop = {"kind": "reroute", "from": "", "to": fresh.model, "reason": reason[:300]}
+            return Hop(replace(fresh, hops=(hop,)), "reroute", reason)
         return Hop(RouteState.initial(decision), "route", "sent by name: routed on arrival")
     if isinstance(event, Arrived):
         return _arrived(state, event.cooldown_s, ctx)
@@ -209,16 +222,52 @@ def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
     return Done(state)
 
 
-def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
+def unroutable(state: RouteState, ctx: Context) -> str | None:
+    """Why `state` may not run as it says under the current config (None: it may).
+
+    A route header is honoured only for the task's own model key, on a model that key may
+    use: its model, a fallback, a rule's target, its budget downgrade, or the same for a
+    key of its escalation chain; on that model's tier and queue.
+    """
     cfg = ctx.config
+    if state.model_key != ctx.model_key:
+        return f"it names model key '{state.model_key}', the task is for '{ctx.model_key}'"
     if state.model not in cfg.models or state.route_key not in cfg.model_keys:
+        return f"{state.model} is not routable under config version {cfg.version}"
+    chain, key = [ctx.model_key], cfg.model_keys.get(ctx.model_key)
+    while key is not None and key.escalate_to is not None and key.escalate_to not in chain:
+        chain.append(key.escalate_to)
+        key = cfg.model_keys.get(key.escalate_to)
+    if state.route_key not in chain:
+        return f"'{state.route_key}' is not in the escalation chain of '{ctx.model_key}'"
+    if state.model not in allowed_models(cfg, state.route_key):
+        return f"{state.model} is not a model '{state.route_key}' may use"
+    tier = cfg.models[state.model].tier
+    if (state.tier, state.queue) != (tier, cfg.tiers[tier].queue):
+        return f"{state.model} runs on tier '{tier}', not '{state.tier}' ({state.queue})"
+    return None
+
+
+def allowed_models(cfg: RoutingConfig, key: str) -> frozenset[str]:
+    spec = cfg.model_keys[key]
+    rules = {r.model for r in cfg.rules if key in r.model_keys}
+    extra = {spec.downgrade_to} if spec.downgrade_to else set()
+    return frozenset({spec.model, *spec.fallbacks, *rules, *extra})
+
+
+def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
+    problem = unroutable(state, ctx)
+    if problem is not None:
         try:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
-        reason = f"{state.model} is not routable under config version {cfg.version}"
-        moved = state.moved_to(decision, rerouted=True).hopped("reroute", state, reason)
-        return Hop(moved, "reroute", reason)
+        reason = f"route header not honoured: {problem}"
+        if state.model_key == ctx.model_key:  # the task's own state: keep its counts
+            moved = state.moved_to(decision, rerouted=True)
+        else:  # someone else's (or a forged) state: start afresh
+            moved = replace(RouteState.initial(decision, state.sent_at), rerouted=True)
+        return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
     if cooldown_s > 0:
         if cooldown_s <= ctx.retry.max_delay:
             return Hop(state, "wait", f"{state.model} is cooling down for {cooldown_s:.1f}s",

@@ -31,6 +31,50 @@ def _routed(decision: Decision) -> dict[str, Any]:
     }
 
 
+class BadRouteHeader(ValueError):
+    """A message's route header is not a well-formed route state."""
+
+
+_TEXT = ("model_key", "route_key", "model", "tier", "queue", "rule")
+# integer field -> its largest sane value
+_COUNTS = {"config_version": 10**9, "attempt": 1000, "calls": 10_000,
+           "cost_micros": 10**12, "deferrals": 10_000}
+_MAX_HOPS = 100
+
+
+def _name(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 200
+
+
+def _problem(raw: dict[str, Any]) -> str | None:
+    """Why `raw` is not a route state (None: it is one). Plain checks: this runs per task."""
+    for name in _TEXT:
+        if not _name(raw.get(name)):
+            return f"{name}: expected a name, got {raw.get(name)!r:.80}"
+    for name, most in _COUNTS.items():
+        value = raw.get(name, 0)
+        if type(value) is not int or not 0 <= value <= most:
+            return f"{name}: expected an integer in [0, {most}], got {value!r:.80}"
+    for name in ("fallback_from", "escalated_from", "tried"):
+        value = raw.get(name) or []
+        if not isinstance(value, list | tuple) or len(value) > _MAX_HOPS or not all(
+                _name(v) for v in value):
+            return f"{name}: expected a list of names, got {value!r:.80}"
+    hops = raw.get("hops") or []
+    if not isinstance(hops, list | tuple) or len(hops) > _MAX_HOPS or not all(
+            isinstance(h, dict) and all(isinstance(v, str) for v in h.values()) for h in hops):
+        return f"hops: expected a list of objects of strings, got {hops!r:.80}"
+    if type(raw.get("rerouted", False)) is not bool:
+        return f"rerouted: expected true or false, got {raw.get('rerouted')!r:.80}"
+    downgraded = raw.get("downgraded_from")
+    if downgraded is not None and not _name(downgraded):
+        return f"downgraded_from: expected a name, got {downgraded!r:.80}"
+    sent_at = raw.get("sent_at", 0.0)
+    if type(sent_at) not in (int, float) or not 0 <= sent_at < 1e11:
+        return f"sent_at: expected unix seconds, got {sent_at!r:.80}"
+    return None
+
+
 @dataclass(frozen=True)
 class RouteState:
     model_key: str  # what the caller asked for (ledger and result are under this key)
@@ -61,14 +105,20 @@ class RouteState:
 
     @classmethod
     def from_headers(cls, headers: dict[str, Any] | None) -> RouteState | None:
+        """The state a message carries; None when it carries none. A header that is not a
+        well-formed state (any producer can write one) raises `BadRouteHeader`."""
         raw = (headers or {}).get(ROUTE_HEADER)
-        if not isinstance(raw, dict):
+        if raw is None:
             return None
-        data = dict(raw)
+        if not isinstance(raw, dict):
+            raise BadRouteHeader(f"not an object but {type(raw).__name__}")
+        problem = _problem(raw)
+        if problem:
+            raise BadRouteHeader(problem)
+        data = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
         for name in _SEQUENCES:
             data[name] = tuple(data.get(name) or ())
-        known = cls.__dataclass_fields__
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**data)
 
     def header(self) -> dict[str, Any]:
         # A flat copy (not `asdict`, which deep-copies recursively: 10x slower per publish).

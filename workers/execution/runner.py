@@ -37,6 +37,7 @@ from workers.execution.policy import (
     Defer,
     Fail,
     Hop,
+    Misrouted,
     OutputRejected,
     ProviderFailed,
     RetryPolicy,
@@ -44,7 +45,7 @@ from workers.execution.policy import (
     Unrouted,
     next_step,
 )
-from workers.execution.route_state import ROUTE_HEADER, RouteState
+from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
 from workers.execution.runtime import Runtime, get_runtime
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
@@ -85,10 +86,14 @@ class Runner:
         self.in_place = False  # a hop was followed here instead of re-published
 
     def run(self) -> dict[str, Any]:
-        state = RouteState.from_headers(self.task.request.headers)
         step: Step | dict[str, Any]
+        try:
+            state = RouteState.from_headers(self.task.request.headers)
+            first: Unrouted | Misrouted = Unrouted()
+        except BadRouteHeader as exc:
+            state, first = None, Misrouted(str(exc))
         if state is None:  # sent by name: its end-to-end time starts now
-            step = next_step(None, Unrouted(), self.ctx)
+            step = next_step(None, first, self.ctx)
             if isinstance(step, Hop):
                 step = replace(step, state=replace(step.state, sent_at=time.time()))
         else:
