@@ -132,13 +132,15 @@ class WorkerProcess:
     """`celery -A workers.app worker` in a subprocess, on given queues."""
 
     def __init__(self, env: dict[str, str], queues: list[str], name: str, *,
-                 concurrency: int = 4, extra_env: dict[str, str] | None = None) -> None:
+                 concurrency: int = 4, extra_env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None) -> None:
         self.name = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
         cmd = [
             sys.executable, "-m", "celery", "-A", "workers.app", "worker",
             "--queues", ",".join(queues), "--pool", "threads",
             "--concurrency", str(concurrency), "--hostname", self.name,
             "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            *(extra_args or []),
         ]
         self.lines: list[str] = []
         self._ready = threading.Event()
