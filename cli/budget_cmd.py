@@ -84,7 +84,13 @@ def _usd(text: str) -> str | None:
              EXIT_INVALID)
     if not value.is_finite() or value < 0:
         fail(f"--daily-usd must be a non-negative number of USD, got {text!r}", EXIT_INVALID)
-    return str(value)
+    from routing.config import SMALLEST_BUDGET_USD
+
+    if 0 < value < SMALLEST_BUDGET_USD:
+        fail(f"--daily-usd {text} is below the smallest budget, {SMALLEST_BUDGET_USD:f} USD "
+             "(budgets count micro-dollars): give at least that, or 0 to block every call",
+             EXIT_INVALID)
+    return f"{value:f}"
 
 
 @budget_app.command("set", epilog=EXIT_CODES_HELP)
@@ -147,10 +153,20 @@ def set_budget(
 
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.update(change, author=author(), expect_version=expect_version)
-        entry = store.history(1)[0]
+        unchanged = config.version == before  # the same values: nothing was written
+        summary = None if unchanged else store.history(1)[0].get("summary")
+    if limit is not None and Decimal(limit) == 0:
+        budget = "overall" if model_key is None else f"model_key:{model_key}"
+        typer.echo(f"warning: a 0 limit blocks every call of budget '{budget}' "
+                   "('off' removes the limit instead)", err=True)
     if as_json:
-        emit_json({"version": config.version, "summary": entry.get("summary"),
+        emit_json({"version": config.version, "unchanged": unchanged, "summary": summary,
                    "budgets": config.document()["budgets"]})
         return
-    say(f"stored routing config version {config.version}: {entry.get('summary')}")
+    if unchanged:
+        say(f"unchanged (version {config.version}): the budgets already say this; "
+            "nothing was written")
+        return
+    say(f"stored routing config version {config.version}: {summary}")

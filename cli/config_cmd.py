@@ -34,11 +34,18 @@ ExpectOpt = Annotated[
 ]
 
 
-def _written(store: ConfigStore, config: RoutingConfig, as_json: bool) -> None:
-
-    entry = store.history(1)[0] if config.version else {}
+def _written(store: ConfigStore, config: RoutingConfig, before: int, as_json: bool) -> None:
+    """Report a write; `before` is the version read just before it. A document equal to
+    the stored one writes nothing: the store returns the current version unchanged."""
+    unchanged = config.version == before
+    entry = None if unchanged else store.history(1)[0]
     if as_json:
-        emit_json({"version": config.version, "namespace": store.namespace, "entry": entry})
+        emit_json({"version": config.version, "namespace": store.namespace,
+                   "unchanged": unchanged, "entry": entry})
+        return
+    if entry is None:
+        say(f"unchanged (version {config.version}): the stored config already says this; "
+            "nothing was written")
         return
     changes = entry.get("changes", [])
     say(f"stored routing config version {config.version} in '{store.namespace}'")
@@ -69,7 +76,8 @@ def init(
     with guarded():
         store = open_store()
         doc = _document(file) if file is not None else None
-        _written(store, store.init(doc, force=force, author=author()), as_json)
+        before = store.version()
+        _written(store, store.init(doc, force=force, author=author()), before, as_json)
 
 
 @config_app.command("show")
@@ -121,8 +129,9 @@ def set_model(
     """Route MODEL_KEY to MODEL (MODEL is removed from the key's fallbacks)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.set_model(model_key, model, author=author(), expect_version=expect_version)
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)
 
 
 @config_app.command("apply", epilog=EXIT_CODES_HELP)
@@ -135,11 +144,12 @@ def apply(
     """Replace the routing config with FILE (validated first; a refusal stores nothing)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.write(
             _document(file), author=author(), summary=summary or f"apply {file.name}",
             expect_version=expect_version,
         )
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)
 
 
 @config_app.command("history")
@@ -204,5 +214,6 @@ def rollback(
     """Make a new version equal to VERSION (history is kept)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.rollback(version, author=author(), expect_version=expect_version)
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)
