@@ -11,9 +11,11 @@ from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
 from cli.table import Table
 
 
-def _naive_line(label: str, c: dict[str, Any] | None) -> str:
+def _naive_line(label: str, c: dict[str, Any] | None, calls: int) -> str:
     if c is None:
         return f"  {label}: no such model key"
+    if not calls:
+        return f"  {label} ({c['model']}): no calls in this period, nothing to compare"
     ratio = f"{c['savings_ratio']:.1%} saved" if c["savings_ratio"] is not None else "-"
     multiple = f", {c['cost_multiple']:.2f}x actual" if c["cost_multiple"] is not None else ""
     return (f"  {label} ({c['model']}): ${c['cost_usd']:.6f}; savings "
@@ -39,8 +41,9 @@ def _print(report: dict[str, Any]) -> None:
                   str(t["cache_write_tokens"]), f"{t['spend_usd']:.6f}")
     say(table)
     say("the same calls on one model for everything:")
-    say(_naive_line("most expensive model", report["naive"]["most_expensive"]))
-    say(_naive_line("orchestration default", report["naive"]["orchestration_default"]))
+    naive, calls = report["naive"], t["calls"]
+    say(_naive_line("most expensive model", naive["most_expensive"], calls))
+    say(_naive_line("orchestration default", naive["orchestration_default"], calls))
     ev = report["events"]
     say(
         f"fallbacks {ev['fallbacks']['count']} (${ev['fallbacks']['usd']:.6f}), escalations "
