@@ -15,6 +15,7 @@ from cli import budget_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
+    JsonOpt,
     author,
     emit_json,
     fail,
@@ -35,7 +36,7 @@ def _money(micros: int | None) -> str:
 
 @budget_app.command("show")
 def show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
     from routing.budget import OVERALL, BudgetBook
@@ -107,7 +108,7 @@ def set_budget(
         help="The cheaper model of policy 'downgrade' (with --model-key).")] = None,
     expect_version: Annotated[int | None, typer.Option(
         min=0, help="Refuse (exit 3) unless the store still holds this version.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Change budgets (a new config version, live everywhere). Examples:
     `budget set --daily-usd 50`, `budget set --model-key monitoring --daily-usd 2`,

@@ -11,6 +11,7 @@ from cli import config_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
+    JsonOpt,
     author,
     emit_json,
     fail,
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from routing.config import RoutingConfig
     from routing.store import ConfigStore
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ExpectOpt = Annotated[
     int | None,
     typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import cost_app
-from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.context import EXIT_INVALID, JsonOpt, emit_json, fail, guarded, open_store, say
 from cli.table import Table
 
 
@@ -68,7 +68,7 @@ def report_cmd(
         help="The (last) UTC day, YYYY-MM-DD; default today.")] = None,
     days: Annotated[int, typer.Option(min=1, max=400,
                                       help="Number of days ending with --day.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
     cost on one model for everything, and the savings; fallbacks, escalations, deferrals."""

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -176,7 +177,9 @@ def test_demo_against_redis_without_workers_says_so(
 ) -> None:
     proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05")
     assert proc.returncode == 1
-    assert proc.stdout == ""
+    # --json: the one JSON document on stdout is the error
+    assert json.loads(proc.stdout) == {"error": ANY, "exit_code": 1}
+    assert "no worker answered" in json.loads(proc.stdout)["error"]
     assert "no worker answered" in proc.stderr and "nothing was sent" in proc.stderr
     broker = redis.Redis.from_url(redis_url)
     try:
