@@ -22,7 +22,8 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(
-    help="The routing config in Redis (versioned, live).", no_args_is_help=True,
+    help="The routing config in Redis (versioned, live).",
+    short_help="The routing config in Redis, live.", no_args_is_help=True,
     rich_markup_mode=None,
 )
 cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True,

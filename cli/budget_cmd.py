@@ -34,7 +34,7 @@ def _money(micros: int | None) -> str:
     return "-" if micros is None else f"{usd(micros):.6f}"
 
 
-@budget_app.command("show")
+@budget_app.command("show", short_help="Each budget: limit, spend, what is left.")
 def show(
     as_json: JsonOpt = False,
 ) -> None:
@@ -94,7 +94,8 @@ def _usd(text: str) -> str | None:
     return f"{value:f}"
 
 
-@budget_app.command("set", epilog=EXIT_CODES_HELP)
+@budget_app.command("set", short_help="Change a budget or its policy.",
+                    epilog=EXIT_CODES_HELP)
 def set_budget(
     daily_usd: Annotated[str | None, typer.Option(
         help="Daily limit in USD ('off' removes it): overall, or of --model-key.")] = None,
@@ -110,9 +111,15 @@ def set_budget(
         min=0, help="Refuse (exit 3) unless the store still holds this version.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Change budgets (a new config version, live everywhere). Examples:
-    `budget set --daily-usd 50`, `budget set --model-key monitoring --daily-usd 2`,
-    `budget set --model-key lookup --policy downgrade --downgrade-to kimi-for-coding`."""
+    """Change budgets (a new config version, live everywhere; the same values write
+    nothing). A limit is at least 0.000001 USD; 0 blocks every call of its budget.
+
+    \b
+    Examples:
+      llm-router budget set --daily-usd 50
+      llm-router budget set --model-key monitoring --daily-usd 2
+      llm-router budget set --model-key lookup --policy downgrade --downgrade-to MODEL
+    """
     if daily_usd is None and window_seconds is None and policy is None and downgrade_to is None:
         fail("nothing to change: give --daily-usd, --window-seconds, --policy or "
              "--downgrade-to", EXIT_INVALID)

@@ -64,7 +64,8 @@ def _document(file: Path) -> Any:
     return doc
 
 
-@config_app.command("init", epilog=EXIT_CODES_HELP)
+@config_app.command("init", short_help="Store the first routing config.",
+                    epilog=EXIT_CODES_HELP)
 def init(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="YAML/JSON config (default: shipped).")
@@ -80,7 +81,7 @@ def init(
         _written(store, store.init(doc, force=force, author=author()), before, as_json)
 
 
-@config_app.command("show")
+@config_app.command("show", short_help="Show the routing config.")
 def show(
     version: Annotated[int | None, typer.Option(help="A past version from the history.")] = None,
     as_json: JsonOpt = False,
@@ -119,7 +120,8 @@ def show(
         say(rules)
 
 
-@config_app.command("set", epilog=EXIT_CODES_HELP)
+@config_app.command("set", short_help="Route a model key to another model.",
+                    epilog=EXIT_CODES_HELP)
 def set_model(
     model_key: Annotated[str, typer.Argument(help="The model key to re-route.")],
     model: Annotated[str, typer.Argument(help="A model of the catalog.")],
@@ -134,7 +136,8 @@ def set_model(
         _written(store, config, before, as_json)
 
 
-@config_app.command("apply", epilog=EXIT_CODES_HELP)
+@config_app.command("apply", short_help="Replace the routing config with a file.",
+                    epilog=EXIT_CODES_HELP)
 def apply(
     file: Annotated[Path, typer.Argument(help="A whole config document, YAML or JSON.")],
     expect_version: ExpectOpt = None,
@@ -152,7 +155,7 @@ def apply(
         _written(store, config, before, as_json)
 
 
-@config_app.command("history")
+@config_app.command("history", short_help="Who changed the config, when, and what.")
 def history(
     limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 20,
     as_json: JsonOpt = False,
@@ -175,7 +178,7 @@ def history(
     say(table)
 
 
-@config_app.command("diff")
+@config_app.command("diff", short_help="What changed between two versions.")
 def diff_cmd(
     a: Annotated[int | None, typer.Argument(help="Old version (default: previous).")] = None,
     b: Annotated[int | None, typer.Argument(help="New version (default: current).")] = None,
@@ -205,7 +208,8 @@ def diff_cmd(
     say(table)
 
 
-@config_app.command("rollback", epilog=EXIT_CODES_HELP)
+@config_app.command("rollback", short_help="Restore an old version as a new one.",
+                    epilog=EXIT_CODES_HELP)
 def rollback(
     version: Annotated[int, typer.Argument(help="The version whose document to restore.")],
     expect_version: ExpectOpt = None,

@@ -11,7 +11,7 @@ from cli.context import JsonOpt, emit_json, guarded, open_store, say
 from cli.table import Table
 
 
-@cost_app.command("estimate")
+@cost_app.command("estimate", short_help="Daily cost of a recurring task per model.")
 def estimate_cmd(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. monitoring.")],
     runs_per_day: Annotated[int, typer.Option(min=0, help="e.g. 48 for every 30 minutes.")],

@@ -11,7 +11,7 @@ from cli import app
 from cli.context import json_option
 
 
-@app.command("demo")
+@app.command("demo", short_help="Play one compressed day, offline.")
 def demo(
     redis_url: Annotated[str | None, typer.Option(
         "--redis-url", help="Run against this Redis (config, ledger, broker) and the "

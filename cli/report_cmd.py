@@ -62,7 +62,7 @@ def _print(report: dict[str, Any]) -> None:
     say(f"note: {report['pricing']}")
 
 
-@cost_app.command("report")
+@cost_app.command("report", short_help="Spend per model key, against naive routing.")
 def report_cmd(
     day: Annotated[str | None, typer.Option(
         help="The (last) UTC day, YYYY-MM-DD; default today.")] = None,

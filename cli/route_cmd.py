@@ -12,7 +12,7 @@ from cli.context import EXIT_INVALID, JsonOpt, emit_json, fail, guarded, open_st
 from cli.table import Table
 
 
-@app.command("route")
+@app.command("route", short_help="Which model and queue a model key gets.")
 def route(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. code_review.")],
     input_tokens: Annotated[
