@@ -7,8 +7,9 @@ A real subprocess worker (`celery -A workers.app worker`, INFO), real tasks sent
 from __future__ import annotations
 
 import pytest
+from celery import Celery
 
-from tests.support.celery import Session, WorkerProcess
+from tests.support.celery import WorkerProcess
 from tests.support.faulty_tasks import BUG_TASK
 from tests.support.wait import wait_until
 
@@ -25,16 +26,17 @@ def _lines(worker: WorkerProcess, task_id: str) -> list[str]:
 
 
 def test_bad_input_is_one_log_line_and_a_bug_keeps_its_traceback(
-    celery: Session, worker_processes: list[WorkerProcess]
+    isolated_producer: tuple[dict[str, str], Celery], worker_processes: list[WorkerProcess]
 ) -> None:
-    worker = WorkerProcess(celery.env, ["llm.haiku", "celery"], "logs",
+    env, producer = isolated_producer
+    worker = WorkerProcess(env, ["llm.haiku", "celery"], "logs",
                            extra_args=["--include", "tests.support.faulty_tasks"])
     worker_processes.append(worker)
     worker.wait_ready()
 
     # When tasks with bad input are sent by name
     for name, kwargs, says in BAD_INPUTS:
-        sent = celery.app.send_task(name, kwargs=kwargs)
+        sent = producer.send_task(name, kwargs=kwargs)
         with pytest.raises(Exception, match=says):
             sent.get(timeout=30)
         # Then the worker logs the failure as one line naming the error, no traceback
@@ -48,7 +50,7 @@ def test_bad_input_is_one_log_line_and_a_bug_keeps_its_traceback(
     assert "Traceback" not in worker.output(), worker.output()[-3000:]
 
     # When a task fails with an exception nobody expected (a bug)
-    bug = celery.app.send_task(BUG_TASK)
+    bug = producer.send_task(BUG_TASK)
     with pytest.raises(RuntimeError, match="genuine bug"):
         bug.get(timeout=30)
     # Then its traceback is in the log, as an error

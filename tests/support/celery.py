@@ -180,6 +180,24 @@ class WorkerProcess:
 
 
 @pytest.fixture
+def isolated_producer(celery: Session) -> Iterator[tuple[dict[str, str], Celery]]:
+    """An environment with its own broker key prefix, and a producer on it that routes at
+    send time as the project's own apps do: only the subprocess workers started with this
+    environment see its tasks (not the session's in-thread worker)."""
+    from routing.defaults import default_config
+    from workers.celery_config import celery_config
+    from workers.settings import get_settings
+
+    prefix = f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:"
+    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    producer = Celery("producer")
+    settings = get_settings().model_copy(update={"broker_prefix": prefix})
+    producer.conf.update(celery_config(settings, default_config()))
+    yield env, producer
+    producer.close()
+
+
+@pytest.fixture
 def worker_processes(celery: Session) -> Iterator[list[WorkerProcess]]:
     """Start subprocess workers with `procs.append(WorkerProcess(...))`; stopped after."""
     procs: list[WorkerProcess] = []

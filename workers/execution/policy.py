@@ -8,9 +8,11 @@ refusal, a provider error), asks, and carries the step out.
 
 Events and what they lead to:
 - `Unrouted` (a foreign producer's `send_task` on the default queue): route, `Hop` there.
-- `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the model
-  is cooling down after a 429 anywhere -> wait for it (`Hop` with a delay) if that is
-  short, else fall back; otherwise `Call`.
+- `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the task
+  was delivered on another queue than its routed one (a producer's explicit
+  `apply_async(queue=...)`) -> `Hop` to the routed queue (forward: the routing config
+  wins); the model is cooling down after a 429 anywhere -> wait for it (`Hop` with a
+  delay) if that is short, else fall back; otherwise `Call`.
 - `BudgetRefused`: the model key's policy: `downgrade` (`Hop` to the cheaper model, once),
   `reject` (`Fail`), `defer` (`Defer` until the window resets).
 - `ProviderFailed`: rate limited -> retry after the provider's retry-after plus jitter
@@ -66,9 +68,11 @@ class Unrouted:
 @dataclass(frozen=True, slots=True)
 class Arrived:
     """The task is about to call its model; `cooldown_s` is what is left of that model's
-    cooldown (0 when none)."""
+    cooldown (0 when none); `queue` is the queue it was delivered on (None: unknown, or
+    the routed one, as after a hop followed in place)."""
 
     cooldown_s: float = 0.0
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +101,9 @@ Event = Unrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected | S
 
 # -- what to do next -------------------------------------------------------------------
 
-HopKind = Literal["route", "reroute", "wait", "retry", "fallback", "escalate", "downgrade"]
+HopKind = Literal[
+    "route", "reroute", "forward", "wait", "retry", "fallback", "escalate", "downgrade"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,7 +205,7 @@ def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
             return Fail(exc)
         return Hop(RouteState.initial(decision), "route", "sent by name: routed on arrival")
     if isinstance(event, Arrived):
-        return _arrived(state, event.cooldown_s, ctx)
+        return _arrived(state, event, ctx)
     if isinstance(event, BudgetRefused):
         return _over_budget(state, event.error, ctx)
     if isinstance(event, ProviderFailed):
@@ -209,7 +215,7 @@ def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
     return Done(state)
 
 
-def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
+def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
     cfg = ctx.config
     if state.model not in cfg.models or state.route_key not in cfg.model_keys:
         try:
@@ -218,6 +224,14 @@ def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
             return Fail(exc)
         return Hop(state.moved_to(decision, rerouted=True), "reroute",
                    f"{state.model} is not routable under config version {cfg.version}")
+    tier = cfg.models[state.model].tier
+    if (tier, cfg.tiers[tier].queue) != (state.tier, state.queue):
+        # The model moved to another tier since the task was routed: its queue now
+        state = replace(state, tier=tier, queue=cfg.tiers[tier].queue)
+    if event.queue is not None and event.queue != state.queue:
+        return Hop(state, "forward",
+                   f"delivered on {event.queue}, routed to {state.queue} (the routing wins)")
+    cooldown_s = event.cooldown_s
     if cooldown_s > 0:
         if cooldown_s <= ctx.retry.max_delay:
             return Hop(state, "wait", f"{state.model} is cooling down for {cooldown_s:.1f}s",

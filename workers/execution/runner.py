@@ -4,7 +4,7 @@
 (`workers.execution.policy.next_step`) what to do and does it:
 - `Call`: reserve the worst case in the budgets, call the provider, settle the real cost
   in the ledger, validate the output; what happened goes back to the policy;
-- `Hop` (route, re-route, wait, retry, fall back, escalate, downgrade): when it is due now
+- `Hop` (route, re-route, forward, wait, retry, fall back, escalate, downgrade): when it is due now
   and its queue is one this worker consumes, the task goes on here, in place (same task
   id, no re-publish); otherwise it is re-published under the same task id on the queue
   (with a countdown), and this execution ends (`Ignore`);
@@ -84,8 +84,9 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         state = RouteState.from_headers(self.task.request.headers)
+        delivered = (self.task.request.delivery_info or {}).get("routing_key")
         step: Step | dict[str, Any] = next_step(
-            state, Unrouted() if state is None else self._arrived(state), self.ctx
+            state, Unrouted() if state is None else self._arrived(state, delivered), self.ctx
         )
         while True:
             if isinstance(step, dict):
@@ -103,18 +104,18 @@ class Runner:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _arrived(self, state: RouteState) -> Arrived:
-        return Arrived(self.rt.cooldowns.remaining(state.model))
+    def _arrived(self, state: RouteState, queue: str | None) -> Arrived:
+        return Arrived(self.rt.cooldowns.remaining(state.model), queue)
 
     def _hop(self, hop: Hop) -> Step:
         if hop.cooldown is not None:
             self.rt.cooldowns.start(*hop.cooldown)
-        if hop.kind in ("fallback", "escalate", "reroute"):
+        if hop.kind in ("fallback", "escalate", "reroute", "forward"):
             log.info("task %s: %s to %s (%s)", self.task_id, hop.kind, hop.state.model,
                      hop.reason)
         if hop.delay <= 0 and hop.state.queue in consumed_queues(self.task):
             self.in_place = True
-            return next_step(hop.state, self._arrived(hop.state), self.ctx)
+            return next_step(hop.state, self._arrived(hop.state, hop.state.queue), self.ctx)
         self._republish(hop.state, hop.delay)
 
     def _republish(self, state: RouteState, countdown: float = 0.0) -> NoReturn:
