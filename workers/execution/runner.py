@@ -192,18 +192,20 @@ class Runner:
     def _result(
         self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any]
     ) -> dict[str, Any]:
-        # The routing facts first and the text last: Flower (task events) shows a result
-        # as its repr cut at 1,024 characters, and a long answer must not hide them.
+        # The routing facts first and the text last: Flower shows a result as its repr (cut
+        # at 1,024 characters; its task list shows the start of it), so model key, model,
+        # cost, tier and queue lead and a long answer never hides them. The order is the
+        # documented one (`tasks.run_spec.RunResult`, docs/tasks.md).
         result: dict[str, Any] = {
-            "model": state.model,
             "model_key": state.model_key,
+            "model": state.model,
+            "cost_usd": usd(state.cost_micros),
             "tier": state.tier,
             # The queue this ran from: its delivery queue, or the routed queue when a hop
             # was followed in place.
             "queue": self._queue(state),
-            "rule": state.rule,
             "usage": completion.usage.as_dict(),
-            "cost_usd": usd(state.cost_micros),
+            "rule": state.rule,
             "cost_micros": state.cost_micros,
             "last_call_cost_micros": cost,
             "config_version": state.config_version,
