@@ -1,12 +1,15 @@
 """Input and output models of the typed tasks, one pair per kind of work.
 
 Outputs are what the model must return as JSON; `check(input, model_keys)` validates an
-output against its input (a label that was offered, a choice among the options...).
+output against its input (a label that was offered, a choice among the options...), and
+`checks` says so in words for docs/tasks.md. Input fields carry descriptions for the docs;
+output fields do not, on purpose: an output's JSON Schema is part of the prompt, and its
+size is part of every call's cost.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,6 +20,8 @@ class In(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    # What `check` requires beyond the schema, in words (docs/tasks.md).
+    checks: ClassVar[str] = ""
 
     @classmethod
     def schema_for(cls, given: In, model_keys: frozenset[str]) -> dict[str, Any]:
@@ -41,15 +46,15 @@ class MonitoringOut(Out):
 
 
 class CurationItem(BaseModel):
-    id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    text: str = ""
+    id: str = Field(min_length=1, description="unique among the items; the selection names it")
+    title: str = Field(min_length=1, description="the item's headline")
+    text: str = Field(default="", description="its body or summary")
 
 
 class CurationIn(In):
-    topic: str = Field(min_length=1)
-    items: list[CurationItem] = Field(min_length=1)
-    max_selected: int = Field(default=5, ge=1, le=100)
+    topic: str = Field(min_length=1, description="what the selection is for")
+    items: list[CurationItem] = Field(min_length=1, description="the candidates")
+    max_selected: int = Field(default=5, ge=1, le=100, description="select at most this many")
 
 
 class Selection(BaseModel):
@@ -58,6 +63,7 @@ class Selection(BaseModel):
 
 
 class CurationOut(Out):
+    checks = "each selected id is one of the items' ids; at most `max_selected` selected"
     selected: list[Selection]
 
     @classmethod
@@ -80,11 +86,12 @@ class CurationOut(Out):
 
 
 class ClassificationIn(In):
-    text: str = Field(min_length=1)
-    labels: list[str] = Field(min_length=2)
+    text: str = Field(min_length=1, description="what to classify")
+    labels: list[str] = Field(min_length=2, description="the labels to choose from")
 
 
 class ClassificationOut(Out):
+    checks = "`label` is one of the input's `labels`"
     label: str
     confidence: float = Field(ge=0, le=1)
 
@@ -103,11 +110,12 @@ class ClassificationOut(Out):
 
 
 class ExtractionIn(In):
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="the text to extract from")
     fields: dict[str, str] = Field(min_length=1, description="field name -> what it holds")
 
 
 class ExtractionOut(Out):
+    checks = "every requested field is present (null when the text does not hold it)"
     fields: dict[str, str | None]
 
     @classmethod
@@ -129,8 +137,8 @@ class ExtractionOut(Out):
 
 
 class LookupIn(In):
-    question: str = Field(min_length=1)
-    context: str = ""
+    question: str = Field(min_length=1, description="what to answer")
+    context: str = Field(default="", description="the text to answer from")
 
 
 class LookupOut(Out):
@@ -139,9 +147,9 @@ class LookupOut(Out):
 
 
 class CodeGenerationIn(In):
-    task: str = Field(min_length=1)
-    language: str = Field(default="python", min_length=1)
-    context: str = ""
+    task: str = Field(min_length=1, description="what the code must do")
+    language: str = Field(default="python", min_length=1, description="programming language")
+    context: str = Field(default="", description="existing code, interfaces, constraints")
 
 
 class CodeGenerationOut(Out):
@@ -150,8 +158,8 @@ class CodeGenerationOut(Out):
 
 
 class CodeReviewIn(In):
-    diff: str = Field(min_length=1)
-    guidelines: str = ""
+    diff: str = Field(min_length=1, description="the change to review, e.g. a unified diff")
+    guidelines: str = Field(default="", description="the team's review rules")
 
 
 class Finding(BaseModel):
@@ -167,10 +175,10 @@ class CodeReviewOut(Out):
 
 
 class DraftingIn(In):
-    brief: str = Field(min_length=1)
-    audience: str = ""
-    tone: str = ""
-    max_words: int | None = Field(default=None, ge=1)
+    brief: str = Field(min_length=1, description="what to write")
+    audience: str = Field(default="", description="who will read it")
+    tone: str = Field(default="", description="e.g. formal, friendly")
+    max_words: int | None = Field(default=None, ge=1, description="length limit of the body")
 
 
 class DraftingOut(Out):
@@ -179,8 +187,8 @@ class DraftingOut(Out):
 
 
 class OrchestrationIn(In):
-    goal: str = Field(min_length=1)
-    context: str = ""
+    goal: str = Field(min_length=1, description="what the plan must achieve")
+    context: str = Field(default="", description="what is known already")
 
 
 class PlanStep(BaseModel):
@@ -190,6 +198,7 @@ class PlanStep(BaseModel):
 
 
 class OrchestrationOut(Out):
+    checks = "each step's `model_key` is a model key of the routing config"
     steps: list[PlanStep] = Field(min_length=1)
 
     @classmethod
@@ -204,12 +213,13 @@ class OrchestrationOut(Out):
 
 
 class DecisionIn(In):
-    question: str = Field(min_length=1)
-    options: list[str] = Field(min_length=2)
-    context: str = ""
+    question: str = Field(min_length=1, description="the decision to make")
+    options: list[str] = Field(min_length=2, description="the choices")
+    context: str = Field(default="", description="facts and constraints to weigh")
 
 
 class DecisionOut(Out):
+    checks = "`choice` is one of the input's `options`"
     choice: str
     rationale: str = Field(min_length=1)
     confidence: float = Field(ge=0, le=1)
@@ -229,7 +239,7 @@ class DecisionOut(Out):
 
 
 class LargeContextIn(In):
-    task: str = Field(min_length=1)
+    task: str = Field(min_length=1, description="what to do across the files")
     files: dict[str, str] = Field(min_length=1, description="path -> content")
 
 
