@@ -104,6 +104,17 @@ def check_report(report: dict[str, Any]) -> None:
     budgets = {b["budget"]: b for b in report["budgets"]}
     assert budgets["overall"]["limit_micros"] == 50_000_000
 
+    # why the task count and the call count differ, adding up
+    b, kinds = report["tasks_and_calls"], t["by_kind"]
+    assert b["tasks"] == t["sent"] == b["sent"] + b["handed_on_by_crons"]
+    assert b["cron_runs"] == kinds["cron"] and b["handed_on_by_crons"] == kinds["cron work"]
+    assert b["calls"] == report["totals"]["calls"]
+    assert b["calls"] == b["tasks_with_calls"] + b["extra_calls"] and b["extra_calls"] >= 0
+    assert b["tasks_without_calls"] == b["tasks"] - b["tasks_with_calls"]
+    # a cron run calls no model itself; every other task called one (nothing failed)
+    assert b["tasks_without_calls"] == b["cron_runs_without_calls"] == kinds["cron"]
+    assert b["other_tasks_without_calls"] == 0
+
 
 def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
@@ -138,7 +149,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
     out = proc.stdout
     for text in ("model key", "classification", "kimi-for-coding", "llm.kimi",
                  "live change at 12:00", "50,000-token rule", "all on opus (claude-opus-4-6)",
-                 "all on sonnet (claude-sonnet-4-6)", "overall"):
+                 "all on sonnet (claude-sonnet-4-6)", "overall",
+                 "that the crons handed on to typed tasks", "provider calls: ",
+                 "tasks called none: "):
         assert text in out, text
 
 
