@@ -13,6 +13,7 @@ COPY pyproject.toml README.md beat_schedule.py ./
 COPY routing ./routing
 COPY tasks ./tasks
 COPY workers ./workers
+COPY cli ./cli
 RUN pip install . \
     && rm -rf /src \
     && useradd --create-home --uid 10001 --user-group llmr \

@@ -41,11 +41,11 @@ WORKERS = 2
 def worker(url: str, namespace: str) -> None:
     """A worker-like process: hold the config live, report every new version seen."""
     live = LiveConfig(ConfigStore.from_url(url, namespace)).start()
-    print(f"ready {live.version}", flush=True)
+    start = live.version  # read before "ready": the parent writes as soon as it reads that
     done = threading.Event()
 
     def report() -> None:  # each new version the moment it is swapped in
-        version = live.version
+        version = start
         while not done.is_set():
             if live.wait_for_version(version + 1, timeout=0.5):
                 version = live.version
@@ -53,6 +53,7 @@ def worker(url: str, namespace: str) -> None:
 
     thread = threading.Thread(target=report, daemon=True)
     thread.start()
+    print(f"ready {start}", flush=True)
     sys.stdin.read()  # until the parent closes our stdin
     done.set()
     thread.join()

@@ -6,18 +6,52 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
+from routing.store import redact_url
 from tests.support.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent
 # Not db 0 (a deployment's) and not db 11 (the test suite's).
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/13"
+BENCH_DB = 13
+DEFAULT_REDIS_URL = f"redis://127.0.0.1:6379/{BENCH_DB}"
+BENCH_URL_VAR = "LLM_ROUTER_BENCH_REDIS_URL"
+DEPLOYMENT_URL_VAR = "LLM_ROUTER_REDIS_URL"
+
+
+def with_database(url: str, db: int) -> str:
+    """The same Redis server (scheme, credentials, host, port) with database `db`."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        query = [(k, v) for k, v in parse_qsl(parts.query) if k != "db"] + [("db", str(db))]
+        # (urlunsplit would drop the empty netloc's "//")
+        return f"unix://{parts.netloc}{parts.path}?{urlencode(query)}"
+    return urlunsplit(parts._replace(path=f"/{db}"))
+
+
+def bench_redis_url(given: str | None, environ: Mapping[str, str]) -> tuple[str, str | None]:
+    """The Redis the bench runs on, and a note saying how it was chosen (or None).
+
+    `--redis-url` wins; else LLM_ROUTER_BENCH_REDIS_URL; else, when LLM_ROUTER_REDIS_URL
+    names a deployment's Redis, that server but database 13 (never the deployment's own
+    database: the bench writes and deletes keys); else redis://127.0.0.1:6379/13.
+    """
+    if given:
+        return given, None
+    if environ.get(BENCH_URL_VAR):
+        return environ[BENCH_URL_VAR], None
+    deployment = environ.get(DEPLOYMENT_URL_VAR)
+    if deployment:
+        url = with_database(deployment, BENCH_DB)
+        return url, (f"bench: using {redact_url(url)}: the server of {DEPLOYMENT_URL_VAR}, "
+                     f"database {BENCH_DB} (set --redis-url or {BENCH_URL_VAR} to choose)")
+    return DEFAULT_REDIS_URL, None
 
 
 @dataclass

@@ -2,6 +2,9 @@
 
     .venv/bin/python -m bench [--tiny | --quick | --full] [--redis-url URL]
 
+The Redis: --redis-url, else $LLM_ROUTER_BENCH_REDIS_URL, else the server of
+$LLM_ROUTER_REDIS_URL with database 13 (said on stderr), else redis://127.0.0.1:6379/13.
+
 Against the real Redis (its own database, namespace and broker key prefix; its keys are
 deleted afterwards) and the local test LLM server (`tests.support.llm_server`).
 --quick (default) takes under a minute; --full runs longer rounds; --tiny is the smoke
@@ -11,6 +14,7 @@ test's (figures too small to mean anything).
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -21,7 +25,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import cli_startup, ledger_cost, publish, throughput
-from bench.env import DEFAULT_REDIS_URL, bench_env
+from bench.env import DEFAULT_REDIS_URL, bench_env, bench_redis_url
 from bench.report import TARGETS, met, print_report
 
 
@@ -112,10 +116,16 @@ def main(argv: list[str] | None = None) -> None:
     group = parser.add_mutually_exclusive_group()
     for name in MODES:
         group.add_argument(f"--{name}", dest="mode", action="store_const", const=name)
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
+    parser.add_argument(
+        "--redis-url", default=None,
+        help="default: $LLM_ROUTER_BENCH_REDIS_URL, else the server of $LLM_ROUTER_REDIS_URL "
+             f"with database 13, else {DEFAULT_REDIS_URL}")
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
-    figures = run(mode, args.redis_url)
+    redis_url, note = bench_redis_url(args.redis_url, os.environ)
+    if note:
+        print(note, file=sys.stderr)
+    figures = run(mode, redis_url)
     print_report(figures, f"llm-router bench ({mode}, {figures['seconds']} s)")
 
 

@@ -22,13 +22,24 @@ app = typer.Typer(
     add_completion=False,
 )
 config_app = typer.Typer(
-    help="The routing config in Redis (versioned, live).", no_args_is_help=True,
+    help="The routing config in Redis (versioned, live).",
+    short_help="The routing config in Redis, live.", no_args_is_help=True,
     rich_markup_mode=None,
 )
 cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_is_help=True,
                        rich_markup_mode=None)
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
+
+
+@app.callback()
+def _each_invocation() -> None:
+    # Runs before any command's options are parsed: no --json seen yet.
+    from cli.context import json_given
+
+    json_given(False)
+
+
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
@@ -60,6 +71,25 @@ def register(only: str | None = None) -> typer.Typer:
 def main() -> None:
     import sys
 
+    from cli.context import emit_json, error_document, json_requested
+
     # `llm-router route ...` loads the route command alone; `--help` loads them all.
     first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
-    register(first)()
+    command = typer.main.get_command(register(first))
+    try:
+        # Not standalone, so that a usage error (a bad option value, a missing argument)
+        # under --json prints its JSON error document too.
+        code = command.main(standalone_mode=False)
+    except typer.Abort:
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
+    except Exception as exc:
+        # Click's usage errors, matched by shape (typer vendors click in recent versions).
+        show, exit_code = getattr(exc, "show", None), getattr(exc, "exit_code", None)
+        if show is None or not isinstance(exit_code, int):
+            raise  # a bug: its traceback
+        show()
+        if json_requested() or "--json" in sys.argv[1:]:
+            emit_json(error_document(exc.format_message(), exit_code))  # type: ignore[attr-defined]
+        sys.exit(exit_code)
+    sys.exit(code if isinstance(code, int) else 0)

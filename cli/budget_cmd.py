@@ -15,6 +15,7 @@ from cli import budget_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
+    JsonOpt,
     author,
     emit_json,
     fail,
@@ -33,9 +34,9 @@ def _money(micros: int | None) -> str:
     return "-" if micros is None else f"{usd(micros):.6f}"
 
 
-@budget_app.command("show")
+@budget_app.command("show", short_help="Each budget: limit, spend, what is left.")
 def show(
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
     from routing.budget import OVERALL, BudgetBook
@@ -86,10 +87,17 @@ def _usd(text: str) -> str | None:
              EXIT_INVALID)
     if not value.is_finite() or value < 0:
         fail(f"--daily-usd must be a non-negative number of USD, got {text!r}", EXIT_INVALID)
-    return str(value)
+    from routing.config import SMALLEST_BUDGET_USD
+
+    if 0 < value < SMALLEST_BUDGET_USD:
+        fail(f"--daily-usd {text} is below the smallest budget, {SMALLEST_BUDGET_USD:f} USD "
+             "(budgets count micro-dollars): give at least that, or 0 to block every call",
+             EXIT_INVALID)
+    return f"{value:f}"
 
 
-@budget_app.command("set", epilog=EXIT_CODES_HELP)
+@budget_app.command("set", short_help="Change a budget or its policy.",
+                    epilog=EXIT_CODES_HELP)
 def set_budget(
     daily_usd: Annotated[str | None, typer.Option(
         help="Daily limit in USD ('off' removes it): overall, or of --model-key.")] = None,
@@ -103,11 +111,17 @@ def set_budget(
         help="The cheaper model of policy 'downgrade' (with --model-key).")] = None,
     expect_version: Annotated[int | None, typer.Option(
         min=0, help="Refuse (exit 3) unless the store still holds this version.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Change budgets (a new config version, live everywhere). Examples:
-    `budget set --daily-usd 50`, `budget set --model-key monitoring --daily-usd 2`,
-    `budget set --model-key lookup --policy downgrade --downgrade-to kimi-for-coding`."""
+    """Change budgets (a new config version, live everywhere; the same values write
+    nothing). A limit is at least 0.000001 USD; 0 blocks every call of its budget.
+
+    \b
+    Examples:
+      llm-router budget set --daily-usd 50
+      llm-router budget set --model-key monitoring --daily-usd 2
+      llm-router budget set --model-key lookup --policy downgrade --downgrade-to MODEL
+    """
     if daily_usd is None and window_seconds is None and policy is None and downgrade_to is None:
         fail("nothing to change: give --daily-usd, --window-seconds, --policy or "
              "--downgrade-to", EXIT_INVALID)
@@ -149,10 +163,20 @@ def set_budget(
 
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.update(change, author=author(), expect_version=expect_version)
-        entry = store.history(1)[0]
+        unchanged = config.version == before  # the same values: nothing was written
+        summary = None if unchanged else store.history(1)[0].get("summary")
+    if limit is not None and Decimal(limit) == 0:
+        budget = "overall" if model_key is None else f"model_key:{model_key}"
+        typer.echo(f"warning: a 0 limit blocks every call of budget '{budget}' "
+                   "('off' removes the limit instead)", err=True)
     if as_json:
-        emit_json({"version": config.version, "summary": entry.get("summary"),
+        emit_json({"version": config.version, "unchanged": unchanged, "summary": summary,
                    "budgets": config.document()["budgets"]})
         return
-    say(f"stored routing config version {config.version}: {entry.get('summary')}")
+    if unchanged:
+        say(f"unchanged (version {config.version}): the budgets already say this; "
+            "nothing was written")
+        return
+    say(f"stored routing config version {config.version}: {summary}")

@@ -11,6 +11,7 @@ from cli import config_app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
+    JsonOpt,
     author,
     emit_json,
     fail,
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from routing.config import RoutingConfig
     from routing.store import ConfigStore
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 ExpectOpt = Annotated[
     int | None,
     typer.Option(
@@ -34,11 +34,18 @@ ExpectOpt = Annotated[
 ]
 
 
-def _written(store: ConfigStore, config: RoutingConfig, as_json: bool) -> None:
-
-    entry = store.history(1)[0] if config.version else {}
+def _written(store: ConfigStore, config: RoutingConfig, before: int, as_json: bool) -> None:
+    """Report a write; `before` is the version read just before it. A document equal to
+    the stored one writes nothing: the store returns the current version unchanged."""
+    unchanged = config.version == before
+    entry = None if unchanged else store.history(1)[0]
     if as_json:
-        emit_json({"version": config.version, "namespace": store.namespace, "entry": entry})
+        emit_json({"version": config.version, "namespace": store.namespace,
+                   "unchanged": unchanged, "entry": entry})
+        return
+    if entry is None:
+        say(f"unchanged (version {config.version}): the stored config already says this; "
+            "nothing was written")
         return
     changes = entry.get("changes", [])
     say(f"stored routing config version {config.version} in '{store.namespace}'")
@@ -57,7 +64,8 @@ def _document(file: Path) -> Any:
     return doc
 
 
-@config_app.command("init", epilog=EXIT_CODES_HELP)
+@config_app.command("init", short_help="Store the first routing config.",
+                    epilog=EXIT_CODES_HELP)
 def init(
     file: Annotated[
         Path | None, typer.Option("--file", "-f", help="YAML/JSON config (default: shipped).")
@@ -69,10 +77,11 @@ def init(
     with guarded():
         store = open_store()
         doc = _document(file) if file is not None else None
-        _written(store, store.init(doc, force=force, author=author()), as_json)
+        before = store.version()
+        _written(store, store.init(doc, force=force, author=author()), before, as_json)
 
 
-@config_app.command("show")
+@config_app.command("show", short_help="Show the routing config.")
 def show(
     version: Annotated[int | None, typer.Option(help="A past version from the history.")] = None,
     as_json: JsonOpt = False,
@@ -111,7 +120,8 @@ def show(
         say(rules)
 
 
-@config_app.command("set", epilog=EXIT_CODES_HELP)
+@config_app.command("set", short_help="Route a model key to another model.",
+                    epilog=EXIT_CODES_HELP)
 def set_model(
     model_key: Annotated[str, typer.Argument(help="The model key to re-route.")],
     model: Annotated[str, typer.Argument(help="A model of the catalog.")],
@@ -121,11 +131,13 @@ def set_model(
     """Route MODEL_KEY to MODEL (MODEL is removed from the key's fallbacks)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.set_model(model_key, model, author=author(), expect_version=expect_version)
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)
 
 
-@config_app.command("apply", epilog=EXIT_CODES_HELP)
+@config_app.command("apply", short_help="Replace the routing config with a file.",
+                    epilog=EXIT_CODES_HELP)
 def apply(
     file: Annotated[Path, typer.Argument(help="A whole config document, YAML or JSON.")],
     expect_version: ExpectOpt = None,
@@ -135,14 +147,15 @@ def apply(
     """Replace the routing config with FILE (validated first; a refusal stores nothing)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.write(
             _document(file), author=author(), summary=summary or f"apply {file.name}",
             expect_version=expect_version,
         )
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)
 
 
-@config_app.command("history")
+@config_app.command("history", short_help="Who changed the config, when, and what.")
 def history(
     limit: Annotated[int, typer.Option(min=1, help="How many entries, newest first.")] = 20,
     as_json: JsonOpt = False,
@@ -165,7 +178,7 @@ def history(
     say(table)
 
 
-@config_app.command("diff")
+@config_app.command("diff", short_help="What changed between two versions.")
 def diff_cmd(
     a: Annotated[int | None, typer.Argument(help="Old version (default: previous).")] = None,
     b: Annotated[int | None, typer.Argument(help="New version (default: current).")] = None,
@@ -195,7 +208,8 @@ def diff_cmd(
     say(table)
 
 
-@config_app.command("rollback", epilog=EXIT_CODES_HELP)
+@config_app.command("rollback", short_help="Restore an old version as a new one.",
+                    epilog=EXIT_CODES_HELP)
 def rollback(
     version: Annotated[int, typer.Argument(help="The version whose document to restore.")],
     expect_version: ExpectOpt = None,
@@ -204,5 +218,6 @@ def rollback(
     """Make a new version equal to VERSION (history is kept)."""
     with guarded():
         store = open_store()
+        before = store.version()
         config = store.rollback(version, author=author(), expect_version=expect_version)
-        _written(store, config, as_json)
+        _written(store, config, before, as_json)

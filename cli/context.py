@@ -2,6 +2,11 @@
 
 Exit codes: 0 ok, 1 an operational error (Redis unreachable, no config, unknown version
 or key), 2 a refused config or bad input, 3 a version conflict (someone else wrote first).
+
+`--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
+fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on
+stderr). The option's callback records that it was given (each invocation starts from
+"not given": `cli.main`'s root callback), so `fail` knows without each command passing it.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -30,7 +35,28 @@ EXIT_CODES_HELP = (
     "(each problem printed as 'path: reason' on stderr; nothing stored); 3 version conflict "
     "(someone else wrote first; nothing stored)."
 )
+# Whether the command running in this process was given --json.
+_invocation = {"json": False}
 
+
+def json_given(value: bool) -> bool:
+    """Record whether this invocation's command was given `--json` (the option's callback)."""
+    _invocation["json"] = value
+    return value
+
+
+def json_option(help: str = "Print one JSON document on stdout (also on failure).") -> Any:
+    """The `--json` option of every command (eager: recorded before other options are
+    checked, so that their errors are JSON documents too)."""
+    return typer.Option("--json", help=help, callback=json_given, is_eager=True)
+
+
+JsonOpt = Annotated[bool, json_option()]
+
+
+def json_requested() -> bool:
+    """Whether the command running now was given `--json`."""
+    return _invocation["json"]
 
 
 def say(*parts: object) -> None:
@@ -61,8 +87,17 @@ def emit_json(document: Any) -> None:
     typer.echo(json.dumps(document, indent=2, default=str))
 
 
-def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+def error_document(message: str, code: int, **details: Any) -> dict[str, Any]:
+    """What a failed `--json` command prints on stdout."""
+    return {"error": message, "exit_code": code, **details}
+
+
+def fail(message: str, code: int = EXIT_ERROR, **details: Any) -> NoReturn:
+    """Exit with `code` after printing `message` on stderr (and, under `--json`, the error
+    document with `details` on stdout)."""
     typer.echo(f"error: {message}", err=True)
+    if json_requested():
+        emit_json(error_document(message, code, **details))
     raise typer.Exit(code)
 
 
@@ -72,7 +107,8 @@ def guarded() -> Iterator[None]:
     try:
         yield
     except ConfigError as exc:
-        fail(str(exc), EXIT_INVALID)
+        problems = [{"path": path, "reason": reason} for path, reason in exc.problems]
+        fail(str(exc), EXIT_INVALID, problems=problems)
     except VersionConflictError as exc:
         fail(str(exc), EXIT_CONFLICT)
     except RoutingError as exc:

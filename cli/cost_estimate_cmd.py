@@ -7,17 +7,17 @@ from typing import Annotated
 import typer
 
 from cli import cost_app
-from cli.context import emit_json, guarded, open_store, say
+from cli.context import JsonOpt, emit_json, guarded, open_store, say
 from cli.table import Table
 
 
-@cost_app.command("estimate")
+@cost_app.command("estimate", short_help="Daily cost of a recurring task per model.")
 def estimate_cmd(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. monitoring.")],
     runs_per_day: Annotated[int, typer.Option(min=0, help="e.g. 48 for every 30 minutes.")],
     input_tokens: Annotated[int, typer.Option(min=0, help="Input tokens per run.")],
     output_tokens: Annotated[int, typer.Option(min=0, help="Output tokens per run.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Daily cost of a recurring task on every catalog model, and each one's ratio to the
     cheapest (from the config's prices)."""

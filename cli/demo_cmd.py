@@ -8,15 +8,16 @@ from typing import Annotated
 import typer
 
 from cli import app
+from cli.context import json_option
 
 
-@app.command("demo")
+@app.command("demo", short_help="Play one compressed day, offline.")
 def demo(
     redis_url: Annotated[str | None, typer.Option(
         "--redis-url", help="Run against this Redis (config, ledger, broker) and the "
         "workers consuming its queues, instead of offline in this process.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON "
-                                          "document on stdout (progress on stderr).")] = False,
+    as_json: Annotated[bool, json_option("Print the report (or the error) as one JSON "
+                                         "document on stdout; progress on stderr.")] = False,
     scale: Annotated[float, typer.Option(min=0.001, max=10.0, help="Fraction of the day's "
                                          "calls to play (at least one of each kind).")] = 1.0,
     day_seconds: Annotated[float, typer.Option(min=0, max=600, help="Wall-clock seconds the "

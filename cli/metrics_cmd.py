@@ -14,7 +14,7 @@ from cli import app
 from workers.metrics import DEFAULT_PORT
 
 
-@app.command("metrics")
+@app.command("metrics", short_help="Serve the Prometheus metrics.")
 def metrics(
     port: Annotated[
         int | None,

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from cli import cost_app
-from cli.context import EXIT_INVALID, emit_json, fail, guarded, html_target, open_store, say
+from cli.context import (
+    EXIT_INVALID,
+    JsonOpt,
+    emit_json,
+    fail,
+    guarded,
+    html_target,
+    open_store,
+    say,
+)
 from cli.table import Table
 
 
@@ -38,13 +47,13 @@ def _print(report: dict[str, Any]) -> None:
     say(f"note: {report['pricing']}")
 
 
-@cost_app.command("report")
+@cost_app.command("report", short_help="Spend per model key, against naive routing.")
 def report_cmd(
     day: Annotated[str | None, typer.Option(
         help="The (last) UTC day, YYYY-MM-DD; default today.")] = None,
     days: Annotated[int, typer.Option(min=1, max=400,
                                       help="Number of days ending with --day.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
     html: Annotated[Path | None, typer.Option(
         "--html", metavar="FILE", help="Also write the report as one self-contained HTML "
         "page with charts (works offline) to FILE.")] = None,

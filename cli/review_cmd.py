@@ -9,6 +9,7 @@ from cli import app
 from cli.context import (
     EXIT_CODES_HELP,
     EXIT_INVALID,
+    JsonOpt,
     emit_json,
     fail,
     guarded,
@@ -18,7 +19,8 @@ from cli.context import (
 from cli.review_view import review_lines
 
 
-@app.command("review", epilog=EXIT_CODES_HELP)
+@app.command("review", short_help="Evidence per key: is a cheaper model enough.",
+             epilog=EXIT_CODES_HELP)
 def review(
     days: int = typer.Option(30, min=1, max=400, help="The window: the last N UTC days."),
     apply_key: str | None = typer.Option(
@@ -27,7 +29,7 @@ def review(
     expect_version: int | None = typer.Option(
         None, "--expect-version", min=0,
         help="With --apply: refuse (exit 3) unless the store still holds this version."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
+    as_json: JsonOpt = False,
 ) -> None:
     """Per model key: its model, volume, cost, escalation and fallback rates; per trial
     candidate: agreement with its 95% interval, invalid rate, latency and cost ratios,

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from cli import app
-from cli.context import EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.context import EXIT_INVALID, JsonOpt, emit_json, fail, guarded, open_store, say
 from cli.table import Table
 
 
-@app.command("route")
+@app.command("route", short_help="Which model and queue a model key gets.")
 def route(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. code_review.")],
     input_tokens: Annotated[
@@ -22,7 +22,7 @@ def route(
         Path | None,
         typer.Option(help="Estimate the input size from this prompt (about 4 chars/token)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Which model, tier and queue MODEL_KEY goes to, and the rule that decided it."""
     from routing.router import Router

@@ -34,6 +34,7 @@ def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:
 
 @app.command(
     "worker",
+    short_help="Start a Celery worker for one tier.",
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def worker(

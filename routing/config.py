@@ -11,9 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from routing.errors import ConfigError
 from routing.kinds import BudgetPolicy, Pool, Provider
+from routing.money import MICROS_PER_USD
 
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
 
@@ -90,14 +92,34 @@ class Rule(Strict):
     model: str
 
 
+# Budgets are counted in micro-dollars: a positive limit below one would be stored as 0,
+# which blocks every call. 0 itself is allowed (it blocks them on purpose).
+SMALLEST_BUDGET_USD = Decimal(1) / MICROS_PER_USD
+
+
+def _budget_amount(value: Decimal | None) -> Decimal | None:
+    if value is not None and 0 < value < SMALLEST_BUDGET_USD:
+        raise PydanticCustomError(
+            "budget_too_small",
+            "{value} USD is below the smallest budget, {smallest} USD (one micro-dollar); "
+            "give at least {smallest}, or 0 to block every call",
+            {"value": f"{value:f}", "smallest": f"{SMALLEST_BUDGET_USD:f}"},
+        )
+    return value
+
+
 class KeyBudget(Strict):
     daily_usd: Decimal = Field(ge=0)
+
+    _amount = field_validator("daily_usd")(_budget_amount)
 
 
 class Budgets(Strict):
     daily_usd: Decimal | None = Field(default=None, ge=0)
     model_keys: dict[str, KeyBudget] = Field(default_factory=dict)
     window_seconds: int = Field(default=86400, ge=1)
+
+    _amount = field_validator("daily_usd")(_budget_amount)
 
 
 class RoutingConfig(Strict):

@@ -2,8 +2,9 @@
 
 Actual spend is the ledger's: each call priced at call time. The naive comparison prices
 the same token counts (summed over the period, rounded once) at the *current* catalog
-prices of the config given, on (a) the catalog model that would have cost the most for
-those tokens and (b) the default model of the `orchestration` key. So after a price change
+prices of the config given, on (a) the catalog's most expensive model by list price
+(`most_expensive_model`: chosen from the prices, so an empty day names the same model as a
+busy one) and (b) the default model of the `orchestration` key. So after a price change
 the comparison uses the new prices while the spend keeps the old ones.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from routing import latency
@@ -59,6 +61,17 @@ def naive_costs(config: RoutingConfig, usage: Usage) -> dict[str, int]:
     return {m: cost_micros(usage, config.price_of(m)) for m in sorted(config.models)}
 
 
+def most_expensive_model(config: RoutingConfig) -> str:
+    """The catalog model with the highest list price: input + output USD per MTok (ties:
+    the higher output price, then the first name)."""
+
+    def price(model: str) -> tuple[Decimal, Decimal]:
+        p = config.price_of(model)
+        return p.input + p.output, p.output
+
+    return max(sorted(config.models), key=price)
+
+
 def counterfactuals(
     config: RoutingConfig, rows: list[AggregateRow]
 ) -> dict[str, tuple[str, int] | None]:
@@ -66,7 +79,7 @@ def counterfactuals(
     the catalog model that costs the most for them (`most_expensive`) and all on the
     `orchestration` key's model (`orchestration_default`; None without that key)."""
     costs = naive_costs(config, _total_usage(rows))
-    dearest = max(costs, key=lambda m: (costs[m], m))
+    dearest = most_expensive_model(config)
     orchestration = config.model_keys.get("orchestration")
     return {
         "most_expensive": (dearest, costs[dearest]),

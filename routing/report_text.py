@@ -44,6 +44,8 @@ def naive_line(basis: str, c: dict[str, Any] | None) -> str:
     label = NAIVE_LABELS.get(basis, basis)
     if c is None:
         return f"{label}: no such model key"
+    if not c["cost_micros"] and c["savings_ratio"] is None:
+        return f"{label} ({c['model']}): no calls in this period, nothing to compare"
     ratio = f"{c['savings_ratio']:.1%} saved" if c["savings_ratio"] is not None else "-"
     multiple = f", {c['cost_multiple']:.2f}x actual" if c["cost_multiple"] is not None else ""
     return (f"{label} ({c['model']}): ${c['cost_usd']:.6f}; savings "

@@ -138,11 +138,8 @@ class ConfigStore:
             raw = self.redis.lrange(self.history_key, 0, limit - 1)
         return [json.loads(text(item)) for item in raw]
 
-    def _current_document(self) -> tuple[int, dict[str, Any]]:
-        if not self.version():
-            return 0, {}
-        current = self.read()
-        return current.version, current.document()
+    def _current(self) -> RoutingConfig | None:
+        return self.read() if self.version() else None
 
     def _parse(self, raw: Any, what: str) -> RoutingConfig:
         try:
@@ -163,6 +160,8 @@ class ConfigStore:
     ) -> RoutingConfig:
         """Validate, then store as version + 1 with a history entry, atomically.
 
+        A document equal to the current one is not a change: nothing is written and the
+        current config is returned as it is (same version, history untouched).
         With `expect_version`, raise `VersionConflictError` if the store holds another
         version. Without it, the write lands on whatever version is current.
         """
@@ -171,15 +170,19 @@ class ConfigStore:
         config = load_config({**document, "version": 0})
         new_doc = config.document()
         for _ in range(_RETRIES):
-            base, old_doc = self._current_document()
+            current = self._current()
+            base = current.version if current is not None else 0
             if expect_version is not None and base != expect_version:
                 raise VersionConflictError(expect_version, base)
+            changes = changed_paths(current.document() if current else {}, new_doc)
+            if current is not None and not changes:
+                return current
             entry = {
                 "version": base + 1,
                 "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "author": author,
                 "summary": summary,
-                "changes": changed_paths(old_doc, new_doc),
+                "changes": changes,
             }
             stored = {**new_doc, "version": base + 1}
             keys = [self.version_key, self.current_key, self.docs_key, self.history_key]

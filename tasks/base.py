@@ -9,6 +9,7 @@ from celery import Task
 
 from tasks.trials import sample_trials
 from workers.contract import WorkSpec
+from workers.errors import TaskError
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,10 @@ class LLMTask(Task):  # type: ignore[type-arg]
     reject_on_worker_lost = True
     # Celery's own retry machinery is not used: execution re-publishes its hops.
     max_retries = None
+    # Expected failures (bad input, a budget refusal, a provider's refusal, every model
+    # failing, invalid output with no escalation left): the worker logs each as one line
+    # at INFO, without a traceback. Anything else is a bug and keeps its traceback.
+    throws = (TaskError,)
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
         """After the result is stored: sample the key's shadow trials (never the caller's

@@ -1,38 +1,151 @@
-"""`llm.run`: a prompt (or messages) for a model key, text back."""
+"""`llm.run`: a prompt (or messages) for a model key, text back.
+
+`RunInput` is what the task takes, `RunResult` what it returns (and what every typed task
+returns, plus its `output`); docs/tasks.md is generated from them (`python -m
+tasks.reference`).
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
 
 from routing.config import RoutingConfig
 from workers.contract import Call, Comparison, Message, input_error
 
 
 class ChatMessage(BaseModel):
+    """One message of a conversation, as in the OpenAI and Anthropic chat APIs. Leading
+    `system` messages (OpenAI style) are the system prompt."""
+
     model_config = ConfigDict(extra="forbid")
-    role: Literal["user", "assistant"]
-    content: str = Field(min_length=1)
+    role: Literal["system", "user", "assistant"] = Field(
+        description="`system` only before every user and assistant message")
+    content: str = Field(min_length=1, description="the message text")
 
 
 class RunInput(BaseModel):
+    """The kwargs of `llm.run`: `prompt` or `messages`, for a model key."""
+
     model_config = ConfigDict(extra="forbid")
-    model_key: str = Field(min_length=1)
-    prompt: str | None = None
-    messages: list[ChatMessage] | None = None
-    system: str | None = None
-    max_tokens: int | None = Field(default=None, ge=1, le=200_000)
+    model_key: str = Field(
+        min_length=1,
+        description="the kind of work (e.g. `code_review`); the routing config maps it to a "
+                    "model, tier and queue")
+    prompt: str | None = Field(
+        default=None, description="the user message; give `prompt` or `messages`")
+    messages: list[ChatMessage] | None = Field(
+        default=None,
+        description="a conversation (`[{\"role\": \"user\", \"content\": \"...\"}, ...]`); "
+                    "leading `system` messages are joined into the system prompt")
+    system: str | None = Field(
+        default=None, description="the system prompt (not with a `system` message)")
+    max_tokens: int | None = Field(
+        default=None, ge=1, le=200_000,
+        description="output limit; default: the model key's `max_tokens` in the config")
 
     @model_validator(mode="after")
     def _one_of(self) -> RunInput:
         if self.prompt is None and not self.messages:
-            raise ValueError("give `prompt` (a string) or `messages` (a list of role/content)")
+            raise _invalid("give `prompt` (a string) or `messages` (a list of role/content)")
         if self.prompt is not None and self.messages:
-            raise ValueError("give either `prompt` or `messages`, not both")
+            raise _invalid("give either `prompt` or `messages`, not both")
         if self.prompt is not None and not self.prompt.strip():
-            raise ValueError("`prompt` must not be empty")
+            raise _invalid("`prompt` must not be empty")
+        if self.messages:
+            _check_system_messages(self.messages, self.system)
         return self
+
+    def system_prompt(self) -> str | None:
+        """`system`, or the leading system messages joined by blank lines."""
+        leading = [m.content for m in self._leading_system()]
+        return "\n\n".join(leading) if leading else self.system
+
+    def conversation(self) -> tuple[Message, ...]:
+        """The user and assistant messages (the prompt as one user message)."""
+        if self.prompt is not None:
+            return (Message("user", self.prompt),)
+        rest = (self.messages or [])[len(self._leading_system()):]
+        return tuple(Message(m.role, m.content) for m in rest if m.role != "system")
+
+    def _leading_system(self) -> list[ChatMessage]:
+        messages = self.messages or []
+        n = next((i for i, m in enumerate(messages) if m.role != "system"), len(messages))
+        return messages[:n]
+
+
+def _invalid(message: str) -> PydanticCustomError:
+    return PydanticCustomError("invalid_run_input", message)
+
+
+def _check_system_messages(messages: list[ChatMessage], system: str | None) -> None:
+    roles = [m.role for m in messages]
+    if "system" not in roles:
+        return
+    if system is not None:
+        raise _invalid("give the system prompt once: `system`, or a leading "
+                       "{\"role\": \"system\"} message in `messages`, not both")
+    first_other = next((i for i, r in enumerate(roles) if r != "system"), None)
+    if first_other is None:
+        raise _invalid("`messages` holds only system messages: add a user message")
+    late = [i for i, r in enumerate(roles) if r == "system" and i > first_other]
+    if late:
+        raise _invalid(f"messages[{late[0]}]: a system message must come before every user "
+                       "and assistant message (or give it as `system`)")
+
+
+class Usage(BaseModel):
+    """Tokens of the last provider call, as the provider counted them."""
+
+    input_tokens: int = Field(ge=0, description="uncached input tokens")
+    output_tokens: int = Field(ge=0)
+    cache_read_tokens: int = Field(ge=0, description="input tokens read from the prompt cache")
+    cache_write_tokens: int = Field(ge=0, description="input tokens written to the cache")
+
+
+class RunResult(BaseModel):
+    """What `llm.run` returns, in this order (every typed task returns the same, plus
+    `output`): the routing facts first, the text last."""
+
+    model_key: str = Field(description="the model key asked for")
+    model: str = Field(description="the model that answered (catalog name)")
+    cost_usd: float = Field(description="cost of every provider call of this task, USD "
+                                        "(display; `cost_micros` is exact)")
+    tier: str = Field(description="the tier of that model")
+    queue: str = Field(description="the queue the task ran from (its tier's queue)")
+    usage: Usage = Field(description="tokens of the last call")
+    rule: str = Field(description="what chose the model: `default`, a rule's name, "
+                                  "`fallback`, `budget_downgrade`")
+    cost_micros: int = Field(description="cost of every call of this task, micro-dollars")
+    last_call_cost_micros: int = Field(description="cost of the last call, micro-dollars")
+    config_version: int = Field(description="routing config version of the last decision")
+    attempts: int = Field(description="provider calls made (retries, fallbacks, escalations "
+                                      "included)")
+    provider_mode: Literal["live", "simulated"] = Field(
+        description="`simulated`: LLM_ROUTER_PROVIDER_MODE=simulated, no real call")
+    request_id: str | None = Field(description="the provider's request id")
+    latency_s: float = Field(description="seconds the last call took")
+    task_id: str = Field(description="the Celery task id (the same across every hop)")
+    fallback_from: list[str] | None = Field(
+        default=None, description="models left behind after failures, in order")
+    escalated_from: list[str] | None = Field(
+        default=None, description="models whose output failed validation, in order")
+    rerouted: bool | None = Field(
+        default=None, description="true: the routed model left the config; routed again")
+    downgraded_from: str | None = Field(
+        default=None, description="the model a budget refusal moved away from")
+    deferrals: int | None = Field(
+        default=None, description="times the task waited for a budget window")
+    text: str = Field(description="the model's answer")
+
+
+class TypedResult(RunResult):
+    """What a typed task returns: the `llm.run` result and the validated output."""
+
+    output: dict[str, Any] = Field(description="the task's output model, validated (see "
+                                               "each task)")
 
 
 class RunSpec:
@@ -43,11 +156,7 @@ class RunSpec:
             data = RunInput.model_validate(kwargs)
         except ValidationError as exc:
             raise input_error(self.name, exc) from None
-        if data.prompt is not None:
-            messages: tuple[Message, ...] = (Message("user", data.prompt),)
-        else:
-            messages = tuple(Message(m.role, m.content) for m in data.messages or ())
-        return Call(data.model_key, messages, data.system, data.max_tokens)
+        return Call(data.model_key, data.conversation(), data.system_prompt(), data.max_tokens)
 
     def compare(
         self, production: dict[str, Any], candidate: dict[str, Any] | None

@@ -1,10 +1,13 @@
 """Input and output models of the typed tasks, one pair per kind of work.
 
 Outputs are what the model must return as JSON; `check(input, model_keys)` validates an
-output against its input (a label that was offered, a choice among the options...).
-`compared` names the fields that carry an output's decision (a label, a choice, extracted
-values): a shadow trial compares those, after normalisation, to say whether a candidate
-model agrees with the production one; an output with none is compared like free text.
+output against its input (a label that was offered, a choice among the options...), and
+`checks` says so in words for docs/tasks.md. Input fields carry descriptions for the docs;
+output fields do not, on purpose: an output's JSON Schema is part of the prompt, and its
+size is part of every call's cost. `compared` names the fields that carry an output's
+decision (a label, a choice, extracted values): a shadow trial compares those, after
+normalisation, to say whether a candidate model agrees with the production one; an
+output with none is compared like free text.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ class In(BaseModel):
 
 class Out(BaseModel):
     model_config = ConfigDict(extra="ignore")
+    # What `check` requires beyond the schema, in words (docs/tasks.md).
+    checks: ClassVar[str] = ""
 
     compared: ClassVar[tuple[str, ...]] = ()
 
@@ -53,15 +58,15 @@ class MonitoringOut(Out):
 
 
 class CurationItem(BaseModel):
-    id: str = Field(min_length=1)
-    title: str = Field(min_length=1)
-    text: str = ""
+    id: str = Field(min_length=1, description="unique among the items; the selection names it")
+    title: str = Field(min_length=1, description="the item's headline")
+    text: str = Field(default="", description="its body or summary")
 
 
 class CurationIn(In):
-    topic: str = Field(min_length=1)
-    items: list[CurationItem] = Field(min_length=1)
-    max_selected: int = Field(default=5, ge=1, le=100)
+    topic: str = Field(min_length=1, description="what the selection is for")
+    items: list[CurationItem] = Field(min_length=1, description="the candidates")
+    max_selected: int = Field(default=5, ge=1, le=100, description="select at most this many")
 
 
 class Selection(BaseModel):
@@ -70,6 +75,7 @@ class Selection(BaseModel):
 
 
 class CurationOut(Out):
+    checks = "each selected id is one of the items' ids; at most `max_selected` selected"
     compared: ClassVar[tuple[str, ...]] = ("selected",)
 
     def decision(self) -> dict[str, Any]:
@@ -97,11 +103,12 @@ class CurationOut(Out):
 
 
 class ClassificationIn(In):
-    text: str = Field(min_length=1)
-    labels: list[str] = Field(min_length=2)
+    text: str = Field(min_length=1, description="what to classify")
+    labels: list[str] = Field(min_length=2, description="the labels to choose from")
 
 
 class ClassificationOut(Out):
+    checks = "`label` is one of the input's `labels`"
     compared: ClassVar[tuple[str, ...]] = ("label",)
 
     label: str
@@ -122,11 +129,12 @@ class ClassificationOut(Out):
 
 
 class ExtractionIn(In):
-    text: str = Field(min_length=1)
+    text: str = Field(min_length=1, description="the text to extract from")
     fields: dict[str, str] = Field(min_length=1, description="field name -> what it holds")
 
 
 class ExtractionOut(Out):
+    checks = "every requested field is present (null when the text does not hold it)"
     compared: ClassVar[tuple[str, ...]] = ("fields",)
 
     fields: dict[str, str | None]
@@ -150,8 +158,8 @@ class ExtractionOut(Out):
 
 
 class LookupIn(In):
-    question: str = Field(min_length=1)
-    context: str = ""
+    question: str = Field(min_length=1, description="what to answer")
+    context: str = Field(default="", description="the text to answer from")
 
 
 class LookupOut(Out):
@@ -162,9 +170,9 @@ class LookupOut(Out):
 
 
 class CodeGenerationIn(In):
-    task: str = Field(min_length=1)
-    language: str = Field(default="python", min_length=1)
-    context: str = ""
+    task: str = Field(min_length=1, description="what the code must do")
+    language: str = Field(default="python", min_length=1, description="programming language")
+    context: str = Field(default="", description="existing code, interfaces, constraints")
 
 
 class CodeGenerationOut(Out):
@@ -173,8 +181,8 @@ class CodeGenerationOut(Out):
 
 
 class CodeReviewIn(In):
-    diff: str = Field(min_length=1)
-    guidelines: str = ""
+    diff: str = Field(min_length=1, description="the change to review, e.g. a unified diff")
+    guidelines: str = Field(default="", description="the team's review rules")
 
 
 class Finding(BaseModel):
@@ -192,10 +200,10 @@ class CodeReviewOut(Out):
 
 
 class DraftingIn(In):
-    brief: str = Field(min_length=1)
-    audience: str = ""
-    tone: str = ""
-    max_words: int | None = Field(default=None, ge=1)
+    brief: str = Field(min_length=1, description="what to write")
+    audience: str = Field(default="", description="who will read it")
+    tone: str = Field(default="", description="e.g. formal, friendly")
+    max_words: int | None = Field(default=None, ge=1, description="length limit of the body")
 
 
 class DraftingOut(Out):
@@ -204,8 +212,8 @@ class DraftingOut(Out):
 
 
 class OrchestrationIn(In):
-    goal: str = Field(min_length=1)
-    context: str = ""
+    goal: str = Field(min_length=1, description="what the plan must achieve")
+    context: str = Field(default="", description="what is known already")
 
 
 class PlanStep(BaseModel):
@@ -215,6 +223,7 @@ class PlanStep(BaseModel):
 
 
 class OrchestrationOut(Out):
+    checks = "each step's `model_key` is a model key of the routing config"
     compared: ClassVar[tuple[str, ...]] = ("steps",)
 
     def decision(self) -> dict[str, Any]:
@@ -234,12 +243,13 @@ class OrchestrationOut(Out):
 
 
 class DecisionIn(In):
-    question: str = Field(min_length=1)
-    options: list[str] = Field(min_length=2)
-    context: str = ""
+    question: str = Field(min_length=1, description="the decision to make")
+    options: list[str] = Field(min_length=2, description="the choices")
+    context: str = Field(default="", description="facts and constraints to weigh")
 
 
 class DecisionOut(Out):
+    checks = "`choice` is one of the input's `options`"
     compared: ClassVar[tuple[str, ...]] = ("choice",)
 
     choice: str
@@ -261,7 +271,7 @@ class DecisionOut(Out):
 
 
 class LargeContextIn(In):
-    task: str = Field(min_length=1)
+    task: str = Field(min_length=1, description="what to do across the files")
     files: dict[str, str] = Field(min_length=1, description="path -> content")
 
 

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import redis
 
 from tests.support.redis import TEST_REDIS_URL
@@ -56,3 +57,33 @@ def test_bench_default_url_is_not_the_tests_or_a_deployments() -> None:
     from bench.env import DEFAULT_REDIS_URL
 
     assert DEFAULT_REDIS_URL not in (TEST_REDIS_URL, "redis://127.0.0.1:6379/0")
+
+
+@pytest.mark.parametrize(("given", "environ", "url", "says"), [
+    # --redis-url wins
+    ("redis://h:1/5", {"LLM_ROUTER_REDIS_URL": "redis://d:2/0"}, "redis://h:1/5", None),
+    # then the bench's own variable
+    (None, {"LLM_ROUTER_BENCH_REDIS_URL": "redis://b:3/4", "LLM_ROUTER_REDIS_URL": "redis://d/0"},
+     "redis://b:3/4", None),
+    # a deployment's URL: its server, never its database (and the password is not printed)
+    (None, {"LLM_ROUTER_REDIS_URL": "redis://:s3cret@cache.internal:6380/0"},
+     "redis://:s3cret@cache.internal:6380/13", "database 13"),
+    (None, {"LLM_ROUTER_REDIS_URL": "rediss://cache.internal"}, "rediss://cache.internal/13",
+     "database 13"),
+    (None, {"LLM_ROUTER_REDIS_URL": "unix:///run/redis.sock?db=2"},
+     "unix:///run/redis.sock?db=13", "database 13"),
+    # nothing set
+    (None, {}, "redis://127.0.0.1:6379/13", None),
+])
+def test_bench_redis_url_never_lands_on_a_deployments_database(
+    given: str | None, environ: dict[str, str], url: str, says: str | None
+) -> None:
+    from bench.env import bench_redis_url
+
+    chosen, note = bench_redis_url(given, environ)
+    assert chosen == url
+    if says is None:
+        assert note is None
+    else:
+        assert note is not None and says in note and "LLM_ROUTER_REDIS_URL" in note
+        assert "s3cret" not in note

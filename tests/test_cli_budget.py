@@ -7,6 +7,7 @@ import redis
 
 from routing.budget import BudgetBook
 from routing.defaults import default_document
+from routing.errors import ConfigError
 from routing.kinds import BudgetPolicy
 from routing.store import ConfigStore
 from tests.support.cli import as_json, run
@@ -75,3 +76,36 @@ def test_budget_set_refuses_bad_input_and_changes_nothing(store: ConfigStore) ->
     assert "expected version 9" in run(
         "budget", "set", "--daily-usd", "1", "--expect-version", "9", code=3).stderr
     assert store.read().version == 1
+
+
+def test_budget_below_one_micro_dollar_is_refused_and_zero_warns(store: ConfigStore) -> None:
+    # A positive limit below one micro-dollar would be stored as 0 and block every call
+    refused = run("budget", "set", "--daily-usd", "0.0000001", code=2)
+    assert "smallest budget, 0.000001 USD" in refused.stderr
+    refused = run("budget", "set", "--model-key", "lookup", "--daily-usd", "0.0000009", code=2)
+    assert "0.000001" in refused.stderr
+    assert store.read().version == 1
+    # The same through a config document: refused by the config validation, by path
+    doc = default_document()
+    doc["budgets"]["model_keys"]["lookup"] = {"daily_usd": "0.0000001"}
+    with pytest.raises(ConfigError, match=r"budgets\.model_keys\.lookup\.daily_usd: "
+                                          r"0\.0000001 USD is below the smallest budget"):
+        store.write(doc, author="test")
+    # One micro-dollar is accepted; 0 is accepted with a warning that it blocks every call
+    assert as_json("budget", "set", "--daily-usd", "0.000001")["budgets"]["daily_usd"] == (
+        "0.000001")
+    zero = run("budget", "set", "--model-key", "lookup", "--daily-usd", "0")
+    assert "warning: a 0 limit blocks every call of budget 'model_key:lookup'" in zero.stderr
+    assert store.read().budgets.model_keys["lookup"].daily_usd == 0
+    assert "warning" not in run("budget", "set", "--daily-usd", "3").stderr
+
+
+def test_budget_set_to_its_current_value_writes_no_version(store: ConfigStore) -> None:
+    current = store.read().budgets.model_keys["monitoring"].daily_usd
+    out = as_json("budget", "set", "--model-key", "monitoring", "--daily-usd", str(current))
+    assert (out["version"], out["unchanged"]) == (1, True)
+    text = run("budget", "set", "--model-key", "monitoring", "--daily-usd", str(current))
+    assert "unchanged (version 1)" in text.stdout
+    assert store.version() == 1 and len(store.history()) == 1
+    changed = as_json("budget", "set", "--model-key", "monitoring", "--daily-usd", "2.5")
+    assert (changed["version"], changed["unchanged"]) == (2, False)

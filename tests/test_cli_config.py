@@ -31,7 +31,38 @@ def test_init_show_and_init_again(initialized: dict[str, str]) -> None:
     assert shown["model_keys"]["monitoring"]["model"] == DESIGN_ROUTES["monitoring"][0]
     again = run("config", "init", code=1)
     assert "already stored (version 1)" in again.stderr and "Traceback" not in again.stderr
-    assert as_json("config", "init", "--force")["version"] == 2
+    # Replacing it with the same document writes nothing; with another, a new version
+    forced = as_json("config", "init", "--force")
+    assert (forced["version"], forced["unchanged"]) == (1, True)
+    as_json("config", "set", "lookup", "gpt-4o")
+    assert as_json("config", "init", "--force")["version"] == 3
+
+
+def test_a_write_that_changes_nothing_keeps_the_version(
+    initialized: dict[str, str], tmp_path: Path
+) -> None:
+    # `config set` to the model the key already has
+    key_model = DESIGN_ROUTES["monitoring"][0]
+    same = run("config", "set", "monitoring", key_model)
+    assert "unchanged (version 1)" in same.stdout
+    assert as_json("config", "set", "monitoring", key_model)["unchanged"] is True
+    # re-applying an unchanged file (as `config show --json` printed it, or the YAML)
+    shown = tmp_path / "shown.json"
+    shown.write_text(run("config", "show", "--json").stdout)
+    out = as_json("config", "apply", str(shown))
+    assert (out["version"], out["unchanged"], out["entry"]) == (1, True, None)
+    yaml_file = tmp_path / "same.yaml"
+    yaml_file.write_text(yaml.safe_dump(default_document()))
+    assert "unchanged (version 1)" in run("config", "apply", str(yaml_file)).stdout
+    # rolling back to the version that is current
+    assert as_json("config", "rollback", "1")["unchanged"] is True
+    # nothing was written: one version, one history entry
+    assert as_json("config", "show")["version"] == 1
+    assert [e["version"] for e in as_json("config", "history")["entries"]] == [1]
+    # and a real change still is one
+    changed = as_json("config", "set", "monitoring", "gpt-4o")
+    assert (changed["version"], changed["unchanged"]) == (2, False)
+    assert "model_keys.monitoring.model" in changed["entry"]["changes"]
 
 
 def test_route_json_has_the_contract_fields(initialized: dict[str, str], tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydantic import AliasChoices
 
 from routing.config import RoutingConfig
 from routing.defaults import default_config
+from tests.support.flower import TASK_COLUMNS as FLOWER_TASK_COLUMNS
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,6 +184,10 @@ def test_flower_has_basic_auth_from_env_persistence_and_a_healthcheck(
     text = " ".join(_command(flower))
     assert "celery -A workers.app flower" in text
     assert "--persistent=True" in text and "--db=/data/flower.db" in text
+    # The task list shows model key, model and cost (the start of each result), as the
+    # Flower of tests/test_flower.py and the README's command
+    assert f"--tasks_columns={FLOWER_TASK_COLUMNS}" in text
+    assert f"--tasks_columns={FLOWER_TASK_COLUMNS}" in (ROOT / "README.md").read_text("utf-8")
     assert 'test -n "$${FLOWER_BASIC_AUTH}"' in text, "Flower must refuse to start without auth"
     assert any(str(v).endswith(":/data") for v in flower["volumes"])
     assert any("/healthcheck" in str(part) for part in flower["healthcheck"]["test"])
@@ -267,6 +273,13 @@ def test_dockerfile_runs_as_non_root_and_installs_the_project() -> None:
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
     assert re.search(r"^USER (?!root\b)\S+", text, re.M)
     assert "pip install ." in text
+    # Every package the project installs is in the image (the CLI runs every service)
+    copied = set(re.findall(r"^COPY (\S+) \./\1$", text, re.M))
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"][
+        "include"]}
+    assert packages == {"routing", "tasks", "workers", "cli"}
+    assert packages <= copied, f"the image lacks {sorted(packages - copied)}"
     assert not re.search(r"^(ENV|ARG)\s.*(API_KEY|BASIC_AUTH)", text, re.M)
 
 

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 import redis
@@ -112,6 +113,16 @@ def check_report(report: dict[str, Any]) -> None:
     assert kimi["samples"] + kimi["unjudged"] == keys["classification"]["calls"]
     (gemini,) = review["code_review"]["trials"]
     assert gemini["candidate"] == "gemini-2.5-pro" and gemini["samples"] >= 1
+    # why the task count and the call count differ, adding up
+    b, kinds = report["tasks_and_calls"], t["by_kind"]
+    assert b["tasks"] == t["sent"] == b["sent"] + b["handed_on_by_crons"]
+    assert b["cron_runs"] == kinds["cron"] and b["handed_on_by_crons"] == kinds["cron work"]
+    assert b["calls"] == report["totals"]["calls"]
+    assert b["calls"] == b["tasks_with_calls"] + b["extra_calls"] and b["extra_calls"] >= 0
+    assert b["tasks_without_calls"] == b["tasks"] - b["tasks_with_calls"]
+    # a cron run calls no model itself; every other task called one (nothing failed)
+    assert b["tasks_without_calls"] == b["cron_runs_without_calls"] == kinds["cron"]
+    assert b["other_tasks_without_calls"] == 0
 
 
 def test_offline_demo_needs_no_redis_and_no_keys() -> None:
@@ -155,7 +166,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
     for text in ("model key", "classification", "kimi-for-coding", "llm.kimi",
                  "live change at 12:00", "50,000-token rule", "all on opus (claude-opus-4-6)",
                  "all on sonnet (claude-sonnet-4-6)", "overall",
-                 "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro"):
+                 "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro",
+                 "that the crons handed on to typed tasks", "provider calls: ",
+                 "tasks called none: "):
         assert text in out, text
 
 
@@ -196,7 +209,9 @@ def test_demo_against_redis_without_workers_says_so(
 ) -> None:
     proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05")
     assert proc.returncode == 1
-    assert proc.stdout == ""
+    # --json: the one JSON document on stdout is the error
+    assert json.loads(proc.stdout) == {"error": ANY, "exit_code": 1}
+    assert "no worker answered" in json.loads(proc.stdout)["error"]
     assert "no worker answered" in proc.stderr and "nothing was sent" in proc.stderr
     broker = redis.Redis.from_url(redis_url)
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +25,7 @@ from celery import Celery
 
 from routing.defaults import default_config
 from tests.support.celery import Session, foreign_app
-from tests.support.flower import FlowerProcess, TierWorker
+from tests.support.flower import TASK_COLUMNS, FlowerProcess, TierWorker
 from tests.support.llm_server import REDACTED, SECRET_HEADERS, TEST_KEYS, LLMServer
 from tests.support.wait import wait_until
 from workers.celery_config import celery_config
@@ -182,6 +183,26 @@ def test_a_finished_task_shows_its_model_key_model_and_cost(stack: Stack) -> Non
     assert by_tier == set(stack.queues)
     # The foreign producer's task, sent to no particular queue, ended on the haiku tier
     assert stack.results[stack.foreign_id]["queue"] == stack.queues["haiku"]
+
+
+def test_the_task_list_shows_model_key_model_and_cost(stack: Stack) -> None:
+    # The tasks page has the shipped columns, the result among them
+    status, page = stack.flower.get("/tasks")
+    assert status == 200
+    columns = re.findall(r'<th data-column="([a-z_]+)"', page)
+    assert columns == TASK_COLUMNS.split(","), columns
+    for task_id in stack.results:
+        wait_until(partial(_finished, stack, task_id), timeout=20, interval=0.25,
+                   what=f"task {task_id} SUCCESS in Flower")
+    # Each row of the list (the data the page's table shows) starts its result with the
+    # model key, model and cost, then tier and queue: visible without opening the task
+    rows = {row["uuid"]: row for row in stack.json(f"/tasks/datatable?{_datatable_query()}")[
+        "data"]}
+    for task_id, result in stack.results.items():
+        lead = ", ".join(f"{name!r}: {result[name]!r}"
+                         for name in ("model_key", "model", "cost_usd", "tier", "queue"))
+        assert rows[task_id]["result"].startswith("{" + lead + ", 'usage': "), (
+            rows[task_id]["result"][:300])
 
 
 @pytest.mark.parametrize("auth", [None, "ops:wrong", "intruder:flower-test-pass", "ops"])

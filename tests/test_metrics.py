@@ -256,15 +256,16 @@ def test_counterfactual_spend_prices_the_days_tokens_on_the_dearest_model(
         by_hand(m, tokens, CATALOG) for _, m, _, tokens in calls) / 1e6, abs=1e-9)
     assert routed < found["most_expensive"][1]
 
-    # And "most expensive" follows the token mix: cache reads cost more on gpt-4o than on
-    # Opus, so a day of mostly cache reads is dearest there
+    # And "most expensive" is the catalog's dearest model by list price (the all-Opus
+    # counterfactual), whatever the day's token mix: cache reads cost more on gpt-4o than
+    # on Opus, and a day of mostly cache reads is still priced on Opus
     calls.append(("lookup", "claude-haiku-4-5", "haiku", (0, 0, 3_000_000, 0)))
     settle(len(calls) - 1, *calls[-1])
     naive = expected()
-    dearest = max(naive, key=lambda m: naive[m])
-    assert dearest == "gpt-4o"
+    assert max(naive, key=lambda m: naive[m]) == "gpt-4o"
     found = counterfactual(_scrape(server.port))
-    assert found["most_expensive"] == (dearest, pytest.approx(naive[dearest] / 1e6, abs=1e-9))
+    assert found["most_expensive"] == ("claude-opus-4-6", pytest.approx(
+        naive["claude-opus-4-6"] / 1e6, abs=1e-9))
 
 
 def test_unreachable_redis_scrapes_as_down(namespace: str) -> None:

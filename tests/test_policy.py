@@ -117,6 +117,41 @@ def test_arrived_during_a_long_cooldown_falls_back() -> None:
     assert step.state.fallback_from == (HAIKU,) and step.state.model != HAIKU
 
 
+OPUS_QUEUE = DESIGN_ROUTES["strategic_decision"][1]
+
+
+@pytest.mark.parametrize(("delivered", "cooldown", "expected"), [
+    (None, 0.0, "call"),  # the delivery queue is unknown (or a hop followed in place)
+    (HAIKU_QUEUE, 0.0, "call"),  # delivered where it was routed
+    (OPUS_QUEUE, 0.0, "forward"),  # apply_async(queue=...) named another tier's queue
+    ("celery", 0.0, "forward"),  # routed, but sent to the default queue
+    (OPUS_QUEUE, 5.0, "forward"),  # forwarded first; the cooldown is waited on its tier
+])
+def test_arrived_on_another_queue_than_its_route_is_forwarded_there(
+    delivered: str | None, cooldown: float, expected: str
+) -> None:
+    s = state()
+    step = next_step(s, Arrived(cooldown, delivered), ctx())
+    if expected == "call":
+        assert step == Call(s)
+        return
+    # The routing config wins: same model, its own tier's queue, now
+    assert isinstance(step, Hop) and step.kind == "forward" and step.delay == 0
+    assert step.state == s and step.state.queue == HAIKU_QUEUE
+    assert f"delivered on {delivered}" in step.reason
+
+
+def test_arrived_for_a_model_moved_to_another_tier_goes_to_that_tiers_queue() -> None:
+    s = state()  # routed to the haiku tier's queue
+    moved = router({f"models/{HAIKU}/tier": "sonnet"})
+    step = next_step(s, Arrived(0.0, HAIKU_QUEUE), ctx(r=moved))
+    assert isinstance(step, Hop) and step.kind == "forward"
+    assert (step.state.model, step.state.tier, step.state.queue) == (HAIKU, "sonnet",
+                                                                     SONNET_QUEUE)
+    # and once there, it calls
+    assert next_step(step.state, Arrived(0.0, SONNET_QUEUE), ctx(r=moved)) == Call(step.state)
+
+
 def test_arrived_for_a_model_removed_from_the_config_reroutes() -> None:
     old = state()
     moved = router({"model_keys/monitoring/model": SONNET, "model_keys/monitoring/fallbacks": []})
@@ -324,10 +359,13 @@ def test_a_header_of_another_model_key_starts_afresh() -> None:
     assert (step.state.model_key, step.state.calls, step.state.cost_micros) == ("lookup", 0, 0)
 
 
-def test_a_model_on_the_wrong_tier_queue_is_not_honoured() -> None:
+def test_a_header_naming_the_wrong_tier_runs_on_its_models_tier() -> None:
+    # The model is one lookup may use, the tier and queue in the header are not its own:
+    # the model's tier wins (delivered on the Opus queue: forwarded to the Haiku one)
     wrong = state("lookup", queue="llm.opus", tier="opus")
-    step = next_step(wrong, Arrived(0.0), ctx("lookup"))
-    assert isinstance(step, Hop) and "runs on tier 'haiku'" in step.reason
+    step = next_step(wrong, Arrived(0.0, "llm.opus"), ctx("lookup"))
+    assert isinstance(step, Hop) and step.kind == "forward"
+    assert (step.state.tier, step.state.queue) == ("haiku", DESIGN_ROUTES["lookup"][1])
 
 
 @pytest.mark.parametrize("model", ["gemini-2.5-pro", "claude-sonnet-4-6"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import Any
 
 import redis
@@ -137,3 +138,27 @@ def test_cost_report_cli_json(
     assert text.exit_code == 0 and "most expensive model (claude-opus-4-6)" in text.stdout
     bad = CliRunner().invoke(app, ["cost", "report", "--day", "25/11/2026"])
     assert bad.exit_code == 2 and "--day must be YYYY-MM-DD" in bad.stderr
+
+
+def test_an_empty_day_names_the_catalogs_most_expensive_model(
+    env: dict[str, str], redis_client: redis.Redis, namespace: str
+) -> None:
+    # Given a day without a single call
+    ConfigStore(redis_client, namespace).init(default_document(), author="test")
+    ledger = Ledger(redis_client, namespace)
+    report = build_report(ledger, config_with({}), day="2030-01-01")
+    assert report["totals"]["calls"] == 0
+    # Then "most expensive" is still the dearest model by list price, not the cheapest
+    dearest = max(CATALOG, key=lambda m: Decimal(CATALOG[m][0]) + Decimal(CATALOG[m][1]))
+    cheapest = min(CATALOG, key=lambda m: Decimal(CATALOG[m][0]) + Decimal(CATALOG[m][1]))
+    top = report["naive"]["most_expensive"]
+    assert (top["model"], top["cost_micros"], top["savings_ratio"]) == (dearest, 0, None)
+    text = CliRunner().invoke(app, ["cost", "report", "--day", "2030-01-01"])
+    assert text.exit_code == 0, text.stderr
+    assert (f"most expensive model ({dearest}): no calls in this period, nothing to compare"
+            in text.stdout)
+    assert cheapest not in text.stdout
+    # A price change can make another model the dearest, calls or not
+    dearer = {"input": 20, "output": 100, "cache_read": 2, "cache_write": 25}
+    changed = build_report(ledger, config_with({}, gpt_4o=dearer), day="2030-01-01")
+    assert changed["naive"]["most_expensive"]["model"] == "gpt-4o"

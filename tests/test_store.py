@@ -88,7 +88,11 @@ def race(store: ConfigStore, expected: int) -> list[str]:
         except VersionConflictError:
             outcomes.append("conflict")
 
-    threads = [threading.Thread(target=writer, args=(m,)) for m in ("gpt-4o", "gemini-2.5-pro")]
+    # Two models other than the current one: both writes are changes (a write of what is
+    # already stored changes nothing and so cannot conflict)
+    current = store.read().model_keys["code_review"].model
+    models = [m for m in ("gpt-4o", "gemini-2.5-pro", "claude-sonnet-4-5") if m != current][:2]
+    threads = [threading.Thread(target=writer, args=(m,)) for m in models]
     for t in threads:
         t.start()
     for t in threads:
@@ -139,3 +143,27 @@ def test_every_write_is_published(store: ConfigStore, redis_client: redis.Redis)
         assert message is not None and message["data"] == b"1"
     finally:
         pubsub.close()
+
+
+def test_a_write_equal_to_the_current_config_writes_nothing(
+    store: ConfigStore, redis_client: redis.Redis
+) -> None:
+    store.init(author="t")
+    current = store.read()
+    events = redis_client.pubsub()
+    events.subscribe(store.channel)
+    assert events.get_message(timeout=1) is not None  # the subscription itself
+    # The same document (also with prices spelled differently), the same model, itself
+    doc = current.document()
+    doc["models"]["claude-haiku-4-5"]["price"]["input"] = "0.800"
+    assert store.write(doc, author="t").version == 1
+    assert store.set_model("monitoring", current.model_keys["monitoring"].model,
+                           author="t").version == 1
+    assert store.rollback(1, author="t", expect_version=1).version == 1
+    assert store.version() == 1 and len(store.history()) == 1
+    assert events.get_message(timeout=0.2) is None  # no change was announced
+    events.close()
+    # A stale expected version is still a conflict, change or not
+    store.set_model("monitoring", "gpt-4o", author="t")
+    with pytest.raises(VersionConflictError):
+        store.write(current, author="t", expect_version=1)

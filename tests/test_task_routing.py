@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+from celery import Celery
 
 from routing.defaults import default_config
-from tests.support.celery import Session
+from tests.support.celery import Session, WorkerProcess
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
+from tests.support.wait import wait_until
 
 EXPECTED = DESIGN_ROUTES
 
@@ -107,6 +109,47 @@ def test_a_model_removed_since_routing_is_routed_again(
     assert out["rerouted"] is True
     assert (out["model"], out["queue"]) == ("claude-haiku-4-5", "llm.haiku")
     assert out["config_version"] > 1
+
+
+def test_an_explicit_queue_of_another_tier_is_overridden_by_the_routing(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given a worker on every queue, and a Haiku key sent to the Opus queue explicitly
+    model, queue = EXPECTED["lookup"]
+    opus_queue = EXPECTED["strategic_decision"][1]
+    out = worker.app.tasks["llm.run"].apply_async(
+        kwargs={"model_key": "lookup", "prompt": "q"}, queue=opus_queue).get(timeout=30)
+    # Then the routing config wins: it ran on its own tier's queue, and the result says so
+    assert (out["model"], out["tier"], out["queue"]) == (model, queue.removeprefix("llm."),
+                                                         queue)
+    assert [r.model for r in llm_server.requests] == [model]
+
+
+def test_a_task_sent_to_another_tiers_worker_is_forwarded_to_its_own(
+    isolated_producer: tuple[dict[str, str], Celery], llm_server: LLMServer,
+    worker_processes: list[WorkerProcess],
+) -> None:
+    env, producer = isolated_producer
+    # Given one worker on the Opus queue and one on the Haiku queue (separate processes)
+    model, queue = EXPECTED["lookup"]
+    opus_queue = EXPECTED["strategic_decision"][1]
+    opus = WorkerProcess(env, [opus_queue], "opus")
+    haiku = WorkerProcess(env, [queue], "haiku")
+    worker_processes += [opus, haiku]
+    opus.wait_ready()
+    haiku.wait_ready()
+    # When a producer sends a Haiku key to the Opus queue explicitly
+    sent = producer.send_task("llm.run", kwargs={"model_key": "lookup", "prompt": "q"},
+                              queue=opus_queue)
+    out = sent.get(timeout=30)
+    # Then the Opus worker forwarded it (same task id), and the Haiku worker ran it
+    assert (out["model"], out["queue"], out["task_id"]) == (model, queue, sent.id)
+    wait_until(lambda: f"task {sent.id}: forward to {model}" in opus.output(), timeout=10,
+               what="the forward in the Opus worker's log")
+    wait_until(lambda: f"llm.run[{sent.id}] succeeded" in haiku.output(), timeout=10,
+               what="the task's success in the Haiku worker's log")
+    assert f"llm.run[{sent.id}] succeeded" not in opus.output()
+    assert [r.model for r in llm_server.requests] == [model]
 
 
 def test_crons_hand_their_work_to_the_typed_tasks(worker: Session, llm_server: LLMServer) -> None:

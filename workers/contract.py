@@ -102,8 +102,10 @@ def input_error(task: str, exc: ValidationError) -> TaskInputError:
     """One message naming every bad field, e.g. `llm.run: prompt: must not be empty`."""
     parts = []
     for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"]) or "input"
-        parts.append(f"{loc}: {err['msg']}")
+        loc = ".".join(str(p) for p in err["loc"])
+        # (an error of the whole input, e.g. `prompt` and `messages` both given, names its
+        # fields itself)
+        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
     return TaskInputError(f"{task}: invalid input: " + "; ".join(parts))
 
 

@@ -77,6 +77,39 @@ def ledger_rows(rt: Runtime, config: RoutingConfig, played: Played,
     return out
 
 
+def task_calls(rt: Runtime, played: Played, days: list[str]) -> dict[str, int]:
+    """Provider calls per task of this run (tasks without a call are absent)."""
+    calls: dict[str, int] = defaultdict(int)
+    for day in days:
+        for rec in rt.ledger.calls(day):
+            tid = rec.get("task_id")
+            if tid in played.tracked and rec.get("outcome") in CALL_OUTCOMES:
+                calls[tid] += 1
+    return dict(calls)
+
+
+def tasks_and_calls(kinds: dict[str, int], per_task: dict[str, int]) -> dict[str, int]:
+    """Why the task count and the call count differ: every cron run is a task that calls no
+    model (it hands its work on to a typed task, a task of its own, or skips an empty
+    inbox); a task calls more than once when it retries, falls back or escalates."""
+    tasks = sum(kinds.values())
+    calling = len(per_task)
+    calls = sum(per_task.values())
+    crons = kinds.get("cron", 0)
+    return {
+        "tasks": tasks,
+        "sent": tasks - kinds.get("cron work", 0),
+        "cron_runs": crons,
+        "handed_on_by_crons": kinds.get("cron work", 0),
+        "calls": calls,
+        "tasks_with_calls": calling,
+        "extra_calls": calls - calling,  # retries, fallbacks, escalations
+        "tasks_without_calls": tasks - calling,
+        "cron_runs_without_calls": crons,
+        "other_tasks_without_calls": tasks - calling - crons,  # failed or parked before one
+    }
+
+
 def _sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {n: sum(r[n] for r in rows) for n in ("calls", "errors", *TOKENS)}
     out.update(_money(sum(r["cost_micros"] for r in rows)))
@@ -126,6 +159,7 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
     kinds: dict[str, int] = defaultdict(int)
     for tracked in played.tracked.values():
         kinds[tracked.kind] += 1
+    breakdown = tasks_and_calls(kinds, task_calls(rt, played, days))
     return {
         "mode": system.mode,
         "where": system.where,
@@ -136,6 +170,7 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
                   "failed": len(played.failures), "pending": len(played.pending),
                   "by_kind": dict(sorted(kinds.items())),
                   "failures": sorted(set(played.failures.values()))[:10]},
+        "tasks_and_calls": breakdown,
         "live_change": played.change,
         "config_version": config.version,
         "model_keys": per_model_key(rows),
@@ -178,6 +213,7 @@ def render(report: dict[str, Any], console: Console) -> None:
                   f"{tot['cache_read_tokens']}/{tot['cache_write_tokens']}",
                   f"[bold]{tot['cost_usd']:.6f}")
     console.print(table)
+    console.print(_why_tasks_and_calls_differ(report["tasks_and_calls"]))
     split = [r for r in report["rows"] if r["model_key"] in _changed(report)]
     change = report["live_change"]
     if change:
@@ -210,6 +246,22 @@ def render(report: dict[str, Any], console: Console) -> None:
             console.print(line, markup=False, highlight=False, soft_wrap=True)
     for failure in t["failures"]:
         console.print(f"[red]failed:[/] {failure}")
+
+
+def _why_tasks_and_calls_differ(b: dict[str, int]) -> str:
+    sent_calls = b["sent"] - b["cron_runs"]
+    lines = [
+        f"{b['tasks']} tasks: {b['sent']} sent ({sent_calls} ad-hoc, {b['cron_runs']} cron "
+        f"runs) + {b['handed_on_by_crons']} that the crons handed on to typed tasks",
+        f"{b['calls']} provider calls: {b['tasks_with_calls']} tasks called a model, "
+        + ("once each" if b["extra_calls"] == 0 else
+           f"{b['extra_calls']} calls more for retries, fallbacks and escalations"),
+        f"{b['tasks_without_calls']} tasks called none: {b['cron_runs_without_calls']} cron "
+        "runs (a cron hands its work on, or skips an empty inbox)"
+        + (f", {b['other_tasks_without_calls']} failed or deferred before a call"
+           if b["other_tasks_without_calls"] else ""),
+    ]
+    return "\n".join(lines)
 
 
 def _changed(report: dict[str, Any]) -> set[str]:

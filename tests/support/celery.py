@@ -132,13 +132,15 @@ class WorkerProcess:
     """`celery -A workers.app worker` in a subprocess, on given queues."""
 
     def __init__(self, env: dict[str, str], queues: list[str], name: str, *,
-                 concurrency: int = 4, extra_env: dict[str, str] | None = None) -> None:
+                 concurrency: int = 4, extra_env: dict[str, str] | None = None,
+                 extra_args: list[str] | None = None) -> None:
         self.name = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
         cmd = [
             sys.executable, "-m", "celery", "-A", "workers.app", "worker",
             "--queues", ",".join(queues), "--pool", "threads",
             "--concurrency", str(concurrency), "--hostname", self.name,
             "--loglevel", "INFO", "--without-mingle", "--without-gossip",
+            *(extra_args or []),
         ]
         self.lines: list[str] = []
         self._ready = threading.Event()
@@ -175,6 +177,24 @@ class WorkerProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+@pytest.fixture
+def isolated_producer(celery: Session) -> Iterator[tuple[dict[str, str], Celery]]:
+    """An environment with its own broker key prefix, and a producer on it that routes at
+    send time as the project's own apps do: only the subprocess workers started with this
+    environment see its tasks (not the session's in-thread worker)."""
+    from routing.defaults import default_config
+    from workers.celery_config import celery_config
+    from workers.settings import get_settings
+
+    prefix = f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:"
+    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    producer = Celery("producer")
+    settings = get_settings().model_copy(update={"broker_prefix": prefix})
+    producer.conf.update(celery_config(settings, default_config()))
+    yield env, producer
+    producer.close()
 
 
 @pytest.fixture

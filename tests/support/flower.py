@@ -27,6 +27,9 @@ from typing import IO
 from tests.support.celery import ROOT
 
 _BANNER = re.compile(r"Visit me at http://[^:\s]+:(\d+)")
+# The task list's columns as shipped (README, docker-compose.yml): the result column shows
+# the start of each result, which leads with model key, model, cost, tier and queue.
+TASK_COLUMNS = "name,uuid,state,result,received,runtime,worker"
 
 
 class _Process:
@@ -106,7 +109,8 @@ class TierWorker(_Process):
 
 class FlowerProcess(_Process):
     """`celery -A workers.app flower` on loopback, basic auth from FLOWER_BASIC_AUTH (as in
-    docker-compose), a persistent state database saved every `save_ms` milliseconds."""
+    docker-compose), a persistent state database saved every `save_ms` milliseconds, and
+    the shipped task-list columns."""
 
     def __init__(self, env: dict[str, str], *, db: Path, basic_auth: str,
                  save_ms: int = 1000, inspect_timeout_ms: int = 3000) -> None:
@@ -116,7 +120,7 @@ class FlowerProcess(_Process):
             sys.executable, "-m", "celery", "-A", "workers.app", "flower",
             "--address=127.0.0.1", "--port=0",
             "--persistent=True", f"--db={db}", f"--state_save_interval={save_ms}",
-            f"--inspect_timeout={inspect_timeout_ms}",
+            f"--inspect_timeout={inspect_timeout_ms}", f"--tasks_columns={TASK_COLUMNS}",
         ]
         full_env = {**os.environ, **env, "FLOWER_BASIC_AUTH": basic_auth}
         full_env.pop("FLOWER_UNAUTHENTICATED_API", None)

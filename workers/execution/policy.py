@@ -8,9 +8,11 @@ refusal, a provider error), asks, and carries the step out.
 
 Events and what they lead to:
 - `Unrouted` (a foreign producer's `send_task` on the default queue): route, `Hop` there.
-- `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the model
-  is cooling down after a 429 anywhere -> wait for it (`Hop` with a delay) if that is
-  short, else fall back; otherwise `Call`.
+- `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the task
+  was delivered on another queue than its routed one (a producer's explicit
+  `apply_async(queue=...)`) -> `Hop` to the routed queue (forward: the routing config
+  wins); the model is cooling down after a 429 anywhere -> wait for it (`Hop` with a
+  delay) if that is short, else fall back; otherwise `Call`.
 - `BudgetRefused`: the model key's policy: `downgrade` (`Hop` to the cheaper model, once),
   `reject` (`Fail`), `defer` (`Defer` until the window resets).
 - `ProviderFailed`: rate limited -> retry after the provider's retry-after plus jitter
@@ -73,9 +75,11 @@ class Misrouted:
 @dataclass(frozen=True, slots=True)
 class Arrived:
     """The task is about to call its model; `cooldown_s` is what is left of that model's
-    cooldown (0 when none)."""
+    cooldown (0 when none); `queue` is the queue it was delivered on (None: unknown, or
+    the routed one, as after a hop followed in place)."""
 
     cooldown_s: float = 0.0
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +109,9 @@ Event = (Unrouted | Misrouted | Arrived | BudgetRefused | ProviderFailed | Outpu
 
 # -- what to do next -------------------------------------------------------------------
 
-HopKind = Literal["route", "reroute", "wait", "retry", "fallback", "escalate", "downgrade"]
+HopKind = Literal[
+    "route", "reroute", "forward", "wait", "retry", "fallback", "escalate", "downgrade"
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +218,7 @@ def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
             return Hop(replace(fresh, hops=(hop,)), "reroute", reason)
         return Hop(RouteState.initial(decision), "route", "sent by name: routed on arrival")
     if isinstance(event, Arrived):
-        return _arrived(state, event.cooldown_s, ctx)
+        return _arrived(state, event, ctx)
     if isinstance(event, BudgetRefused):
         return _over_budget(state, event.error, ctx)
     if isinstance(event, ProviderFailed):
@@ -227,7 +233,7 @@ def unroutable(state: RouteState, ctx: Context) -> str | None:
 
     A route header is honoured only for the task's own model key, on a model that key may
     use: its model, a fallback, a rule's target, its budget downgrade, or the same for a
-    key of its escalation chain; on that model's tier and queue.
+    key of its escalation chain (and then on that model's tier, whatever queue it names).
     """
     cfg = ctx.config
     if state.model_key != ctx.model_key:
@@ -242,9 +248,6 @@ def unroutable(state: RouteState, ctx: Context) -> str | None:
         return f"'{state.route_key}' is not in the escalation chain of '{ctx.model_key}'"
     if state.model not in allowed_models(cfg, state.route_key):
         return f"{state.model} is not a model '{state.route_key}' may use"
-    tier = cfg.models[state.model].tier
-    if (state.tier, state.queue) != (tier, cfg.tiers[tier].queue):
-        return f"{state.model} runs on tier '{tier}', not '{state.tier}' ({state.queue})"
     return None
 
 
@@ -255,7 +258,8 @@ def allowed_models(cfg: RoutingConfig, key: str) -> frozenset[str]:
     return frozenset({spec.model, *spec.fallbacks, *rules, *extra})
 
 
-def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
+def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
+    cfg = ctx.config
     problem = unroutable(state, ctx)
     if problem is not None:
         try:
@@ -268,6 +272,15 @@ def _arrived(state: RouteState, cooldown_s: float, ctx: Context) -> Step:
         else:  # someone else's (or a forged) state: start afresh
             moved = replace(RouteState.initial(decision, state.sent_at), rerouted=True)
         return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
+    tier = cfg.models[state.model].tier
+    if (tier, cfg.tiers[tier].queue) != (state.tier, state.queue):
+        # The model runs on another tier than the header says (it moved since the task
+        # was routed, or the header was wrong): its queue now
+        state = replace(state, tier=tier, queue=cfg.tiers[tier].queue)
+    if event.queue is not None and event.queue != state.queue:
+        return Hop(state, "forward",
+                   f"delivered on {event.queue}, routed to {state.queue} (the routing wins)")
+    cooldown_s = event.cooldown_s
     if cooldown_s > 0:
         if cooldown_s <= ctx.retry.max_delay:
             return Hop(state, "wait", f"{state.model} is cooling down for {cooldown_s:.1f}s",

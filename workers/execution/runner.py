@@ -4,7 +4,7 @@
 (`workers.execution.policy.next_step`) what to do and does it:
 - `Call`: reserve the worst case in the budgets, call the provider, settle the real cost
   in the ledger, validate the output; what happened goes back to the policy;
-- `Hop` (route, re-route, wait, retry, fall back, escalate, downgrade): when it is due now
+- `Hop` (route, re-route, forward, wait, retry, fall back, escalate, downgrade): when it is due now
   and its queue is one this worker consumes, the task goes on here, in place (same task
   id, no re-publish); otherwise it is re-published under the same task id on the queue
   (with a countdown), and this execution ends (`Ignore`);
@@ -97,7 +97,8 @@ class Runner:
             if isinstance(step, Hop):
                 step = replace(step, state=replace(step.state, sent_at=time.time()))
         else:
-            step = next_step(state, self._arrived(state), self.ctx)
+            delivered = (self.task.request.delivery_info or {}).get("routing_key")
+            step = next_step(state, self._arrived(state, delivered), self.ctx)
         while True:
             if isinstance(step, dict):
                 return step
@@ -115,13 +116,13 @@ class Runner:
 
     # -- steps ----------------------------------------------------------------------------
 
-    def _arrived(self, state: RouteState) -> Arrived:
-        return Arrived(self.rt.cooldowns.remaining(state.model))
+    def _arrived(self, state: RouteState, queue: str | None) -> Arrived:
+        return Arrived(self.rt.cooldowns.remaining(state.model), queue)
 
     def _hop(self, hop: Hop, origin: RouteState | None) -> Step:
         if hop.cooldown is not None:
             self.rt.cooldowns.start(*hop.cooldown)
-        if hop.kind in ("fallback", "escalate", "reroute"):
+        if hop.kind in ("fallback", "escalate", "reroute", "forward"):
             log.info("task %s: %s to %s (%s)", self.task_id, hop.kind, hop.state.model,
                      hop.reason)
         if origin is not None and hop.kind in ("fallback", "escalate"):
@@ -130,7 +131,7 @@ class Runner:
             self.rt.ledger.count((origin.model_key, origin.model, origin.tier), {metric: 1})
         if hop.delay <= 0 and hop.state.queue in consumed_queues(self.task):
             self.in_place = True
-            return next_step(hop.state, self._arrived(hop.state), self.ctx)
+            return next_step(hop.state, self._arrived(hop.state, hop.state.queue), self.ctx)
         self._republish(hop.state, hop.delay)
 
     def _republish(self, state: RouteState, countdown: float = 0.0) -> NoReturn:
@@ -217,18 +218,20 @@ class Runner:
     def _result(
         self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any]
     ) -> dict[str, Any]:
-        # The routing facts first and the text last: Flower (task events) shows a result
-        # as its repr cut at 1,024 characters, and a long answer must not hide them.
+        # The routing facts first and the text last: Flower shows a result as its repr (cut
+        # at 1,024 characters; its task list shows the start of it), so model key, model,
+        # cost, tier and queue lead and a long answer never hides them. The order is the
+        # documented one (`tasks.run_spec.RunResult`, docs/tasks.md).
         result: dict[str, Any] = {
-            "model": state.model,
             "model_key": state.model_key,
+            "model": state.model,
+            "cost_usd": usd(state.cost_micros),
             "tier": state.tier,
             # The queue this ran from: its delivery queue, or the routed queue when a hop
             # was followed in place.
             "queue": self._queue(state),
-            "rule": state.rule,
             "usage": completion.usage.as_dict(),
-            "cost_usd": usd(state.cost_micros),
+            "rule": state.rule,
             "cost_micros": state.cost_micros,
             "last_call_cost_micros": cost,
             "config_version": state.config_version,
