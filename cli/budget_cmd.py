@@ -65,13 +65,15 @@ def show(
     say(f"budgets of config version {config.version}, window "
                   f"{config.budgets.window_seconds} s, resets at {statuses[0].resets_at}")
 
-    table = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "policy")
+    table = Table("budget", "limit $", "spent $", "of which estimated $", "reserved $",
+                  "remaining $", "policy")
     for b in budgets:
         policy = b.get("policy", "")
         if b.get("downgrade_to") and policy == "downgrade":
             policy += f" -> {b['downgrade_to']}"
         table.add_row(b["budget"], _money(b["limit_micros"]), _money(b["spent_micros"]),
-                      _money(b["reserved_micros"]), _money(b["remaining_micros"]), policy)
+                      _money(b["estimated_micros"]), _money(b["reserved_micros"]),
+                      _money(b["remaining_micros"]), policy)
     say(table)
     say(f"tasks deferred until a budget window resets: {deferred}")
 

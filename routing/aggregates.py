@@ -39,6 +39,10 @@ class Row:
     successes: int = 0  # calls whose output was valid
     invalid: int = 0  # calls whose output failed validation (schema or input check)
     latency_ms: int = 0  # summed provider time of the calls
+    # calls never settled (their worker died): charged at their reserved bound, in
+    # `calls` and `micros`, and counted here too
+    estimated_calls: int = 0
+    estimated_micros: int = 0
     errors_by_class: dict[str, int] = field(default_factory=dict)
     latency: list[int] = field(default_factory=_histogram)
 

@@ -101,7 +101,7 @@ def seconds_until(resets_at: str, now: float | None = None) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """What `reserve` holds for one call; `held` is False when no budget applied.
+    """What `reserve` holds for one call (`held` is False only for a replay).
     `duplicate`: the call id was reserved or settled already (a replayed trial: make no
     second call)."""
 
@@ -122,10 +122,12 @@ class BudgetStatus:
     remaining_micros: int | None
     window_start: str
     resets_at: str
+    # of `spent`: calls never settled (their worker died), charged at their reserved bound
+    estimated_micros: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        for name in ("limit", "spent", "reserved", "remaining"):
+        for name in ("limit", "spent", "reserved", "remaining", "estimated"):
             micros = out[f"{name}_micros"]
             out[f"{name}_usd"] = None if micros is None else usd(micros)
         return out
@@ -140,11 +142,14 @@ class BudgetBook:
         namespace: str,
         *,
         reservation_ttl: float = DEFAULT_RESERVATION_TTL,
+        keep_days: int = 14,
     ) -> None:
         _check_ttl(reservation_ttl)
         self.client = client
         self.namespace = namespace
         self.reservation_ttl = reservation_ttl
+        # how long an estimated charge's records are kept (as the ledger keeps calls)
+        self.keep_days = keep_days
         self._reserve = client.register_script(RESERVE)
         self._status = client.register_script(STATUS)
 
@@ -159,11 +164,18 @@ class BudgetBook:
         needed_micros: int,
         *,
         ttl: float | None = None,
+        owner: str = "",
+        model: str = "",
+        tier: str = "",
     ) -> Reservation:
         """Hold `needed_micros` in every budget of `model_key`, or raise `BudgetExceededError`.
 
-        One EVALSHA; no Redis at all when no budget applies to the key. Reserving a call
-        id twice holds it once. `ttl` (seconds) overrides the book's reservation TTL.
+        One EVALSHA, also when no budget limits the key: the reservation is the record that
+        a call is in flight, and a call never settled (its worker died) is charged at this
+        amount, marked estimated (when it expires, or when another execution of the same
+        `owner` task settles). Reserving a call id twice holds it once. `ttl` (seconds)
+        overrides the book's reservation TTL; `model` and `tier` name the ledger row an
+        estimated charge goes to.
         """
         _check_id("call_id", call_id)
         if model_key not in config.model_keys:
@@ -177,10 +189,9 @@ class BudgetBook:
                 f"got {needed_micros!r}; use routing.pricing.worst_case_micros"
             )
         overall, per_key = limits_of(config, model_key)
-        if overall is None and per_key is None:
-            return Reservation(call_id, model_key, needed_micros, held=False)
         return self._hold(config, model_key, call_id, needed_micros, ttl,
-                          [(OVERALL, overall), (key_budget(model_key), per_key)])
+                          [(OVERALL, overall), (key_budget(model_key), per_key)],
+                          row=(model, tier, "agg", owner))
 
     def reserve_trial(
         self, config: RoutingConfig, model_key: str, candidate: str, call_id: str,
@@ -195,19 +206,24 @@ class BudgetBook:
         if trial is None:
             raise ValueError(f"model_keys.{model_key}: no trial of '{candidate}'")
         limit = usd_to_micros(trial.daily_budget_usd)
+        tier = config.models[candidate].tier if candidate in config.models else ""
         return self._hold(config, model_key, call_id, needed_micros, ttl,
-                          [(trial_budget(model_key, candidate), limit)])
+                          [(trial_budget(model_key, candidate), limit)],
+                          row=(candidate, tier, "trial", ""))
 
     def _hold(
         self, config: RoutingConfig, model_key: str, call_id: str, needed_micros: int,
         ttl: float | None, budgets: list[tuple[str, int | None]],
+        row: tuple[str, str, str, str],
     ) -> Reservation:
         ttl = self.reservation_ttl if ttl is None else ttl
         _check_ttl(ttl)
         seconds = config.budgets.window_seconds
+        model, tier, aggregate, owner = row
         args: list[str | int] = [
             self.namespace, seconds, call_id, model_key, needed_micros, int(ttl * 1000),
-            window_ttl(seconds),
+            window_ttl(seconds), model, tier, aggregate, owner, self.keep_days * 86400,
+            max(400, self.keep_days) * 86400,
         ]
         for name, limit in budgets:
             args += [name, "" if limit is None else limit]
@@ -246,11 +262,11 @@ class BudgetBook:
         window = Window(int(reply[1]), b.window_seconds)
         out: list[BudgetStatus] = []
         for i, (name, limit) in enumerate(zip(names, limits, strict=True)):
-            spent, reserved = int(reply[2 + 2 * i]), int(reply[3 + 2 * i])
+            spent, reserved, estimated = (int(v) for v in reply[2 + 3 * i:5 + 3 * i])
             remaining = None if limit is None else max(0, limit - spent - reserved)
             out.append(
                 BudgetStatus(name, limit, spent, reserved, remaining,
-                             iso(window.start), window.resets_at)
+                             iso(window.start), window.resets_at, estimated)
             )
         return out
 

@@ -200,6 +200,8 @@ class Ledger:
             TRIAL if record.trial else PRODUCTION,
             "trial_calls" if record.trial else "calls",
             record.increments(),
+            "" if record.trial else record.task_id,
+            record.call_id.rsplit(":", 1)[-1],
         ]
         ok, day, released = self._settle(keys=[], args=args)
         return Settlement(text(day), int(released), duplicate=not int(ok))

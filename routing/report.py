@@ -101,6 +101,8 @@ def _events(rows: list[AggregateRow]) -> dict[str, Any]:
     deferrals["needed_micros"] = sum(r.deferrals_needed_micros for r in rows)
     rejections = _event(rows, "rejections", "rejections_needed_micros")
     return {
+        # calls never settled (a worker died): charged at their reserved bound
+        "estimated": _event(rows, "estimated_calls", "estimated_micros"),
         "errors": sum(r.errors for r in rows),
         "fallbacks": _event(rows, "fallback_calls", "fallback_micros"),
         "escalations": _event(rows, "escalation_calls", "escalation_micros"),

@@ -60,7 +60,8 @@ def events_line(report: dict[str, Any]) -> str:
         f"{ev['downgrades']['count']} (${ev['downgrades']['usd']:.6f}), deferrals "
         f"{ev['deferrals']['count']} (ran later: {ev['deferrals']['runs']}, "
         f"${ev['deferrals']['usd']:.6f}), rejections {ev['rejections']['count']}, "
-        f"errors {ev['errors']}"
+        f"errors {ev['errors']}, never settled (charged at their bound) "
+        f"{ev['estimated']['count']} (${ev['estimated']['usd']:.6f})"
     )
 
 

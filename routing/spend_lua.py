@@ -52,7 +52,8 @@ end
 
 local function release(cid)
   local rkey = ns .. ':budget:resv:' .. cid
-  local r = redis.call('HMGET', rkey, 'window', 'amount', 'budgets')
+  local r = redis.call('HMGET', rkey, 'window', 'amount', 'budgets', 'model_key', 'model',
+    'tier', 'agg', 'owner', 'keep', 'agg_keep')
   redis.call('ZREM', resv_index, cid)
   if not r[1] then return nil end
   if r[2] ~= '0' then
@@ -60,18 +61,55 @@ local function release(cid)
       redis.call('HINCRBY', r[1], 'reserved:' .. b, '-' .. r[2])
     end
   end
+  if r[8] and r[8] ~= '' then redis.call('SREM', ns .. ':budget:task:' .. r[8], cid) end
   redis.call('DEL', rkey)
   return r
 end
 
+-- A call that was never settled (its worker died after reserving): charged now at its
+-- reserved, worst-case amount and marked estimated, so that spend is never under-counted.
+-- A late settle of the same call id is then a duplicate (a bounded over-count).
+local function charge_estimated(cid, why)
+  local r = release(cid)
+  if not r then return end
+  if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 172800) then
+    return
+  end
+  local amount = r[2]
+  if amount ~= '0' then
+    for b in string.gmatch(r[3], '%S+') do
+      redis.call('HINCRBY', r[1], 'spent:' .. b, amount)
+      redis.call('HINCRBY', r[1], 'estimated:' .. b, amount)
+    end
+  end
+  if not r[5] or r[5] == '' then return end
+  local day = utc_day(math.floor(now_s / 86400))
+  local agg = ns .. ':ledger:' .. day .. ':' .. r[7]
+  local p = r[4] .. '|' .. r[5] .. '|' .. r[6] .. '|'
+  redis.call('HINCRBY', agg, p .. 'calls', 1)
+  redis.call('HINCRBY', agg, p .. 'estimated_calls', 1)
+  if amount ~= '0' then
+    redis.call('HINCRBY', agg, p .. 'micros', amount)
+    redis.call('HINCRBY', agg, p .. 'estimated_micros', amount)
+  end
+  redis.call('EXPIRE', agg, r[10])
+  local calls = ns .. ':ledger:' .. day .. ':' .. (r[7] == 'agg' and 'calls' or 'trial_calls')
+  redis.call('RPUSH', calls, cjson.encode({task_id = r[8], call_id = cid, model_key = r[4],
+    model = r[5], tier = r[6], cost_micros = tonumber(amount), outcome = 'estimated',
+    estimated = why, trial = r[7] ~= 'agg', day = day,
+    ts = tonumber(t[1]) + tonumber(t[2]) / 1000000}))
+  redis.call('EXPIRE', calls, r[9])
+end
+
 for _, cid in ipairs(redis.call('ZRANGEBYSCORE', resv_index, '-inf', now_ms, 'LIMIT', 0, 100)) do
-  release(cid)
+  charge_estimated(cid, 'expired')
 end
 """
 
-# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, window_ttl_s,
-#       then (budget name, limit|'') pairs: every named budget is checked (where it has a
-#       limit) and holds the amount.
+# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, window_ttl_s, model, tier,
+#       aggregate ('agg'|'trial'), owner (the task id, or '' for a trial), keep_s,
+#       agg_keep_s, then (budget name, limit|'') pairs: every named budget is checked (where
+#       it has a limit) and holds the amount.
 # -> {1, window_index, already_reserved 0|1} or {0, window_index, budget, limit, spent,
 #    reserved}, or {2, window_index} when the call id was settled already (a trial replayed
 #    twice is made once).
@@ -86,7 +124,7 @@ if redis.call('EXISTS', ns .. ':ledger:settled:' .. cid) == 1 then
   return {2, idx}
 end
 local names = {}
-for i = 8, #ARGV, 2 do
+for i = 14, #ARGV, 2 do
   local name, limit = ARGV[i], ARGV[i + 1]
   table.insert(names, name)
   if limit ~= '' then
@@ -103,7 +141,13 @@ end
 redis.call('EXPIRE', wkey, ARGV[7])
 local ttl_ms = tonumber(ARGV[6])
 redis.call('HSET', rkey, 'window', wkey, 'amount', needed, 'budgets', table.concat(names, ' '),
-  'model_key', mk, 'deadline_ms', now_ms + ttl_ms)
+  'model_key', mk, 'model', ARGV[8], 'tier', ARGV[9], 'agg', ARGV[10], 'owner', ARGV[11],
+  'keep', ARGV[12], 'agg_keep', ARGV[13], 'deadline_ms', now_ms + ttl_ms)
+if ARGV[11] ~= '' then
+  local owned = ns .. ':budget:task:' .. ARGV[11]
+  redis.call('SADD', owned, cid)
+  redis.call('PEXPIRE', owned, ttl_ms + 86400000)
+end
 -- the hash outlives its deadline by a day so that the purge can still read what to release
 redis.call('PEXPIRE', rkey, ttl_ms + 86400000)
 redis.call('ZADD', resv_index, now_ms + ttl_ms, cid)
@@ -115,10 +159,19 @@ return {1, idx, 0}
 #       keep_s, agg_keep_s, window_ttl_s, record JSON (an object),
 #       budgets charged without a reservation (space-separated), aggregate ('agg' for
 #       production, 'trial' for shadow trials), call list ('calls' | 'trial_calls'),
-#       extra row increments ('metric=n,metric=n': outcome, latency buckets, errors)
-# -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already
+#       extra row increments ('metric=n,metric=n': outcome, latency buckets, errors),
+#       owner (the task id, or ''), run (this execution's call id suffix)
+# -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already.
+# Open reservations of the same task from another execution (a delivery whose worker died)
+# are charged first, as estimated: by the time a redelivered task is done, so is that.
 SETTLE = _PRELUDE + """
 local ws, cid, mk, cost = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[7]
+if ARGV[22] ~= '' then
+  local suffix = ':' .. ARGV[23]
+  for _, other in ipairs(redis.call('SMEMBERS', ns .. ':budget:task:' .. ARGV[22])) do
+    if string.sub(other, -#suffix) ~= suffix then charge_estimated(other, 'redelivered') end
+  end
+end
 if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 172800) then
   return {0, '', 0}
 end
@@ -193,15 +246,18 @@ redis.call('EXPIRE', calls, ARGV[7])
 return day
 """
 
-# ARGV: ns, window_seconds, budget names... -> {now_s, window_index, spent1, reserved1, ...}
+# ARGV: ns, window_seconds, budget names...
+# -> {now_s, window_index, spent1, reserved1, estimated1, ...}
 STATUS = _PRELUDE + """
 local ws = tonumber(ARGV[2])
 local wkey, idx = window_key(ws)
 local out = {now_s, idx}
 for i = 3, #ARGV do
-  local v = redis.call('HMGET', wkey, 'spent:' .. ARGV[i], 'reserved:' .. ARGV[i])
+  local v = redis.call('HMGET', wkey, 'spent:' .. ARGV[i], 'reserved:' .. ARGV[i],
+    'estimated:' .. ARGV[i])
   table.insert(out, v[1] or '0')
   table.insert(out, v[2] or '0')
+  table.insert(out, v[3] or '0')
 end
 return out
 """

@@ -166,24 +166,54 @@ def test_the_window_resets(redis_client: redis.Redis, namespace: str) -> None:
     assert later.window.start == later.window.index * 2
 
 
-def test_an_expired_reservation_stops_counting(
+def test_a_reservation_never_settled_is_charged_at_its_bound(
     redis_client: redis.Redis, namespace: str
 ) -> None:
-    # Given a reservation that fills the budget and whose worker dies (never settles)
-    cfg = config_with({"daily_usd": "0.002"})
+    # Given a reservation whose worker dies (never settles)
+    cfg = config_with({"daily_usd": "0.003"})
     book = BudgetBook(redis_client, namespace, reservation_ttl=0.3)
     ledger = Ledger(redis_client, namespace)
-    book.reserve(cfg, "lookup", "crashed", 2_000)
+    book.reserve(cfg, "lookup", "crashed", 2_000, model="claude-haiku-4-5", tier="haiku")
     with pytest.raises(BudgetExceededError):
-        book.reserve(cfg, "lookup", "blocked", 1_000)
-    # Then after its TTL it no longer counts and the budget admits calls again
-    wait_until(lambda: status_of(book, cfg, "overall")["reserved_micros"] == 0, timeout=5,
-               interval=0.05)
+        book.reserve(cfg, "lookup", "blocked", 1_001)
+    # Then after its TTL it is charged at its reserved (worst-case) amount, marked
+    # estimated: spend is never under-counted
+    status = wait_until(lambda: (s := status_of(book, cfg, "overall"))["reserved_micros"] == 0
+                        and s, timeout=5, interval=0.05)
+    assert (status["spent_micros"], status["estimated_micros"]) == (2_000, 2_000)
+    (row,) = ledger.day_aggregates(row_day(ledger)).rows
+    assert (row.calls, row.micros, row.estimated_calls, row.estimated_micros) == (
+        1, 2_000, 1, 2_000)
+    assert ledger.calls(row_day(ledger))[-1]["outcome"] == "estimated"
+    # the rest of the budget still admits what fits
     book.reserve(cfg, "lookup", "admitted", 1_000)
-    assert status_of(book, cfg, "overall")["reserved_micros"] == 1_000
-    # And a late settlement of the expired call still charges what it really cost
-    assert ledger.settle(record("crashed", 500, "lookup")).released_micros == 0
-    assert status_of(book, cfg, "overall")["spent_micros"] == 500
+    # And a late settlement of the same call is a duplicate: counted once, at the bound
+    assert ledger.settle(record("crashed", 500, "lookup")).duplicate
+    assert status_of(book, cfg, "overall")["spent_micros"] == 2_000
+
+
+def test_a_redelivered_task_settles_its_predecessors_open_reservation(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    # Given a task whose first execution reserved a call and died before settling it
+    cfg = config_with({})
+    book, ledger = BudgetBook(redis_client, namespace), Ledger(redis_client, namespace)
+    book.reserve(cfg, "lookup", "task-9:0:runA", 3_000, owner="task-9",
+                 model="claude-haiku-4-5", tier="haiku")
+    # When its redelivery makes and settles its own call
+    book.reserve(cfg, "lookup", "task-9:0:runB", 3_000, owner="task-9",
+                 model="claude-haiku-4-5", tier="haiku")
+    ledger.settle(CallRecord(task_id="task-9", call_id="task-9:0:runB", model_key="lookup",
+                             model="claude-haiku-4-5", tier="haiku", usage=Usage(10, 10),
+                             cost_micros=48))
+    # Then the lost call is in the ledger already, at its bound, marked estimated
+    calls = {c["call_id"]: c for c in ledger.calls(row_day(ledger))}
+    assert calls["task-9:0:runA"]["outcome"] == "estimated"
+    assert calls["task-9:0:runA"]["cost_micros"] == 3_000
+    assert calls["task-9:0:runB"]["cost_micros"] == 48
+    overall = status_of(book, cfg, "overall")
+    assert (overall["spent_micros"], overall["estimated_micros"],
+            overall["reserved_micros"]) == (3_048, 3_000, 0)
 
 
 def test_reserve_and_settle_are_one_round_trip_each(redis_url: str, namespace: str) -> None:
@@ -202,22 +232,26 @@ def test_reserve_and_settle_are_one_round_trip_each(redis_url: str, namespace: s
     client.close()
 
 
-def test_without_budgets_reserve_needs_no_redis_and_settle_one_trip(
+def test_without_budgets_a_call_still_reserves_one_trip_and_settles_one_trip(
     redis_url: str, namespace: str
 ) -> None:
+    # No budget limits the key: the reservation is still the record of a call in flight
+    # (so that one never settled is charged), one round trip; the settle is another
     cfg = config_with({})
     assert not budgets_apply(cfg, "lookup")
     client, conn = counting_client(redis_url)
     book, ledger = BudgetBook(client, namespace), Ledger(client, namespace)
+    book.reserve(cfg, "lookup", "warm", 10)
     ledger.settle(record("warm", 5, "lookup"))
     conn.round_trips = 0
     res = book.reserve(cfg, "lookup", "c1", 10)
-    assert not res.held and conn.round_trips == 0
+    assert res.held and conn.round_trips == 1
     ledger.settle(record("c1", 5, "lookup"))
-    assert conn.round_trips == 1
+    assert conn.round_trips == 2
     # spend is still tracked for display, without any limit
     overall = book.status(cfg)[0]
     assert (overall.budget, overall.limit_micros, overall.spent_micros) == ("overall", None, 10)
+    assert overall.reserved_micros == 0
     assert overall.remaining_micros is None
     client.close()
 
@@ -239,3 +273,9 @@ def test_window_arithmetic() -> None:
     w = Window.at(86400 * 3 + 5, 86400)
     assert (w.index, w.start, w.end, w.resets_at) == (3, 259200, 345600, "1970-01-05T00:00:00Z")
     assert Window.at(59.9, 30).index == 1
+
+
+def row_day(ledger: Ledger) -> str:
+    """Today by the Redis server's clock (the ledger's day)."""
+    seconds, _ = ledger.client.time()
+    return datetime.fromtimestamp(int(seconds), UTC).date().isoformat()

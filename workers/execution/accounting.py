@@ -33,7 +33,8 @@ class Accounting:
         return f"{self.task_id}:{state.calls}:{self._run}"
 
     def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int) -> Reservation:
-        return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros)
+        return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros,
+                                       owner=self.task_id, model=state.model, tier=state.tier)
 
     def settle(
         self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,

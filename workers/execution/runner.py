@@ -188,6 +188,9 @@ class Runner:
         except ProviderError as exc:
             accounting.settle(reservation, state, Usage(), 0, error=type(exc).__name__)
             return next_step(state.after_call(0, failed=True), ProviderFailed(exc), self.ctx)
+        except BaseException as exc:  # a bug, or the worker stopping: never leave a hold
+            accounting.settle(reservation, state, Usage(), 0, error=type(exc).__name__)
+            raise
         cost = cost_micros(completion.usage, price)
         latency_ms = completion.latency_s * 1000
         try:

@@ -69,7 +69,8 @@ class Runtime:
 
     @cached_property
     def budgets(self) -> BudgetBook:
-        return BudgetBook(self.redis, self.settings.namespace)
+        return BudgetBook(self.redis, self.settings.namespace,
+                          keep_days=self.settings.ledger_keep_days)
 
     @cached_property
     def ledger(self) -> Ledger:
