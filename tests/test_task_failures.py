@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -118,3 +119,27 @@ def test_escalation_is_bounded(worker: Session, llm_server: LLMServer) -> None:
     assert [r.model for r in llm_server.requests] == [
         "claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6"
     ]
+
+
+def test_a_rate_limit_storm_costs_one_probe_per_retry_after_not_bursts(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given a provider that answers 429 (retry-after: 1 s) to every call for 3 seconds
+    llm_server.storm(3.0, retry_after=1, model="claude-haiku-4-5")
+    run = worker.app.tasks["llm.run"]
+    # When 20 tasks want the model during the storm
+    pending = [run.delay(model_key="lookup", prompt=f"q{i}") for i in range(20)]
+    results = [p.get(timeout=60) for p in pending]
+    # Then, past the first wave (the calls already in flight when the first 429 came
+    # back: at most the worker's 8 threads), each cooldown was followed by one probe call
+    # only: one 429 per retry-after, not every waiting task at each expiry
+    limited = [r for r in llm_server.requests_for("claude-haiku-4-5") if r.status == 429]
+    ok = [r for r in llm_server.requests_for("claude-haiku-4-5") if r.status == 200]
+    assert len(ok) == 20 and all(r["model"] == "claude-haiku-4-5" for r in results)
+    first_wave = [r for r in limited if r.time - limited[0].time < 0.5]
+    probes = limited[len(first_wave):]
+    assert len(first_wave) <= 8
+    assert 1 <= len(probes) <= 3, [round(r.time - limited[0].time, 2) for r in limited]
+    assert all(b.time - a.time >= 0.9 for a, b in itertools.pairwise(probes))
+    # and the successes all came after the storm, once the last probe succeeded
+    assert min(r.time for r in ok) >= limited[-1].time

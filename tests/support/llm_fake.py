@@ -48,6 +48,7 @@ class _Rule:
     headers: tuple[tuple[str, str], ...] = ()
     error_type: str | None = None
     message: str = ""
+    until: float | None = None  # a storm: every request until this time.monotonic()
 
 
 def default_reply(body: dict[str, Any]) -> str:
@@ -114,6 +115,11 @@ class FakeLLM:
         self.fail(429, times=times, model=model, retry_after=retry_after,
                   retry_after_ms=retry_after_ms, message="rate limit exceeded")
 
+    def storm(self, seconds: float, *, retry_after: float = 1, model: str | None = None) -> None:
+        """Answer 429 with `retry_after` to every request (for `model`) for `seconds`."""
+        self._add(_Rule(1, model, 429, headers=(("retry-after", _num(retry_after)),),
+                        message="rate limit exceeded", until=time.monotonic() + seconds))
+
     def overloaded(self, *, times: int = 1, model: str | None = None) -> None:
         self.fail(529, times=times, model=model, message="Overloaded")
 
@@ -151,7 +157,12 @@ class FakeLLM:
 
     # -- serving ---------------------------------------------------------------------
     def _take_rule(self, model: str | None) -> _Rule | None:
+        now = time.monotonic()
         for rule in self._rules:
+            if rule.until is not None:
+                if rule.model in (None, model) and now < rule.until:
+                    return rule
+                continue
             if rule.remaining > 0 and rule.model in (None, model):
                 rule.remaining -= 1
                 if rule.remaining == 0:

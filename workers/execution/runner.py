@@ -204,6 +204,7 @@ class Runner:
             accounting.settle(reservation, state, completion.usage, cost, invalid=True,
                               latency_ms=latency_ms)
             raise
+        self.rt.cooldowns.succeeded(state.model)  # closes a half-open model (its probe)
         e2e_ms = (time.time() - state.sent_at) * 1000 if state.sent_at else None
         accounting.settle(reservation, state, completion.usage, cost, latency_ms=latency_ms,
                           e2e_ms=e2e_ms)
