@@ -101,3 +101,22 @@ def test_task_of_a_killed_worker_completes_on_another(
     wait_until(lambda: f"llm.run[{sent.id}] succeeded" in second.output(), timeout=10,
                what="the survivor's log of the task's success")
     assert f"llm.run[{sent.id}] succeeded" not in first.output()
+
+
+def test_a_worker_without_its_tiers_key_refuses_to_start(
+    isolated: tuple[dict[str, str], Celery], worker_processes: list[WorkerProcess]
+) -> None:
+    env, _ = isolated
+    # Given a Haiku-tier worker, live, with no ANTHROPIC_API_KEY (empty means unset)
+    proc = WorkerProcess(env, ["llm.haiku"], "keyless", extra_env={"ANTHROPIC_API_KEY": ""})
+    worker_processes.append(proc)
+    # Then it exits non-zero, naming the variable, before taking any task
+    code = proc.proc.wait(timeout=60)
+    assert code != 0, proc.output()[-2000:]
+    wait_until(lambda: "ANTHROPIC_API_KEY" in proc.output(), timeout=5,
+               what="the worker's log naming the variable")
+    assert " ready." not in proc.output()
+    # while a worker of another tier, whose providers have keys, starts
+    other = WorkerProcess(env, ["llm.kimi"], "kimi", extra_env={"ANTHROPIC_API_KEY": ""})
+    worker_processes.append(other)
+    other.wait_ready()

@@ -4,7 +4,26 @@ serialization to a producer that does not import this project) that says what to
 from __future__ import annotations
 
 
-class TaskError(Exception):
+class WorkerError(Exception):
+    """Root of the errors of the workers package."""
+
+
+class MissingKeysError(WorkerError):
+    """A worker's tier has models whose provider has no API key (live mode): it refuses to
+    start rather than fall back, call after call, to other tiers."""
+
+    def __init__(self, missing: dict[str, str], tiers: list[str]) -> None:
+        self.missing = missing  # model -> the environment variable to set
+        needed = sorted(set(missing.values()))
+        super().__init__(
+            f"tier(s) {', '.join(tiers)}: no API key for "
+            + ", ".join(f"{m} (set {v})" for m, v in sorted(missing.items()))
+            + f"; set {' and '.join(needed)} for this worker, or run it with "
+            "LLM_ROUTER_PROVIDER_MODE=simulated"
+        )
+
+
+class TaskError(WorkerError):
     """Root of the errors a task fails with (after which nothing is retried)."""
 
 

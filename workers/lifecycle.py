@@ -1,7 +1,8 @@
 """What a worker does at start and stop, as a worker bootstep (so that it runs in every
 kind of worker: `celery worker`, `llm-router worker`, and in-thread test workers):
-load the live config before taking tasks, run the deferred-task releaser, serve metrics
-when LLM_ROUTER_METRICS_PORT is set, and let go of all of it at shutdown."""
+load the live config before taking tasks, refuse to start when a model of the worker's
+tiers has no API key (live mode), run the deferred-task releaser, serve metrics when
+LLM_ROUTER_METRICS_PORT is set, and let go of all of it at shutdown."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from celery import Celery, bootsteps
 from celery.signals import worker_process_init
 
 from routing.deferred import Releaser
+from workers.errors import MissingKeysError
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
 
@@ -34,6 +36,15 @@ class RouterStep(bootsteps.StartStopStep):
         log.info("llm-router worker: config version %d, namespace %s",
                  cfg.version, rt.settings.namespace)
         app: Celery = parent.app
+        # A tier whose provider key is missing would fall back, task after task, to
+        # other tiers; refuse to start instead, naming the variable (live mode only).
+        selected = app.amqp.queues.consume_from
+        consumed = set(selected if selected else app.amqp.queues)
+        tiers = sorted(name for name, tier in cfg.tiers.items() if tier.queue in consumed)
+        missing = rt.providers.missing_keys(
+            {name: spec for name, spec in cfg.models.items() if spec.tier in tiers})
+        if missing:
+            raise MissingKeysError(missing, tiers)
 
         def publish(payload: dict[str, Any]) -> None:
             app.signature(payload).apply_async()

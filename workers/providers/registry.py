@@ -56,6 +56,19 @@ class Providers:
         name = "simulated" if self.mode == "simulated" else str(spec.provider)
         return self.get(name)
 
+    def missing_keys(self, specs: dict[str, ModelSpec]) -> dict[str, str]:
+        """Model -> the variable to set, for each model (name -> spec) whose provider has
+        no API key. Nothing is missing in simulated mode."""
+        if self.mode == "simulated":
+            return {}
+        missing: dict[str, str] = {}
+        for name, spec in specs.items():
+            try:
+                self._key(str(spec.provider))
+            except MissingKeyError as exc:
+                missing[name] = exc.variable
+        return missing
+
     def get(self, name: str) -> Provider:
         """The client of provider `name` (anthropic, openai, moonshot, google, simulated)."""
         client = self._clients.get(name)
