@@ -7,7 +7,6 @@ test can check that every cron's work routes to an existing queue.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -17,13 +16,14 @@ import redis
 from celery import Task
 
 from routing.money import usd
+from tasks.inbox import INBOX, CurationInbox
 from workers.app import app
 from workers.execution.runtime import get_runtime
 from workers.metrics.broker_depth import tier_depths
 
 log = logging.getLogger(__name__)
 
-CURATION_INBOX = "curation:inbox"
+CURATION_INBOX = INBOX
 CURATION_BATCH = 50
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 
@@ -71,21 +71,23 @@ def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str
     """Every 6 hours: curate what other agents pushed to the inbox (nothing to do, no call).
 
     Items are JSON objects `{"id", "title", "text"}` pushed with
-    `RPUSH <namespace>:curation:inbox`.
+    `RPUSH <namespace>:curation:inbox`, claimed atomically (`tasks.inbox`); a malformed
+    one goes to `<namespace>:curation:dead` with the reason, never taking others with it.
     """
     rt = get_runtime()
-    key = rt.settings.key(CURATION_INBOX)
-    with rt.redis.pipeline() as pipe:
-        pipe.lrange(key, 0, CURATION_BATCH - 1)
-        pipe.ltrim(key, CURATION_BATCH, -1)
-        raw, _ = pipe.execute()
-    items = [json.loads(r) for r in raw]
+    inbox = CurationInbox(rt.redis, rt.settings.namespace)
+    run = str(self.request.id)
+    items, dead = inbox.claim(run, CURATION_BATCH)
     if not items:
-        return {"skipped": "the curation inbox is empty"}
-    result = app.send_task(
-        "tasks.content_curation", kwargs={"topic": topic, "items": items}
-    )
-    return {"task_id": result.id, "items": len(items)}
+        inbox.done(run)
+        reason = "the curation inbox is empty" if not dead else \
+            f"no valid item ({dead} sent to the dead-letter list)"
+        return {"skipped": reason, "dead_lettered": dead}
+    # The same task id for the hand-on: a redelivered cron run does not curate twice.
+    result = app.send_task("tasks.content_curation", kwargs={"topic": topic, "items": items},
+                           task_id=f"{run}:curation")
+    inbox.done(run)
+    return {"task_id": result.id, "items": len(items), "dead_lettered": dead}
 
 
 @app.task(base=Cron, bind=True, name="cron.cost_report")

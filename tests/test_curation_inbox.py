@@ -1,0 +1,60 @@
+"""The curation inbox: claimed atomically, malformed items dead-lettered with the reason,
+nothing lost when a run dies between claiming and handing on."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import redis
+from celery.result import AsyncResult
+
+from tasks.inbox import STALE_SECONDS, CurationInbox
+from tests.support.celery import Session
+from tests.support.llm_server import LLMServer
+
+
+def _item(n: int) -> str:
+    return json.dumps({"id": f"i{n}", "title": f"title {n}", "text": "t"})
+
+
+def test_a_malformed_item_is_dead_lettered_and_the_rest_are_curated(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    inbox = CurationInbox(redis.Redis.from_url(worker.env["LLM_ROUTER_REDIS_URL"]),
+                          worker.namespace)
+    inbox.redis.delete(inbox.key, inbox.dead_key)
+    inbox.redis.rpush(inbox.key, _item(1), "not json {", json.dumps({"id": "x"}), _item(2))
+    llm_server.set_reply(json.dumps({"selected": [{"id": "i1", "reason": "on topic"}]}))
+    out = worker.app.send_task("cron.content_curation").get(timeout=30)
+    assert (out["items"], out["dead_lettered"]) == (2, 2)
+    handed = AsyncResult(out["task_id"], app=worker.app).get(timeout=30)
+    assert handed["output"]["selected"][0]["id"] == "i1"
+    # the inbox is empty, the dead letters say why, and no claim is left behind
+    assert inbox.redis.llen(inbox.key) == 0
+    dead = [json.loads(d) for d in inbox.redis.lrange(inbox.dead_key, 0, -1)]
+    assert [d["item"] for d in dead] == ["not json {", json.dumps({"id": "x"})]
+    assert "Invalid JSON" in dead[0]["reason"] and dead[1]["reason"].startswith("title:")
+    assert inbox.redis.zcard(inbox.claims_key) == 0
+    inbox.redis.delete(inbox.dead_key)
+
+
+def test_a_run_that_dies_after_claiming_loses_nothing(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    inbox = CurationInbox(redis_client, namespace)
+    redis_client.rpush(inbox.key, *(_item(n) for n in range(5)))
+    # Given a run that claimed three items and died before handing them on
+    claimed, _ = inbox.claim("dead-run", 3)
+    assert [i["id"] for i in claimed] == ["i0", "i1", "i2"]
+    assert redis_client.llen(inbox.key) == 2
+    # When it is redelivered (same task id), it finds the same claim
+    again, _ = inbox.claim("dead-run", 3)
+    assert again == claimed and redis_client.llen(inbox.key) == 2
+    # And once the claim is stale, the next run puts it back at the head of the inbox
+    stale = time.time() - STALE_SECONDS - 1
+    redis_client.zadd(inbox.claims_key, {inbox.claim_key("dead-run"): stale})
+    items, _ = inbox.claim("next-run", 10)
+    assert [i["id"] for i in items] == ["i0", "i1", "i2", "i3", "i4"]
+    inbox.done("next-run")
+    assert redis_client.llen(inbox.key) == 0 and redis_client.zcard(inbox.claims_key) == 0
