@@ -226,8 +226,12 @@ def _inbox() -> Iterator[str]:
     yield ""
     yield (f"Agents hand items to `cron.content_curation` by pushing JSON objects to the "
            f"Redis list `<LLM_ROUTER_NAMESPACE>:{CURATION_INBOX}` (e.g. `llmr:{CURATION_INBOX}`"
-           f" by default). Each run takes up to {CURATION_BATCH} items from the head and "
-           "sends them as `items` to `tasks.content_curation`; an empty inbox makes no call.")
+           f" by default). Each run claims up to {CURATION_BATCH} items from the head "
+           "atomically and sends them as `items` to `tasks.content_curation`; an empty "
+           "inbox makes no call. An item that is not a valid object (below) goes to "
+           "`<LLM_ROUTER_NAMESPACE>:curation:dead` as `{\"item\", \"reason\", \"at\"}`; "
+           "the others are curated. Items are removed only once handed on: a run that dies "
+           "after claiming leaves them to be claimed again.")
     yield ""
     yield "```bash"
     item = {"id": "post-17", "title": "Prompt caching in practice", "text": "Measured savings."}
