@@ -54,6 +54,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "metrics": ("cli.metrics_cmd",),
     "demo": ("cli.demo_cmd",),
     "review": ("cli.review_cmd",),
+    "flower": ("cli.flower_cmd",),
 }
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from cli import app
+from cli.context import fail
 from workers.metrics import DEFAULT_PORT
 
 
@@ -35,6 +36,7 @@ def metrics(
     budgets, config version, queue depth per tier."""
     from prometheus_client import generate_latest
 
+    from routing.store import redact_url
     from workers.metrics.http import registry_for, serve
     from workers.metrics.source import RedisMetricsSource
     from workers.settings import get_settings
@@ -43,6 +45,14 @@ def metrics(
     source = RedisMetricsSource(settings)
     try:
         if once:
+            import redis
+
+            try:
+                source.snapshot()  # fail with one line, not a scrape that says up 0
+            except redis.RedisError as exc:
+                fail(f"cannot read the metrics: Redis at {redact_url(settings.redis_url)} "
+                     f"did not answer ({exc}); check LLM_ROUTER_REDIS_URL and that Redis is "
+                     "running")
             sys.stdout.write(generate_latest(registry_for(source)).decode())
             return
         chosen = port if port is not None else (settings.metrics_port or DEFAULT_PORT)

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -294,3 +297,14 @@ def test_a_restarted_flower_still_shows_the_finished_tasks(stack: Stack) -> None
         assert f"'model': {result['model']!r}" in info["result"]
         assert info["worker"] == stack.workers[result["tier"]].hostname
     assert stack.flower.get("/api/tasks", auth=None)[0] == 401
+
+
+@pytest.mark.parametrize("auth", [None, "", "ops", "ops:", "ops:pw,nobody"])
+def test_flower_refuses_to_start_without_a_login(auth: str | None) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "FLOWER_BASIC_AUTH"}
+    if auth is not None:
+        env["FLOWER_BASIC_AUTH"] = auth
+    done = subprocess.run([sys.executable, "-m", "cli", "flower", "--port=0"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr
+    assert "FLOWER_BASIC_AUTH must be set" in done.stderr and "Traceback" not in done.stderr

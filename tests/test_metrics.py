@@ -359,3 +359,12 @@ def test_scrape_reports_trial_samples_spend_and_the_reviews_agreement(
     assert _get(samples, "llm_router_trial_review_samples", **labels) == 10
     # and none of it is production spend
     assert not [k for k in samples if k[0] == "llm_router_spend_usd_total"]
+
+
+def test_metrics_once_with_redis_down_exits_1_with_one_line() -> None:
+    env = {**os.environ, "LLM_ROUTER_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0"}
+    done = subprocess.run([sys.executable, "-m", "cli", "metrics", "--once"], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot read the metrics" in lines[0], done.stderr

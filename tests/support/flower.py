@@ -24,12 +24,12 @@ import urllib.request
 from pathlib import Path
 from typing import IO
 
+from cli.flower_cmd import TASK_COLUMNS
 from tests.support.celery import ROOT
 
+__all__ = ["TASK_COLUMNS"]  # the columns `llm-router flower` shows
+
 _BANNER = re.compile(r"Visit me at http://[^:\s]+:(\d+)")
-# The task list's columns as shipped (README, docker-compose.yml): the result column shows
-# the start of each result, which leads with model key, model, cost, tier and queue.
-TASK_COLUMNS = "name,uuid,state,result,received,runtime,worker"
 
 
 class _Process:
@@ -108,19 +108,19 @@ class TierWorker(_Process):
 
 
 class FlowerProcess(_Process):
-    """`celery -A workers.app flower` on loopback, basic auth from FLOWER_BASIC_AUTH (as in
-    docker-compose), a persistent state database saved every `save_ms` milliseconds, and
-    the shipped task-list columns."""
+    """`llm-router flower` (the documented way: `celery -A workers.app flower` with the
+    shipped task-list columns) on loopback, basic auth from FLOWER_BASIC_AUTH (as in
+    docker-compose), a persistent state database saved every `save_ms` milliseconds."""
 
     def __init__(self, env: dict[str, str], *, db: Path, basic_auth: str,
                  save_ms: int = 1000, inspect_timeout_ms: int = 3000) -> None:
         self.basic_auth = basic_auth
         self.db = db
         cmd = [
-            sys.executable, "-m", "celery", "-A", "workers.app", "flower",
+            sys.executable, "-m", "cli", "flower",
             "--address=127.0.0.1", "--port=0",
             "--persistent=True", f"--db={db}", f"--state_save_interval={save_ms}",
-            f"--inspect_timeout={inspect_timeout_ms}", f"--tasks_columns={TASK_COLUMNS}",
+            f"--inspect_timeout={inspect_timeout_ms}",
         ]
         full_env = {**os.environ, **env, "FLOWER_BASIC_AUTH": basic_auth}
         full_env.pop("FLOWER_UNAUTHENTICATED_API", None)
