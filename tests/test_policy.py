@@ -11,6 +11,8 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from routing.config import load_config
 from routing.defaults import default_document
@@ -39,6 +41,7 @@ from workers.execution.policy import (
     RetryPolicy,
     Succeeded,
     Unrouted,
+    allowed_models,
     next_step,
 )
 from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
@@ -398,3 +401,40 @@ def test_a_malformed_header_is_routed_again_and_said_so() -> None:
 def test_malformed_headers_are_named(raw: Any, problem: str) -> None:
     with pytest.raises(BadRouteHeader, match=re.escape(problem)):
         RouteState.from_headers({ROUTE_HEADER: raw})
+
+
+_NAMES = st.sampled_from(["lookup", "classification", "orchestration", "claude-opus-4-6",
+                          "claude-haiku-4-5", "gemini-2.5-pro", "haiku", "opus", "llm.haiku",
+                          "llm.opus", "default", "", "x" * 300])
+_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-10**13, 10**13),
+                    st.floats(allow_nan=True, allow_infinity=True), _NAMES,
+                    st.lists(_NAMES, max_size=3),
+                    st.lists(st.dictionaries(_NAMES, _NAMES, max_size=2), max_size=2))
+_FIELDS = st.sampled_from([*RouteState.__dataclass_fields__, "extra"])
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(changes=st.dictionaries(_FIELDS, _VALUES, max_size=6))
+def test_any_route_header_is_refused_by_name_or_runs_only_what_the_key_may_use(
+    changes: dict[str, Any]
+) -> None:
+    # Given any header a producer could write (a real one, changed in any way)
+    raw = {**state("lookup").header(), **changes}
+    try:
+        parsed = RouteState.from_headers({ROUTE_HEADER: raw})
+    except BadRouteHeader as exc:
+        assert str(exc)  # refused, naming what is wrong
+        return
+    assert parsed is not None
+    # Then the task either calls a model lookup may use, on that model's tier and queue,
+    # or is routed again (and says why); never anything else
+    r = router()
+    step = next_step(parsed, Arrived(0.0), ctx("lookup", r))
+    if isinstance(step, Call):
+        model = step.state.model
+        assert model in allowed_models(r.config, step.state.route_key)
+        assert step.state.model_key == "lookup"
+        assert step.state.queue == r.config.tiers[r.config.models[model].tier].queue
+    else:
+        assert isinstance(step, Hop) and step.kind in ("reroute", "forward")
+        assert step.state.model in allowed_models(r.config, "lookup")
