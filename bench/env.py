@@ -74,17 +74,22 @@ class BenchEnv:
             **self.server.env(),
         }
 
+    @property
+    def patterns(self) -> tuple[str, str]:
+        """The run's routing keys (under the namespace's hash tag) and broker keys."""
+        return "{" + self.namespace + "}:*", f"{self.namespace}:*"
+
     def keys(self) -> list[bytes]:
         client = redis.Redis.from_url(self.redis_url)
         try:
-            return list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
+            return [k for p in self.patterns for k in client.scan_iter(match=p, count=1000)]
         finally:
             client.close()
 
     def clean(self) -> int:
         client = redis.Redis.from_url(self.redis_url)
         try:
-            keys = list(client.scan_iter(match=f"{self.namespace}:*", count=1000))
+            keys = [k for p in self.patterns for k in client.scan_iter(match=p, count=1000)]
             for i in range(0, len(keys), 1000):
                 client.delete(*keys[i : i + 1000])
             return len(keys)

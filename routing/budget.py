@@ -25,6 +25,7 @@ import redis
 from routing.config import RoutingConfig
 from routing.decode import text
 from routing.errors import BudgetExceededError
+from routing.keys import candidate_days, keyspace, spend_keys
 from routing.money import usd, usd_to_micros
 from routing.spend_lua import RESERVE, STATUS
 
@@ -50,11 +51,6 @@ def production_budgets(model_key: str) -> tuple[str, str]:
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def window_ttl(window_seconds: int) -> int:
-    """How long a window's counters stay readable: the window, the next one, and a day."""
-    return 2 * window_seconds + 86400
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +143,7 @@ class BudgetBook:
         _check_ttl(reservation_ttl)
         self.client = client
         self.namespace = namespace
+        self.prefix = keyspace(namespace)
         self.reservation_ttl = reservation_ttl
         # how long an estimated charge's records are kept (as the ledger keeps calls)
         self.keep_days = keep_days
@@ -220,14 +217,16 @@ class BudgetBook:
         _check_ttl(ttl)
         seconds = config.budgets.window_seconds
         model, tier, aggregate, owner = row
+        days = candidate_days()
         args: list[str | int] = [
-            self.namespace, seconds, call_id, model_key, needed_micros, int(ttl * 1000),
-            window_ttl(seconds), model, tier, aggregate, owner, self.keep_days * 86400,
+            " ".join(days), seconds, call_id, model_key, needed_micros, int(ttl * 1000),
+            model, tier, aggregate, owner, self.keep_days * 86400,
             max(400, self.keep_days) * 86400,
         ]
         for name, limit in budgets:
             args += [name, "" if limit is None else limit]
-        reply = self._reserve(keys=[], args=args)
+        keys = spend_keys(self.prefix, days, window_seconds=seconds, call_id=call_id)
+        reply = self._reserve(keys=keys, args=args)
         window = Window(int(reply[1]), seconds)
         if int(reply[0]) == 2:
             return Reservation(call_id, model_key, needed_micros, held=False, window=window,
@@ -258,7 +257,9 @@ class BudgetBook:
             for trial in config.model_keys[key].trials:
                 names.append(trial_budget(key, trial.candidate))
                 limits.append(usd_to_micros(trial.daily_budget_usd))
-        reply = self._status(keys=[], args=[self.namespace, b.window_seconds, *names])
+        days = candidate_days()
+        reply = self._status(keys=spend_keys(self.prefix, days, window_seconds=b.window_seconds),
+                             args=[" ".join(days), b.window_seconds, *names])
         window = Window(int(reply[1]), b.window_seconds)
         out: list[BudgetStatus] = []
         for i, (name, limit) in enumerate(zip(names, limits, strict=True)):

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import redis
 
+from routing.keys import keyspace
+
 # How long a model stays half-open after its cooldown if no call succeeds (a probe that
 # never answers, a worker that died mid-probe): then it is simply open again.
 HALF_OPEN_SECONDS = 120.0
@@ -43,7 +45,7 @@ class _Seen:
 class Cooldowns:
     def __init__(self, client: redis.Redis, namespace: str, *, refresh: float = 0.25) -> None:
         self._redis = client
-        self._prefix = f"{namespace}:cooldown:"
+        self._prefix = f"{keyspace(namespace)}:cooldown:"
         self._refresh = refresh
         self._lock = threading.Lock()
         self._seen: dict[str, _Seen] = {}

@@ -22,6 +22,8 @@ from typing import Any
 
 import redis
 
+from routing.keys import keyspace
+
 log = logging.getLogger(__name__)
 
 _CLAIM = """
@@ -36,7 +38,7 @@ return due
 class DeferredTasks:
     def __init__(self, client: redis.Redis, namespace: str, *, lease_seconds: float = 30) -> None:
         self._redis = client
-        self.key = f"{namespace}:deferred"
+        self.key = f"{keyspace(namespace)}:deferred"
         self._lease = lease_seconds
         self._claim = client.register_script(_CLAIM)
 

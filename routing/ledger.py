@@ -24,9 +24,10 @@ import redis
 
 from routing import latency
 from routing.aggregates import AggregateRow, TrialRow, parse_rows
-from routing.budget import production_budgets, window_ttl
+from routing.budget import production_budgets
 from routing.decode import text
 from routing.errors import BudgetExceededError
+from routing.keys import candidate_days, day_key, keyspace, spend_keys
 from routing.pricing import Usage
 from routing.spend_lua import COUNT, REFUSAL, SETTLE
 
@@ -172,6 +173,7 @@ class Ledger:
             )
         self.client = client
         self.namespace = namespace
+        self.prefix = keyspace(namespace)
         self.keep_days = keep_days
         self.aggregate_keep_days = aggregate_keep_days
         self._settle = client.register_script(SETTLE)
@@ -189,21 +191,23 @@ class Ledger:
         Settling a call id again changes nothing and returns `duplicate=True`.
         """
         u = record.usage
+        days = candidate_days()
         args: list[str | int] = [
-            self.namespace, window_seconds, record.call_id, record.model_key, record.model,
+            " ".join(days), window_seconds, record.call_id, record.model_key, record.model,
             record.tier, record.cost_micros, u.input_tokens, u.output_tokens,
             u.cache_read_tokens, u.cache_write_tokens, ",".join(record.flags),
             0 if record.outcome == Outcome.ok else 1, self.keep_days * DAY,
-            self.aggregate_keep_days * DAY, window_ttl(window_seconds),
+            self.aggregate_keep_days * DAY,
             json.dumps(record.as_dict(), separators=(",", ":")),
             " ".join(record.budgets or production_budgets(record.model_key)),
             TRIAL if record.trial else PRODUCTION,
-            "trial_calls" if record.trial else "calls",
             record.increments(),
             "" if record.trial else record.task_id,
             record.call_id.rsplit(":", 1)[-1],
         ]
-        ok, day, released = self._settle(keys=[], args=args)
+        keys = spend_keys(self.prefix, days, window_seconds=window_seconds,
+                          call_id=record.call_id)
+        ok, day, released = self._settle(keys=keys, args=args)
         return Settlement(text(day), int(released), duplicate=not int(ok))
 
     def record_deferral(
@@ -238,12 +242,13 @@ class Ledger:
             "outcome": str(outcome), "budget": error.budget,
             "needed_micros": error.needed_micros, "resets_at": error.resets_at,
         }
+        days = candidate_days()
         args: list[str | int] = [
-            self.namespace, model_key, model, tier, kind, error.needed_micros,
+            " ".join(days), model_key, model, tier, kind, error.needed_micros,
             self.keep_days * DAY, self.aggregate_keep_days * DAY,
             json.dumps(rec, separators=(",", ":")),
         ]
-        return text(self._refusal(keys=[], args=args))
+        return text(self._refusal(keys=spend_keys(self.prefix, days), args=args))
 
     def count(self, row: tuple[str, str, str], increments: dict[str, int], *,
               trial: bool = False) -> str:
@@ -252,28 +257,29 @@ class Ledger:
         for name, value in zip(("model_key", "model", "tier"), row, strict=True):
             _check_name(name, value)
         parts = ",".join(f"{k}={int(v)}" for k, v in increments.items() if int(v) > 0)
-        args: list[str | int] = [self.namespace, TRIAL if trial else PRODUCTION,
+        days = candidate_days()
+        args: list[str | int] = [" ".join(days), TRIAL if trial else PRODUCTION,
                                  "|".join(row), self.aggregate_keep_days * DAY, parts]
-        return text(self._count(keys=[], args=args))
+        return text(self._count(keys=spend_keys(self.prefix, days), args=args))
 
     # -- reads ---------------------------------------------------------------------------
     def day_aggregates(self, day: date | str) -> DayAggregates:
         """The production aggregates of one UTC day, rows sorted by key, model, tier."""
-        day_key = day_text(day)
-        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_key}:{PRODUCTION}")
-        return DayAggregates(day_key, parse_rows(raw, AggregateRow))
+        day = day_text(day)
+        raw = self.client.hgetall(day_key(self.prefix, day, PRODUCTION))
+        return DayAggregates(day, parse_rows(raw, AggregateRow))
 
     def trial_aggregates(self, day: date | str) -> list[TrialRow]:
         """The shadow-trial rows of one UTC day (model = the candidate), sorted."""
-        raw = self.client.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{TRIAL}")
+        raw = self.client.hgetall(day_key(self.prefix, day_text(day), TRIAL))
         return parse_rows(raw, TrialRow)
 
     def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
         """Every production and trial row of `days` (one pipelined round trip)."""
         with self.client.pipeline(transaction=False) as pipe:
             for day in days:
-                pipe.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{PRODUCTION}")
-                pipe.hgetall(f"{self.namespace}:ledger:{day_text(day)}:{TRIAL}")
+                pipe.hgetall(day_key(self.prefix, day_text(day), PRODUCTION))
+                pipe.hgetall(day_key(self.prefix, day_text(day), TRIAL))
             replies = pipe.execute()
         prod: list[AggregateRow] = []
         trial: list[TrialRow] = []
@@ -286,7 +292,7 @@ class Ledger:
         """The per-call records of one UTC day (production, or shadow trials), in
         settlement order."""
         name = "trial_calls" if trial else "calls"
-        raw = self.client.lrange(f"{self.namespace}:ledger:{day_text(day)}:{name}", 0, -1)
+        raw = self.client.lrange(day_key(self.prefix, day_text(day), name), 0, -1)
         return [json.loads(text(item)) for item in raw]
 
 

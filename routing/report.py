@@ -19,6 +19,7 @@ from routing import latency
 from routing.aggregates import AggregateRow, merge
 from routing.budget import iso
 from routing.config import RoutingConfig
+from routing.keys import keyspace
 from routing.ledger import Ledger, day_text
 from routing.money import usd
 from routing.pricing import Usage, cost_micros
@@ -198,7 +199,7 @@ def summary_line(report: dict[str, Any]) -> str:
 
 
 def report_key(namespace: str, day: str) -> str:
-    return f"{namespace}:ledger:{day}:report"
+    return f"{keyspace(namespace)}:ledger:{day}:report"
 
 
 def store_daily_report(

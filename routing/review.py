@@ -24,6 +24,7 @@ from typing import Any
 from routing.config import ModelKeySpec, RoutingConfig
 from routing.errors import ConfigError, NothingToApplyError
 from routing.evidence import key_evidence, monthly_micros
+from routing.keys import keyspace
 from routing.ledger import Ledger
 from routing.money import usd
 from routing.pricing import Usage, cost_micros
@@ -165,7 +166,7 @@ def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
 
 
 def review_key(namespace: str, month: str | None = None) -> str:
-    return f"{namespace}:reports:routing_review:{month or 'latest'}"
+    return f"{keyspace(namespace)}:reports:routing_review:{month or 'latest'}"
 
 
 def store_review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:

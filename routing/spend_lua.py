@@ -2,37 +2,38 @@
 
 Plain Redis 7 Lua (also run by fakeredis[lua] in the offline demo). Every script reads
 the clock with `TIME`, so budget windows and ledger days follow the Redis server's clock,
-one clock for every worker whatever its host's drift. Scripts touch keys they compute from
-the namespace (not declared in KEYS): fine on a single Redis or Sentinel, not on Cluster.
+one clock for every worker whatever its host's drift. Every key a script touches is in
+KEYS, all under the namespace's hash tag (`routing.keys`), so they run on Redis Cluster as
+on one server or behind Sentinel.
 
-Keys (`ns` is the namespace):
-- `ns:budget:w<seconds>:<index>`  hash per budget window: `spent:<budget>` and
-  `reserved:<budget>` in micro-dollars; `<budget>` is `overall`, `model_key:<key>` or
-  `trial:<key>:<candidate>` (a shadow trial's own budget).
-- `ns:budget:resv:<call id>`  hash of one reservation (window key, amount, budgets).
-- `ns:budget:reservations`  sorted set of call ids by deadline (ms): expired reservations
-  are released by whichever script runs next, so a crashed worker's hold stops counting.
-- `ns:ledger:<YYYY-MM-DD>:agg`  hash of day aggregates, field `key|model|tier|metric`.
-- `ns:ledger:<YYYY-MM-DD>:calls`  list of per-call JSON records (kept `keep` seconds).
-- `ns:ledger:<YYYY-MM-DD>:trial`, `...:trial_calls`  the same for shadow-trial calls and
-  scores (`key|candidate|tier|metric`), apart from production spend.
-- `ns:ledger:settled:<call id>`  marks a settled call, so a repeated settle is a no-op.
+KEYS (`routing.keys.spend_keys`; `p` is `{namespace}`), the same for every script:
+1. `p:budget:window:<ws>`  the current budget window of length `ws` (the config's
+   `budgets.window_seconds`): `idx` (floor(unix time / ws)) and `spent:<budget>`,
+   `reserved:<budget>`, `estimated:<budget>` in micro-dollars, where `<budget>` is
+   `overall`, `model_key:<key>` or `trial:<key>:<candidate>`. When time moves into the next
+   window the hash starts afresh: a reservation is charged to the window it was made in.
+2. `p:budget:resv`  call id -> its reservation (JSON: window, amount, budgets, ledger row).
+3. `p:budget:reservations`  call ids by deadline (ms): one never settled is charged at its
+   reserved bound, marked estimated, by whichever script runs next.
+4. `p:budget:owners`  task id -> its open call ids (JSON), so that a redelivered task
+   charges the calls its dead predecessor left open.
+5-7 `p:ledger:<day>:agg` (day aggregates, field `key|model|tier|metric`), 8-10
+   `...:calls` (per-call JSON records), 11-13 `...:trial`, 14-16 `...:trial_calls` (the
+   same for shadow trials, apart from production), 17-19 `...:estimated` (call ids charged
+   at their bound: a late settle of one is a duplicate): for the day before, of and after
+   the caller's day; the script uses the server's.
+20. `p:ledger:settled:<call id>`  marks the script's own call settled (a repeat: no-op).
+ARGV[1] is the three days ("d0 d1 d2"); each script's own arguments follow.
 """
 
 from __future__ import annotations
 
-# Shared prelude: the clock, the UTC day, the release of one reservation, the purge.
+# Shared prelude: the clock, the day, the window, release and estimated charges, the purge.
 _PRELUDE = """
-local ns = ARGV[1]
 local t = redis.call('TIME')
 local now_s = tonumber(t[1])
 local now_ms = now_s * 1000 + math.floor(tonumber(t[2]) / 1000)
-local resv_index = ns .. ':budget:reservations'
-
-local function window_key(ws)
-  local idx = math.floor(now_s / ws)
-  return ns .. ':budget:w' .. ws .. ':' .. idx, idx
-end
+local W, RESV, INDEX, OWNERS, SETTLED = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[20]
 
 local function utc_day(days)
   -- days since 1970-01-01 -> 'YYYY-MM-DD' (H. Hinnant's civil_from_days)
@@ -50,19 +51,67 @@ local function utc_day(days)
   return string.format('%04d-%02d-%02d', y, m, d)
 end
 
-local function release(cid)
-  local rkey = ns .. ':budget:resv:' .. cid
-  local r = redis.call('HMGET', rkey, 'window', 'amount', 'budgets', 'model_key', 'model',
-    'tier', 'agg', 'owner', 'keep', 'agg_keep')
-  redis.call('ZREM', resv_index, cid)
-  if not r[1] then return nil end
-  if r[2] ~= '0' then
-    for b in string.gmatch(r[3], '%S+') do
-      redis.call('HINCRBY', r[1], 'reserved:' .. b, '-' .. r[2])
-    end
+local today = utc_day(math.floor(now_s / 86400))
+local slot = nil
+local n = 0
+for d in string.gmatch(ARGV[1], '%S+') do
+  n = n + 1
+  if d == today then slot = n end
+end
+if not slot then
+  return redis.error_reply('CLOCK the Redis server is on ' .. today .. ', more than a day '
+    .. 'from this host (' .. ARGV[1] .. '): check the clocks')
+end
+local function agg_key(kind) return KEYS[(kind == 'trial' and 10 or 4) + slot] end
+local function calls_key(kind) return KEYS[(kind == 'trial' and 13 or 7) + slot] end
+local EST_TODAY = KEYS[16 + slot]
+
+local function was_estimated(cid)
+  return redis.call('HEXISTS', KEYS[17], cid) == 1 or redis.call('HEXISTS', KEYS[18], cid) == 1
+    or redis.call('HEXISTS', KEYS[19], cid) == 1
+end
+
+-- The current window of length ws (KEYS[1] is its hash): the hash of a past one starts
+-- afresh. Returns its index.
+local function window(ws)
+  local idx = math.floor(now_s / ws)
+  if redis.call('HGET', W, 'idx') ~= tostring(idx) then
+    redis.call('DEL', W)
+    redis.call('HSET', W, 'idx', idx, 'ws', ws)
   end
-  if r[8] and r[8] ~= '' then redis.call('SREM', ns .. ':budget:task:' .. r[8], cid) end
-  redis.call('DEL', rkey)
+  redis.call('EXPIRE', W, 2 * ws + 86400)
+  return idx
+end
+
+-- True if a reservation was made in the window KEYS[1] holds (its counters are there).
+local function current(r)
+  local cur = redis.call('HMGET', W, 'ws', 'idx')
+  return cur[1] == tostring(r.ws) and cur[2] == tostring(r.idx)
+end
+
+local function disown(owner, cid)
+  if owner == '' then return end
+  local raw = redis.call('HGET', OWNERS, owner)
+  if not raw then return end
+  local left = {}
+  for _, other in ipairs(cjson.decode(raw)) do
+    if other ~= cid then table.insert(left, other) end
+  end
+  if #left == 0 then redis.call('HDEL', OWNERS, owner)
+  else redis.call('HSET', OWNERS, owner, cjson.encode(left)) end
+end
+
+-- Let go of one reservation; returns it (decoded) or nil.
+local function release(cid)
+  local raw = redis.call('HGET', RESV, cid)
+  redis.call('ZREM', INDEX, cid)
+  if not raw then return nil end
+  local r = cjson.decode(raw)
+  redis.call('HDEL', RESV, cid)
+  disown(r.owner, cid)
+  if r.amount ~= 0 and current(r) then
+    for _, b in ipairs(r.budgets) do redis.call('HINCRBY', W, 'reserved:' .. b, -r.amount) end
+  end
   return r
 end
 
@@ -72,41 +121,41 @@ end
 local function charge_estimated(cid, why)
   local r = release(cid)
   if not r then return end
-  if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 172800) then
-    return
-  end
-  local amount = r[2]
-  if amount ~= '0' then
-    for b in string.gmatch(r[3], '%S+') do
-      redis.call('HINCRBY', r[1], 'spent:' .. b, amount)
-      redis.call('HINCRBY', r[1], 'estimated:' .. b, amount)
+  redis.call('HSET', EST_TODAY, cid, now_s)
+  redis.call('EXPIRE', EST_TODAY, 3 * 86400)
+  if r.amount ~= 0 and current(r) then
+    for _, b in ipairs(r.budgets) do
+      redis.call('HINCRBY', W, 'spent:' .. b, r.amount)
+      redis.call('HINCRBY', W, 'estimated:' .. b, r.amount)
     end
   end
-  if not r[5] or r[5] == '' then return end
-  local day = utc_day(math.floor(now_s / 86400))
-  local agg = ns .. ':ledger:' .. day .. ':' .. r[7]
-  local p = r[4] .. '|' .. r[5] .. '|' .. r[6] .. '|'
+  if r.model == '' then return end
+  local agg = agg_key(r.agg)
+  local p = r.mk .. '|' .. r.model .. '|' .. r.tier .. '|'
   redis.call('HINCRBY', agg, p .. 'calls', 1)
   redis.call('HINCRBY', agg, p .. 'estimated_calls', 1)
-  if amount ~= '0' then
-    redis.call('HINCRBY', agg, p .. 'micros', amount)
-    redis.call('HINCRBY', agg, p .. 'estimated_micros', amount)
+  if r.amount ~= 0 then
+    redis.call('HINCRBY', agg, p .. 'micros', r.amount)
+    redis.call('HINCRBY', agg, p .. 'estimated_micros', r.amount)
   end
-  redis.call('EXPIRE', agg, r[10])
-  local calls = ns .. ':ledger:' .. day .. ':' .. (r[7] == 'agg' and 'calls' or 'trial_calls')
-  redis.call('RPUSH', calls, cjson.encode({task_id = r[8], call_id = cid, model_key = r[4],
-    model = r[5], tier = r[6], cost_micros = tonumber(amount), outcome = 'estimated',
-    estimated = why, trial = r[7] ~= 'agg', day = day,
+  redis.call('EXPIRE', agg, r.agg_keep)
+  local calls = calls_key(r.agg)
+  redis.call('RPUSH', calls, cjson.encode({task_id = r.owner, call_id = cid, model_key = r.mk,
+    model = r.model, tier = r.tier, cost_micros = r.amount, outcome = 'estimated',
+    estimated = why, trial = r.agg ~= 'agg', day = today,
     ts = tonumber(t[1]) + tonumber(t[2]) / 1000000}))
-  redis.call('EXPIRE', calls, r[9])
+  redis.call('EXPIRE', calls, r.keep)
 end
 
-for _, cid in ipairs(redis.call('ZRANGEBYSCORE', resv_index, '-inf', now_ms, 'LIMIT', 0, 100)) do
-  charge_estimated(cid, 'expired')
+-- Charge the reservations past their deadline (after `window`, in scripts that know it).
+local function purge()
+  for _, cid in ipairs(redis.call('ZRANGEBYSCORE', INDEX, '-inf', now_ms, 'LIMIT', 0, 100)) do
+    charge_estimated(cid, 'expired')
+  end
 end
 """
 
-# ARGV: ns, window_seconds, call_id, model_key, needed, ttl_ms, window_ttl_s, model, tier,
+# ARGV: days, window_seconds, call_id, model_key, needed, ttl_ms, model, tier,
 #       aggregate ('agg'|'trial'), owner (the task id, or '' for a trial), keep_s,
 #       agg_keep_s, then (budget name, limit|'') pairs: every named budget is checked (where
 #       it has a limit) and holds the amount.
@@ -114,80 +163,83 @@ end
 #    reserved}, or {2, window_index} when the call id was settled already (a trial replayed
 #    twice is made once).
 RESERVE = _PRELUDE + """
-local ws, cid, mk, needed = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5]
-local wkey, idx = window_key(ws)
-local rkey = ns .. ':budget:resv:' .. cid
-if redis.call('EXISTS', rkey) == 1 then
+local ws, cid, mk, needed = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
+local idx = window(ws)
+purge()
+if redis.call('HEXISTS', RESV, cid) == 1 then
   return {1, idx, 1}
 end
-if redis.call('EXISTS', ns .. ':ledger:settled:' .. cid) == 1 then
+if redis.call('EXISTS', SETTLED) == 1 or was_estimated(cid) then
   return {2, idx}
 end
 local names = {}
-for i = 14, #ARGV, 2 do
+for i = 13, #ARGV, 2 do
   local name, limit = ARGV[i], ARGV[i + 1]
   table.insert(names, name)
   if limit ~= '' then
-    local v = redis.call('HMGET', wkey, 'spent:' .. name, 'reserved:' .. name)
+    local v = redis.call('HMGET', W, 'spent:' .. name, 'reserved:' .. name)
     local spent, reserved = v[1] or '0', v[2] or '0'
-    if tonumber(spent) + tonumber(reserved) + tonumber(needed) > tonumber(limit) then
+    if tonumber(spent) + tonumber(reserved) + needed > tonumber(limit) then
       return {0, idx, name, limit, spent, reserved}
     end
   end
 end
-if needed ~= '0' then
-  for _, name in ipairs(names) do redis.call('HINCRBY', wkey, 'reserved:' .. name, needed) end
+if needed ~= 0 then
+  for _, name in ipairs(names) do redis.call('HINCRBY', W, 'reserved:' .. name, needed) end
 end
-redis.call('EXPIRE', wkey, ARGV[7])
 local ttl_ms = tonumber(ARGV[6])
-redis.call('HSET', rkey, 'window', wkey, 'amount', needed, 'budgets', table.concat(names, ' '),
-  'model_key', mk, 'model', ARGV[8], 'tier', ARGV[9], 'agg', ARGV[10], 'owner', ARGV[11],
-  'keep', ARGV[12], 'agg_keep', ARGV[13], 'deadline_ms', now_ms + ttl_ms)
-if ARGV[11] ~= '' then
-  local owned = ns .. ':budget:task:' .. ARGV[11]
-  redis.call('SADD', owned, cid)
-  redis.call('PEXPIRE', owned, ttl_ms + 86400000)
+local owner = ARGV[10]
+redis.call('HSET', RESV, cid, cjson.encode({ws = ws, idx = idx, amount = needed,
+  budgets = names, mk = mk, model = ARGV[7], tier = ARGV[8], agg = ARGV[9], owner = owner,
+  keep = tonumber(ARGV[11]), agg_keep = tonumber(ARGV[12])}))
+redis.call('ZADD', INDEX, now_ms + ttl_ms, cid)
+if owner ~= '' then
+  local raw = redis.call('HGET', OWNERS, owner)
+  local open = raw and cjson.decode(raw) or {}
+  table.insert(open, cid)
+  redis.call('HSET', OWNERS, owner, cjson.encode(open))
 end
--- the hash outlives its deadline by a day so that the purge can still read what to release
-redis.call('PEXPIRE', rkey, ttl_ms + 86400000)
-redis.call('ZADD', resv_index, now_ms + ttl_ms, cid)
 return {1, idx, 0}
 """
 
-# ARGV: ns, window_seconds, call_id, model_key, model, tier, cost, input, output,
+# ARGV: days, window_seconds, call_id, model_key, model, tier, cost, input, output,
 #       cache_read, cache_write, flags ('fallback,escalation'), is_error '1'|'0',
-#       keep_s, agg_keep_s, window_ttl_s, record JSON (an object),
-#       budgets charged without a reservation (space-separated), aggregate ('agg' for
-#       production, 'trial' for shadow trials), call list ('calls' | 'trial_calls'),
-#       extra row increments ('metric=n,metric=n': outcome, latency buckets, errors),
-#       owner (the task id, or ''), run (this execution's call id suffix)
+#       keep_s, agg_keep_s, record JSON (an object), budgets charged without a
+#       reservation (space-separated), aggregate ('agg'|'trial'), extra row increments
+#       ('metric=n,metric=n': outcome, latency buckets, errors), owner (the task id, or
+#       ''), run (this execution's call id suffix)
 # -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already.
 # Open reservations of the same task from another execution (a delivery whose worker died)
 # are charged first, as estimated: by the time a redelivered task is done, so is that.
 SETTLE = _PRELUDE + """
-local ws, cid, mk, cost = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[7]
-if ARGV[22] ~= '' then
-  local suffix = ':' .. ARGV[23]
-  for _, other in ipairs(redis.call('SMEMBERS', ns .. ':budget:task:' .. ARGV[22])) do
-    if string.sub(other, -#suffix) ~= suffix then charge_estimated(other, 'redelivered') end
+local ws, cid, mk, cost = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[7])
+local owner, run = ARGV[20], ARGV[21]
+window(ws)
+purge()
+if owner ~= '' then
+  local raw = redis.call('HGET', OWNERS, owner)
+  local suffix = ':' .. run
+  for _, other in ipairs(raw and cjson.decode(raw) or {}) do
+    if other ~= cid and string.sub(other, -#suffix) ~= suffix then
+      charge_estimated(other, 'redelivered')
+    end
   end
 end
-if not redis.call('SET', ns .. ':ledger:settled:' .. cid, '1', 'NX', 'EX', 172800) then
+if was_estimated(cid) or not redis.call('SET', SETTLED, '1', 'NX', 'EX', 172800) then
+  release(cid)
   return {0, '', 0}
 end
 local r = release(cid)
-local wkey, budgets, reserved = nil, ARGV[18], '0'
+local reserved = 0
 if r then
-  wkey, reserved, budgets = r[1], r[2], r[3]
-else
-  wkey = window_key(ws)
+  reserved = r.amount
+  if cost ~= 0 and current(r) then
+    for _, b in ipairs(r.budgets) do redis.call('HINCRBY', W, 'spent:' .. b, cost) end
+  end
+elseif cost ~= 0 then
+  for b in string.gmatch(ARGV[17], '%S+') do redis.call('HINCRBY', W, 'spent:' .. b, cost) end
 end
-if cost ~= '0' then
-  for b in string.gmatch(budgets, '%S+') do redis.call('HINCRBY', wkey, 'spent:' .. b, cost) end
-end
-redis.call('EXPIRE', wkey, ARGV[16])
-local day = utc_day(math.floor(now_s / 86400))
-local agg = ns .. ':ledger:' .. day .. ':' .. ARGV[19]
+local agg = agg_key(ARGV[18])
 local p = mk .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|'
 redis.call('HINCRBY', agg, p .. 'calls', 1)
 if ARGV[13] == '1' then redis.call('HINCRBY', agg, p .. 'errors', 1) end
@@ -199,61 +251,59 @@ for i, m in ipairs(metrics) do
 end
 for flag in string.gmatch(ARGV[12], '[^,]+') do
   redis.call('HINCRBY', agg, p .. flag .. '_calls', 1)
-  if cost ~= '0' then redis.call('HINCRBY', agg, p .. flag .. '_micros', cost) end
+  if cost ~= 0 then redis.call('HINCRBY', agg, p .. flag .. '_micros', cost) end
 end
-for metric, n in string.gmatch(ARGV[21], '([^,=]+)=(%d+)') do
-  redis.call('HINCRBY', agg, p .. metric, n)
+for metric, value in string.gmatch(ARGV[19], '([^,=]+)=(%d+)') do
+  redis.call('HINCRBY', agg, p .. metric, value)
 end
 redis.call('EXPIRE', agg, ARGV[15])
-local calls = ns .. ':ledger:' .. day .. ':' .. ARGV[20]
-local rec = ARGV[17]
+local calls = calls_key(ARGV[18])
+local rec = ARGV[16]
 rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-  .. ',"day":"' .. day .. '","reserved_micros":' .. reserved .. '}'
+  .. ',"day":"' .. today .. '","reserved_micros":' .. reserved .. '}'
 redis.call('RPUSH', calls, rec)
 redis.call('EXPIRE', calls, ARGV[14])
-return {1, day, reserved}
+return {1, today, reserved}
 """
 
 # Counts on one aggregate row of today, no call: a hop (fallback, escalation) taken from a
-# model, or a shadow trial's scores. ARGV: ns, aggregate ('agg'|'trial'), row prefix
+# model, or a shadow trial's scores. ARGV: days, aggregate ('agg'|'trial'), row prefix
 # ('key|model|tier'), agg_keep_s, increments ('metric=n,...') -> day
 COUNT = _PRELUDE + """
-local day = utc_day(math.floor(now_s / 86400))
-local agg = ns .. ':ledger:' .. day .. ':' .. ARGV[2]
-for metric, n in string.gmatch(ARGV[5], '([^,=]+)=(%d+)') do
-  redis.call('HINCRBY', agg, ARGV[3] .. '|' .. metric, n)
+local agg = agg_key(ARGV[2])
+for metric, value in string.gmatch(ARGV[5], '([^,=]+)=(%d+)') do
+  redis.call('HINCRBY', agg, ARGV[3] .. '|' .. metric, value)
 end
 redis.call('EXPIRE', agg, ARGV[4])
-return day
+return today
 """
 
 # A budget refusal (deferral or rejection) is counted and listed, and spends nothing.
-# ARGV: ns, model_key, model, tier, kind ('deferrals'|'rejections'), needed, keep_s,
+# ARGV: days, model_key, model, tier, kind ('deferrals'|'rejections'), needed, keep_s,
 #       agg_keep_s, record JSON -> day
 REFUSAL = _PRELUDE + """
-local day = utc_day(math.floor(now_s / 86400))
-local agg = ns .. ':ledger:' .. day .. ':agg'
+local agg = agg_key('agg')
 local p = ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|'
 redis.call('HINCRBY', agg, p .. ARGV[5], 1)
 redis.call('HINCRBY', agg, p .. ARGV[5] .. '_needed_micros', ARGV[6])
 redis.call('EXPIRE', agg, ARGV[8])
-local calls = ns .. ':ledger:' .. day .. ':calls'
+local calls = calls_key('agg')
 local rec = ARGV[9]
 rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d', tonumber(t[2]))
-  .. ',"day":"' .. day .. '"}'
+  .. ',"day":"' .. today .. '"}'
 redis.call('RPUSH', calls, rec)
 redis.call('EXPIRE', calls, ARGV[7])
-return day
+return today
 """
 
-# ARGV: ns, window_seconds, budget names...
+# ARGV: days, window_seconds, budget names...
 # -> {now_s, window_index, spent1, reserved1, estimated1, ...}
 STATUS = _PRELUDE + """
-local ws = tonumber(ARGV[2])
-local wkey, idx = window_key(ws)
+local idx = window(tonumber(ARGV[2]))
+purge()
 local out = {now_s, idx}
 for i = 3, #ARGV do
-  local v = redis.call('HMGET', wkey, 'spent:' .. ARGV[i], 'reserved:' .. ARGV[i],
+  local v = redis.call('HMGET', W, 'spent:' .. ARGV[i], 'reserved:' .. ARGV[i],
     'estimated:' .. ARGV[i])
   table.insert(out, v[1] or '0')
   table.insert(out, v[2] or '0')

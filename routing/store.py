@@ -34,6 +34,7 @@ from routing.errors import (
     UnknownVersionError,
     VersionConflictError,
 )
+from routing.keys import keyspace
 
 T = TypeVar("T")
 _RETRIES = 8
@@ -80,7 +81,7 @@ class ConfigStore:
         self.redis = redis
         self.namespace = namespace
         self.history_limit = history_limit
-        prefix = f"{namespace}:config"
+        prefix = f"{keyspace(namespace)}:config"
         self.version_key = f"{prefix}:version"
         self.current_key = f"{prefix}:current"
         self.docs_key = f"{prefix}:docs"

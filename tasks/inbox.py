@@ -19,6 +19,7 @@ import redis
 from pydantic import ValidationError
 
 from routing.decode import text
+from routing.keys import keyspace
 from tasks.schemas import CurationItem
 
 INBOX = "curation:inbox"
@@ -54,9 +55,9 @@ return back
 class CurationInbox:
     def __init__(self, client: redis.Redis, namespace: str) -> None:
         self.redis = client
-        self.key = f"{namespace}:{INBOX}"
-        self.dead_key = f"{namespace}:curation:dead"
-        self.claims_key = f"{namespace}:curation:claims"
+        self.key = f"{keyspace(namespace)}:{INBOX}"
+        self.dead_key = f"{keyspace(namespace)}:curation:dead"
+        self.claims_key = f"{keyspace(namespace)}:curation:claims"
         self._claim = client.register_script(_CLAIM)
         self._recover = client.register_script(_RECOVER)
 

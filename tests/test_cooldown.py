@@ -6,6 +6,7 @@ from __future__ import annotations
 import redis
 
 from routing.cooldown import PROBE_WAIT, Cooldowns
+from routing.keys import keyspace
 from tests.support.spend import counting_client
 from tests.support.wait import wait_until
 
@@ -26,7 +27,7 @@ def test_a_shorter_cooldown_does_not_cut_a_longer_one(
     cd = Cooldowns(redis_client, namespace)
     cd.start("m", 10)
     cd.start("m", 1)
-    assert redis_client.pttl(f"{namespace}:cooldown:m") > 5000
+    assert redis_client.pttl(f"{keyspace(namespace)}:cooldown:m") > 5000
     assert cd.remaining("m") > 5
 
 
@@ -49,7 +50,7 @@ def test_after_a_cooldown_one_probe_goes_first_and_its_success_opens_it_for_all(
     # Given three workers and a cooldown that has just ended
     a, b, c = (Cooldowns(redis_client, namespace, refresh=0) for _ in range(3))
     a.start("m", 0.05)
-    wait_until(lambda: redis_client.pttl(f"{namespace}:cooldown:m") < 0, timeout=2)
+    wait_until(lambda: redis_client.pttl(f"{keyspace(namespace)}:cooldown:m") < 0, timeout=2)
     # Then the first to ask is the probe; the others wait for it
     assert b.remaining("m") == 0
     assert a.remaining("m") == PROBE_WAIT and c.remaining("m") == PROBE_WAIT
@@ -63,7 +64,7 @@ def test_a_probe_answered_429_starts_a_new_cooldown(
 ) -> None:
     a, b = (Cooldowns(redis_client, namespace, refresh=0) for _ in range(2))
     a.start("m", 0.05)
-    wait_until(lambda: redis_client.pttl(f"{namespace}:cooldown:m") < 0, timeout=2)
+    wait_until(lambda: redis_client.pttl(f"{keyspace(namespace)}:cooldown:m") < 0, timeout=2)
     assert a.remaining("m") == 0  # a probes ...
     a.start("m", 5)  # ... and is told to wait again
     assert 4 < b.remaining("m") <= 5 and 4 < a.remaining("m") <= 5

@@ -33,6 +33,7 @@ from routing.ledger import CallRecord, Ledger, Outcome
 from routing.pricing import Usage, cost_micros
 from routing.review import store_review
 from routing.store import ConfigStore
+from tests.support.redis import delete_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana" / "dashboards" / "llm-router.json"
@@ -102,9 +103,8 @@ def exported(redis_url: str) -> Iterator[Exported]:
                               env=env, capture_output=True, text=True, timeout=60, check=False)
         assert proc.returncode == 0, proc.stderr
     finally:
-        for key in client.scan_iter(match=f"{namespace}:*"):
-            client.delete(key)
         client.close()
+        delete_namespace(redis_url, namespace)
     out = Exported()
     for family in text_string_to_metric_families(proc.stdout):
         for sample in family.samples:

@@ -23,7 +23,7 @@ from routing.pricing import Usage, cost_micros
 from routing.report import TOKENS
 from routing.store import ConfigStore
 from tests.support.celery import ALL_QUEUES, ROOT, WorkerProcess
-from tests.support.redis import delete_matching
+from tests.support.redis import delete_namespace
 
 CLI = [sys.executable, "-m", "cli"]
 SUMMED = ("calls", "errors", *TOKENS, "cost_micros")
@@ -178,7 +178,7 @@ def demo_env(redis_url: str) -> Iterator[dict[str, str]]:
     env = clean_env(LLM_ROUTER_REDIS_URL=redis_url, LLM_ROUTER_NAMESPACE=namespace,
                     LLM_ROUTER_BROKER_PREFIX=f"{namespace}:broker:")
     yield env
-    delete_matching(redis_url, f"{namespace}:*")
+    delete_namespace(redis_url, namespace)
 
 
 def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, str]) -> None:

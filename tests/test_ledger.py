@@ -11,6 +11,7 @@ import redis
 
 from routing.budget import BudgetBook
 from routing.errors import BudgetExceededError
+from routing.keys import keyspace
 from routing.ledger import CallRecord, Ledger, Outcome, day_text
 from routing.pricing import Usage, cost_micros
 from tests.support.spend import config_with
@@ -104,8 +105,8 @@ def test_per_call_records_expire_after_the_keep_days(
     day = ledger.settle(CallRecord(task_id="t", call_id="c", model_key="lookup",
                                    model="claude-haiku-4-5", tier="haiku", usage=Usage(1, 1),
                                    cost_micros=5)).day
-    calls_ttl = redis_client.ttl(f"{namespace}:ledger:{day}:calls")
-    agg_ttl = redis_client.ttl(f"{namespace}:ledger:{day}:agg")
+    calls_ttl = redis_client.ttl(f"{keyspace(namespace)}:ledger:{day}:calls")
+    agg_ttl = redis_client.ttl(f"{keyspace(namespace)}:ledger:{day}:agg")
     assert 3 * 86400 - 60 <= calls_ttl <= 3 * 86400
     assert 30 * 86400 - 60 <= agg_ttl <= 30 * 86400
 

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from routing.defaults import default_document
 from routing.errors import BudgetExceededError
+from routing.keys import keyspace
 from routing.ledger import CallRecord, Ledger
 from routing.pricing import Usage, cost_micros
 from routing.report import build_report, load_daily_report, store_daily_report
@@ -99,7 +100,7 @@ def test_days_trend_and_deferrals(redis_client: redis.Redis, namespace: str) -> 
                            model="claude-haiku-4-5", tier="haiku")
     # a day two days back, written as the settle script writes it
     earlier = (date.fromisoformat(day) - timedelta(days=2)).isoformat()
-    redis_client.hset(f"{namespace}:ledger:{earlier}:agg", mapping={
+    redis_client.hset(f"{keyspace(namespace)}:ledger:{earlier}:agg", mapping={
         "lookup|claude-haiku-4-5|haiku|calls": 2, "lookup|claude-haiku-4-5|haiku|micros": 77})
     report = build_report(ledger, config_with({}), day=day, days=3)
     assert report["days"] == [earlier, (date.fromisoformat(day) - timedelta(days=1)).isoformat(),
@@ -120,7 +121,7 @@ def test_store_daily_report(redis_client: redis.Redis, namespace: str) -> None:
     assert stored is not None and stored["totals"]["calls"] == 5
     assert line.startswith(f"cost {day}: 5 calls, $")
     assert "claude-opus-4-6" in line and "saved" in line and "\n" not in line
-    assert redis_client.ttl(f"{namespace}:ledger:{day}:report") > 300 * 86400
+    assert redis_client.ttl(f"{keyspace(namespace)}:ledger:{day}:report") > 300 * 86400
 
 
 def test_cost_report_cli_json(

@@ -28,6 +28,7 @@ from PIL import Image
 
 from routing.budget import BudgetBook
 from routing.defaults import default_document
+from routing.keys import keyspace
 from routing.ledger import CallRecord, Ledger
 from routing.pricing import Usage, cost_micros
 from routing.report_html import key_spend
@@ -76,7 +77,7 @@ def write_earlier_days(client: redis.Redis, namespace: str, today: str) -> None:
         day = (date.fromisoformat(today) - timedelta(days=back)).isoformat()
         fields = {f"{r.model_key}|{r.model}|{r.tier}|{name}": int(getattr(r, name) * factor)
                   for r in rows for name in SCALED}
-        client.hset(f"{namespace}:ledger:{day}:agg", mapping=fields)
+        client.hset(f"{keyspace(namespace)}:ledger:{day}:agg", mapping=fields)
 
 
 def charts(dom: str) -> dict[str, list[Element]]:

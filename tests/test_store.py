@@ -33,8 +33,11 @@ def test_empty_store(store: ConfigStore) -> None:
 
 def test_keys_live_under_the_namespace(store: ConfigStore, redis_client: redis.Redis) -> None:
     store.init(author="t")
-    keys = {k.decode() for k in redis_client.scan_iter(match=f"{store.namespace}:*")}
-    assert keys and all(k.startswith(f"{store.namespace}:config:") for k in keys)
+    # every key under the namespace's hash tag (one Redis Cluster slot)
+    prefix = "{" + store.namespace + "}"
+    keys = {k.decode() for k in redis_client.scan_iter(match=f"{prefix}:*")}
+    assert keys and all(k.startswith(f"{prefix}:config:") for k in keys)
+    assert not list(redis_client.scan_iter(match=f"{store.namespace}:*"))
 
 
 def test_init_then_versions_increase_with_history(store: ConfigStore) -> None:

@@ -25,6 +25,8 @@ from pydantic import (
     model_validator,
 )
 
+from routing.keys import keyspace
+
 
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, validate_by_name=True,
@@ -148,8 +150,8 @@ class Settings(BaseModel):
         return self
 
     def key(self, *parts: str) -> str:
-        """A Redis key under this deployment's namespace."""
-        return ":".join((self.namespace, *parts))
+        """A Redis key under this deployment's namespace (its hash tag, `routing.keys`)."""
+        return ":".join((keyspace(self.namespace), *parts))
 
 
 def _aliases(alias: Any) -> tuple[str, ...]:

@@ -25,7 +25,7 @@ from celery.contrib.testing.worker import start_worker
 from routing.defaults import default_document
 from routing.store import ConfigStore
 from tests.support.llm_server import LLMServer
-from tests.support.redis import delete_matching
+from tests.support.redis import delete_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
 TIER_QUEUES = ["llm.opus", "llm.sonnet", "llm.haiku", "llm.kimi"]
@@ -89,7 +89,7 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
         else:
             os.environ[key] = value
     get_settings.cache_clear()
-    delete_matching(redis_url, f"{namespace}:*")
+    delete_namespace(redis_url, namespace)
 
 
 @pytest.fixture(scope="session")

@@ -13,12 +13,21 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from routing.keys import keyspace
+
 START_REDIS = (
     'redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" '
     "--appendonly no --dir /var/lib/redis --logfile /var/log/redis/ci.log"
 )
 # Tests use their own database so that they never touch a deployment's keys in db 0.
 TEST_REDIS_URL = os.environ.get("LLM_ROUTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
+
+
+def delete_namespace(url: str, namespace: str) -> None:
+    """Delete a test namespace's keys: its routing keys (`{ns}:...`, the hash tag of
+    `routing.keys`) and its broker keys (the `ns:broker:` prefix tests give kombu)."""
+    delete_matching(url, f"{keyspace(namespace)}:*")
+    delete_matching(url, f"{namespace}:*")
 
 
 def delete_matching(url: str, pattern: str) -> None:
@@ -50,7 +59,7 @@ def namespace(redis_url: str) -> Iterator[str]:
     """A fresh LLM_ROUTER_NAMESPACE; its keys are deleted afterwards (and only those)."""
     ns = f"llmr-test-{uuid.uuid4().hex[:10]}"
     yield ns
-    delete_matching(redis_url, f"{ns}:*")
+    delete_namespace(redis_url, ns)
 
 
 @pytest.fixture

@@ -1,0 +1,45 @@
+"""Where a deployment's keys live in Redis: every key under one hash tag.
+
+Every key the product writes starts with `{<namespace>}:` (`keyspace`): the braces are a
+Redis Cluster hash tag, so all of a namespace's keys share one hash slot and a Lua script
+may touch any of them. Scripts touch only the keys passed to them in KEYS
+(`spend_keys`): the budget window, the reservations, and the ledger keys of the day before,
+of and after the caller's UTC day (the script picks the Redis server's day among them, so
+days follow one clock, the server's, whatever a host's drift within a day).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+SPEND_KEY_COUNT = 20
+
+
+def keyspace(namespace: str) -> str:
+    """The prefix of every key of `namespace`: its hash tag."""
+    return "{" + namespace + "}"
+
+
+def candidate_days(now: float | None = None) -> list[str]:
+    """The UTC days before, of and after `now` (default: this host's clock)."""
+    at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
+    day = at.date()
+    return [(day + timedelta(days=n)).isoformat() for n in (-1, 0, 1)]
+
+
+def day_key(prefix: str, day: str, name: str) -> str:
+    """A ledger key of one UTC day: `agg`, `calls`, `trial`, `trial_calls`, `estimated`."""
+    return f"{prefix}:ledger:{day}:{name}"
+
+
+def spend_keys(
+    prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None
+) -> list[str]:
+    """KEYS of every budget and ledger script (see `routing.spend_lua`)."""
+    keys = [f"{prefix}:budget:window:{window_seconds}", f"{prefix}:budget:resv",
+            f"{prefix}:budget:reservations", f"{prefix}:budget:owners"]
+    for name in ("agg", "calls", "trial", "trial_calls", "estimated"):
+        keys += [day_key(prefix, day, name) for day in days]
+    keys.append(f"{prefix}:ledger:settled:{call_id or '-'}")
+    assert len(keys) == SPEND_KEY_COUNT
+    return keys
