@@ -23,6 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import redis
 
 from routing.config import RoutingConfig, load_config
+from routing.connect import connect
 from routing.decode import text
 from routing.defaults import default_document
 from routing.diff import changed_paths
@@ -92,7 +93,7 @@ class ConfigStore:
     @classmethod
     def from_url(cls, url: str, namespace: str, **kwargs: Any) -> ConfigStore:
         """The store of a deployment, given its Redis URL and namespace."""
-        client = redis.Redis.from_url(
+        client = connect(
             url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
         )
         return cls(client, namespace, **kwargs)
@@ -102,8 +103,10 @@ class ConfigStore:
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            kwargs = self.redis.connection_pool.connection_kwargs
-            where = f"{kwargs.get('host', kwargs.get('path', '?'))}:{kwargs.get('port', '')}"
+            pool = getattr(self.redis, "connection_pool", None)
+            kwargs = pool.connection_kwargs if pool is not None else {}
+            where = f"{kwargs.get('host', kwargs.get('path', 'the cluster'))}" + (
+                f":{kwargs['port']}" if "port" in kwargs else "")
             raise StoreUnavailableError(
                 f"cannot reach Redis at {where} ({exc}); check LLM_ROUTER_REDIS_URL and "
                 "that Redis is running"

@@ -3,7 +3,8 @@
 Agents `RPUSH <namespace>:curation:inbox` JSON objects `{"id", "title", "text"}` (see
 docs/tasks.md). A cron run claims a batch in one Lua call: the items move from the inbox
 to a claim list of its own (keyed by the run's task id, so a redelivered run finds the
-same claim), and are removed only when handed on. An item that is not a valid object goes
+same claim; the claims live in one hash, so the script touches only the keys it is
+given), and are removed only when handed on. An item that is not a valid object goes
 to `<namespace>:curation:dead` with the reason, for an operator to look at; the others are
 never lost. A claim left behind by a run that died is put back at the head of the inbox by
 the next run, once it is older than `STALE_SECONDS`.
@@ -25,30 +26,27 @@ from tasks.schemas import CurationItem
 INBOX = "curation:inbox"
 STALE_SECONDS = 900
 
-# KEYS: inbox, claim list, claims index. ARGV: batch, now. -> the claimed items
+# KEYS: inbox, claims (run -> its items, JSON), claims index (run -> claimed at).
+# ARGV: run, batch, now, stale before. Puts stale claims (a run that died) back at the
+# inbox head first; then returns this run's claim, made once per run.
 _CLAIM = """
-if redis.call('EXISTS', KEYS[2]) == 0 then
-  for _ = 1, tonumber(ARGV[1]) do
-    if not redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT') then break end
+for _, stale in ipairs(redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', ARGV[4])) do
+  local raw = redis.call('HGET', KEYS[2], stale)
+  if raw then
+    local items = cjson.decode(raw)
+    for i = #items, 1, -1 do redis.call('LPUSH', KEYS[1], items[i]) end
   end
+  redis.call('HDEL', KEYS[2], stale)
+  redis.call('ZREM', KEYS[3], stale)
 end
-redis.call('ZADD', KEYS[3], 'NX', ARGV[2], KEYS[2])
-return redis.call('LRANGE', KEYS[2], 0, -1)
-"""
-
-# KEYS: inbox, claims index. ARGV: older than. Puts stale claims back at the inbox head.
-_RECOVER = """
-local back = 0
-for _, claim in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[1])) do
-  while true do
-    local item = redis.call('RPOP', claim)
-    if not item then break end
-    redis.call('LPUSH', KEYS[1], item)
-    back = back + 1
-  end
-  redis.call('ZREM', KEYS[2], claim)
-end
-return back
+local raw = redis.call('HGET', KEYS[2], ARGV[1])
+if raw then return cjson.decode(raw) end
+local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[2]) - 1)
+if #items == 0 then return {} end
+redis.call('LTRIM', KEYS[1], #items, -1)
+redis.call('HSET', KEYS[2], ARGV[1], cjson.encode(items))
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
+return items
 """
 
 
@@ -58,17 +56,14 @@ class CurationInbox:
         self.key = f"{keyspace(namespace)}:{INBOX}"
         self.dead_key = f"{keyspace(namespace)}:curation:dead"
         self.claims_key = f"{keyspace(namespace)}:curation:claims"
+        self.claimed_at_key = f"{keyspace(namespace)}:curation:claimed-at"
         self._claim = client.register_script(_CLAIM)
-        self._recover = client.register_script(_RECOVER)
-
-    def claim_key(self, run: str) -> str:
-        return f"{self.key}:claimed:{run}"
 
     def claim(self, run: str, batch: int) -> tuple[list[dict[str, Any]], int]:
         """(valid items, dead-lettered count) of this run's claim (made once per run)."""
-        self._recover(keys=[self.key, self.claims_key], args=[time.time() - STALE_SECONDS])
-        raw = self._claim(keys=[self.key, self.claim_key(run), self.claims_key],
-                          args=[batch, time.time()])
+        now = time.time()
+        raw = self._claim(keys=[self.key, self.claims_key, self.claimed_at_key],
+                          args=[run, batch, now, now - STALE_SECONDS])
         items: list[dict[str, Any]] = []
         dead: list[str] = []
         for entry in raw or []:
@@ -87,6 +82,6 @@ class CurationInbox:
     def done(self, run: str) -> None:
         """The claim was handed on (or was all dead letters): let it go."""
         with self.redis.pipeline() as pipe:
-            pipe.delete(self.claim_key(run))
-            pipe.zrem(self.claims_key, self.claim_key(run))
+            pipe.hdel(self.claims_key, run)
+            pipe.zrem(self.claimed_at_key, run)
             pipe.execute()

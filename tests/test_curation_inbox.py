@@ -35,7 +35,7 @@ def test_a_malformed_item_is_dead_lettered_and_the_rest_are_curated(
     dead = [json.loads(d) for d in inbox.redis.lrange(inbox.dead_key, 0, -1)]
     assert [d["item"] for d in dead] == ["not json {", json.dumps({"id": "x"})]
     assert "Invalid JSON" in dead[0]["reason"] and dead[1]["reason"].startswith("title:")
-    assert inbox.redis.zcard(inbox.claims_key) == 0
+    assert inbox.redis.hlen(inbox.claims_key) == 0
     inbox.redis.delete(inbox.dead_key)
 
 
@@ -53,8 +53,9 @@ def test_a_run_that_dies_after_claiming_loses_nothing(
     assert again == claimed and redis_client.llen(inbox.key) == 2
     # And once the claim is stale, the next run puts it back at the head of the inbox
     stale = time.time() - STALE_SECONDS - 1
-    redis_client.zadd(inbox.claims_key, {inbox.claim_key("dead-run"): stale})
+    redis_client.zadd(inbox.claimed_at_key, {"dead-run": stale})
     items, _ = inbox.claim("next-run", 10)
     assert [i["id"] for i in items] == ["i0", "i1", "i2", "i3", "i4"]
     inbox.done("next-run")
-    assert redis_client.llen(inbox.key) == 0 and redis_client.zcard(inbox.claims_key) == 0
+    assert redis_client.llen(inbox.key) == 0 and redis_client.hlen(inbox.claims_key) == 0
+    assert redis_client.zcard(inbox.claimed_at_key) == 0

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from routing.connect import connect
 from routing.keys import keyspace
 
 START_REDIS = (
@@ -63,7 +64,17 @@ def namespace(redis_url: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+def redis_client(request: pytest.FixtureRequest, redis_url: str,
+                 namespace: str) -> Iterator[redis.Redis]:
+    """A client of the shared test server; with the param "cluster" (the modules of
+    `tests.support.redis_topologies.ON_CLUSTER_TOO`), of a three-master Redis Cluster."""
+    if getattr(request, "param", "server") == "cluster":
+        client = connect(request.getfixturevalue("redis_cluster_url"))
+        yield client
+        for key in client.scan_iter(match=f"{keyspace(namespace)}:*"):
+            client.delete(key)
+        client.close()
+        return
     client = redis.Redis.from_url(redis_url)
     yield client
     client.close()

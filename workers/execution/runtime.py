@@ -16,6 +16,7 @@ from functools import cached_property
 import redis
 
 from routing.budget import BudgetBook
+from routing.connect import connect
 from routing.cooldown import Cooldowns
 from routing.deferred import DeferredTasks
 from routing.ledger import Ledger
@@ -39,7 +40,7 @@ class Runtime:
     def redis(self) -> redis.Redis:
         if self.client is not None:
             return self.client
-        return redis.Redis.from_url(self.settings.redis_url, health_check_interval=30)
+        return connect(self.settings.redis_url, health_check_interval=30)
 
     @cached_property
     def store(self) -> ConfigStore:

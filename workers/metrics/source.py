@@ -15,6 +15,7 @@ import redis
 
 from routing.budget import BudgetBook
 from routing.config import RoutingConfig
+from routing.connect import connect
 from routing.defaults import default_config
 from routing.ledger import Ledger
 from routing.report import counterfactuals
@@ -38,7 +39,8 @@ class RedisMetricsSource:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.redis = _client(settings.redis_url)
+        self.redis = connect(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                             health_check_interval=30)
         self.broker = (
             self.redis if settings.broker_url == settings.redis_url
             else _client(settings.broker_url)

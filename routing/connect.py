@@ -1,0 +1,77 @@
+"""A Redis client for LLM_ROUTER_REDIS_URL: one server, a Redis Cluster, or Sentinel.
+
+- `redis://[[user]:password@]host[:port][/db]`, `rediss://...`, `unix:///path?db=n`: one
+  server (redis-py's URL rules).
+- `redis+cluster://[[user]:password@]host:port[,host:port...]` (or `rediss+cluster://`):
+  a Redis Cluster, from any of its nodes. Every key of a namespace shares one hash slot
+  (`routing.keys`), so the config store, budgets and ledger scripts run there unchanged.
+- `redis+sentinel://[[user]:password@]host:port[,host:port...]/service[/db]` (or
+  `rediss+sentinel://`): the master of `service` as the sentinels report it, followed
+  across failovers; the password is the master's (sentinels without auth).
+
+The client of a cluster is redis-py's `RedisCluster`, which offers the commands, scripts,
+pipelines and pub/sub this project uses; it is typed here as `redis.Redis`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+from urllib.parse import unquote, urlsplit
+
+import redis
+from redis.cluster import ClusterNode, RedisCluster
+from redis.sentinel import Sentinel
+
+from routing.errors import StoreUnavailableError
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+
+
+def _nodes(netloc: str, default_port: int) -> list[tuple[str, int]]:
+    hosts = netloc.rpartition("@")[2]
+    nodes: list[tuple[str, int]] = []
+    for part in filter(None, hosts.split(",")):
+        host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
+        nodes.append((host or part, int(port) if port else default_port))
+    if not nodes:
+        raise StoreUnavailableError("LLM_ROUTER_REDIS_URL names no host: expected host:port")
+    return nodes
+
+
+def _credentials(netloc: str) -> dict[str, Any]:
+    userinfo = netloc.rpartition("@")[0]
+    if not userinfo:
+        return {}
+    user, sep, password = userinfo.partition(":")
+    out: dict[str, Any] = {"password": unquote(password) if sep else unquote(user)}
+    if sep and user:
+        out["username"] = unquote(user)
+    return out
+
+
+def connect(url: str, **options: Any) -> redis.Redis:
+    """A client for `url` (see the module docstring); `options` go to the client."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in CLUSTER_SCHEMES:
+        nodes = [ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                 for host, port in _nodes(parts.netloc, 6379)]
+        options.pop("health_check_interval", None)
+        cluster = RedisCluster(startup_nodes=nodes, ssl=scheme.startswith("rediss"),
+                               **_credentials(parts.netloc), **options)
+        return cast(redis.Redis, cluster)
+    if scheme in SENTINEL_SCHEMES:
+        path = [p for p in parts.path.split("/") if p]
+        if not path:
+            raise StoreUnavailableError(
+                "LLM_ROUTER_REDIS_URL: a Sentinel URL names the service after the hosts: "
+                "redis+sentinel://host:26379/mymaster[/db]")
+        db = int(path[1]) if len(path) > 1 else 0
+        sentinel = Sentinel(_nodes(parts.netloc, 26379),  # type: ignore[no-untyped-call]
+                            sentinel_kwargs={"socket_timeout": options.get("socket_timeout")})
+        master = sentinel.master_for(  # type: ignore[no-untyped-call]
+            path[0], db=db, ssl=scheme.startswith("rediss"), **_credentials(parts.netloc),
+            **options)
+        return cast(redis.Redis, master)
+    return redis.Redis.from_url(url, **options)

@@ -1,0 +1,88 @@
+"""LLM_ROUTER_REDIS_URL on a Redis Cluster and behind Sentinel: the CLI, the live config
+(pub/sub) and the spend scripts work there as on one server. (The store, ledger and budget
+test modules also run whole on the cluster: see tests/support/redis_topologies.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from routing.budget import BudgetBook
+from routing.connect import connect
+from routing.defaults import default_config
+from routing.errors import StoreUnavailableError
+from routing.keys import keyspace
+from routing.ledger import CallRecord, Ledger
+from routing.live import LiveConfig
+from routing.pricing import Usage
+from routing.store import ConfigStore
+
+
+@pytest.fixture(params=["cluster", "sentinel"])
+def topology_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    url: str = request.getfixturevalue(f"redis_{request.param}_url")
+    yield url
+
+
+@pytest.fixture
+def topology_namespace(topology_url: str) -> Iterator[str]:
+    namespace = f"llmr-topo-{uuid.uuid4().hex[:8]}"
+    yield namespace
+    client = connect(topology_url)
+    for key in client.scan_iter(match=f"{keyspace(namespace)}:*"):
+        client.delete(key)
+    client.close()
+
+
+def cli(url: str, namespace: str, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LLM_ROUTER_REDIS_URL": url, "LLM_ROUTER_NAMESPACE": namespace}
+    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_the_cli_stores_and_routes_through_the_url(
+    topology_url: str, topology_namespace: str
+) -> None:
+    assert cli(topology_url, topology_namespace, "config", "init").returncode == 0
+    done = cli(topology_url, topology_namespace, "config", "set", "lookup",
+               "claude-sonnet-4-6", "--json")
+    assert done.returncode == 0, done.stderr
+    routed = json.loads(cli(topology_url, topology_namespace, "route", "lookup",
+                            "--json").stdout)
+    assert (routed["model"], routed["config_version"]) == ("claude-sonnet-4-6", 2)
+
+
+def test_live_config_follows_writes_and_spend_is_recorded(
+    topology_url: str, topology_namespace: str
+) -> None:
+    client = connect(topology_url)
+    store = ConfigStore(client, topology_namespace)
+    store.init(author="t")
+    with LiveConfig(ConfigStore(connect(topology_url), topology_namespace)) as live:
+        written = store.set_model("lookup", "claude-sonnet-4-6", author="t")
+        assert live.wait_for_version(written.version, timeout=5)
+    cfg = default_config()
+    book = BudgetBook(client, topology_namespace)
+    ledger = Ledger(client, topology_namespace)
+    book.reserve(cfg, "lookup", "t:0:run", 500, owner="t", model="claude-haiku-4-5",
+                 tier="haiku")
+    ledger.settle(CallRecord("t", "t:0:run", "lookup", "claude-haiku-4-5", "haiku",
+                             Usage(100, 10), 120))
+    (overall, *_) = book.status(cfg)
+    assert (overall.spent_micros, overall.reserved_micros) == (120, 0)
+    client.close()
+
+
+@pytest.mark.parametrize(("url", "problem"), [
+    ("redis+sentinel://127.0.0.1:26379", "names the service"),
+    ("redis+cluster://", "names no host"),
+])
+def test_a_malformed_topology_url_is_named(url: str, problem: str) -> None:
+    with pytest.raises(StoreUnavailableError, match=problem):
+        connect(url)
