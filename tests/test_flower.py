@@ -61,7 +61,8 @@ class Stack:
     queues: dict[str, str]  # tier -> queue
     listing: dict[str, Any] = field(default_factory=dict)  # /api/workers?refresh=1
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> result
-    foreign_id: str = ""
+    foreign_id: str = ""  # sent by name, run in place by the dispatching Haiku worker
+    forwarded_id: str = ""  # sent by name, forwarded by it to the Sonnet tier
 
     def json(self, path: str) -> Any:
         status, body = self.flower.get(path)
@@ -123,7 +124,10 @@ def stack(
                 for tier, key in keys.items()]
         plain = foreign.send_task("llm.run", kwargs={"model_key": keys["haiku"], "prompt": "p"})
         stack.foreign_id = plain.id
-        for res in [*sent, plain]:
+        forwarded = foreign.send_task("llm.run", kwargs={"model_key": keys["sonnet"],
+                                                         "prompt": "p"})
+        stack.forwarded_id = forwarded.id
+        for res in [*sent, plain, forwarded]:
             stack.results[res.id] = res.get(timeout=45)
         yield stack
     finally:
@@ -177,8 +181,8 @@ def test_a_finished_task_shows_its_model_key_model_and_cost(stack: Stack) -> Non
         assert ast.literal_eval(info["kwargs"])["model_key"] == result["model_key"]
         # It ran on its tier's worker
         assert info["worker"] == stack.workers[result["tier"]].hostname
-        if task_id != stack.foreign_id:  # sent to its tier's queue at send time
-            assert info["routing_key"] == result["queue"]
+        # routed at send time, forwarded, or run in place: Flower names its tier's queue
+        assert info["routing_key"] == result["queue"]
     # The list shows them all as succeeded
     listed = stack.json("/api/tasks?taskname=llm.run&state=SUCCESS")
     assert set(stack.results) <= set(listed), sorted(listed)
@@ -186,6 +190,28 @@ def test_a_finished_task_shows_its_model_key_model_and_cost(stack: Stack) -> Non
     assert by_tier == set(stack.queues)
     # The foreign producer's task, sent to no particular queue, ended on the haiku tier
     assert stack.results[stack.foreign_id]["queue"] == stack.queues["haiku"]
+
+
+def test_in_place_and_forwarded_tasks_look_the_same(stack: Stack) -> None:
+    in_place = stack.results[stack.foreign_id]
+    forwarded = stack.results[stack.forwarded_id]
+    # the same result fields (routing facts first), each on its tier's queue
+    assert list(in_place) == list(forwarded)
+    assert (in_place["queue"], forwarded["queue"]) == (stack.queues["haiku"],
+                                                        stack.queues["sonnet"])
+    # and the same Flower-visible state: succeeded on its tier's worker, named queue,
+    # received / started / succeeded times
+    seen = {}
+    for task_id, tier in ((stack.foreign_id, "haiku"), (stack.forwarded_id, "sonnet")):
+        info = wait_until(partial(_finished, stack, task_id), timeout=20, interval=0.25,
+                          what=f"task {task_id} SUCCESS in Flower")
+        assert info["worker"] == stack.workers[tier].hostname
+        assert info["routing_key"] == stack.queues[tier]
+        assert all(info.get(k) for k in ("received", "started", "succeeded", "runtime"))
+        # (a forward is a re-publish from inside the task: Celery makes the task its own
+        # parent, which Flower shows; the rest is the same)
+        seen[tier] = {k for k, v in info.items() if v is not None} - {"parent", "parent_id"}
+    assert seen["haiku"] == seen["sonnet"]
 
 
 def test_the_task_list_shows_model_key_model_and_cost(stack: Stack) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from routing.config import RoutingConfig
 from workers.contract import DEFAULT_QUEUE
 from workers.queues import route_task, tier_queues
+from workers.result_backend import backend_url
 from workers.settings import Settings
 
 # Added to the derived visibility timeout: time to notice a lost worker, clock skew.
@@ -39,7 +40,7 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         backend_transport["global_keyprefix"] = settings.broker_prefix
     return {
         "broker_url": settings.broker_url,
-        "result_backend": settings.result_backend,
+        "result_backend": backend_url(settings.result_backend),
         "broker_transport_options": transport,
         "result_backend_transport_options": backend_transport,
         "broker_connection_retry_on_startup": True,

@@ -14,6 +14,7 @@ from celery.signals import worker_process_init
 
 from routing.deferred import Releaser
 from workers.errors import MissingKeysError
+from workers.execution import announce
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
 
@@ -62,8 +63,23 @@ class RouterStep(bootsteps.StartStopStep):
             self.metrics = None
 
 
+class EventsStep(bootsteps.StartStopStep):
+    """In the consumer, after its event dispatcher: lends it to tasks that run in place
+    (`workers.execution.announce`)."""
+
+    label = "llm-router-events"
+    requires = ("celery.worker.consumer.events:Events",)
+
+    def start(self, c: Any) -> None:
+        announce.register(c.app, c.event_dispatcher)
+
+    def stop(self, c: Any) -> None:
+        announce.register(c.app, None)
+
+
 def connect(app: Celery) -> None:
     app.steps["worker"].add(RouterStep)
+    app.steps["consumer"].add(EventsStep)
 
     @worker_process_init.connect(weak=False)
     def _child(**_: Any) -> None:

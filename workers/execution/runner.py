@@ -28,6 +28,7 @@ from routing.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
 from workers.contract import WorkSpec
 from workers.errors import OutputInvalidError
+from workers.execution import announce
 from workers.execution.accounting import Accounting
 from workers.execution.policy import (
     Arrived,
@@ -72,6 +73,7 @@ class Runner:
     ) -> None:
         self.task = task
         self.spec = spec
+        self.kwargs = kwargs
         self.rt = rt
         self.router: Router = rt.router  # one config version for the whole execution
         self.call = spec.parse(kwargs, self.router.config)
@@ -130,6 +132,9 @@ class Runner:
             metric = "fallbacks_out" if hop.kind == "fallback" else "escalations_out"
             self.rt.ledger.count((origin.model_key, origin.model, origin.tier), {metric: 1})
         if hop.delay <= 0 and hop.state.queue in consumed_queues(self.task):
+            if hop.kind in ("route", "forward") and not self.in_place:
+                # what the re-publish would have announced (Flower: the task's queue)
+                announce.sent(self.task, hop.state.queue, self.kwargs)
             self.in_place = True
             return next_step(hop.state, self._arrived(hop.state, hop.state.queue), self.ctx)
         self._republish(hop.state, hop.delay)

@@ -8,7 +8,9 @@ request has an explicit timeout (the settings' default, or the request's own).
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
 import anthropic
 from anthropic.types import (
@@ -17,7 +19,6 @@ from anthropic.types import (
     TextBlockParam,
     UserMessageParam,
 )
-from anthropic.types import Message as SDKMessage
 from pydantic import SecretStr
 
 from routing.pricing import Usage
@@ -48,7 +49,12 @@ class AnthropicProvider:
             base_url=self.base_url,
             timeout=timeout,
             max_retries=0,
+            # No OpenTelemetry span per call (and no trace headers): ~30 us of CPU a call.
+            open_telemetry={"traces": {"enabled": False}, "propagation": False},
         )
+        # The raw response: its JSON is read into a plain dict rather than the SDK's
+        # `Message` model (~100 us of CPU a call); errors are raised as before.
+        self._create = self.client.messages.with_raw_response.create
 
     def __repr__(self) -> str:
         return f"AnthropicProvider(base_url={self.base_url!r}, timeout={self.timeout!r})"
@@ -68,12 +74,12 @@ class AnthropicProvider:
         error: ProviderError
         try:
             if request.system:
-                response = self.client.messages.create(
+                response = self._create(
                     model=request.model, max_tokens=request.max_tokens, messages=messages,
                     system=self._system(request.system, request.cache_system), timeout=timeout,
                 )
             else:
-                response = self.client.messages.create(
+                response = self._create(
                     model=request.model, max_tokens=request.max_tokens, messages=messages,
                     timeout=timeout,
                 )
@@ -88,7 +94,13 @@ class AnthropicProvider:
                 self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
             )
         else:
-            return self._completion(response, time.perf_counter() - started)
+            try:
+                body = json.loads(response.http_response.content)
+                return self._completion(body, response.request_id, time.perf_counter() - started)
+            except (ValueError, TypeError, AttributeError) as exc:  # not a Messages API body
+                error = failures.transient(
+                    self.name, f"invalid response: {exc}", secrets=self._secrets()
+                )
         # Raised outside the `except` blocks: the SDK exception (which holds the request
         # and its headers) is neither chained nor kept as context.
         raise error
@@ -103,20 +115,23 @@ class AnthropicProvider:
         return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
     @staticmethod
-    def _completion(response: SDKMessage, latency: float) -> Completion:
-        usage = response.usage
-        text = "".join(block.text for block in response.content if block.type == "text")
+    def _completion(body: dict[str, Any], request_id: str | None, latency: float) -> Completion:
+        usage = body.get("usage") or {}
+        text = "".join(
+            block.get("text", "") for block in body.get("content") or ()
+            if block.get("type") == "text"
+        )
         return Completion(
             text=text,
             usage=Usage(
-                input_tokens=usage.input_tokens,
-                output_tokens=usage.output_tokens,
-                cache_read_tokens=usage.cache_read_input_tokens or 0,
-                cache_write_tokens=usage.cache_creation_input_tokens or 0,
+                input_tokens=int(usage.get("input_tokens") or 0),
+                output_tokens=int(usage.get("output_tokens") or 0),
+                cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+                cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
             ),
-            model=response.model,
-            request_id=response._request_id or None,
+            model=str(body.get("model") or ""),
+            request_id=request_id or None,
             latency_s=latency,
             mode="live",
-            stop_reason=response.stop_reason,
+            stop_reason=body.get("stop_reason"),
         )
