@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli_startup, ledger_cost, publish, throughput
+from bench import cli_startup, ledger_cost, overhead, publish, throughput
 from bench.env import DEFAULT_REDIS_URL, bench_env, bench_redis_url
 from bench.report import TARGETS, met, print_report
 
@@ -43,12 +43,17 @@ class Mode:
     ledger_per_round: int
     ledger_rounds: int
     cli_rounds: int
+    # the path other apps take: the Haiku tier's shipped profile (32 threads, prefetch 4)
+    overhead_concurrency: int
+    overhead_latency: float
+    overhead_waves: int
+    overhead_rounds: int
 
 
 MODES = {
-    "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1, 1),
-    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3, 7),
-    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7, 15),
+    "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1, 1, 4, 0.05, 2, 1),
+    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3, 7, 32, 0.5, 8, 3),
+    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7, 15, 32, 0.5, 20, 5),
 }
 
 
@@ -67,6 +72,9 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         delays = [d * 1000 for d in propagation(store, redis_url, mode.changes)]
         thr = throughput.measure(benv, concurrency=mode.concurrency, latency=mode.latency,
                                  waves=mode.waves, rounds=mode.worker_rounds)
+        over = overhead.measure(benv, concurrency=mode.overhead_concurrency, prefetch=4,
+                                latency=mode.overhead_latency, waves=mode.overhead_waves,
+                                rounds=mode.overhead_rounds)
         cli = cli_startup.measure(benv.env(), mode.cli_rounds)
         leftover = len(benv.keys())
     figures: dict[str, Any] = {
@@ -97,12 +105,22 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "scaling_one_per_s": round(thr.llm, 2),
         "scaling_two_per_s": round(thr.llm_two, 2),
         "scaling_ratio": round(thr.llm_two / thr.llm, 4),
+        "overhead_concurrency": over.concurrency,
+        "overhead_latency_s": over.latency_s,
+        "overhead_limit_per_s": round(over.concurrency / over.latency_s, 2),
+        **{f"overhead_{m}_per_s": round(over.rate(m), 2) for m in overhead.MODES},
+        **{f"overhead_{m}_cpu_ms": round(over.cpu(m), 3) for m in overhead.MODES},
+        "overhead_foreign_ratio": round(over.rate("foreign") / over.rate("plain"), 4),
+        "overhead_project_ratio": round(over.rate("project") / over.rate("plain"), 4),
+        "overhead_cpu_ratio": round(over.cpu("foreign") / max(over.cpu("plain"), 1e-6), 3),
         "cli_floor_ms": round(cli.floor_ms, 1),
         **{f"cli_{name}_ms": round(ms, 1) for name, ms in cli.command_ms.items()},
         **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},
-        "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds, "cli": cli.rounds},
+        "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds,
+                   "overhead": mode.overhead_rounds, "cli": cli.rounds},
         "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
-                    "llm_two_per_s": thr.llm_two_per_s},
+                    "llm_two_per_s": thr.llm_two_per_s,
+                    "overhead_per_s": over.per_s, "overhead_cpu_ms": over.cpu_ms},
         "keys_left_before_cleanup": leftover,
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
     }

@@ -14,14 +14,17 @@ from bench.env import ROOT
 
 
 class Worker:
-    """`celery -A workers.app worker -I bench.bare_tasks` on the given queues (threads)."""
+    """`celery -A workers.app worker -I bench.bare_tasks` on the given queues (threads), or
+    the same for another app (`app`, e.g. `bench.plain_app`)."""
 
     def __init__(self, env: dict[str, str], queues: list[str], *, concurrency: int,
-                 prefetch: int, name: str = "haiku") -> None:
+                 prefetch: int, name: str = "haiku", app: str = "workers.app",
+                 include: str = "bench.bare_tasks") -> None:
         self.name = f"{name}-{uuid.uuid4().hex[:6]}@bench"
         cmd = [
-            sys.executable, "-m", "celery", "-A", "workers.app", "worker",
-            "-I", "bench.bare_tasks", "--queues", ",".join(queues), "--pool", "threads",
+            sys.executable, "-m", "celery", "-A", app, "worker",
+            *(("-I", include) if include else ()),
+            "--queues", ",".join(queues), "--pool", "threads",
             "--concurrency", str(concurrency), "--prefetch-multiplier", str(prefetch),
             "--hostname", self.name, "--loglevel", "INFO",
             "--without-mingle", "--without-gossip", "--task-events",
@@ -38,6 +41,12 @@ class Worker:
     @property
     def pid(self) -> int:
         return self.proc.pid
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU the worker process has used so far (all its threads)."""
+        with open(f"/proc/{self.pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
