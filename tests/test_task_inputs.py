@@ -192,12 +192,16 @@ def test_any_kwargs_parse_to_an_encodable_call_or_a_task_input_error(
 
 # -- on a real worker: refused before any reservation or call -----------------------------
 
-def _held_or_settled(client: redis.Redis, namespace: str, task_id: str) -> list[bytes]:
-    """Redis keys a reservation of `task_id` would have left (held, or settled)."""
-    found: list[bytes] = []
-    for pattern in (f"{namespace}:budget:resv:{task_id}:*", f"{namespace}:budget:task:{task_id}",
-                    f"{namespace}:ledger:settled:{task_id}:*"):
-        found += list(client.scan_iter(match=pattern, count=1000))
+def _held_or_settled(client: redis.Redis, namespace: str, task_id: str) -> list[str]:
+    """What a reservation of `task_id` would have left in Redis (held, or settled)."""
+    from routing.keys import keyspace
+
+    p = keyspace(namespace)
+    found = [f"resv {c!r}" for c in client.hkeys(f"{p}:budget:resv")
+             if c.decode().startswith(f"{task_id}:")]
+    if client.hexists(f"{p}:budget:owners", task_id):
+        found.append("owner")
+    found += [k.decode() for k in client.scan_iter(match=f"{p}:ledger:settled:{task_id}:*")]
     return found
 
 
@@ -250,6 +254,8 @@ def test_bad_input_sent_by_name_fails_named_with_no_reservation_and_no_call(
     ok = worker.app.tasks["llm.run"].delay(model_key="monitoring", prompt="fine?")
     assert ok.get(timeout=30)["model_key"] == "monitoring"
     assert len(llm_server.requests) == 1
+    # (and its reservation left its trace: the check above would have seen one)
+    assert _held_or_settled(redis_client, worker.namespace, ok.id)
 
 
 # -- at call time: never above the called model's output limit ------------------------------
