@@ -3,6 +3,8 @@
 `load_config(data)` is the only way in: it runs the field validation of pydantic and
 then the cross-checks (references, prices, cycles) and turns every problem into a
 `ConfigError` whose entries name the dotted path of the field and the reason.
+Every field has a strict type (no coercion: `routing.values`) and every number a bound
+(the `MAX_*` below); a file is read into a document by `routing.config_file`.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ dotted path) and the reason, never another exception. Refused:
   expanded (a "billion laughs" alias bomb), an alias inside its own anchor;
 - a key given twice in one mapping (YAML and JSON both keep the last one silently), a key
   that is not text;
-- YAML tags other than the plain JSON types (`!!binary`, `!!set`, `!!python/...`, `!foo`),
-  and, in JSON, `NaN` and `Infinity` (not JSON) and integers of more than 100 digits.
+- YAML tags (`!!binary`, `!!set`, `!!python/...`, `!foo`, also `!!int`...) but `!!str`,
+  `!!seq` and `!!map`; integers of more than 100 digits; in JSON, `NaN` and `Infinity`.
 YAML values are the JSON types: an unquoted date stays a string (no timestamps).
 """
 
@@ -32,6 +32,8 @@ _MAX_DIGITS = 100
 
 _YAML = "tag:yaml.org,2002:"
 _PLAIN_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null", "seq", "map")}
+# Tags that may be written out: those that cannot fail (`!!int abc` would).
+_EXPLICIT_TAGS = ("!", *(f"{_YAML}{t}" for t in ("str", "seq", "map")))
 _STR, _MERGE = f"{_YAML}str", f"{_YAML}merge"
 
 
@@ -96,7 +98,7 @@ class _Loader(yaml.SafeLoader):
                 self._path.pop()
             return super().compose_node(parent, index)
         assert isinstance(event, ScalarEvent | CollectionStartEvent)
-        if event.tag not in (None, "!", *_PLAIN_TAGS):
+        if event.tag is not None and event.tag not in _EXPLICIT_TAGS:
             raise _Refused(f"the tag {event.tag} is not accepted: write a plain value (text, "
                            "number, true/false, null, list or mapping)", event.start_mark, here)
         self._path.append(here)

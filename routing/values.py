@@ -51,7 +51,7 @@ def _amount(value: Any) -> Any:
         raise PydanticCustomError(
             "usd_type", "must be a number of USD, e.g. 0.80 (or the number as a string)"
         )
-    if isinstance(value, str) and (len(value) > 40 or not _NUMERIC.fullmatch(value)):
+    if isinstance(value, str) and (len(value) > 100 or not _NUMERIC.fullmatch(value)):
         raise PydanticCustomError(
             "usd_string", "must be a number of USD, e.g. 0.80 or \"0.80\" (a string holding "
             "only a decimal number)"

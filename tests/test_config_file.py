@@ -57,6 +57,12 @@ REFUSED: list[tuple[str, bytes, str, str]] = [
      "tag:yaml.org,2002:python/object:os.system is not accepted"),
     ("local-tag.yaml", b"models: !mine {}\n", "models", "the tag !mine is not accepted"),
     ("set.yaml", b"rules: !!set {a, b}\n", "rules", "tag:yaml.org,2002:set is not accepted"),
+    ("bool-tag.yaml", b"tiers: {haiku: {dispatch: !!bool maybe}}\n", "tiers.haiku.dispatch",
+     "tag:yaml.org,2002:bool is not accepted"),
+    ("int-tag.yaml", b"budgets: {window_seconds: !!int abc}\n", "budgets.window_seconds",
+     "tag:yaml.org,2002:int is not accepted"),
+    ("sexagesimal.yaml", b"budgets: {window_seconds: " + b"1:" * 60 + b"1}\n", "",
+     "an integer of 121 digits"),
     ("int-key.yaml", b"models:\n  1: {}\n", "models", "the key '1' is not text: quote it"),
     ("huge-int.yaml", b"budgets: {window_seconds: " + b"9" * 5000 + b"}\n", "",
      "an integer of 5000 digits"),
@@ -171,3 +177,18 @@ def test_yaml_and_json_of_any_value_give_a_mapping_or_a_config_error(
     cut = data.draw(st.integers(min_value=0, max_value=len(text)), label="cut")
     for part in (text, text[:cut]):
         _mapping_or_refused(part.encode("utf-8", "surrogatepass"), name)
+
+
+YAML_TOKENS = ["!!bool ", "!!int ", "!!float ", "!!binary ", "!!str ", "!!map ", "!!seq ",
+               "!x ", "! ", "&a ", "&b ", "*a", "*b", "<<: ", "[", "]", "{", "}", ": ", ", ",
+               "- ", "\n", "\n  ", " ", "a", "models", "1", "1:2", "0x1F", "1_0", ".inf",
+               ".nan", "~", "yes", "2024-01-01", "'", '"', "\\ud800", "# c", "---\n", "? ",
+               "|\n  x", "%YAML 1.1\n---\n", "\t"]
+
+
+@bounded(400)
+@given(st.lists(st.sampled_from(YAML_TOKENS), max_size=40).map("".join))
+def test_yaml_made_of_tags_anchors_and_flow_gives_a_mapping_or_a_config_error(
+    text: str
+) -> None:
+    _mapping_or_refused(text.encode("utf-8"), "f.yaml")
