@@ -55,12 +55,11 @@ def _written(store: ConfigStore, config: RoutingConfig, before: int, as_json: bo
         say(f"  ... and {len(changes) - 20} more")
 
 
-def _document(file: Path) -> Any:
-    from routing.defaults import read_yaml
+def _document(file: Path) -> dict[str, Any]:
+    from routing.config_file import read_document
 
-    doc = read_yaml(file)
-    if isinstance(doc, dict):
-        doc.pop("version", None)  # the store assigns versions
+    doc = read_document(file)
+    doc.pop("version", None)  # the store assigns versions
     return doc
 
 

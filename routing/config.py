@@ -3,21 +3,51 @@
 `load_config(data)` is the only way in: it runs the field validation of pydantic and
 then the cross-checks (references, prices, cycles) and turns every problem into a
 `ConfigError` whose entries name the dotted path of the field and the reason.
+Every field has a strict type (no coercion: `routing.values`) and every number a bound
+(the `MAX_*` below); a file is read into a document by `routing.config_file`.
 """
 
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from routing.errors import ConfigError
 from routing.kinds import BudgetPolicy, Pool, Provider
 from routing.money import MICROS_PER_USD
+from routing.values import Count, Number, Ref, Text, Usd, capped
 
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
+_NAME_MAX = 100
+
+# Bounds of every number (each refusal names its bound). Prices are USD per million
+# tokens: the dearest model today costs well under 100; a price above the cap is a unit
+# mistake (USD per token, or per thousand), and would make a reservation overflow.
+MAX_PRICE_USD_PER_MTOK = Decimal(10_000)
+# One day of spend, overall or per model key, in USD.
+MAX_DAILY_BUDGET_USD = Decimal(1_000_000)
+# A budget window of at most a leap year (Redis keeps a window's keys 2 windows + 1 day).
+MAX_WINDOW_SECONDS = 366 * 86_400
+MAX_TASK_TIMEOUT_SECONDS = 86_400.0
+MAX_CONTEXT_WINDOW = 10_000_000
+MAX_OUTPUT_TOKENS = 1_000_000
+DEFAULT_MAX_OUTPUT_TOKENS = 8_192
+
+PerMTok = Annotated[Usd, capped(MAX_PRICE_USD_PER_MTOK, "USD per MTok",
+                                "prices are USD per million tokens: check the unit")]
+DailyUsd = Annotated[Usd, capped(MAX_DAILY_BUDGET_USD, "USD a day",
+                                 "give a smaller daily budget")]
 
 
 class Strict(BaseModel):
@@ -27,69 +57,74 @@ class Strict(BaseModel):
 class Price(Strict):
     """USD per million tokens (numerically equal to micro-dollars per token)."""
 
-    input: Decimal = Field(ge=0)
-    output: Decimal = Field(ge=0)
-    cache_read: Decimal = Field(ge=0)
-    cache_write: Decimal = Field(ge=0)
-    batch_discount: Decimal = Field(default=Decimal("0.5"), ge=0, le=1)
+    input: PerMTok
+    output: PerMTok
+    cache_read: PerMTok
+    cache_write: PerMTok
+    batch_discount: Usd = Field(default=Decimal("0.5"), le=1)
 
 
 class ModelSpec(Strict):
     provider: Provider
-    provider_model: str = Field(min_length=1)
-    tier: str
-    context_window: int = Field(gt=0)
+    provider_model: Text = Field(min_length=1, max_length=200)
+    tier: Ref
+    context_window: Count = Field(gt=0, le=MAX_CONTEXT_WINDOW)
+    # The most tokens one reply may hold (the provider's output limit): a model key's
+    # max_tokens must fit it, and a call on this model is clamped to it.
+    max_output_tokens: Count = Field(default=DEFAULT_MAX_OUTPUT_TOKENS, ge=1,
+                                     le=MAX_OUTPUT_TOKENS)
     price: Price | None = None
 
 
 class TierSpec(Strict):
-    queue: str = Field(min_length=1)
+    queue: Ref
     pool: Pool = Pool.threads
-    concurrency: int = Field(default=4, ge=1, le=1000)
-    prefetch: int = Field(default=1, ge=1, le=1000)
-    replicas: int = Field(default=1, ge=1, le=100)
-    task_timeout_seconds: float = Field(default=120.0, gt=0)
+    concurrency: Count = Field(default=4, ge=1, le=1000)
+    prefetch: Count = Field(default=1, ge=1, le=1000)
+    replicas: Count = Field(default=1, ge=1, le=100)
+    task_timeout_seconds: Number = Field(default=120.0, gt=0, le=MAX_TASK_TIMEOUT_SECONDS)
     # Workers of this tier also consume Celery's default queue, where foreign producers'
     # `send_task` lands, and forward each task to its tier's queue.
-    dispatch: bool = False
+    dispatch: StrictBool = False
 
 
 class Trial(Strict):
     """Replay a sampled share of a key's successful calls on `candidate` (a shadow call
     whose answer is compared with the production one), within a daily trial budget."""
 
-    candidate: str
+    candidate: Ref
     # Share of the key's successful calls replayed, in (0, 1].
-    sample: float = Field(gt=0, le=1, allow_inf_nan=False)
-    daily_budget_usd: Decimal = Field(gt=0, allow_inf_nan=False)
+    sample: Number = Field(gt=0, le=1)
+    daily_budget_usd: DailyUsd = Field(gt=0)
     # A model key whose model judges free-text answers ("same answer? yes/no"); without
     # one, a free-text trial records cost, latency and validity only.
-    judge: str | None = None
+    judge: Ref | None = None
 
 
 class ModelKeySpec(Strict):
-    model: str
-    fallbacks: tuple[str, ...] = ()
-    escalate_to: str | None = None
-    max_tokens: int = Field(default=1024, ge=1)
-    prompt_cache: bool = False
+    model: Ref
+    fallbacks: tuple[Ref, ...] = Field(default=(), max_length=50)
+    escalate_to: Ref | None = None
+    # Also at most the output limit of the key's model (a cross-check).
+    max_tokens: Count = Field(default=1024, ge=1, le=MAX_OUTPUT_TOKENS)
+    prompt_cache: StrictBool = False
     on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
-    downgrade_to: str | None = None
-    description: str = ""
-    trials: tuple[Trial, ...] = ()
+    downgrade_to: Ref | None = None
+    description: Text = Field(default="", max_length=2000)
+    trials: tuple[Trial, ...] = Field(default=(), max_length=20)
     # The review recommends switching to a candidate when the lower bound of its 95%
     # agreement interval is at least `min_agreement`, on at least `min_samples` samples.
-    min_agreement: float = Field(default=0.95, gt=0, le=1, allow_inf_nan=False)
-    min_samples: int = Field(default=200, ge=1, le=10_000_000)
+    min_agreement: Number = Field(default=0.95, gt=0, le=1)
+    min_samples: Count = Field(default=200, ge=1, le=10_000_000)
 
 
 class Rule(Strict):
     """Send `model_keys` to `model` when the input has at least `min_input_tokens`."""
 
-    name: str = Field(pattern=_NAME)
-    model_keys: tuple[str, ...] = Field(min_length=1)
-    min_input_tokens: int = Field(ge=0)
-    model: str
+    name: StrictStr = Field(pattern=_NAME, max_length=_NAME_MAX)
+    model_keys: tuple[Ref, ...] = Field(min_length=1, max_length=1000)
+    min_input_tokens: Count = Field(ge=0, le=MAX_CONTEXT_WINDOW)
+    model: Ref
 
 
 # Budgets are counted in micro-dollars: a positive limit below one would be stored as 0,
@@ -109,25 +144,26 @@ def _budget_amount(value: Decimal | None) -> Decimal | None:
 
 
 class KeyBudget(Strict):
-    daily_usd: Decimal = Field(ge=0)
+    daily_usd: DailyUsd
 
     _amount = field_validator("daily_usd")(_budget_amount)
 
 
 class Budgets(Strict):
-    daily_usd: Decimal | None = Field(default=None, ge=0)
-    model_keys: dict[str, KeyBudget] = Field(default_factory=dict)
-    window_seconds: int = Field(default=86400, ge=1)
+    daily_usd: DailyUsd | None = None
+    model_keys: dict[StrictStr, KeyBudget] = Field(default_factory=dict)
+    # Within what Redis EXPIRE takes, and sensible: at most 366 days.
+    window_seconds: Count = Field(default=86400, ge=1, le=MAX_WINDOW_SECONDS)
 
     _amount = field_validator("daily_usd")(_budget_amount)
 
 
 class RoutingConfig(Strict):
-    version: int = Field(default=0, ge=0)
-    models: dict[str, ModelSpec] = Field(min_length=1)
-    tiers: dict[str, TierSpec] = Field(min_length=1)
-    model_keys: dict[str, ModelKeySpec] = Field(min_length=1)
-    rules: tuple[Rule, ...] = ()
+    version: Count = Field(default=0, ge=0, le=2**53)
+    models: dict[StrictStr, ModelSpec] = Field(min_length=1, max_length=1000)
+    tiers: dict[StrictStr, TierSpec] = Field(min_length=1, max_length=100)
+    model_keys: dict[StrictStr, ModelKeySpec] = Field(min_length=1, max_length=1000)
+    rules: tuple[Rule, ...] = Field(default=(), max_length=1000)
     budgets: Budgets = Field(default_factory=Budgets)
 
     @field_validator("models", "tiers", "model_keys")
@@ -136,9 +172,10 @@ class RoutingConfig(Strict):
         import re
 
         for name in value:
-            if not re.match(_NAME, name):
+            if not re.fullmatch(_NAME, name) or len(name) > _NAME_MAX:
                 raise ValueError(
-                    f"name '{name}' must be lower-case letters, digits, '_', '-' or '.'"
+                    f"name '{name[:_NAME_MAX]}' must be lower-case letters, digits, '_', '-' "
+                    f"or '.' (at most {_NAME_MAX})"
                 )
         return value
 
@@ -155,6 +192,8 @@ class RoutingConfig(Strict):
 def _path(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
+        if part == "[key]":  # pydantic's mark of an error in a mapping's key
+            continue
         if isinstance(part, int):
             out += f"[{part}]"
         else:
@@ -186,6 +225,14 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
     for key, spec in keys.items():
         base = f"model_keys.{key}"
         need_model(f"{base}.model", spec.model)
+        if spec.model in models and spec.max_tokens > models[spec.model].max_output_tokens:
+            problems.append(
+                (f"{base}.max_tokens",
+                 f"{spec.max_tokens} is above the output limit of '{spec.model}' "
+                 f"(models.{spec.model}.max_output_tokens: "
+                 f"{models[spec.model].max_output_tokens}); lower it, or raise the model's "
+                 "max_output_tokens if the provider allows more")
+            )
         seen = {spec.model}
         for i, fb in enumerate(spec.fallbacks):
             need_model(f"{base}.fallbacks[{i}]", fb)

@@ -5,6 +5,10 @@ from __future__ import annotations
 from routing.money import usd
 
 
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 class RoutingError(Exception):
     """Root of every error raised by `routing`."""
 
@@ -17,7 +21,10 @@ class ConfigError(RoutingError):
     """
 
     def __init__(self, problems: list[tuple[str, str]]) -> None:
-        self.problems = problems
+        # A refused document may hold text no encoder takes (a lone surrogate): the
+        # problems are printed, so they name it escaped.
+        self.problems = [(_printable(path), _printable(reason)) for path, reason in problems]
+        problems = self.problems
         lines = [f"{path}: {reason}" if path else reason for path, reason in problems]
         super().__init__("routing config refused:\n  " + "\n  ".join(lines))
 

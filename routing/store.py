@@ -171,6 +171,8 @@ class ConfigStore:
         """
         if isinstance(document, RoutingConfig):
             document = document.document()
+        if not isinstance(document, dict):
+            load_config(document)  # raises ConfigError naming what it got
         config = load_config({**document, "version": 0})
         new_doc = config.document()
         for _ in range(_RETRIES):

@@ -134,10 +134,13 @@ def _header() -> Iterator[str]:
            "`tests/test_task_reference.py` fails when it is stale. Do not edit it by hand.")
     yield ""
     yield ("Every task takes keyword arguments only (`send_task(name, kwargs={...})`, "
-           "`task.delay(**kwargs)`); an unknown kwarg is refused. Bad input fails the task "
-           "at once, without a provider call, with `TaskInputError` naming the field, e.g. "
-           "`llm.run: invalid input: prompt: ...`; a producer that does not import this "
-           "project gets the same message from `AsyncResult.get()`.")
+           "`task.delay(**kwargs)`); positional arguments and an unknown kwarg are refused. "
+           "Types are strict: an `int` is a JSON integer (not `true`, not `\"100\"`), a "
+           "`str` is text without lone surrogates (e.g. `\"\\ud800\"`). Bad input fails "
+           "the task at once, before any budget is reserved or provider called, with "
+           "`TaskInputError` naming the field, e.g. `llm.run: invalid input: prompt: ...`; a "
+           "producer that does not import this project gets the same message from "
+           "`AsyncResult.get()`.")
 
 
 def _run() -> Iterator[str]:

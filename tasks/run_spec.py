@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from routing.config import RoutingConfig
+from routing.values import Text
 from workers.contract import Call, Comparison, Message, input_error
 
 
@@ -23,28 +24,29 @@ class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="forbid")
     role: Literal["system", "user", "assistant"] = Field(
         description="`system` only before every user and assistant message")
-    content: str = Field(min_length=1, description="the message text")
+    content: Text = Field(min_length=1, description="the message text")
 
 
 class RunInput(BaseModel):
     """The kwargs of `llm.run`: `prompt` or `messages`, for a model key."""
 
     model_config = ConfigDict(extra="forbid")
-    model_key: str = Field(
+    model_key: Text = Field(
         min_length=1,
         description="the kind of work (e.g. `code_review`); the routing config maps it to a "
                     "model, tier and queue")
-    prompt: str | None = Field(
+    prompt: Text | None = Field(
         default=None, description="the user message; give `prompt` or `messages`")
     messages: list[ChatMessage] | None = Field(
         default=None,
         description="a conversation (`[{\"role\": \"user\", \"content\": \"...\"}, ...]`); "
                     "leading `system` messages are joined into the system prompt")
-    system: str | None = Field(
+    system: Text | None = Field(
         default=None, description="the system prompt (not with a `system` message)")
-    max_tokens: int | None = Field(
+    max_tokens: StrictInt | None = Field(
         default=None, ge=1, le=200_000,
-        description="output limit; default: the model key's `max_tokens` in the config")
+        description="output limit; default: the model key's `max_tokens` in the config (a "
+                    "call is clamped to its model's output limit)")
 
     @model_validator(mode="after")
     def _one_of(self) -> RunInput:
@@ -155,7 +157,7 @@ class RunSpec:
         try:
             data = RunInput.model_validate(kwargs)
         except ValidationError as exc:
-            raise input_error(self.name, exc) from None
+            raise input_error(self.name, exc, RunInput.model_fields) from None
         return Call(data.model_key, data.conversation(), data.system_prompt(), data.max_tokens)
 
     def compare(

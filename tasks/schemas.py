@@ -14,10 +14,14 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
+
+from routing.values import Text
 
 
 class In(BaseModel):
+    """A typed task's kwargs: strict (no coercion; text without lone surrogates)."""
+
     model_config = ConfigDict(extra="forbid")
 
 
@@ -45,8 +49,8 @@ class Out(BaseModel):
 
 
 class MonitoringIn(In):
-    source: str = Field(min_length=1, description="what is being watched")
-    observations: list[str] = Field(min_length=1, description="one observation per line")
+    source: Text = Field(min_length=1, description="what is being watched")
+    observations: list[Text] = Field(min_length=1, description="one observation per line")
 
 
 class MonitoringOut(Out):
@@ -58,15 +62,16 @@ class MonitoringOut(Out):
 
 
 class CurationItem(BaseModel):
-    id: str = Field(min_length=1, description="unique among the items; the selection names it")
-    title: str = Field(min_length=1, description="the item's headline")
-    text: str = Field(default="", description="its body or summary")
+    id: Text = Field(min_length=1, description="unique among the items; the selection names it")
+    title: Text = Field(min_length=1, description="the item's headline")
+    text: Text = Field(default="", description="its body or summary")
 
 
 class CurationIn(In):
-    topic: str = Field(min_length=1, description="what the selection is for")
+    topic: Text = Field(min_length=1, description="what the selection is for")
     items: list[CurationItem] = Field(min_length=1, description="the candidates")
-    max_selected: int = Field(default=5, ge=1, le=100, description="select at most this many")
+    max_selected: StrictInt = Field(default=5, ge=1, le=100,
+                                    description="select at most this many")
 
 
 class Selection(BaseModel):
@@ -103,8 +108,8 @@ class CurationOut(Out):
 
 
 class ClassificationIn(In):
-    text: str = Field(min_length=1, description="what to classify")
-    labels: list[str] = Field(min_length=2, description="the labels to choose from")
+    text: Text = Field(min_length=1, description="what to classify")
+    labels: list[Text] = Field(min_length=2, description="the labels to choose from")
 
 
 class ClassificationOut(Out):
@@ -129,8 +134,8 @@ class ClassificationOut(Out):
 
 
 class ExtractionIn(In):
-    text: str = Field(min_length=1, description="the text to extract from")
-    fields: dict[str, str] = Field(min_length=1, description="field name -> what it holds")
+    text: Text = Field(min_length=1, description="the text to extract from")
+    fields: dict[Text, Text] = Field(min_length=1, description="field name -> what it holds")
 
 
 class ExtractionOut(Out):
@@ -158,8 +163,8 @@ class ExtractionOut(Out):
 
 
 class LookupIn(In):
-    question: str = Field(min_length=1, description="what to answer")
-    context: str = Field(default="", description="the text to answer from")
+    question: Text = Field(min_length=1, description="what to answer")
+    context: Text = Field(default="", description="the text to answer from")
 
 
 class LookupOut(Out):
@@ -170,9 +175,9 @@ class LookupOut(Out):
 
 
 class CodeGenerationIn(In):
-    task: str = Field(min_length=1, description="what the code must do")
-    language: str = Field(default="python", min_length=1, description="programming language")
-    context: str = Field(default="", description="existing code, interfaces, constraints")
+    task: Text = Field(min_length=1, description="what the code must do")
+    language: Text = Field(default="python", min_length=1, description="programming language")
+    context: Text = Field(default="", description="existing code, interfaces, constraints")
 
 
 class CodeGenerationOut(Out):
@@ -181,8 +186,8 @@ class CodeGenerationOut(Out):
 
 
 class CodeReviewIn(In):
-    diff: str = Field(min_length=1, description="the change to review, e.g. a unified diff")
-    guidelines: str = Field(default="", description="the team's review rules")
+    diff: Text = Field(min_length=1, description="the change to review, e.g. a unified diff")
+    guidelines: Text = Field(default="", description="the team's review rules")
 
 
 class Finding(BaseModel):
@@ -200,10 +205,11 @@ class CodeReviewOut(Out):
 
 
 class DraftingIn(In):
-    brief: str = Field(min_length=1, description="what to write")
-    audience: str = Field(default="", description="who will read it")
-    tone: str = Field(default="", description="e.g. formal, friendly")
-    max_words: int | None = Field(default=None, ge=1, description="length limit of the body")
+    brief: Text = Field(min_length=1, description="what to write")
+    audience: Text = Field(default="", description="who will read it")
+    tone: Text = Field(default="", description="e.g. formal, friendly")
+    max_words: StrictInt | None = Field(default=None, ge=1, le=100_000,
+                                        description="length limit of the body")
 
 
 class DraftingOut(Out):
@@ -212,8 +218,8 @@ class DraftingOut(Out):
 
 
 class OrchestrationIn(In):
-    goal: str = Field(min_length=1, description="what the plan must achieve")
-    context: str = Field(default="", description="what is known already")
+    goal: Text = Field(min_length=1, description="what the plan must achieve")
+    context: Text = Field(default="", description="what is known already")
 
 
 class PlanStep(BaseModel):
@@ -243,9 +249,9 @@ class OrchestrationOut(Out):
 
 
 class DecisionIn(In):
-    question: str = Field(min_length=1, description="the decision to make")
-    options: list[str] = Field(min_length=2, description="the choices")
-    context: str = Field(default="", description="facts and constraints to weigh")
+    question: Text = Field(min_length=1, description="the decision to make")
+    options: list[Text] = Field(min_length=2, description="the choices")
+    context: Text = Field(default="", description="facts and constraints to weigh")
 
 
 class DecisionOut(Out):
@@ -271,8 +277,8 @@ class DecisionOut(Out):
 
 
 class LargeContextIn(In):
-    task: str = Field(min_length=1, description="what to do across the files")
-    files: dict[str, str] = Field(min_length=1, description="path -> content")
+    task: Text = Field(min_length=1, description="what to do across the files")
+    files: dict[Text, Text] = Field(min_length=1, description="path -> content")
 
 
 class FileChange(BaseModel):

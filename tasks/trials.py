@@ -55,12 +55,15 @@ def sample_trials(
         candidate = trial.candidate
         if candidate == result.get("model") or candidate not in cfg.models:
             continue  # the answer came from the candidate itself (a fallback): no contrast
-        if input_tokens + max_tokens > cfg.models[candidate].context_window:
+        model = cfg.models[candidate]
+        if input_tokens + max_tokens > model.context_window:
             continue  # the candidate cannot hold this input: nothing to learn
         if not sampled(task_id, candidate, trial.sample):
             continue
         call_id = f"trial:{task_id}:{candidate}"
-        worst = worst_case_micros(input_tokens, max_tokens, cfg.price_of(candidate))
+        # the trial call is clamped to the candidate's output limit: reserve what it may cost
+        worst = worst_case_micros(input_tokens, min(max_tokens, model.max_output_tokens),
+                                  cfg.price_of(candidate))
         try:
             held = rt.budgets.reserve_trial(cfg, str(result["model_key"]), candidate,
                                             call_id, worst)

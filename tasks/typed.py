@@ -50,7 +50,7 @@ class TypedSpec:
         try:
             return self.input_model.model_validate(kwargs)
         except ValidationError as exc:
-            raise input_error(self.name, exc) from None
+            raise input_error(self.name, exc, self.input_model.model_fields) from None
 
     def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
         given = self._input(kwargs)

@@ -105,7 +105,8 @@ GOOD_TRIAL = {"candidate": "kimi-for-coding", "sample": 0.05, "daily_budget_usd"
     ({"candidate": "claude-haiku-4-5"}, "trials[0].candidate", "already the key's model"),
     ({"sample": 0}, "trials[0].sample", "greater than 0"),
     ({"sample": 1.5}, "trials[0].sample", "less than or equal to 1"),
-    ({"sample": "nan"}, "trials[0].sample", "finite"),
+    ({"sample": float("nan")}, "trials[0].sample", "finite"),
+    ({"sample": "0.5"}, "trials[0].sample", "valid number"),  # a share is a number
     ({"daily_budget_usd": 0}, "trials[0].daily_budget_usd", "greater than 0"),
     ({"judge": "summarize"}, "trials[0].judge", "unknown model key 'summarize'"),
     ({"extra": 1}, "trials[0].extra", "Extra inputs are not permitted"),

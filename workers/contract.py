@@ -98,14 +98,24 @@ class WorkSpec(Protocol):
         ...
 
 
-def input_error(task: str, exc: ValidationError) -> TaskInputError:
-    """One message naming every bad field, e.g. `llm.run: prompt: must not be empty`."""
+def input_error(
+    task: str, exc: ValidationError, accepted: Iterable[str] = ()
+) -> TaskInputError:
+    """One message naming every bad field, e.g. `llm.run: prompt: must not be empty`; an
+    unknown keyword argument is named with the `accepted` ones. Input values are not
+    echoed (a prompt may be private)."""
     parts = []
-    for err in exc.errors(include_url=False):
-        loc = ".".join(str(p) for p in err["loc"])
+    for err in exc.errors(include_url=False, include_input=False):
+        # (a mapping key's own error is marked `[key]`; a key may hold any text)
+        loc = ".".join(str(p) for p in err["loc"] if p != "[key]")
+        loc = loc.encode("utf-8", "backslashreplace").decode("utf-8")
+        loc += " (a key)" if err["loc"][-1:] == ("[key]",) else ""
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden" and len(err["loc"]) == 1 and accepted:
+            msg = f"unknown keyword argument (known: {', '.join(accepted)})"
         # (an error of the whole input, e.g. `prompt` and `messages` both given, names its
         # fields itself)
-        parts.append(f"{loc}: {err['msg']}" if loc else err["msg"])
+        parts.append(f"{loc}: {msg}" if loc else msg)
     return TaskInputError(f"{task}: invalid input: " + "; ".join(parts))
 
 

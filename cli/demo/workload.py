@@ -9,9 +9,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from routing.config_file import parse_document, read_document
 from routing.errors import ConfigError
 
 DAY = 86400
@@ -73,16 +73,14 @@ class Workload(_Model):
 
 def load_workload(path: str | Path | None = None) -> Workload:
     """The shipped workload, or the one at `path`; a bad file raises `ConfigError`."""
+    # Read as strictly as a routing config (size, encoding, depth, aliases, duplicate keys).
+    if path is None:
+        data = resources.files("cli.demo").joinpath(SHIPPED).read_bytes()
+        document = parse_document(data, f"workload {SHIPPED}")
+    else:
+        document = read_document(path)
     try:
-        if path is None:
-            text = resources.files("cli.demo").joinpath(SHIPPED).read_text("utf-8")
-        else:
-            text = Path(path).read_text("utf-8")
-        return Workload.model_validate(yaml.safe_load(text))
-    except OSError as exc:
-        raise ConfigError([("", f"cannot read workload {path}: {exc.strerror}")]) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError([("", f"workload {path or SHIPPED} is not valid YAML: {exc}")]) from None
+        return Workload.model_validate(document)
     except ValidationError as exc:
         raise ConfigError(
             [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]

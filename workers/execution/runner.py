@@ -168,7 +168,8 @@ class Runner:
         cfg = self.router.config
         model = cfg.models[state.model]
         price = cfg.price_of(state.model)
-        max_tokens = self.ctx.max_tokens_for(state)
+        # Never above the called model's output limit (a fallback's may be smaller).
+        max_tokens = min(self.ctx.max_tokens_for(state), model.max_output_tokens)
         accounting = self._accounting()
         try:
             reservation = accounting.reserve(

@@ -70,7 +70,7 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     call = spec.parse(job.kwargs, cfg)
     model = cfg.models[job.candidate]
     row = (job.model_key, job.candidate, model.tier)
-    max_tokens = call.max_tokens or key.max_tokens
+    max_tokens = min(call.max_tokens or key.max_tokens, model.max_output_tokens)
     request = CompletionRequest(
         model=model.provider_model, messages=call.messages, max_tokens=max_tokens,
         system=call.system, cache_system=key.prompt_cache,
