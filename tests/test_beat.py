@@ -3,6 +3,9 @@ existing queue, and each expires before its next run."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
+
 import pytest
 
 from beat_schedule import INTERVALS, SCHEDULE
@@ -33,3 +36,46 @@ def test_entry_task_is_registered_and_routes_to_a_queue(name: str) -> None:
 def test_the_seed_cadences() -> None:
     assert SCHEDULE["monitoring-every-30-minutes"]["schedule"] == 30 * 60
     assert SCHEDULE["content-curation-every-6-hours"]["schedule"] == 6 * 3600
+
+
+def test_beat_keeps_the_schedule_and_its_lock_in_the_routing_redis_under_the_namespace(
+    env: dict[str, str], redis_client: Any
+) -> None:
+    """celery-redbeat, as `celery -A workers.app beat` configures it, stores every entry of
+    the schedule (crontabs intact, expiries kept) under the deployment's namespace in the
+    routing Redis, and locks with the configured timeout."""
+    from celery import Celery
+    from celery.schedules import schedule as every
+    from redbeat import RedBeatScheduler
+    from redbeat.schedulers import RedBeatSchedulerEntry
+
+    from workers.celery_config import celery_config
+    from workers.settings import get_settings
+
+    ns = env["LLM_ROUTER_NAMESPACE"]
+    settings = get_settings()
+    beat_app = Celery("beat-check")
+    beat_app.conf.update(celery_config(settings, default_config()))
+    assert beat_app.conf.beat_scheduler == "redbeat.RedBeatScheduler"
+    # When Beat sets up its schedule
+    scheduler = RedBeatScheduler(app=beat_app)
+    try:
+        # Then each entry is in Redis as defined, under the namespace
+        for name, entry in SCHEDULE.items():
+            stored = RedBeatSchedulerEntry.from_key(f"{ns}:redbeat:{name}", app=beat_app)
+            assert stored.task == entry["task"]
+            expected = entry["schedule"]
+            if isinstance(expected, int):
+                expected = every(timedelta(seconds=expected))
+            assert stored.schedule == expected, name
+            assert stored.options["expires"] == entry["options"]["expires"], name
+        keys = {k.decode() for k in redis_client.scan_iter(match="*redbeat*", count=1000)
+                if ns in k.decode()}
+        assert keys and all(k.startswith(f"{ns}:redbeat:") for k in keys), keys
+        assert scheduler.lock_key == f"{ns}:redbeat::lock"
+        assert scheduler.lock_timeout == settings.beat_lock_timeout
+        # it wakes (and renews the lock) well within the lock's life
+        assert scheduler.max_interval * 5 <= settings.beat_lock_timeout
+    finally:
+        scheduler.close()
+        beat_app.redbeat_redis.close()
