@@ -137,5 +137,7 @@ def plan_lines(result: Plan, *, file: Path | None) -> list[str]:
         f"${total['cost_per_day_usd']:,.2f} a day (${total['cost_per_30_days_usd']:,.2f} "
         "per 30 days)")
     lines.append("slots = ceil(calls/s x latency / utilization); replicas = ceil(slots / "
-                 "concurrency); 'configured' is the tier's `replicas` in the config")
+                 "concurrency);")
+    lines.append("'configured': the tier's replicas in the config; 'from': given, measured "
+                 "(ledger) or default")
     return lines

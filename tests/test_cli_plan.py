@@ -4,6 +4,7 @@ the two outputs, and refused input (exit 2, nothing computed)."""
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -83,3 +84,15 @@ def test_plan_on_paper_from_a_config_file_needs_no_redis(
                   "--calls-per-day", "lookup=1000000")
     assert doc["total"]["replicas"] == 2
     assert {k["latency_source"] for k in doc["model_keys"]} == {"default"}
+
+
+def test_the_readme_example_is_the_real_output(
+    env: dict[str, str], namespace: str
+) -> None:
+    """The README's example fleet, run on a fresh deployment, prints what the README shows."""
+    readme = (ROOT / "README.md").read_text("utf-8")
+    start = readme.index("$ llm-router plan ")
+    block = readme[start:readme.index("```", start)].rstrip("\n").split("\n")
+    args = shlex.split(block[0].removeprefix("$ llm-router "))
+    ConfigStore.from_url(env["LLM_ROUTER_REDIS_URL"], namespace).init(author="tests")
+    assert run(*args).stdout.rstrip("\n").split("\n") == block[1:]
