@@ -1,6 +1,7 @@
 """One Beat across replicas: two real `celery -A workers.app beat` processes (celery-redbeat,
-its lock in the routing Redis) send every cron exactly once per period, and when the Beat
-holding the lock is killed, the other takes over within the lock's timeout.
+its lock in the routing Redis: one server, or a Redis Cluster) send every cron exactly once
+per period, and when the Beat holding the lock is killed, the other takes over within the
+lock's timeout.
 
 The schedule is the production one with short periods (tests/support/beat.py); nothing
 consumes the default queue here, so every cron message Beat sent waits in the broker list,
@@ -20,8 +21,10 @@ from itertools import pairwise
 import pytest
 import redis
 
+from routing.connect import connect
+from routing.keys import keyspace
 from tests.support.beat import PERIODS_ENV, BeatProcess, fast_schedule, sends
-from tests.support.redis import delete_matching
+from tests.support.redis import delete_namespace
 from tests.support.wait import wait_until
 from workers.contract import DEFAULT_QUEUE
 
@@ -39,17 +42,33 @@ SCHEDULE = fast_schedule(PERIODS)
 TASK_ENTRY = {entry["task"]: name for name, entry in SCHEDULE.items()}
 
 
+@pytest.fixture(params=["server", "cluster"])
+def routing(request: pytest.FixtureRequest, redis_url: str) -> Iterator[tuple[str, redis.Redis]]:
+    """The routing Redis (LLM_ROUTER_REDIS_URL: the shared test server, or a Redis
+    Cluster) and a client of it; the broker is always the shared server."""
+    url = redis_url if request.param == "server" else request.getfixturevalue(
+        "redis_cluster_url")
+    client = connect(url)
+    yield url, client
+    client.close()
+
+
 @pytest.fixture
-def beat_env(redis_url: str) -> Iterator[dict[str, str]]:
+def beat_env(redis_url: str, routing: tuple[str, redis.Redis]) -> Iterator[dict[str, str]]:
     ns = f"llmr-beat-{uuid.uuid4().hex[:8]}"
+    url, client = routing
     yield {
-        "LLM_ROUTER_REDIS_URL": redis_url,
+        "LLM_ROUTER_REDIS_URL": url,
+        "LLM_ROUTER_BROKER_URL": redis_url,
+        "LLM_ROUTER_RESULT_BACKEND": redis_url,
         "LLM_ROUTER_NAMESPACE": ns,
         "LLM_ROUTER_BROKER_PREFIX": f"{ns}:broker:",
         "LLM_ROUTER_BEAT_LOCK_TIMEOUT": str(LOCK_TIMEOUT),
         PERIODS_ENV: json.dumps(PERIODS),
     }
-    delete_matching(redis_url, f"{ns}:*")
+    delete_namespace(redis_url, ns)
+    for key in client.scan_iter(match=f"{keyspace(ns)}:*"):
+        client.delete(key)
 
 
 def _send_times(client: redis.Redis, env: dict[str, str]) -> dict[str, list[datetime]]:
@@ -82,15 +101,16 @@ def _run_counts(client: redis.Redis, ns: str) -> dict[str, int]:
     """What redbeat itself recorded: each entry's total runs (its meta in Redis)."""
     counts = {}
     for name in SCHEDULE:
-        meta = client.hget(f"{ns}:redbeat:{name}", "meta")
+        meta = client.hget(f"{keyspace(ns)}:redbeat:{name}", "meta")
         counts[name] = json.loads(meta or "{}").get("total_run_count", 0)
     return counts
 
 
 def test_two_beats_send_each_cron_once_per_period_and_the_standby_takes_over(
-    beat_env: dict[str, str], redis_client: redis.Redis
+    beat_env: dict[str, str], routing: tuple[str, redis.Redis], redis_client: redis.Redis
 ) -> None:
     ns = beat_env["LLM_ROUTER_NAMESPACE"]
+    lock_client = routing[1]  # Beat's lock and schedule; the broker is `redis_client`
     # Given two Beat replicas started together on one deployment's Redis
     beats = [BeatProcess(beat_env, "a"), BeatProcess(beat_env, "b")]
     try:
@@ -109,14 +129,14 @@ def test_two_beats_send_each_cron_once_per_period_and_the_standby_takes_over(
 
         # When the Beat holding the lock dies without releasing it
         counts = {name: len(sent) for name, sent in before.items()}
-        lock_key = f"{ns}:redbeat::lock"
-        token = redis_client.get(lock_key)
+        lock_key = f"{keyspace(ns)}:redbeat::lock"
+        token = lock_client.get(lock_key)
         assert token is not None
         holder.kill()
         # Then the standby takes the lock within its timeout: the holder renewed it at
         # most a loop interval before dying, the standby retries every loop interval (and
         # a second of slack for a busy machine)
-        wait_until(lambda: redis_client.get(lock_key) not in (None, token),
+        wait_until(lambda: lock_client.get(lock_key) not in (None, token),
                    timeout=LOCK_TIMEOUT + MAX_LOOP + 1.0, interval=0.05,
                    what="the standby Beat taking over the lock")
         wait_until(standby.holds_lock, timeout=5, what="the standby saying it holds the lock")
@@ -130,7 +150,7 @@ def test_two_beats_send_each_cron_once_per_period_and_the_standby_takes_over(
         _assert_once_per_period(after)
         # Every message in the broker is a run redbeat recorded (no send it did not count)
         standby.stop()
-        recorded = _run_counts(redis_client, ns)
+        recorded = _run_counts(lock_client, ns)
         final = _send_times(redis_client, beat_env)
         assert {n: len(t) for n, t in final.items()} == recorded
     except AssertionError:

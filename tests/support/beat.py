@@ -1,10 +1,10 @@
 """Beat in subprocesses on a compressed schedule, and the cron sends it leaves in the broker.
 
-`FastRedBeatScheduler` is the production scheduler (celery-redbeat: its lock, its keys
-under the namespace, the routing Redis) on the production schedule's entries, each with a
-short period given in LLM_ROUTER_TEST_BEAT_PERIODS (JSON, entry name -> seconds) and its
-expiry scaled with it (the same share of the period as in production), so that every cron
-runs several periods in seconds. Tests start it with
+`FastRedBeatScheduler` is the production scheduler (`workers.beat`: celery-redbeat, its
+lock, its keys under the namespace, the routing Redis) on the production schedule's
+entries, each with a short period given in LLM_ROUTER_TEST_BEAT_PERIODS (JSON, entry name
+-> seconds) and its expiry scaled with it (the same share of the period as in production),
+so that every cron runs several periods in seconds. Tests start it with
 `celery -A workers.app beat -S tests.support.beat:FastRedBeatScheduler`.
 """
 
@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from redbeat import RedBeatScheduler
+from workers.beat import Scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
 PERIODS_ENV = "LLM_ROUTER_TEST_BEAT_PERIODS"
@@ -44,7 +44,7 @@ def fast_schedule(periods: dict[str, float]) -> dict[str, dict[str, Any]]:
     return fast
 
 
-class FastRedBeatScheduler(RedBeatScheduler):  # type: ignore[misc]
+class FastRedBeatScheduler(Scheduler):
     def __init__(self, app: Any, **kwargs: Any) -> None:
         app.conf.beat_schedule = fast_schedule(json.loads(os.environ[PERIODS_ENV]))
         super().__init__(app, **kwargs)
@@ -63,7 +63,9 @@ class BeatProcess:
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         assert self.proc.stdout is not None
-        threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True).start()
+        self._reader = threading.Thread(target=self._read, args=(self.proc.stdout,),
+                                        daemon=True)
+        self._reader.start()
 
     def _read(self, stream: IO[str]) -> None:
         for line in stream:
@@ -89,6 +91,7 @@ class BeatProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(10)
+        self._close()
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -97,6 +100,12 @@ class BeatProcess:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        self._close()
+
+    def _close(self) -> None:
+        self._reader.join(10)  # the output ends with the process
+        if self.proc.stdout is not None and not self._reader.is_alive():
+            self.proc.stdout.close()
 
 
 @dataclass(frozen=True)
