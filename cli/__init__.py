@@ -55,6 +55,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "demo": ("cli.demo_cmd",),
     "review": ("cli.review_cmd",),
     "flower": ("cli.flower_cmd",),
+    "plan": ("cli.plan_cmd",),
 }
 
 

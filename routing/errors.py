@@ -133,3 +133,12 @@ class NothingToApplyError(RoutingError):
         self.key = key
         self.reason = reason
         super().__init__(f"model_keys.{key}: the review recommends no change ({reason})")
+
+
+class PlanInputError(RoutingError):
+    """`plan` was given input it cannot use (a bad flag value, an unknown model key)."""
+
+    def __init__(self, flag: str, reason: str) -> None:
+        self.flag = flag
+        self.reason = reason
+        super().__init__(f"{flag}: {reason}")

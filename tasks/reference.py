@@ -206,7 +206,8 @@ def _crons() -> Iterator[str]:
 
     yield "## Beat crons"
     yield ""
-    yield ("`beat_schedule.py`; run them with `celery -A workers.app beat` (exactly one). A "
+    yield ("`beat_schedule.py`; run them with `celery -A workers.app beat` (celery-redbeat: "
+           "replicas are safe, the one holding the lock in Redis sends each cron once). A "
            "cron with a model key hands its LLM work to that typed task.")
     yield ""
     yield "| task | schedule | kwargs | hands on to | what it does |"

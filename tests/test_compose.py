@@ -158,7 +158,7 @@ def test_config_init_is_a_one_shot_service(services: dict[str, dict[str, Any]]) 
     assert svc["restart"] == "no"
 
 
-def test_beat_is_a_single_instance_with_a_persistent_schedule(
+def test_beat_runs_redbeat_replicas_with_one_lock(
     services: dict[str, dict[str, Any]],
 ) -> None:
     beats = {n: s for n, s in services.items() if "beat" in _command(s)}
@@ -166,10 +166,15 @@ def test_beat_is_a_single_instance_with_a_persistent_schedule(
     beat = beats["beat"]
     cmd = _command(beat)
     assert cmd[:4] == ["celery", "-A", "workers.app", "beat"]
-    assert beat["deploy"]["replicas"] == 1
-    schedule = _option(cmd, "--schedule")
-    assert schedule is not None and schedule.startswith("/data/")
-    assert any(str(v).endswith(":/data") for v in beat["volumes"])
+    # The scheduler (celery-redbeat), its Redis, keys and lock come from the Celery config
+    # (tests/test_beat.py, tests/test_beat_lock.py); nothing here may override them.
+    for option in ("-S", "--scheduler", "--schedule", "-s", "--max-interval"):
+        assert _option(cmd, option) is None, f"beat: {option} overrides the redbeat config"
+    # Replicas are safe with the lock: the standby takes over when the running one dies.
+    assert beat["deploy"]["replicas"] == 2
+    assert "volumes" not in beat, "redbeat keeps Beat's state in Redis, not in a file"
+    assert "LLM_ROUTER_BEAT_LOCK_TIMEOUT" in beat["environment"]
+    assert "beat-data" not in (_load().get("volumes") or {})
 
 
 def test_flower_has_basic_auth_from_env_persistence_and_a_healthcheck(

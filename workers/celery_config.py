@@ -10,6 +10,8 @@ from workers.queues import route_task, tier_queues
 from workers.result_backend import backend_url
 from workers.settings import Settings
 
+# Beat's scheduler (imported by Beat alone: workers and producers never load redbeat).
+BEAT_SCHEDULER = "workers.beat:Scheduler"
 # Added to the derived visibility timeout: time to notice a lost worker, clock skew.
 VISIBILITY_MARGIN_SECONDS = 300
 
@@ -23,9 +25,31 @@ def visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
     return int(longest_task + settings.retry_max_delay + VISIBILITY_MARGIN_SECONDS)
 
 
-def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
+def beat_config(settings: Settings) -> dict[str, Any]:
+    """Beat: the crons of `beat_schedule.SCHEDULE` (expiries included), sent by
+    celery-redbeat (`workers.beat`), which keeps the schedule's state and a lock in the
+    routing Redis (one server, a Cluster or Sentinel) under this deployment's namespace.
+    Any number of Beat replicas may run: the one holding the lock sends, the others wait
+    for it (and take over within the lock's timeout when the holder dies); each entry's
+    last run is in Redis, so a takeover sends nothing twice."""
     from beat_schedule import SCHEDULE
 
+    lock_timeout = settings.beat_lock_timeout
+    return {
+        "beat_schedule": SCHEDULE,
+        "beat_scheduler": BEAT_SCHEDULER,
+        # Beat wakes at least this often; each wake renews the lock.
+        "beat_max_loop_interval": lock_timeout / 5,
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_key_prefix": settings.key("redbeat") + ":",
+        "redbeat_lock_timeout": lock_timeout,
+        # Options of Beat's Redis client (not the broker's transport options): ride out a
+        # Redis outage shorter than the lock's life instead of exiting.
+        "redbeat_redis_options": {"retry_period": lock_timeout},
+    }
+
+
+def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
     visibility = visibility_timeout(settings, config)
     transport: dict[str, Any] = {
         "visibility_timeout": visibility,
@@ -63,7 +87,7 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
         "worker_prefetch_multiplier": 1,
-        "beat_schedule": SCHEDULE,
         "timezone": "UTC",
         "enable_utc": True,
+        **beat_config(settings),
     }

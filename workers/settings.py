@@ -86,6 +86,12 @@ class Settings(BaseModel):
     metrics_port: int = Field(
         default=0, ge=0, le=65535, validation_alias="LLM_ROUTER_METRICS_PORT"
     )
+    # Beat (celery-redbeat): seconds the running Beat's lock lives without being renewed.
+    # It renews it every fifth of that, so a standby Beat takes over at most this long
+    # (plus a fifth) after the running one died. Whole seconds: redbeat renews in seconds.
+    beat_lock_timeout: int = Field(
+        default=60, ge=2, le=3600, validation_alias="LLM_ROUTER_BEAT_LOCK_TIMEOUT"
+    )
 
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
