@@ -62,13 +62,13 @@ return {1, new}
 
 
 def redact_url(url: str) -> str:
-    """A Redis URL without its password (for messages and logs)."""
+    """A Redis URL without its password (for messages and logs); a multi-host URL
+    (`redis+cluster://:pw@h1:7000,h2:7001`, `redis+sentinel://...`) keeps its hosts."""
     parts = urlsplit(url)
-    if parts.password is None:
+    userinfo, at, hosts = parts.netloc.rpartition("@")
+    if not at or ":" not in userinfo:
         return url
-    host = parts.hostname or ""
-    netloc = f"{parts.username or ''}:***@{host}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}"))
 
 
 class ConfigStore:

@@ -170,3 +170,17 @@ def test_a_write_equal_to_the_current_config_writes_nothing(
     store.set_model("monitoring", "gpt-4o", author="t")
     with pytest.raises(VersionConflictError):
         store.write(current, author="t", expect_version=1)
+
+
+@pytest.mark.parametrize(("url", "shown"), [
+    ("redis://:s3cret@cache:6380/0", "redis://:***@cache:6380/0"),
+    ("redis://user:s3cret@cache/0", "redis://user:***@cache/0"),
+    ("redis://cache:6379/0", "redis://cache:6379/0"),
+    ("redis+cluster://:pw@h1:7000,h2:7001,h3:7002/0", "redis+cluster://:***@h1:7000,h2:7001,h3:7002/0"),
+    ("redis+sentinel://:pw@s1:26379,s2:26379/mymaster/0",
+     "redis+sentinel://:***@s1:26379,s2:26379/mymaster/0"),
+])
+def test_a_url_is_shown_without_its_password_whatever_its_hosts(url: str, shown: str) -> None:
+    from routing.store import redact_url
+
+    assert redact_url(url) == shown

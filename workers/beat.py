@@ -12,11 +12,11 @@ gives it one from `LLM_ROUTER_REDIS_URL` instead, so that a `redis+cluster://` o
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from redbeat.schedulers import REDBEAT_REDIS_KEY, RedBeatScheduler, RetryingConnection
 
 from routing.connect import connect
+from routing.store import redact_url
 
 
 class Scheduler(RedBeatScheduler):  # type: ignore[misc]
@@ -32,15 +32,7 @@ class Scheduler(RedBeatScheduler):  # type: ignore[misc]
     @property
     def info(self) -> str:
         """The banner's lines (redbeat's own cannot show a URL of several hosts)."""
-        lines = [f"       . redis -> {_without_password(self.app.redbeat_conf.redis_url)}"]
+        lines = [f"       . redis -> {redact_url(self.app.redbeat_conf.redis_url)}"]
         if self.lock_key:
             lines.append(f"       . lock -> `{self.lock_key}` ({self.lock_timeout}s)")
         return "\n".join(lines)
-
-
-def _without_password(url: str) -> str:
-    parts = urlsplit(url)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}"))
