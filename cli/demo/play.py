@@ -92,7 +92,7 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
                                    day_seconds=day_seconds)
         if html is not None:  # from the ledger, before an offline system goes away
             write_html(system, played, html, f"'{w.name}' at scale {scale:g}")
-            err.print(f"wrote {html}")
+            err.print(f"wrote {html}", soft_wrap=True)  # a path is copied whole
         if as_json:  # before the in-process workers stop (a couple of seconds)
             emit_json(report)
         else:
