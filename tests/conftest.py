@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.support.redis",
+    "tests.support.redis_server",
     "tests.support.llm_server",
     "tests.support.celery",
     "tests.support.browser",
