@@ -44,17 +44,25 @@ def test_the_shipped_lease_is_20_seconds_renewed_every_4_swept_every_2() -> None
 @pytest.mark.parametrize("url", ["memory://", "amqp://guest:guest@rabbit:5672//"])
 def test_other_brokers_keep_kombus_transport(url: str) -> None:
     conf = config(url)
-    assert "broker_transport" not in conf
+    assert conf["broker_transport"] is None and conf["broker_use_ssl"] is False
     options = conf["broker_transport_options"]
     assert isinstance(options, dict) and "lease_timeout" not in options
+    # ...also when this configuration updates one made for a Redis broker (the demo does)
+    app = Celery("check")
+    app.conf.update(config("redis://127.0.0.1:6379/11"))
+    app.conf.update(conf)
+    assert app.conf.broker_transport is None
+    with app.connection_for_write() as conn:
+        assert not isinstance(conn.transport, Transport)
+    app.close()
 
 
 def test_rediss_keeps_tls_with_the_transport() -> None:
     # kombu turns TLS on from the URL scheme only under its own transport's name
     assert config("rediss://cache.example:6380/0")["broker_use_ssl"] == {
         "ssl_cert_reqs": ssl.CERT_NONE}
-    assert "broker_use_ssl" not in config("rediss://h:6380/0?ssl_cert_reqs=required")
-    assert "broker_use_ssl" not in config("redis://h:6379/0")
+    assert config("rediss://h:6380/0?ssl_cert_reqs=required")["broker_use_ssl"] is False
+    assert config("redis://h:6379/0")["broker_use_ssl"] is False
 
 
 def test_celery_connects_through_the_transport_for_a_redis_url() -> None:

@@ -75,16 +75,17 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
 def _redis_broker(settings: Settings, transport: dict[str, Any]) -> dict[str, Any]:
     """On a Redis broker, the hardened transport (workers/broker): a worker that dies has
     its tasks run again after its lease (seconds) instead of the visibility timeout, and a
-    Redis restart does not kill busy workers. Other brokers keep kombu's transport."""
+    Redis restart does not kill busy workers. Other brokers keep kombu's transport (said
+    explicitly: this configuration may update one made for a Redis broker)."""
     if not is_redis_url(settings.broker_url):
-        return {}
+        return {"broker_transport": None, "broker_use_ssl": False}
     transport.update({
         "lease_timeout": settings.broker_lease_seconds,
         "lease_renew_interval": settings.broker_lease_renew_seconds,
         # kombu's sweep period: expired leases first, then the visibility timeout
         "unacked_restore_interval": settings.broker_lease_sweep_seconds,
     })
-    out: dict[str, Any] = {"broker_transport": TRANSPORT}
+    out: dict[str, Any] = {"broker_transport": TRANSPORT, "broker_use_ssl": False}
     url = urlsplit(settings.broker_url.split(";", 1)[0])
     if url.scheme == "rediss" and "ssl_cert_reqs" not in url.query:
         # kombu turns TLS on from the rediss scheme only with its own transport name; keep

@@ -144,9 +144,14 @@ class QoS(kredis.QoS):
         now = monotonic()
         if now >= self._next_sweep:  # kombu calls this on every empty poll without a hub
             self._next_sweep = now + channel.unacked_restore_interval / 2
-            with channel.conn_or_acquire() as client:
-                outage.settle(self, client)
-                self._sweep(client)
+            try:
+                with channel.conn_or_acquire() as client:
+                    outage.settle(self, client)
+                    self._sweep(client)
+            except channel.connection_errors:
+                raise
+            except Exception:  # a bug here must not stop kombu's own sweep below
+                logger.exception("broker: settling orphans or sweeping leases failed")
         super().restore_visible(start, num, interval)
 
     def _sweep(self, client: redis.Redis) -> None:

@@ -115,15 +115,16 @@ class Registry:
                 bucket[tag] = Orphan(tag, Held.OWNED, payload, exchange, epoch, ref)
 
     def acked(self, broker: Broker, tag: str) -> None:
-        """An acknowledgement that could not reach Redis."""
+        """An acknowledgement that could not reach Redis (of a delivery held here: one
+        put back already, at a shutdown, may be another worker's by now)."""
         with self._lock:
-            epoch = self._live.get(broker, {}).pop(tag, None)
+            live = self._live.get(broker, {})
             bucket = self._orphans.setdefault(broker, {})
             held = bucket.get(tag)
-            if held is None:
-                bucket[tag] = Orphan(tag, Held.ACKED, None, "", epoch)
-            else:
+            if held is not None:
                 held.state = Held.ACKED
+            elif tag in live:
+                bucket[tag] = Orphan(tag, Held.ACKED, None, "", live.pop(tag))
 
     def requeue(self, broker: Broker, tag: str, payload: str | None, exchange: str,
                 *, recorded: bool = True) -> None:
