@@ -8,7 +8,7 @@ import pytest
 from celery import Celery
 
 from routing.defaults import default_config
-from workers.broker import TRANSPORT
+from workers.broker import TLS_TRANSPORT, TRANSPORT
 from workers.broker.transport import Transport
 from workers.celery_config import celery_config, visibility_timeout
 from workers.settings import Settings
@@ -23,7 +23,7 @@ def config(url: str, **env: str | int) -> dict[str, object]:
 def test_a_redis_broker_gets_the_transport_with_the_lease_settings(url: str) -> None:
     conf = config(url, LLM_ROUTER_BROKER_LEASE_SECONDS=30,
                   LLM_ROUTER_BROKER_LEASE_RENEW_SECONDS=5, LLM_ROUTER_BROKER_LEASE_SWEEP_SECONDS=3)
-    assert conf["broker_transport"] == TRANSPORT
+    assert conf["broker_transport"] == (TLS_TRANSPORT if url.startswith("rediss") else TRANSPORT)
     options = conf["broker_transport_options"]
     assert isinstance(options, dict)
     assert (options["lease_timeout"], options["lease_renew_interval"],
@@ -65,10 +65,14 @@ def test_rediss_keeps_tls_with_the_transport() -> None:
     assert config("redis://h:6379/0")["broker_use_ssl"] is False
 
 
-def test_celery_connects_through_the_transport_for_a_redis_url() -> None:
+@pytest.mark.parametrize("url", ["redis://127.0.0.1:6379/11", "rediss://127.0.0.1:6380/11"])
+def test_celery_connects_through_the_transport_for_a_redis_url(url: str) -> None:
     app = Celery("check")
-    app.conf.update(config("redis://127.0.0.1:6379/11"))
+    app.conf.update(config(url))
     with app.connection_for_write() as conn:
         assert isinstance(conn.transport, Transport)
         assert (conn.transport_options or {})["lease_timeout"] == 20
+        # Its URL keeps the Redis scheme (logs, Flower's broker page), with TLS for rediss
+        assert conn.as_uri().split("://")[0] == url.split("://")[0]
+        assert bool(conn.ssl) == url.startswith("rediss")
     app.close()

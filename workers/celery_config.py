@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from routing.config import RoutingConfig
-from workers.broker import TRANSPORT, is_redis_url
+from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
 from workers.contract import DEFAULT_QUEUE
 from workers.queues import route_task, tier_queues
 from workers.settings import Settings
@@ -85,9 +85,11 @@ def _redis_broker(settings: Settings, transport: dict[str, Any]) -> dict[str, An
         # kombu's sweep period: expired leases first, then the visibility timeout
         "unacked_restore_interval": settings.broker_lease_sweep_seconds,
     })
-    out: dict[str, Any] = {"broker_transport": TRANSPORT, "broker_use_ssl": False}
     url = urlsplit(settings.broker_url.split(";", 1)[0])
-    if url.scheme == "rediss" and "ssl_cert_reqs" not in url.query:
+    tls = url.scheme.lower() == "rediss"
+    out: dict[str, Any] = {"broker_transport": TLS_TRANSPORT if tls else TRANSPORT,
+                           "broker_use_ssl": False}
+    if tls and "ssl_cert_reqs" not in url.query:
         # kombu turns TLS on from the rediss scheme only with its own transport name; keep
         # what it does then (TLS, certificate not verified, as kombu warns) with ours.
         out["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_NONE}

@@ -10,6 +10,9 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 TRANSPORT = "workers.broker.transport:Transport"
+#: The same transport for rediss:// URLs (kombu names a connection's URL scheme after the
+#: transport's name: this one shows as rediss://, the other as redis://).
+TLS_TRANSPORT = "workers.broker.transport:TlsTransport"
 REDIS_SCHEMES = frozenset({"redis", "rediss"})
 
 

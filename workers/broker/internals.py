@@ -57,6 +57,7 @@ CLASS_INTERNALS: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     (_VIRTUAL, "Channel", "basic_consume", ("queue", "no_ack", "callback", "consumer_tag")),
     (_VIRTUAL, "Channel", "state", None),
     (_REDIS, "MultiChannelPoller", "maybe_restore_messages", ()),
+    ("kombu.connection", "Connection", "resolve_aliases", None),
 )
 
 #: Attributes set in `__init__`, checked on live objects by the tests.

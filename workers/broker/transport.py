@@ -29,11 +29,12 @@ from contextlib import contextmanager
 from typing import Any, cast
 
 import redis
+from kombu import Connection
 from kombu.transport import redis as kredis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from workers.broker import internals
+from workers.broker import TLS_TRANSPORT, TRANSPORT, internals
 from workers.broker.errors import KombuChangedError
 from workers.broker.internals import RedisChannelInternals
 from workers.broker.keeper import KEEPER
@@ -143,3 +144,12 @@ class Transport(kredis.Transport):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         internals.require()
         super().__init__(*args, **kwargs)
+
+
+class TlsTransport(Transport):
+    """`Transport`, named for rediss:// URLs."""
+
+
+# kombu writes a connection's URL with its transport's name as the scheme (logs, Celery's
+# banner, Flower, which picks its broker client by that scheme): show ours as Redis.
+Connection.resolve_aliases.update({TRANSPORT: "redis", TLS_TRANSPORT: "rediss"})
