@@ -1,5 +1,5 @@
 """kombu's Redis transport, hardened: `broker_transport = "workers.broker.transport:Transport"`
-with a redis:// or rediss:// broker URL (the URL is unchanged).
+with a redis:// broker URL (`TlsTransport` with rediss://; the URL is unchanged).
 
 A Redis restart no longer kills a busy worker. kombu's `Channel.close()` first reads the
 reply of the pending BRPOP; with Redis gone that read raises before the channel is marked
@@ -16,8 +16,8 @@ other workers put back the deliveries whose lease expired.
 
 Transport options, besides kombu's: `lease_timeout` (seconds, default 20),
 `lease_renew_interval` (4), and kombu's `unacked_restore_interval`, the sweep period.
-Every consumer of the queues must use this transport: a stock kombu consumer does not
-renew its leases... it has none, so its deliveries wait for the visibility timeout.
+Consumers of the queues should all use this transport: one on plain kombu records no
+leases, so its deliveries go back after the visibility timeout only (as before).
 """
 
 from __future__ import annotations
