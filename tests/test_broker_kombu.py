@@ -57,6 +57,7 @@ def test_every_instance_internal_is_there(channel: Channel, redis_client: redis.
     message.ack()
     assert redis_client.zscore(f"{PREFIX}unacked_lease", tag) is None
     assert not redis_client.hexists(f"{PREFIX}unacked", tag)
+    queue.close()
 
 
 def test_a_changed_internal_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
