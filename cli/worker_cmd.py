@@ -52,6 +52,16 @@ def worker(
     if dry_run:
         typer.echo("celery -A workers.app " + " ".join(argv))
         return
-    from workers.app import app as celery_app
+    import click
+    from celery.bin.celery import celery as celery_command
 
-    celery_app.worker_main(argv)
+    # `celery_app.worker_main(argv)` drops the worker's status (click returns the Exit
+    # code of `celery worker`, its WorkController's exitcode, and Celery's `start`
+    # discards it): run the `celery` command as `celery -A workers.app` does and exit
+    # with its status, so that a supervisor restarting on failure sees the failure.
+    try:
+        code = celery_command.main(args=["--app", "workers.app", *argv], standalone_mode=False)
+    except click.exceptions.Exit as exc:  # click before 8.2 raised it
+        code = exc.exit_code
+    if isinstance(code, int) and code:
+        raise typer.Exit(code)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from tests.support.celery import ROOT, Session, WorkerProcess, foreign_app
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
+from workers.settings import Settings
 
 
 def test_foreign_producer_gets_its_task_run_on_the_right_tier(
@@ -80,27 +82,45 @@ def test_task_of_a_killed_worker_completes_on_another(
     worker_processes: list[WorkerProcess],
 ) -> None:
     env, app = isolated
-    # Short visibility timeout, so the survivor restores the lost message quickly
-    fast = {"LLM_ROUTER_VISIBILITY_TIMEOUT": "3"}
-    first = WorkerProcess(env, ["llm.haiku", "celery"], "doomed", extra_env=fast)
-    worker_processes.append(first)
+    # The shipped visibility timeout (derived: 11 minutes) and lease (20 s); provider calls
+    # may take a minute here
+    env = {**env, "LLM_ROUTER_REQUEST_TIMEOUT": "60"}
+    lease = Settings().broker_lease_seconds
+    haiku, sonnet = DESIGN_ROUTES["monitoring"][0], DESIGN_ROUTES["code_review"][0]
+    first = WorkerProcess(env, ["llm.haiku", "celery"], "doomed")
+    long_runner = WorkerProcess(env, ["llm.sonnet"], "long-runner")
+    worker_processes.extend([first, long_runner])
     first.wait_ready()
-    llm_server.stall(30, times=1, model="claude-haiku-4-5")
+    long_runner.wait_ready()
+    # Given a Haiku task whose provider call hangs, and a Sonnet task on another worker that
+    # runs longer than a lease
+    llm_server.stall(60, times=1, model=haiku)
+    llm_server.stall(lease + 6, times=1, model=sonnet)
     sent = app.send_task("llm.run", kwargs={"model_key": "monitoring", "prompt": "p"})
-    # When the worker is SIGKILLed while the provider call is in flight
-    wait_until(lambda: llm_server.requests_for("claude-haiku-4-5"), timeout=30)
+    long = app.send_task("llm.run", kwargs={"model_key": "code_review", "prompt": "long"})
+    wait_until(lambda: llm_server.requests_for(haiku) and llm_server.requests_for(sonnet),
+               timeout=30, what="both provider calls in flight")
+    # When the first worker is SIGKILLed while its provider call is in flight
     first.kill()
-    second = WorkerProcess(env, ["llm.haiku", "celery"], "survivor", extra_env=fast)
+    killed_at = time.monotonic()
+    second = WorkerProcess(env, ["llm.haiku", "celery"], "survivor")
     worker_processes.append(second)
     second.wait_ready()
-    # Then the task still completes, on the other worker, under the same id
+    # Then the task runs again within 30 s of the kill (its worker's lease expired), not
+    # after the visibility timeout, and completes on the other worker under the same id
+    rerun = wait_until(lambda: llm_server.requests_for(haiku)[1:], timeout=40,
+                       what="the killed worker's task running again")[0]
+    assert rerun.time - killed_at <= 30, f"ran again {rerun.time - killed_at:.1f} s after"
     out = AsyncResult(sent.id, app=app).get(timeout=60)
-    assert out["model"] == "claude-haiku-4-5" and out["task_id"] == sent.id
-    assert len(llm_server.requests_for("claude-haiku-4-5")) == 2
+    assert out["model"] == haiku and out["task_id"] == sent.id
+    assert len(llm_server.requests_for(haiku)) == 2
     # ...and it was the survivor that ran it to the end
     wait_until(lambda: f"llm.run[{sent.id}] succeeded" in second.output(), timeout=10,
                what="the survivor's log of the task's success")
     assert f"llm.run[{sent.id}] succeeded" not in first.output()
+    # ...while the live worker's task, longer than a lease, ran once: never redelivered
+    assert AsyncResult(long.id, app=app).get(timeout=60)["model"] == sonnet
+    assert len(llm_server.requests_for(sonnet)) == 1
 
 
 def test_a_worker_without_its_tiers_key_refuses_to_start(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ssl
 from typing import Any
+from urllib.parse import urlsplit
 
 from routing.config import RoutingConfig
+from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
 from workers.contract import DEFAULT_QUEUE
 from workers.queues import route_task, tier_queues
 from workers.result_backend import backend_url
@@ -63,6 +66,7 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         transport["global_keyprefix"] = settings.broker_prefix
         backend_transport["global_keyprefix"] = settings.broker_prefix
     return {
+        **_redis_broker(settings, transport),
         "broker_url": settings.broker_url,
         "result_backend": backend_url(settings.result_backend),
         "broker_transport_options": transport,
@@ -91,3 +95,27 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         "enable_utc": True,
         **beat_config(settings),
     }
+
+
+def _redis_broker(settings: Settings, transport: dict[str, Any]) -> dict[str, Any]:
+    """On a Redis broker, the hardened transport (workers/broker): a worker that dies has
+    its tasks run again after its lease (seconds) instead of the visibility timeout, and a
+    Redis restart does not kill busy workers. Other brokers keep kombu's transport (said
+    explicitly: this configuration may update one made for a Redis broker)."""
+    if not is_redis_url(settings.broker_url):
+        return {"broker_transport": None, "broker_use_ssl": False}
+    transport.update({
+        "lease_timeout": settings.broker_lease_seconds,
+        "lease_renew_interval": settings.broker_lease_renew_seconds,
+        # kombu's sweep period: expired leases first, then the visibility timeout
+        "unacked_restore_interval": settings.broker_lease_sweep_seconds,
+    })
+    url = urlsplit(settings.broker_url.split(";", 1)[0])
+    tls = url.scheme.lower() == "rediss"
+    out: dict[str, Any] = {"broker_transport": TLS_TRANSPORT if tls else TRANSPORT,
+                           "broker_use_ssl": False}
+    if tls and "ssl_cert_reqs" not in url.query:
+        # kombu turns TLS on from the rediss scheme only with its own transport name; keep
+        # what it does then (TLS, certificate not verified, as kombu warns) with ours.
+        out["broker_use_ssl"] = {"ssl_cert_reqs": ssl.CERT_NONE}
+    return out

@@ -74,6 +74,19 @@ class Settings(BaseModel):
     visibility_timeout: int = Field(
         default=0, ge=0, validation_alias="LLM_ROUTER_VISIBILITY_TIMEOUT"
     )
+    # Leases of the Redis broker (workers/broker): a delivery whose worker has not renewed
+    # it for this many seconds goes back to its queue (the worker died); live workers renew
+    # theirs every `broker_lease_renew_seconds`, and look for expired leases every
+    # `broker_lease_sweep_seconds`. The visibility timeout stays the outer bound.
+    broker_lease_seconds: int = Field(
+        default=20, ge=10, le=3600, validation_alias="LLM_ROUTER_BROKER_LEASE_SECONDS"
+    )
+    broker_lease_renew_seconds: int = Field(
+        default=4, ge=1, le=1198, validation_alias="LLM_ROUTER_BROKER_LEASE_RENEW_SECONDS"
+    )
+    broker_lease_sweep_seconds: int = Field(
+        default=2, ge=1, le=60, validation_alias="LLM_ROUTER_BROKER_LEASE_SWEEP_SECONDS"
+    )
     # Retry policy for overloaded/transient provider errors (exponential, with jitter).
     retry_base_delay: float = Field(default=2.0, ge=0, validation_alias="LLM_ROUTER_RETRY_BASE")
     retry_max_delay: float = Field(default=60.0, ge=0, validation_alias="LLM_ROUTER_RETRY_MAX")
@@ -145,6 +158,21 @@ class Settings(BaseModel):
                 )
             rates[model.strip()] = number
         return rates
+
+    @model_validator(mode="after")
+    def _lease(self) -> Settings:
+        # The rule of workers.broker.leases.LeaseOptions (tests/test_broker_options.py keeps
+        # the two in step): a lease outlasts an unnoticed outage (renew + 2 s), two renewals
+        # and a connect timeout (3 s), so a live worker's delivery never expires.
+        lease, renew = self.broker_lease_seconds, self.broker_lease_renew_seconds
+        if lease < 3 * renew + 6:
+            raise ValueError(
+                f"LLM_ROUTER_BROKER_LEASE_RENEW_SECONDS={renew} is too long for "
+                f"LLM_ROUTER_BROKER_LEASE_SECONDS={lease}: the lease must be at least "
+                f"3 x renew + 6 seconds; lower the renew interval to "
+                f"{max(1, (lease - 6) // 3)} or raise the lease to {3 * renew + 6}"
+            )
+        return self
 
     @model_validator(mode="after")
     def _default_broker(self) -> Settings:
