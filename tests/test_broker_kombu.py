@@ -71,3 +71,18 @@ def test_a_changed_internal_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) 
             Transport(client=Connection("redis://127.0.0.1:1/0"))
     finally:
         internals.require.cache_clear()
+
+
+def test_a_channel_reuses_one_client_per_pool_and_keeps_the_key_prefix(
+        channel: Channel, redis_client: redis.Redis) -> None:
+    # kombu builds a client per command outside the event loop; ours, one per pool
+    with channel.conn_or_acquire() as first, channel.conn_or_acquire() as second:
+        assert first is second
+        first.set("reuse-check", "1")  # through the prefixed client
+    assert redis_client.get(f"{PREFIX}reuse-check") == b"1"
+    # a new pool (kombu replaces it after a connection error) gets a new client
+    old_pool = channel.pool
+    channel._pool = None  # type: ignore[attr-defined]  # kombu's lazy pool
+    with channel.conn_or_acquire() as third:
+        assert third is not first and channel.pool is not old_pool
+        assert third.connection_pool is channel.pool
