@@ -52,4 +52,6 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
-.venv/bin/python -m pytest "$@"
+# Three test processes on two cores: most tests wait on workers, Redis and the test LLM
+# server, not on the CPU (LLM_ROUTER_TEST_PROCESSES=0: one process).
+.venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" "$@"
