@@ -271,9 +271,10 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
         if spec.escalate_to is not None and spec.escalate_to not in keys:
             problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
         problems += _trial_problems(base, spec, models, keys)
-        model = models.get(spec.model)
-        if spec.batch is not None and model is not None:
-            problems += batch_problems(base, spec.model, str(model.provider), _batch_priced(model))
+        target = models.get(spec.model)
+        if spec.batch is not None and target is not None:
+            problems += batch_problems(base, spec.model, str(target.provider),
+                                       _batch_priced(target))
     for key in keys:
         chain, cur = [key], keys[key].escalate_to
         while cur is not None and cur in keys:
