@@ -8,7 +8,7 @@ A model's open batch lives under fixed keys (`p:batch:open:<model>` and its `:it
 appending needs no read first. Closing it renames both to the batch's own keys
 (`p:batch:<id>`, `p:batch:<id>:items`), atomically, so a call appended a moment later
 starts the next open batch. `p:batch:due` scores each model's open batch by when it is due
-(0 when full), `p:batch:active` lists the closed batches not done yet (id -> model), and
+(the call that fills it closes it at once), `p:batch:active` lists the closed batches not done yet (id -> model), and
 `p:batch:task:<task id>` is a task's record: which item it is (`rec`) and, once the
 provider answered, its `outcome`.
 """
@@ -20,9 +20,11 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
-# KEYS: open meta, open items, due, task record. ARGV: model, provider, provider model,
-# custom id, item JSON, record JSON, max items, max wait ms, max bytes, keep seconds.
-# -> {1, count, full 0|1}, or {0, 0, 0} when the task is in a batch already (a redelivery).
+# KEYS: open meta, open items, due, task record, active, new batch meta, new batch items.
+# ARGV: model, provider, provider model, custom id, item JSON, record JSON, max items,
+# max wait ms, max bytes, keep seconds, new batch id. The call that fills the open batch
+# closes it into the new batch (to be submitted, unclaimed), so no batch overfills.
+# -> {1, count, closed 0|1}, or {0, 0, 0} when the task is in a batch already (a redelivery).
 APPEND = _NOW + """
 if redis.call('EXISTS', KEYS[4]) == 1 then return {0, 0, 0} end
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -37,11 +39,19 @@ local m = redis.call('HMGET', KEYS[1], 'max_items', 'due')
 local max_items = math.min(tonumber(m[1]), tonumber(ARGV[7]))
 local due = math.min(tonumber(m[2]), now + tonumber(ARGV[8]))
 redis.call('HSET', KEYS[1], 'max_items', max_items, 'due', due)
-local full = count >= max_items or bytes >= tonumber(ARGV[9])
-redis.call('ZADD', KEYS[3], full and 0 or due, ARGV[1])
 redis.call('HSET', KEYS[4], 'rec', ARGV[6])
 redis.call('EXPIRE', KEYS[4], ARGV[10])
-return {1, count, full and 1 or 0}
+if count >= max_items or bytes >= tonumber(ARGV[9]) then
+  redis.call('RENAME', KEYS[1], KEYS[6])
+  redis.call('RENAME', KEYS[2], KEYS[7])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('HSET', KEYS[6], 'id', ARGV[11], 'state', 'submitting', 'closed', now,
+    'claim_until', 0, 'attempts', 0)
+  redis.call('HSET', KEYS[5], ARGV[11], ARGV[1])
+  return {1, count, 1}
+end
+redis.call('ZADD', KEYS[3], due, ARGV[1])
+return {1, count, 0}
 """
 
 # KEYS: open meta, open items, due, active, batch meta, batch items. ARGV: model, batch id,

@@ -5,8 +5,9 @@ Life of a batch (the scripts are `routing.batch_lua`):
 - `append`: a worker stores a task's call (its request, its message to re-publish) in the
   open batch of its model and records the task (`record`); only then is the task's
   message acknowledged. A redelivered message finds the record and stores nothing.
-- `close`: when the open batch is due (full, or its oldest call waited `max_wait_seconds`)
-  one caller closes it into a batch of its own id, claimed by that caller (`submitting`);
+- the call that fills the open batch (`max_items`, or its size) closes it into a batch of
+  its own id, to be submitted (`submitting`); `close`: when the open batch's oldest call
+  waited `max_wait_seconds`, one caller closes it, claimed by that caller;
 - `update` records what the provider said (the uploaded file, the provider's batch id:
   `submitted`); `claim` lets one caller at a time resume a submission or poll a batch
   (a claim lapses, so a caller that died holds nothing for long);
@@ -40,6 +41,10 @@ _CUSTOM_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 OPEN, SUBMITTING, SUBMITTED, DONE, FAILED = "open", "submitting", "submitted", "done", "failed"
 
 
+def new_batch_id() -> str:
+    return f"b-{uuid.uuid4().hex[:16]}"
+
+
 def custom_id(task_id: str) -> str:
     """The id of a task's request within a batch: the task id when the providers take it,
     else a digest of it."""
@@ -52,7 +57,7 @@ def custom_id(task_id: str) -> str:
 class Appended:
     stored: bool  # False: the task was in a batch already (a redelivered message)
     count: int  # calls in the open batch now
-    full: bool  # the batch is due now (max_items, or its size)
+    closed: str | None = None  # the batch this call filled and closed (to submit now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,14 +138,16 @@ class BatchStore:
                max_wait_seconds: float) -> Appended:
         """Store `item` (JSON-able) in `model`'s open batch and `record` for the task, at
         once; nothing when the task is in a batch already."""
-        rec = _record_json(record)
+        batch_id = new_batch_id()
         reply = self._append(
-            keys=[*self._open(model), self.due_key, self.task_key(task_id)],
+            keys=[*self._open(model), self.due_key, self.task_key(task_id), self.active_key,
+                  *self._batch(batch_id)[:2]],
             args=[model, provider, provider_model, record.custom_id,
-                  json.dumps(item, separators=(",", ":")), rec, max_items,
-                  int(max_wait_seconds * 1000), self.max_bytes, KEEP_SECONDS],
+                  json.dumps(item, separators=(",", ":")), _record_json(record), max_items,
+                  int(max_wait_seconds * 1000), self.max_bytes, KEEP_SECONDS, batch_id],
         )
-        return Appended(bool(int(reply[0])), int(reply[1]), bool(int(reply[2])))
+        return Appended(bool(int(reply[0])), int(reply[1]),
+                        batch_id if int(reply[2]) else None)
 
     def record(self, task_id: str) -> TaskRecord | None:
         """The task's batch record (one round trip), or None when it was never batched."""
@@ -171,7 +178,7 @@ class BatchStore:
     def close(self, model: str, token: str, claim_seconds: float, *,
               force: bool = False) -> Batch | None:
         """Close `model`'s open batch if it is due (or `force`), claimed by `token`."""
-        batch_id = f"b-{uuid.uuid4().hex[:16]}"
+        batch_id = new_batch_id()
         keys = [*self._open(model), self.due_key, self.active_key, *self._batch(batch_id)[:2]]
         closed = self._close(keys=keys, args=[model, batch_id, token,
                                               int(claim_seconds * 1000), "1" if force else "0"])

@@ -39,11 +39,13 @@ class Accounting:
     def settle(
         self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,
         error: str | None = None, invalid: bool = False, latency_ms: float | None = None,
-        e2e_ms: float | None = None,
+        e2e_ms: float | None = None, batch_id: str | None = None,
+        direct_micros: int | None = None,
     ) -> None:
         """Record one call made in state `s` (before the call): `error` names the provider
         error's class when it failed, `invalid` says its output failed validation,
-        `e2e_ms` is set on the task's last call."""
+        `e2e_ms` is set on the task's last call; a call made in a provider batch names it
+        (`batch_id`) and what it would have cost directly (`direct_micros`)."""
         outcome = Outcome.ok if error is None else Outcome.error
         self.rt.ledger.settle(
             CallRecord(
@@ -65,6 +67,8 @@ class Accounting:
                 invalid=invalid,
                 latency_ms=latency_ms,
                 e2e_ms=e2e_ms,
+                batch_id=batch_id,
+                direct_micros=direct_micros,
             ),
             window_seconds=self.window_seconds,
         )

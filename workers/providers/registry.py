@@ -61,10 +61,10 @@ class Providers:
         name = "simulated" if self.mode == "simulated" else str(spec.provider)
         return self.get(name)
 
-    def batches_for(self, spec: ModelSpec) -> BatchAPI:
-        """The batch API of `spec`'s provider (sharing that provider's client);
-        `MissingKeyError` without its key, `PermanentError` if it has no batch API."""
-        name = "simulated" if self.mode == "simulated" else str(spec.provider)
+    def batches(self, provider: str) -> BatchAPI:
+        """The batch API of `provider` (sharing that provider's client); `MissingKeyError`
+        without its key, `PermanentError` if it has no batch API."""
+        name = "simulated" if self.mode == "simulated" else provider
         api = self._batches.get(name)
         if api is None:
             api = self._build_batches(name)
