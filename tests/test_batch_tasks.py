@@ -18,7 +18,7 @@ from celery.result import AsyncResult
 from routing.aggregates import AggregateRow
 from routing.budget import key_budget
 from tests.support.batches import beat_round, set_batch
-from tests.support.celery import Session
+from tests.support.celery import Session, WorkerProcess
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
 from workers.execution.batch_sweep import BatchSweeper
@@ -307,3 +307,31 @@ def test_with_on_failure_fail_an_expired_batch_fails_its_waiting_tasks(
     with pytest.raises(BatchFailedError, match="expired"):
         task.get(timeout=15)
     assert [r for r in llm_server.requests] == []
+
+
+def test_a_worker_killed_after_storing_its_calls_loses_none_of_them(
+    isolated_producer: tuple[dict[str, str], Any], worker_processes: list[WorkerProcess],
+    llm_server: LLMServer
+) -> None:
+    env, producer = isolated_producer
+    queues = ["llm.haiku", "celery"]
+    first = WorkerProcess(env, queues, "batching")
+    worker_processes.append(first)
+    first.wait_ready()
+    # Given three calls stored in the open batch by a worker
+    pending = [producer.send_task("llm.run", kwargs={"model_key": "content_curation",
+                                                     "prompt": f"p{i}"}) for i in range(3)]
+    wait_until(lambda: waiting("claude-haiku-4-5") == 3, what="three calls waiting")
+    # When that worker is killed (SIGKILL: no goodbye) and another one starts
+    first.kill()
+    second = WorkerProcess(env, queues, "after")
+    worker_processes.append(second)
+    second.wait_ready()
+    # Then Beat's rounds, run by the new worker, submit the batch and deliver every answer
+    beat_round(producer, flush=True, timeout=30)
+    results = [p.get(timeout=30) for p in pending]
+    (batch_id,) = llm_server.batches.created()
+    assert [r["batch_id"] for r in results] == [batch_id] * 3
+    assert {r["task_id"] for r in results} == {p.id for p in pending}
+    # each call made once, in the batch
+    assert [r.path for r in llm_server.requests] == ["/v1/messages/batches"] * 3
