@@ -50,9 +50,11 @@ def run(session: Session, key: str, prompt: str = "p0") -> AsyncResult:  # type:
 
 
 def waiting(model: str) -> int:
-    """Calls waiting in `model`'s open batch."""
-    return get_runtime().batches.summary().get("open", (0, 0))[1] if \
-        model in get_runtime().batches.due_models(everything=True) else 0
+    """Calls waiting in `model`'s open batch (the only open one in these tests)."""
+    store = get_runtime().batches
+    if model not in store.due_models(everything=True):
+        return 0
+    return store.summary().get("open", (0, 0))[1]
 
 
 def row(key: str, model: str) -> AggregateRow:
@@ -60,7 +62,8 @@ def row(key: str, model: str) -> AggregateRow:
     rt = get_runtime()
     seconds, _ = rt.redis.time()
     day = datetime.fromtimestamp(int(seconds), UTC).date()
-    found = [r for r in rt.ledger.day_aggregates(day).rows if (r.model_key, r.model) == (key, model)]
+    found = [r for r in rt.ledger.day_aggregates(day).rows
+             if (r.model_key, r.model) == (key, model)]
     return found[0] if found else AggregateRow(key, model, "")
 
 

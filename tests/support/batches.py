@@ -34,3 +34,18 @@ def beat_round(app: Celery, *, flush: bool = False, timeout: float = 15) -> dict
     out["results"] = {model: AsyncResult(task_id, app=app).get(timeout=timeout)
                       for model, task_id in out["sweeps"].items()}
     return out
+
+
+def submit_waiting(app: Celery, calls: int = 1, *, timeout: float = 15) -> dict[str, Any]:
+    """Once `calls` calls wait in open batches, Beat's round with `flush` (their batches
+    submitted whatever their age; the test server answers them at once, and the same
+    round delivers the answers)."""
+    from tests.support.wait import wait_until
+    from workers.execution.runtime import get_runtime
+
+    def waiting() -> int:
+        return get_runtime().batches.summary().get("open", (0, 0))[1]
+
+    wait_until(lambda: waiting() >= calls, timeout=timeout,
+               what=f"{calls} call(s) waiting in open batches")
+    return beat_round(app, flush=True, timeout=timeout)
