@@ -5,12 +5,12 @@ and touches only the keys it is given in KEYS, all under the namespace's hash ta
 run on Redis Cluster as on one server. Times are unix milliseconds.
 
 A model's open batch lives under fixed keys (`p:batch:open:<model>` and its `:items`):
-appending needs no read first. Closing it renames both to the batch's own keys
-(`p:batch:<id>`, `p:batch:<id>:items`), atomically, so a call appended a moment later
-starts the next open batch. `p:batch:due` scores each model's open batch by when it is due
-(the call that fills it closes it at once), `p:batch:active` lists the closed batches not done yet (id -> model), and
-`p:batch:task:<task id>` is a task's record: which item it is (`rec`) and, once the
-provider answered, its `outcome`.
+appending needs no read first. Closing it (the call that fills it, or a sweeper once it
+is due) renames both to the batch's own keys (`p:batch:<id>`, `p:batch:<id>:items`),
+atomically, so a call appended a moment later starts the next open batch. `p:batch:due`
+scores each model's open batch by when it is due, `p:batch:active` lists the closed
+batches not done yet (id -> model), and `p:batch:task:<task id>` is a task's record:
+which item it is (`rec`) and, once the provider answered, its `outcome`.
 """
 
 from __future__ import annotations
