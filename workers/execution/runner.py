@@ -33,7 +33,6 @@ from routing.budget import Reservation
 from routing.config import Price
 from routing.config_batch import BatchSpec
 from routing.errors import BudgetExceededError
-from routing.money import usd
 from routing.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
 from workers.contract import WorkSpec
@@ -57,6 +56,7 @@ from workers.execution.policy import (
     Unrouted,
     next_step,
 )
+from workers.execution.results import task_result
 from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
 from workers.execution.runtime import Runtime, get_runtime
 from workers.providers.base import Completion, CompletionRequest
@@ -262,7 +262,8 @@ class Runner:
         e2e_ms = (time.time() - state.sent_at) * 1000 if state.sent_at else None
         accounting.settle(reservation, state, completion.usage, cost, e2e_ms=e2e_ms, **extra)
         state = state.after_call(cost, failed=False)
-        return self._result(state, completion, cost, output, batch_id)
+        return task_result(state, completion, cost, output, queue=self._queue(state),
+                           task_id=str(self.task.request.id), batch_id=batch_id)
 
     # -- provider batches -------------------------------------------------------------------
 
@@ -318,48 +319,3 @@ class Runner:
             return state.queue
         info = self.task.request.delivery_info or {}
         return str(info.get("routing_key") or state.queue)
-
-    def _result(
-        self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any],
-        batch_id: str | None = None,
-    ) -> dict[str, Any]:
-        # The routing facts first and the text last: Flower shows a result as its repr (cut
-        # at 1,024 characters; its task list shows the start of it), so model key, model,
-        # cost, tier and queue lead and a long answer never hides them. The order is the
-        # documented one (`tasks.run_spec.RunResult`, docs/tasks.md).
-        result: dict[str, Any] = {
-            "model_key": state.model_key,
-            "model": state.model,
-            "cost_usd": usd(state.cost_micros),
-            "tier": state.tier,
-            # The queue this ran from: its delivery queue, or the routed queue when a hop
-            # was followed in place.
-            "queue": self._queue(state),
-            "usage": completion.usage.as_dict(),
-            "rule": state.rule,
-            "cost_micros": state.cost_micros,
-            "last_call_cost_micros": cost,
-            "config_version": state.config_version,
-            "attempts": state.calls,
-            "provider_mode": completion.mode,
-            "request_id": completion.request_id,
-            "latency_s": round(completion.latency_s, 4),
-            **({"batch_id": batch_id} if batch_id is not None else {}),
-            "task_id": self.task.request.id,
-        }
-        if state.fallback_from:
-            result["fallback_from"] = list(state.fallback_from)
-        if state.escalated_from:
-            result["escalated_from"] = list(state.escalated_from)
-        if state.rerouted:
-            result["rerouted"] = True
-        if state.downgraded_from:
-            result["downgraded_from"] = state.downgraded_from
-        if state.deferrals:
-            result["deferrals"] = state.deferrals
-        if state.hops:
-            result["hops"] = list(state.hops)
-        result["text"] = completion.text
-        if output:
-            result["output"] = output
-        return result
