@@ -32,6 +32,10 @@ def _publish(payload: dict[str, Any]) -> None:
 class BatchTask(Task):  # type: ignore[type-arg]
     acks_late = True
     reject_on_worker_lost = True
+    # Two results a minute per model would crowd the result backend: none is kept, unless
+    # the sender asks for it (`send_task(..., ignore_result=False)`); the cron's sweeps
+    # keep theirs when the cron's own is kept.
+    ignore_result = True
 
 
 @app.task(base=BatchTask, bind=True, name="cron.provider_batches")
@@ -46,8 +50,9 @@ def provider_batches(self: BatchTask, flush: bool = False) -> dict[str, Any]:
         spec = cfg.models.get(model)
         # (a model that left the config still has its batches delivered, by any worker)
         queue = cfg.tiers[spec.tier].queue if spec is not None else DEFAULT_QUEUE
-        sweeps[model] = app.send_task(SWEEP_TASK, kwargs={"model": model, "flush": flush},
-                                      queue=queue, expires=SWEEP_EXPIRES).id
+        sweeps[model] = app.send_task(
+            SWEEP_TASK, kwargs={"model": model, "flush": flush}, queue=queue,
+            expires=SWEEP_EXPIRES, ignore_result=self.request.ignore_result is not False).id
     return {"models": models, "sweeps": sweeps}
 
 

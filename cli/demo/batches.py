@@ -53,7 +53,7 @@ def end(rt: Runtime, before: dict[str, Any]) -> None:
 
 def play_round(app: Celery) -> None:
     """One round of Beat's batch entry, submitting every open batch (see the docstring)."""
-    app.send_task(ROUND_TASK, kwargs={"flush": True})
+    app.send_task(ROUND_TASK, kwargs={"flush": True}, ignore_result=True)
 
 
 def waiting(rt: Runtime) -> bool:

@@ -29,8 +29,8 @@ def set_batch(session: Session, key: str, model: str | None = None,
 
 def beat_round(app: Celery, *, flush: bool = False, timeout: float = 15) -> dict[str, Any]:
     """Beat's batch entry, once, and the sweeps it asked for, until they are done."""
-    out: dict[str, Any] = app.send_task("cron.provider_batches",
-                                        kwargs={"flush": flush}).get(timeout=timeout)
+    out: dict[str, Any] = app.send_task("cron.provider_batches", kwargs={"flush": flush},
+                                        ignore_result=False).get(timeout=timeout)
     out["results"] = {model: AsyncResult(task_id, app=app).get(timeout=timeout)
                       for model, task_id in out["sweeps"].items()}
     return out
