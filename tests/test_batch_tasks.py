@@ -338,3 +338,34 @@ def test_a_worker_killed_after_storing_its_calls_loses_none_of_them(
     assert {r["task_id"] for r in results} == {p.id for p in pending}
     # each call made once, in the batch
     assert [r.path for r in llm_server.requests] == ["/v1/messages/batches"] * 3
+
+
+def test_a_submission_cut_short_resumes_without_uploading_again(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    from routing.batches import SUBMITTING
+    from workers.providers.batch import BatchItem, request_from_json
+
+    key, model = CASES["openai"]
+    set_batch(worker, key, model, max_wait_seconds=600)
+    rt = get_runtime()
+    task = run(worker, key)
+    wait_until(lambda: waiting(model) == 1, what="the call waiting")
+    # Given a sweeper that closed the batch and uploaded its file, then died (its claim
+    # lapses after 50 ms instead of 10 minutes)
+    batch = rt.batches.close(model, "dead-sweeper", 0.05, force=True)
+    assert batch is not None
+    items = [BatchItem(cid, request_from_json(item["request"]))
+             for cid, item in rt.batches.items(batch.id).items()]
+    api = rt.providers.batches("openai")
+    file_id = api.prepare(items, label=batch.id)
+    assert rt.batches.update(batch.id, "dead-sweeper", prepared=str(file_id))
+    wait_until(lambda: rt.batches.claim(batch.id, "probe", 0.001, (SUBMITTING,)),
+               what="the dead sweeper's claim lapsing")
+    # When the next rounds find it (one submits, one polls)
+    assert beat_round(worker.app)["results"][model]["submitted"] == 1
+    beat_round(worker.app)
+    # Then it created the batch on the file uploaded before, and the answer came back
+    assert llm_server.batches.count("POST", r"/files$") == 1
+    assert llm_server.batches.count("POST", r"/batches$") == 1
+    assert task.get(timeout=15)["batch_id"] == llm_server.batches.created()[0]
