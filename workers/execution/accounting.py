@@ -32,9 +32,13 @@ class Accounting:
     def call_id(self, state: RouteState) -> str:
         return f"{self.task_id}:{state.calls}:{self._run}"
 
-    def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int) -> Reservation:
-        return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros,
-                                       owner=self.task_id, model=state.model, tier=state.tier)
+    def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int, *,
+                call_id: str | None = None, ttl: float | None = None) -> Reservation:
+        """Hold the call's worst case (under this execution's call id, or `call_id`; `ttl`:
+        how long it may stay unsettled, the book's default if None)."""
+        return self.rt.budgets.reserve(cfg, state.model_key, call_id or self.call_id(state),
+                                       worst_micros, ttl=ttl, owner=self.task_id,
+                                       model=state.model, tier=state.tier)
 
     def settle(
         self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,

@@ -180,17 +180,16 @@ class Runner:
     def _accounting(self) -> Accounting:
         return Accounting(self.rt, self.task_id, self.router.config)
 
-    def _reserve(self, state: RouteState, call_id: str, worst: int, *,
-                 ttl: float | None = None) -> Reservation | Step:
+    def _reserve(self, accounting: Accounting, state: RouteState, worst: int, *,
+                 call_id: str | None = None, ttl: float | None = None) -> Reservation | Step:
         """The call's reservation, or the policy's step when a budget has no room."""
         try:
-            return self.rt.budgets.reserve(self.router.config, state.model_key, call_id, worst,
-                                           ttl=ttl, owner=self.task_id, model=state.model,
-                                           tier=state.tier)
+            return accounting.reserve(self.router.config, state, worst, call_id=call_id,
+                                      ttl=ttl)
         except BudgetExceededError as exc:
             step = next_step(state, BudgetRefused(exc), self.ctx)
             if isinstance(step, Fail) and step.refusal is not None:
-                self._accounting().refused(state, step.refusal, deferred=False)
+                accounting.refused(state, step.refusal, deferred=False)
             return step
 
     def _request(self, state: RouteState) -> CompletionRequest:
@@ -223,11 +222,11 @@ class Runner:
         model = cfg.models[state.model]
         price = cfg.price_of(state.model)
         request = self._request(state)
-        held = self._reserve(state, self._accounting().call_id(state),
-                             worst_case_micros(self.call.input_tokens, request.max_tokens, price))
+        accounting = self._accounting()
+        held = self._reserve(accounting, state, worst_case_micros(
+            self.call.input_tokens, request.max_tokens, price))
         if not isinstance(held, Reservation):
             return held
-        accounting = self._accounting()
         try:
             completion = self.rt.providers.for_model(model).complete(request)
         except ProviderError as exc:
@@ -273,8 +272,8 @@ class Runner:
         request = self._request(state)
         price = self.router.config.price_of(state.model)
         worst = worst_case_micros(self.call.input_tokens, request.max_tokens, price, batch=True)
-        call_id = batch_calls.call_id(self.task_id, state)
-        held = self._reserve(state, call_id, worst, ttl=batch.reservation_seconds())
+        held = self._reserve(self._accounting(), state, worst, ttl=batch.reservation_seconds(),
+                             call_id=batch_calls.call_id(self.task_id, state))
         if not isinstance(held, Reservation):
             return held
         batch_calls.enqueue(self.rt, self.task, state, request, held, batch, price,
