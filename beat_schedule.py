@@ -26,6 +26,12 @@ SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": 6 * HOUR,
         "options": {"expires": 5 * HOUR},
     },
+    # Provider batches: submit the due ones, poll those at a provider, deliver answers.
+    "provider-batches-every-30-seconds": {
+        "task": "cron.provider_batches",
+        "schedule": 30,
+        "options": {"expires": 25},
+    },
     "daily-cost-report": {
         "task": "cron.cost_report",
         "schedule": crontab(minute=5, hour=0),
@@ -42,6 +48,7 @@ SCHEDULE: dict[str, dict[str, Any]] = {
 INTERVALS: dict[str, int] = {
     "monitoring-every-30-minutes": 30 * MINUTE,
     "content-curation-every-6-hours": 6 * HOUR,
+    "provider-batches-every-30-seconds": 30,
     "daily-cost-report": DAY,
     "monthly-routing-review": 28 * DAY,
 }

@@ -33,6 +33,9 @@ def _print(report: dict[str, Any]) -> None:
     for basis, comparison in report["naive"].items():
         say("  " + text.naive_line(basis, comparison))
     say(text.events_line(report))
+    batches = text.batches_line(report)
+    if batches is not None:
+        say(batches)
     if len(report["days"]) > 1:
         trend = Table(*text.TREND_HEADERS)
         for row in text.trend_rows(report):

@@ -85,6 +85,11 @@ class AggregateRow(Row):
     downgrade_micros: int = 0
     deferred_calls: int = 0
     deferred_micros: int = 0
+    # calls made through a provider batch, their cost at the batch rate, and what the same
+    # tokens would have cost more at direct prices
+    batch_calls: int = 0
+    batch_micros: int = 0
+    batch_saved_micros: int = 0
     deferrals: int = 0
     deferrals_needed_micros: int = 0
     rejections: int = 0

@@ -31,7 +31,9 @@ from routing.spend_lua import RESERVE, STATUS
 
 OVERALL = "overall"
 DEFAULT_RESERVATION_TTL = 900.0
-MAX_RESERVATION_TTL = 86400.0
+# A batched call's reservation lives while it waits for its batch (up to a day) and while
+# the provider works on the batch (up to a day): at most three days.
+MAX_RESERVATION_TTL = 3 * 86400.0
 
 
 def key_budget(model_key: str) -> str:

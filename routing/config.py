@@ -23,8 +23,9 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from routing.config_batch import BatchSpec, batch_problems
 from routing.errors import ConfigError
-from routing.kinds import BudgetPolicy, Pool, Provider
+from routing.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
 from routing.money import MICROS_PER_USD
 from routing.values import Count, Number, Ref, Text, Usd, capped
 
@@ -61,7 +62,9 @@ class Price(Strict):
     output: PerMTok
     cache_read: PerMTok
     cache_write: PerMTok
-    batch_discount: Usd = Field(default=Decimal("0.5"), le=1)
+    # The share of the price a provider batch saves (0.5: half price); None: this model has
+    # no batch price (a model key on it cannot say `batch`).
+    batch_discount: Usd | None = Field(default=None, le=1)
 
 
 class ModelSpec(Strict):
@@ -116,6 +119,8 @@ class ModelKeySpec(Strict):
     # agreement interval is at least `min_agreement`, on at least `min_samples` samples.
     min_agreement: Number = Field(default=0.95, gt=0, le=1)
     min_samples: Count = Field(default=200, ge=1, le=10_000_000)
+    # Work that can wait: calls on a model with a batch API go into provider batches.
+    batch: BatchSpec | None = None
 
 
 class Rule(Strict):
@@ -184,9 +189,25 @@ class RoutingConfig(Strict):
         assert price is not None, "load_config refuses unpriced models"
         return price
 
+    def batch_for(self, key: str, model: str) -> BatchSpec | None:
+        """`key`'s batch settings when its calls on `model` go into provider batches: the
+        key says `batch` and the model's provider has a batch API and a batch price (a
+        fallback or rule target without one is called directly)."""
+        spec = self.model_keys.get(key)
+        target = self.models.get(model)
+        if spec is None or spec.batch is None or target is None:
+            return None
+        if target.provider not in BATCH_PROVIDERS or not _batch_priced(target):
+            return None
+        return spec.batch
+
     def document(self) -> dict[str, Any]:
         """The JSON-able document (what the store keeps and `config show --json` prints)."""
         return self.model_dump(mode="json", exclude_none=False)
+
+
+def _batch_priced(model: ModelSpec) -> bool:
+    return model.price is not None and bool(model.price.batch_discount)
 
 
 def _path(loc: tuple[int | str, ...]) -> str:
@@ -250,6 +271,10 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
         if spec.escalate_to is not None and spec.escalate_to not in keys:
             problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
         problems += _trial_problems(base, spec, models, keys)
+        target = models.get(spec.model)
+        if spec.batch is not None and target is not None:
+            problems += batch_problems(base, spec.model, str(target.provider),
+                                       _batch_priced(target))
     for key in keys:
         chain, cur = [key], keys[key].escalate_to
         while cur is not None and cur in keys:

@@ -32,7 +32,7 @@ from routing.pricing import Usage
 from routing.spend_lua import COUNT, REFUSAL, SETTLE
 
 DAY = 86400
-FLAGS = ("fallback", "escalation", "downgrade", "deferred", "judge")
+FLAGS = ("fallback", "escalation", "downgrade", "deferred", "judge", "batch")
 PRODUCTION, TRIAL = "agg", "trial"
 
 
@@ -72,6 +72,14 @@ class CallRecord:
     trial: bool = False  # a shadow-trial call: its own aggregates, never production spend
     judge: bool = False  # a trial's judge call
     budgets: tuple[str, ...] = ()  # charged without a reservation (default: production's)
+    # A call made through a provider batch (priced at the batch rate): the provider's batch
+    # id, and what the same usage costs at direct prices (the saving is the difference).
+    batch_id: str | None = None
+    direct_micros: int | None = None
+
+    @property
+    def batch(self) -> bool:
+        return self.batch_id is not None
 
     def __post_init__(self) -> None:
         for name in ("task_id", "call_id", "model_key", "model", "tier"):
@@ -108,6 +116,9 @@ class CallRecord:
             out["latency_ms"] = round(self.latency_ms, 1)
         if self.e2e_ms is not None:
             out["e2e_ms"] = round(self.e2e_ms, 1)
+        if self.batch_id is not None:
+            out["batch_id"] = self.batch_id
+            out["direct_micros"] = self.direct_micros or 0
         return out
 
     def increments(self) -> str:
@@ -126,6 +137,9 @@ class CallRecord:
             parts[f"e2e:{latency.bucket(self.e2e_ms)}"] = 1
             parts["e2e_ms"] = round(self.e2e_ms)
             parts["tasks"] = 1
+        saved = (self.direct_micros or 0) - self.cost_micros
+        if self.batch and saved > 0:
+            parts["batch_saved_micros"] = saved
         return ",".join(f"{k}={v}" for k, v in parts.items())
 
 

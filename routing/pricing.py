@@ -36,8 +36,16 @@ class Usage:
         return cls(**{k: int(data.get(k, 0)) for k in cls.__dataclass_fields__})
 
 
+def _batch_rate(price: Price) -> Decimal:
+    if price.batch_discount is None:
+        raise ValueError("this model has no batch price (price.batch_discount): its calls "
+                         "cannot be priced at a batch rate")
+    return Decimal(1) - price.batch_discount
+
+
 def cost_micros(usage: Usage, price: Price, *, batch: bool = False) -> int:
-    """Cost of `usage` at `price`, in integer micro-dollars (half-up rounding)."""
+    """Cost of `usage` at `price`, in integer micro-dollars (half-up rounding); `batch`:
+    at the batch rate (`price.batch_discount` off every token)."""
     total = (
         usage.input_tokens * price.input
         + usage.output_tokens * price.output
@@ -45,15 +53,19 @@ def cost_micros(usage: Usage, price: Price, *, batch: bool = False) -> int:
         + usage.cache_write_tokens * price.cache_write
     )
     if batch:
-        total *= Decimal(1) - price.batch_discount
+        total *= _batch_rate(price)
     return int(total.quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
-def worst_case_micros(input_tokens: int, max_tokens: int, price: Price) -> int:
-    """Upper bound of a call's cost before it is made (for budget reservations).
+def worst_case_micros(input_tokens: int, max_tokens: int, price: Price, *,
+                      batch: bool = False) -> int:
+    """Upper bound of a call's cost before it is made (for budget reservations); `batch`:
+    at the batch rate.
 
     Input is charged at the dearest input rate (a cache write costs more than plain input).
     """
     dearest_input = max(price.input, price.cache_write)
     total = input_tokens * dearest_input + max_tokens * price.output
+    if batch:
+        total *= _batch_rate(price)
     return int(total.to_integral_value(rounding="ROUND_CEILING"))

@@ -101,6 +101,13 @@ def _events(rows: list[AggregateRow]) -> dict[str, Any]:
     deferrals["runs"] = sum(r.deferred_calls for r in rows)  # ran later; "micros" is theirs
     deferrals["needed_micros"] = sum(r.deferrals_needed_micros for r in rows)
     rejections = _event(rows, "rejections", "rejections_needed_micros")
+    # Calls through provider batches (in the totals above, at the batch rate): what the
+    # same tokens would have cost at direct prices, and the saving.
+    batches = _event(rows, "batch_calls", "batch_micros")
+    saved = sum(r.batch_saved_micros for r in rows)
+    batches.update(direct_micros=batches["micros"] + saved,
+                   direct_usd=usd(batches["micros"] + saved), saved_micros=saved,
+                   saved_usd=usd(saved))
     return {
         # calls never settled (a worker died): charged at their reserved bound
         "estimated": _event(rows, "estimated_calls", "estimated_micros"),
@@ -110,6 +117,7 @@ def _events(rows: list[AggregateRow]) -> dict[str, Any]:
         "downgrades": _event(rows, "downgrade_calls", "downgrade_micros"),
         "deferrals": deferrals,
         "rejections": {"count": rejections["count"], "needed_micros": rejections["micros"]},
+        "batches": batches,
     }
 
 

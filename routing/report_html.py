@@ -155,8 +155,12 @@ def render_page(report: dict[str, Any], budgets: Sequence[dict[str, Any]], *,
         '<section id="report"><h2>Calls, tokens and spend</h2>',
         _table(text.TABLE_HEADERS, text.table_rows(report), last_total=True,
                table_id="cost-table"),
-        f'<p class="line">{escape(text.events_line(report))}</p></section>',
+        f'<p class="line">{escape(text.events_line(report))}</p>',
     ]
+    batches = text.batches_line(report)
+    if batches is not None:
+        tables.append(f'<p class="line" id="batches">{escape(batches)}</p>')
+    tables.append("</section>")
     if len(report["days"]) > 1:
         tables += ['<section id="trend"><h2>Per day</h2>',
                    _table(text.TREND_HEADERS, text.trend_rows(report), last_total=False,

@@ -65,6 +65,15 @@ def events_line(report: dict[str, Any]) -> str:
     )
 
 
+def batches_line(report: dict[str, Any]) -> str | None:
+    """Spend through provider batches and the saving against direct calls (None: none)."""
+    b = report["events"]["batches"]
+    if not b["count"]:
+        return None
+    return (f"provider batches: {b['count']} calls, ${b['usd']:.6f} at the batch rate "
+            f"(${b['direct_usd']:.6f} at direct prices): saved ${b['saved_usd']:.6f}")
+
+
 def trend_rows(report: dict[str, Any]) -> list[list[str]]:
     return [[d["day"], str(d["calls"]), f"{d['spend_usd']:.6f}", str(d["fallbacks"]),
              str(d["escalations"]), str(d["deferrals"])] for d in report["trend"]]

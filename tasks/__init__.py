@@ -51,4 +51,4 @@ def _typed(spec: TypedSpec) -> LLMTask:
 
 TYPED: dict[str, LLMTask] = {spec.model_key: _typed(spec) for spec in KINDS}
 
-from tasks import crons, trials  # noqa: E402,F401  (registers the crons and llm.trial)
+from tasks import batches, crons, trials  # noqa: E402,F401  (the crons, llm.trial, batches)

@@ -48,6 +48,10 @@ def observe() -> list[str]:
             broker.close()
         lines += [f"queue {cfg.tiers[t].queue}: {n} waiting" for t, n in sorted(depths.items())]
     lines.append(f"deferred tasks waiting for a budget window: {rt.deferred.count()}")
+    batches = rt.batches.summary()
+    if batches:
+        lines.append("provider batches: " + ", ".join(
+            f"{n} {state} ({calls} calls)" for state, (n, calls) in sorted(batches.items())))
     for status in rt.budgets.status(cfg):
         limit = "no limit" if status.limit_micros is None else f"${usd(status.limit_micros):.2f}"
         lines.append(

@@ -193,6 +193,8 @@ def _typed_all() -> Iterator[str]:
 
 def _schedule(value: Any) -> str:
     if isinstance(value, int | float):
+        if value < 60:
+            return f"every {int(value)} seconds"
         minutes = int(value) // 60
         return f"every {minutes // 60} hours" if minutes % 60 == 0 else f"every {minutes} minutes"
     fields = ("_orig_minute", "_orig_hour", "_orig_day_of_month", "_orig_month_of_year",

@@ -128,7 +128,11 @@ class RunResult(BaseModel):
     provider_mode: Literal["live", "simulated"] = Field(
         description="`simulated`: LLM_ROUTER_PROVIDER_MODE=simulated, no real call")
     request_id: str | None = Field(description="the provider's request id")
-    latency_s: float = Field(description="seconds the last call took")
+    latency_s: float = Field(description="seconds the last call took (from a provider "
+                                         "batch: from its submission to its end)")
+    batch_id: str | None = Field(
+        default=None, description="the provider batch that answered the last call (a model "
+        "key with `batch`; absent for a direct call)")
     task_id: str = Field(description="the Celery task id (the same across every hop)")
     fallback_from: list[str] | None = Field(
         default=None, description="models left behind after failures, in order")

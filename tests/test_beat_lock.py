@@ -33,6 +33,7 @@ LOCK_TIMEOUT = 4
 MAX_LOOP = LOCK_TIMEOUT / 5
 # Production order (most frequent first), a few seconds each instead of minutes to a month.
 PERIODS = {
+    "provider-batches-every-30-seconds": 0.8,
     "monitoring-every-30-minutes": 1.0,
     "content-curation-every-6-hours": 1.5,
     "daily-cost-report": 2.0,

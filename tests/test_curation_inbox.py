@@ -10,6 +10,7 @@ import redis
 from celery.result import AsyncResult
 
 from tasks.inbox import STALE_SECONDS, CurationInbox
+from tests.support.batches import submit_waiting
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
 
@@ -28,7 +29,10 @@ def test_a_malformed_item_is_dead_lettered_and_the_rest_are_curated(
     llm_server.set_reply(json.dumps({"selected": [{"id": "i1", "reason": "on topic"}]}))
     out = worker.app.send_task("cron.content_curation").get(timeout=30)
     assert (out["items"], out["dead_lettered"]) == (2, 2)
+    # curation can wait (the shipped config batches it): Beat's round submits its batch
+    submit_waiting(worker.app)
     handed = AsyncResult(out["task_id"], app=worker.app).get(timeout=30)
+    assert handed["batch_id"] == llm_server.batches.created()[0]
     assert handed["output"]["selected"][0]["id"] == "i1"
     # the inbox is empty, the dead letters say why, and no claim is left behind
     assert inbox.redis.llen(inbox.key) == 0

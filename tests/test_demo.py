@@ -104,6 +104,15 @@ def check_report(report: dict[str, Any]) -> None:
     budgets = {b["budget"]: b for b in report["budgets"]}
     assert budgets["overall"]["limit_micros"] == 50_000_000
 
+    # the monitoring and curation crons' work ran in provider batches, at half price
+    batches = report["batches"]
+    assert batches["model_keys"] == ["content_curation", "monitoring"]
+    assert batches["calls"] == keys["monitoring"]["calls"] + keys["content_curation"]["calls"]
+    assert 1 <= batches["batches"] <= batches["calls"]
+    assert batches["saved_micros"] == batches["direct_micros"] - batches["cost_micros"] > 0
+    # half price, but for the half-up rounding of each call's cost
+    assert abs(batches["cost_micros"] * 2 - batches["direct_micros"]) <= batches["calls"]
+
     # the shadow trials: every successful task of a trial key was replayed and scored
     review = report["review"]["model_keys"]
     assert set(review) == {"classification", "code_review"}
@@ -168,7 +177,7 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "all on sonnet (claude-sonnet-4-6)", "overall",
                  "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro",
                  "that the crons handed on to typed tasks", "provider calls: ",
-                 "tasks called none: "):
+                 "tasks called none: ", "provider batches: ", "at direct prices): saved $"):
         assert text in out, text
 
 
@@ -201,6 +210,7 @@ def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, 
     after = store.read()
     assert after.model_keys["lookup"].model == "claude-haiku-4-5"
     assert not any(spec.trials for spec in after.model_keys.values())
+    assert after.model_keys["monitoring"].batch is None  # batched for the day only
     assert store.version() == report["live_change"]["restored_version"]
 
 

@@ -77,7 +77,7 @@ def test_cost_estimate_cli_json(env: dict[str, str], redis_url: str, namespace: 
 
 
 PRICE = Price(input=Decimal("3"), output=Decimal("15"), cache_read=Decimal("0.3"),
-              cache_write=Decimal("3.75"))
+              cache_write=Decimal("3.75"), batch_discount=Decimal("0.5"))
 counts = st.integers(min_value=0, max_value=10**7)
 
 

@@ -81,7 +81,7 @@ def test_a_price_change_between_two_calls_keeps_each_calls_price(
     # Given a call priced under config A, then Haiku's price doubles in config B
     cheap = config_with({})
     dear = config_with({}, claude_haiku_4_5={"input": "1.60", "output": 8, "cache_read": "0.16",
-                                             "cache_write": 2})
+                                             "cache_write": 2, "batch_discount": 0.5})
     ledger = Ledger(redis_client, namespace)
     usage = Usage(10_000, 2_000)
     first = cost_micros(usage, cheap.price_of("claude-haiku-4-5"))

@@ -368,3 +368,36 @@ def test_metrics_once_with_redis_down_exits_1_with_one_line() -> None:
     assert done.returncode == 1 and done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot read the metrics" in lines[0], done.stderr
+
+
+def test_scrape_reports_batched_calls_their_saving_and_the_batches_by_state(
+    settings: Settings, source: RedisMetricsSource, server: MetricsServer
+) -> None:
+    from routing.batches import BatchStore, TaskRecord
+
+    store = ConfigStore(source.redis, settings.namespace)
+    config = store.init(author="metrics-test")
+    price = config.price_of("claude-haiku-4-5")
+    usage = Usage(1000, 200)
+    batched, direct = cost_micros(usage, price, batch=True), cost_micros(usage, price)
+    assert (batched, direct) == (800, 1600)
+    # Given two calls answered by a provider batch today
+    ledger = Ledger(source.redis, settings.namespace)
+    for n in range(2):
+        ledger.settle(CallRecord(f"t{n}", f"t{n}:0:batch", "content_curation",
+                                 "claude-haiku-4-5", "haiku", usage, batched,
+                                 batch_id="msgbatch_1", direct_micros=direct))
+    # and three calls waiting in an open batch, one of which closes and submits another
+    batches = BatchStore(source.redis, settings.namespace)
+    for n in range(3):
+        batches.append(model="gpt-4o", provider="openai", provider_model="gpt-4o",
+                       task_id=f"w{n}", item={}, max_items=2, max_wait_seconds=600,
+                       record=TaskRecord(f"w{n}", 0, f"w{n}:0:batch", "gpt-4o", 1, {}))
+    samples = _scrape(server.port)
+    labels = {"model_key": "content_curation", "model": "claude-haiku-4-5", "tier": "haiku"}
+    assert _get(samples, "llm_router_batch_calls_total", **labels) == 2
+    assert _get(samples, "llm_router_batch_saved_usd_total", **labels) == 0.0016
+    assert _get(samples, "llm_router_spend_usd_total", **labels) == 0.0016  # at batch rate
+    for state, count, calls in (("open", 1, 1), ("submitting", 1, 2), ("submitted", 0, 0)):
+        assert _get(samples, "llm_router_batches", state=state) == count
+        assert _get(samples, "llm_router_batch_waiting_calls", state=state) == calls

@@ -163,3 +163,34 @@ def test_an_empty_day_names_the_catalogs_most_expensive_model(
     dearer = {"input": 20, "output": 100, "cache_read": 2, "cache_write": 25}
     changed = build_report(ledger, config_with({}, gpt_4o=dearer), day="2030-01-01")
     assert changed["naive"]["most_expensive"]["model"] == "gpt-4o"
+
+
+def test_the_report_shows_batch_spend_and_the_saving_against_direct_calls(
+    env: dict[str, str], redis_client: redis.Redis, namespace: str
+) -> None:
+    config = ConfigStore(redis_client, namespace).init(default_document(), author="test")
+    ledger = Ledger(redis_client, namespace)
+    price = config.price_of("claude-haiku-4-5")
+    usage = Usage(10_000, 2_000)  # 8,000 + 8,000 micros direct; half in a batch
+    batched, direct = cost_micros(usage, price, batch=True), cost_micros(usage, price)
+    assert (batched, direct) == (8_000, 16_000)
+    day = ""
+    for n in range(3):
+        day = ledger.settle(CallRecord(f"b{n}", f"b{n}:0:batch", "content_curation",
+                                       "claude-haiku-4-5", "haiku", usage, batched,
+                                       batch_id="msgbatch_x", direct_micros=direct)).day
+    ledger.settle(CallRecord("d", "d:0:x", "lookup", "claude-haiku-4-5", "haiku", usage, direct))
+    report = build_report(ledger, config, day=day)
+    # Then batch spend is in the totals, at the batch rate, and reported apart with its saving
+    assert report["totals"]["spend_micros"] == 3 * batched + direct
+    assert report["events"]["batches"] == {
+        "count": 3, "micros": 24_000, "usd": 0.024, "direct_micros": 48_000,
+        "direct_usd": 0.048, "saved_micros": 24_000, "saved_usd": 0.024}
+    text = CliRunner().invoke(app, ["cost", "report", "--day", day])
+    assert text.exit_code == 0, text.stderr
+    assert ("provider batches: 3 calls, $0.024000 at the batch rate ($0.048000 at direct "
+            "prices): saved $0.024000") in text.stdout
+    # a day without batches says nothing of them
+    other = (date.fromisoformat(day) - timedelta(days=1)).isoformat()
+    quiet = CliRunner().invoke(app, ["cost", "report", "--day", other])
+    assert quiet.exit_code == 0 and "provider batches" not in quiet.stdout

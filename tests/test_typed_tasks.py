@@ -6,8 +6,11 @@ import json
 from typing import Any
 
 import pytest
+from celery.result import AsyncResult
 
+from routing.defaults import default_config
 from tasks.kinds import KINDS
+from tests.support.batches import submit_waiting
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
 
@@ -58,13 +61,22 @@ def test_every_default_key_has_a_typed_task(worker: Session) -> None:
     assert set(CASES) == set(worker.store.read().model_keys)
 
 
+def result_of(session: Session, key: str,
+              pending: AsyncResult) -> Any:  # type: ignore[type-arg]
+    """The task's result; a task of a key that can wait (the shipped content_curation) is
+    in a provider batch: Beat's round submits it, and the answer comes back from there."""
+    if default_config().model_keys[key].batch is not None:
+        submit_waiting(session.app)
+    return pending.get(timeout=30)
+
+
 @pytest.mark.parametrize("key", sorted(CASES))
 def test_typed_task_returns_its_validated_output(
     worker: Session, llm_server: LLMServer, key: str
 ) -> None:
     given, answer = CASES[key]
     llm_server.set_reply(json.dumps(answer))
-    out = worker.app.tasks[f"tasks.{key}"].delay(**given).get(timeout=30)
+    out = result_of(worker, key, worker.app.tasks[f"tasks.{key}"].delay(**given))
     assert out["model_key"] == key and "escalated_from" not in out
     spec = next(k for k in KINDS if k.model_key == key)
     assert out["output"] == spec.output_model.model_validate(answer).model_dump(mode="json")
@@ -77,9 +89,8 @@ def test_output_that_ignores_the_input_escalates(worker: Session, llm_server: LL
     llm_server.set_reply(json.dumps({"selected": [{"id": "zzz", "reason": "?"}]}),
                          model="claude-haiku-4-5")
     llm_server.set_reply(json.dumps({"selected": [{"id": "a", "reason": "good"}]}))
-    out = worker.app.tasks["tasks.content_curation"].delay(
-        topic="t", items=[{"id": "a", "title": "A"}]
-    ).get(timeout=30)
+    out = result_of(worker, "content_curation", worker.app.tasks["tasks.content_curation"].delay(
+        topic="t", items=[{"id": "a", "title": "A"}]))
     assert out["escalated_from"] == ["claude-haiku-4-5"]
     assert out["output"]["selected"] == [{"id": "a", "reason": "good"}]
 

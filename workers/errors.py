@@ -46,3 +46,8 @@ class ProviderRefusedError(TaskError):
 
 class BudgetRejectedError(TaskError):
     """A budget with policy `reject` had no room for this call."""
+
+
+class BatchFailedError(TaskError):
+    """The task's provider batch failed or expired, or its request in it errored, and its
+    model key's batch policy is `on_failure: fail` (with `direct` it is called directly)."""

@@ -86,7 +86,8 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
                   f"({system.where})")
         with make_progress(err) as progress:
             player = Player(system, events, w.live_change, day_seconds=day_seconds,
-                            timeout=timeout, progress=progress, trials=w.trials)
+                            timeout=timeout, progress=progress, trials=w.trials,
+                            batch=w.batch)
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo import batches as demo_batches
 from cli.demo.runner import Played, run_days
 from cli.review_view import review_lines
 from routing.budget import BudgetBook
@@ -110,6 +111,12 @@ def tasks_and_calls(kinds: dict[str, int], per_task: dict[str, int]) -> dict[str
     }
 
 
+def run_records(rt: Runtime, played: Played, days: list[str]) -> list[dict[str, Any]]:
+    """The ledger's records of this run's provider calls."""
+    return [rec for day in days for rec in rt.ledger.calls(day)
+            if rec.get("task_id") in played.tracked and rec.get("outcome") in CALL_OUTCOMES]
+
+
 def _sum(rows: list[dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {n: sum(r[n] for r in rows) for n in ("calls", "errors", *TOKENS)}
     out.update(_money(sum(r["cost_micros"] for r in rows)))
@@ -177,6 +184,9 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
         "rows": rows,
         "totals": totals,
         "naive": comparison(config, totals),
+        # Calls answered by provider batches (in the totals, at the batch rate) and what
+        # the same calls would have cost at direct prices.
+        "batches": demo_batches.summary(run_records(rt, played, days)),
         "budgets": [s.as_dict() for s in BudgetBook(rt.redis, rt.settings.namespace)
                     .status(config)],
         "pricing": "actual: each call priced at call time (ledger); naive: the same tokens "
@@ -234,6 +244,13 @@ def render(report: dict[str, Any], console: Console) -> None:
                           f"routing saved ${c['savings_usd']:.6f} "
                           f"({_pct(c['savings_ratio'])}; {_times(c['cost_multiple'])} "
                           f"the routed cost)")
+    b = report["batches"]
+    if b["calls"]:
+        share = b["saved_micros"] / b["direct_micros"] if b["direct_micros"] else None
+        console.print(f"provider batches: {b['calls']} calls of {', '.join(b['model_keys'])} "
+                      f"in {b['batches']} batches, ${usd(b['cost_micros']):.6f} at the batch "
+                      f"rate (${usd(b['direct_micros']):.6f} at direct prices): saved "
+                      f"${usd(b['saved_micros']):.6f} ({_pct(share)})", soft_wrap=True)
     budgets = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "resets at")
     for b in report["budgets"]:
         budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),

@@ -13,15 +13,18 @@ from celery import states
 from celery.result import AsyncResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from cli.demo import batches as demo_batches
 from cli.demo import trials as demo_trials
 from cli.demo.system import AUTHOR, System
-from cli.demo.workload import DAY, Event, LiveChange
+from cli.demo.workload import DAY, BatchPlay, Event, LiveChange
 from routing.config import RoutingConfig
 from routing.errors import ConfigError
 from routing.review import review
 from tasks.crons import CURATION_INBOX
 
 POLL_SECONDS = 0.05
+# After the day, while answers wait in batches, Beat's batch entry is played this often.
+BATCH_ROUND_SECONDS = 0.2
 
 
 @dataclass
@@ -59,9 +62,11 @@ def clock(at: float) -> str:
 class Player:
     def __init__(self, system: System, events: list[Event], change: LiveChange | None, *,
                  day_seconds: float, timeout: float, progress: Progress,
-                 trials: dict[str, list[dict[str, Any]]] | None = None) -> None:
+                 trials: dict[str, list[dict[str, Any]]] | None = None,
+                 batch: BatchPlay | None = None) -> None:
         self.system = system
         self.trials = trials or {}
+        self.batch = batch or BatchPlay()
         self.app = system.app
         self.rt = system.rt
         self.events = events
@@ -169,8 +174,15 @@ class Player:
         played.started_at = time.time()
         start = time.monotonic()
         demo_trials.start(self.rt, self.trials)
+        batched_before = demo_batches.start(self.rt, self.batch.model_keys)
         change_at = self.change.at_hour * 3600 if self.change is not None else None
+        round_every = self.batch.round_minutes * 60
+        next_round = round_every
         for event in self.events:
+            while next_round <= event.at:  # Beat's batch entry, at the day's pace
+                self._wait_until(start + next_round / DAY * self.day_seconds)
+                demo_batches.play_round(self.app)
+                next_round += round_every
             if change_at is not None and event.at >= change_at and played.change is None:
                 assert self.change is not None
                 self._wait_until(start + change_at / DAY * self.day_seconds)
@@ -181,11 +193,16 @@ class Player:
                                  description=f"sent (day {clock(event.at)})")
             self.poll()
         self._last_progress = time.monotonic()
+        last_round = 0.0
         while played.pending:
             self.poll()
             if time.monotonic() - self._last_progress > self.timeout:
                 played.timed_out = True
                 break
+            if time.monotonic() - last_round > BATCH_ROUND_SECONDS and demo_batches.waiting(
+                    self.rt):
+                demo_batches.play_round(self.app)
+                last_round = time.monotonic()
             time.sleep(POLL_SECONDS)
         if self.trials:
             days = run_days(played.started_at, time.time())
@@ -193,6 +210,7 @@ class Player:
                 played.timed_out = True
             played.review = review(self.rt.ledger, self.rt.live.get(), days=len(days))
             demo_trials.end(self.rt, self.trials)
+        demo_batches.end(self.rt, batched_before)
         self._restore()
         played.wall_seconds = time.monotonic() - start
         return played

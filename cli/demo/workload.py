@@ -57,6 +57,13 @@ class LargeContext(_Spread):
     input: dict[str, Any] = Field(default_factory=dict)
 
 
+class BatchPlay(_Model):
+    # model key -> its batch settings for the day (as in the routing config)
+    model_keys: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Beat's batch entry is played every this many minutes of the day
+    round_minutes: float = Field(default=30, gt=0, le=1440)
+
+
 class Workload(_Model):
     name: str
     seed: int = 0
@@ -69,6 +76,8 @@ class Workload(_Model):
     # the simulated provider's per-model error rates that make them meaningful offline.
     trials: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     simulated_error_rates: dict[str, float] = Field(default_factory=dict)
+    # Work that can wait: keys batched for the day, and the pace of Beat's batch entry.
+    batch: BatchPlay = Field(default_factory=BatchPlay)
 
 
 def load_workload(path: str | Path | None = None) -> Workload:

@@ -186,13 +186,23 @@ class FakeLLM:
             status = 404 if api is None else 400
             return status, [], json.dumps({"error": {"message": "bad route or JSON"}}).encode(), \
                 0.0, self._release
+        status, out_headers, payload, stall, release = self.serve(
+            api, path, headers, body, arrived=arrived)
+        return status, out_headers, json.dumps(payload).encode(), self.latency + stall, release
+
+    def serve(self, api: wire.Api, path: str, headers: dict[str, str], body: dict[str, Any], *,
+              arrived: float, recorded_as: str | None = None, check_auth: bool = True
+              ) -> tuple[int, list[tuple[str, str]], dict[str, Any], float, threading.Event]:
+        """(status, headers, body JSON, stall, release event) of one completion request,
+        recorded under `recorded_as` (default `path`). Batch items come through here too,
+        so scripted failures, replies, the cache and the record apply to them alike."""
         model = body.get("model") if isinstance(body.get("model"), str) else None
         prompt = wire.read_prompt(api, body)
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         with self._lock:
             seq = next(self._seq)
             request_id = f"req_test_{seq:08d}"
-            if self.require_auth and not SECRET_HEADERS.intersection(headers):
+            if check_auth and self.require_auth and not SECRET_HEADERS.intersection(headers):
                 rule: _Rule | None = _Rule(1, None, 401, message="missing API key")
             else:
                 rule = self._take_rule(model)
@@ -215,7 +225,7 @@ class FakeLLM:
         stall = rule.stall if rule is not None else 0.0
         safe = {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
         record = RecordedRequest(
-            path=path, api=api, model=model,
+            path=recorded_as or path, api=api, model=model,
             max_tokens=max_tokens if isinstance(max_tokens, int) else None,
             system=prompt.system, cache_control=prompt.cache_control,
             message_count=prompt.message_count, headers=safe, body=body, time=arrived,
@@ -223,7 +233,7 @@ class FakeLLM:
         )
         with self._lock:
             self._records.append(record)
-        return status, out_headers, json.dumps(payload).encode(), self.latency + stall, release
+        return status, out_headers, payload, stall, release
 
     def _usage(self, api: wire.Api, path: str, model: str | None, prompt: wire.Prompt,
                output: int) -> dict[str, Any]:

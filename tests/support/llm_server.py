@@ -1,5 +1,6 @@
 """A fake LLM API on a loopback port: Anthropic `POST /v1/messages` and OpenAI-style
-`POST {any prefix}/chat/completions`, with realistic usage (see `llm_wire` for the
+`POST {any prefix}/chat/completions`, both providers' batch APIs (`llm_batches`), with
+realistic usage (see `llm_wire` for the
 token formula), scripted failures and a record of every request.
 
     server.set_reply("hi")                          # every model
@@ -7,6 +8,7 @@ token formula), scripted failures and a record of every request.
     server.rate_limit(times=1, retry_after=1)       # next request: 429 + retry-after: 1
     server.fail(529, times=2, model="claude-opus-4-6")
     server.stall(5.0)                               # next request answers after 5 s
+    server.batches.hold()                           # batch APIs: see `llm_batches`
     server.requests                                 # [RecordedRequest, ...]
     server.env()                                    # base URLs + dummy keys for subprocesses
 
@@ -23,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.llm_batches import FakeBatches
 from tests.support.llm_fake import REDACTED, SECRET_HEADERS, FakeLLM, RecordedRequest, Reply
 
 __all__ = [
@@ -46,6 +49,11 @@ class LLMServer(FakeLLM):
         self._host = host
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.batches = FakeBatches(self)
+
+    def reset(self) -> None:
+        super().reset()
+        self.batches.reset()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> LLMServer:
@@ -112,11 +120,31 @@ class _Handler(BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     timeout = 120  # an idle keep-alive connection frees its thread after this
 
+    def _batches(self, method: str, raw: bytes) -> bool:
+        """Answer a request of the batch APIs; False: it is not one."""
+        assert isinstance(self.server, _Server)
+        path = self.path.split("?")[0]
+        batches = self.server.llm.batches
+        if not batches.handles(path):
+            return False
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        base = f"http://{self.headers.get('host') or self.server.llm.url.split('//')[1]}"
+        status, extra, payload = batches.answer(method, path, headers, raw, base)
+        self.send_response(status)
+        for name, value in extra:
+            self.send_header(name, value)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+        return True
+
     def do_POST(self) -> None:
         assert isinstance(self.server, _Server)
         llm = self.server.llm
         length = int(self.headers.get("content-length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if self._batches("POST", raw):
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         status, extra, payload, delay, release = llm.answer(self.path.split("?")[0], headers, raw)
         if delay > 0 and release.wait(delay):
@@ -132,6 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
+        if self._batches("GET", b""):
+            return
         self.send_response(404)
         self.send_header("content-length", "0")
         self.end_headers()

@@ -19,7 +19,8 @@ import pytest
 import redis
 
 # Test modules whose `redis_client` tests run on the shared server and on the cluster.
-ON_CLUSTER_TOO = {"tests.test_store", "tests.test_ledger", "tests.test_budget"}
+ON_CLUSTER_TOO = {"tests.test_store", "tests.test_ledger", "tests.test_budget",
+                  "tests.test_batch_store"}
 
 
 def free_port() -> int:

@@ -32,18 +32,24 @@ class Accounting:
     def call_id(self, state: RouteState) -> str:
         return f"{self.task_id}:{state.calls}:{self._run}"
 
-    def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int) -> Reservation:
-        return self.rt.budgets.reserve(cfg, state.model_key, self.call_id(state), worst_micros,
-                                       owner=self.task_id, model=state.model, tier=state.tier)
+    def reserve(self, cfg: RoutingConfig, state: RouteState, worst_micros: int, *,
+                call_id: str | None = None, ttl: float | None = None) -> Reservation:
+        """Hold the call's worst case (under this execution's call id, or `call_id`; `ttl`:
+        how long it may stay unsettled, the book's default if None)."""
+        return self.rt.budgets.reserve(cfg, state.model_key, call_id or self.call_id(state),
+                                       worst_micros, ttl=ttl, owner=self.task_id,
+                                       model=state.model, tier=state.tier)
 
     def settle(
         self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,
         error: str | None = None, invalid: bool = False, latency_ms: float | None = None,
-        e2e_ms: float | None = None,
+        e2e_ms: float | None = None, batch_id: str | None = None,
+        direct_micros: int | None = None,
     ) -> None:
         """Record one call made in state `s` (before the call): `error` names the provider
         error's class when it failed, `invalid` says its output failed validation,
-        `e2e_ms` is set on the task's last call."""
+        `e2e_ms` is set on the task's last call; a call made in a provider batch names it
+        (`batch_id`) and what it would have cost directly (`direct_micros`)."""
         outcome = Outcome.ok if error is None else Outcome.error
         self.rt.ledger.settle(
             CallRecord(
@@ -65,6 +71,8 @@ class Accounting:
                 invalid=invalid,
                 latency_ms=latency_ms,
                 e2e_ms=e2e_ms,
+                batch_id=batch_id,
+                direct_micros=direct_micros,
             ),
             window_seconds=self.window_seconds,
         )

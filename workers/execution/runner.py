@@ -10,6 +10,12 @@
   (with a countdown), and this execution ends (`Ignore`);
 - `Defer`: park the task in Redis until the budget window resets (state `DEFERRED`);
 - `Fail`: raise the task error; `Done`: return the result.
+
+A call of a model key with `batch` (on a model with a batch API) is not made: its worst
+case at the batch rate is reserved and it is stored in its model's open provider batch
+(`workers.execution.batch_calls`); the message is acknowledged and the task stays
+started. When the batch is over its answer comes back on the task's own message (header
+`BATCH_HEADER`) and the task carries on from there (`workers.execution.batch_policy`).
 """
 
 from __future__ import annotations
@@ -22,14 +28,18 @@ from typing import Any, NoReturn
 from celery import Task
 from celery.exceptions import Ignore
 
+from routing.batches import TaskRecord
+from routing.budget import Reservation
+from routing.config import Price
+from routing.config_batch import BatchSpec
 from routing.errors import BudgetExceededError
-from routing.money import usd
 from routing.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
 from workers.contract import WorkSpec
 from workers.errors import OutputInvalidError
-from workers.execution import announce
+from workers.execution import announce, batch_calls, batch_policy
 from workers.execution.accounting import Accounting
+from workers.execution.batch_policy import BATCH_HEADER
 from workers.execution.policy import (
     Arrived,
     BudgetRefused,
@@ -46,9 +56,11 @@ from workers.execution.policy import (
     Unrouted,
     next_step,
 )
+from workers.execution.results import task_result
 from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
 from workers.execution.runtime import Runtime, get_runtime
 from workers.providers.base import Completion, CompletionRequest
+from workers.providers.batch import read_outcome
 from workers.providers.errors import ProviderError
 
 log = logging.getLogger(__name__)
@@ -100,7 +112,9 @@ class Runner:
                 step = replace(step, state=replace(step.state, sent_at=time.time()))
         else:
             delivered = (self.task.request.delivery_info or {}).get("routing_key")
-            step = next_step(state, self._arrived(state, delivered), self.ctx)
+            answered = self._batch_answer(state)
+            step = answered if answered is not None else next_step(
+                state, self._arrived(state, delivered), self.ctx)
         while True:
             if isinstance(step, dict):
                 return step
@@ -140,7 +154,9 @@ class Runner:
         self._republish(hop.state, hop.delay)
 
     def _republish(self, state: RouteState, countdown: float = 0.0) -> NoReturn:
-        headers = {**(self.task.request.headers or {}), ROUTE_HEADER: state.header()}
+        headers = {k: v for k, v in (self.task.request.headers or {}).items()
+                   if k != BATCH_HEADER}
+        headers[ROUTE_HEADER] = state.header()
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
         if countdown > 0:
             sig.apply_async(countdown=countdown)
@@ -164,58 +180,136 @@ class Runner:
     def _accounting(self) -> Accounting:
         return Accounting(self.rt, self.task_id, self.router.config)
 
-    def _call(self, state: RouteState) -> Step | dict[str, Any]:
-        cfg = self.router.config
-        model = cfg.models[state.model]
-        price = cfg.price_of(state.model)
-        # Never above the called model's output limit (a fallback's may be smaller).
-        max_tokens = min(self.ctx.max_tokens_for(state), model.max_output_tokens)
-        accounting = self._accounting()
+    def _reserve(self, accounting: Accounting, state: RouteState, worst: int, *,
+                 call_id: str | None = None, ttl: float | None = None) -> Reservation | Step:
+        """The call's reservation, or the policy's step when a budget has no room."""
         try:
-            reservation = accounting.reserve(
-                cfg, state, worst_case_micros(self.call.input_tokens, max_tokens, price)
-            )
+            return accounting.reserve(self.router.config, state, worst, call_id=call_id,
+                                      ttl=ttl)
         except BudgetExceededError as exc:
             step = next_step(state, BudgetRefused(exc), self.ctx)
             if isinstance(step, Fail) and step.refusal is not None:
                 accounting.refused(state, step.refusal, deferred=False)
             return step
-        request = CompletionRequest(
+
+    def _request(self, state: RouteState) -> CompletionRequest:
+        cfg = self.router.config
+        model = cfg.models[state.model]
+        return CompletionRequest(
             model=model.provider_model,
             messages=self.call.messages,
-            max_tokens=max_tokens,
+            # Never above the called model's output limit (a fallback's may be smaller).
+            max_tokens=min(self.ctx.max_tokens_for(state), model.max_output_tokens),
             system=self.call.system,
             cache_system=cfg.model_keys[state.route_key].prompt_cache,
             timeout=min(self.rt.settings.request_timeout,
                         cfg.tiers[model.tier].task_timeout_seconds),
         )
+
+    def _call(self, state: RouteState) -> Step | dict[str, Any]:
+        cfg = self.router.config
+        batch = cfg.batch_for(state.route_key, state.model)
+        if batch is not None:
+            record = self.rt.batches.record(self.task_id)
+            if record is None:
+                return self._enqueue(state, batch)
+            if record.call == state.calls:  # this very call is in a batch
+                if record.outcome is None:  # stored by an execution that was not acked
+                    log.info("task %s: in a provider batch already", self.task_id)
+                    raise Ignore()
+                return self._from_batch(state, record.outcome, record)
+            # (batched once already: every later call of the task is direct)
+        model = cfg.models[state.model]
+        price = cfg.price_of(state.model)
+        request = self._request(state)
+        accounting = self._accounting()
+        held = self._reserve(accounting, state, worst_case_micros(
+            self.call.input_tokens, request.max_tokens, price))
+        if not isinstance(held, Reservation):
+            return held
         try:
             completion = self.rt.providers.for_model(model).complete(request)
         except ProviderError as exc:
-            accounting.settle(reservation, state, Usage(), 0, error=type(exc).__name__)
+            accounting.settle(held, state, Usage(), 0, error=type(exc).__name__)
             return next_step(state.after_call(0, failed=True), ProviderFailed(exc), self.ctx)
         except BaseException as exc:  # a bug, or the worker stopping: never leave a hold
-            accounting.settle(reservation, state, Usage(), 0, error=type(exc).__name__)
+            accounting.settle(held, state, Usage(), 0, error=type(exc).__name__)
             raise
-        cost = cost_micros(completion.usage, price)
-        latency_ms = completion.latency_s * 1000
+        return self._answered(state, held, completion, price)
+
+    def _answered(self, state: RouteState, reservation: Reservation, completion: Completion,
+                  price: Price, batch_id: str | None = None) -> Step | dict[str, Any]:
+        """Price, settle and validate a call's completion (`batch_id`: from a batch, at the
+        batch rate; its latency is the batch's, kept out of the provider latency)."""
+        batched = batch_id is not None
+        cost = cost_micros(completion.usage, price, batch=batched)
+        extra: dict[str, Any] = {"latency_ms": None if batched else completion.latency_s * 1000}
+        if batched:
+            extra.update(batch_id=batch_id, direct_micros=cost_micros(completion.usage, price))
+        accounting = self._accounting()
         try:
-            output = self.spec.parse_output(completion.text, self.call, cfg)
+            output = self.spec.parse_output(completion.text, self.call, self.router.config)
         except OutputInvalidError as exc:
-            accounting.settle(reservation, state, completion.usage, cost, invalid=True,
-                              latency_ms=latency_ms)
+            accounting.settle(reservation, state, completion.usage, cost, invalid=True, **extra)
             return next_step(state.after_call(cost, failed=False), OutputRejected(str(exc)),
                              self.ctx)
         except BaseException:
-            accounting.settle(reservation, state, completion.usage, cost, invalid=True,
-                              latency_ms=latency_ms)
+            accounting.settle(reservation, state, completion.usage, cost, invalid=True, **extra)
             raise
-        self.rt.cooldowns.succeeded(state.model)  # closes a half-open model (its probe)
+        if not batched:
+            self.rt.cooldowns.succeeded(state.model)  # closes a half-open model (its probe)
         e2e_ms = (time.time() - state.sent_at) * 1000 if state.sent_at else None
-        accounting.settle(reservation, state, completion.usage, cost, latency_ms=latency_ms,
-                          e2e_ms=e2e_ms)
+        accounting.settle(reservation, state, completion.usage, cost, e2e_ms=e2e_ms, **extra)
         state = state.after_call(cost, failed=False)
-        return self._result(state, completion, cost, output)
+        return task_result(state, completion, cost, output, queue=self._queue(state),
+                           task_id=str(self.task.request.id), batch_id=batch_id)
+
+    # -- provider batches -------------------------------------------------------------------
+
+    def _enqueue(self, state: RouteState, batch: BatchSpec) -> Step:
+        """Reserve the call at the batch rate and store it in its model's open batch; the
+        message is then acknowledged (`Ignore`) and the task waits for the batch."""
+        request = self._request(state)
+        price = self.router.config.price_of(state.model)
+        worst = worst_case_micros(self.call.input_tokens, request.max_tokens, price, batch=True)
+        held = self._reserve(self._accounting(), state, worst, ttl=batch.reservation_seconds(),
+                             call_id=batch_calls.call_id(self.task_id, state))
+        if not isinstance(held, Reservation):
+            return held
+        batch_calls.enqueue(self.rt, self.task, state, request, held, batch, price,
+                            self.task.request.headers)
+        raise Ignore()
+
+    def _batch_answer(self, state: RouteState) -> Step | dict[str, Any] | None:
+        """A batch's answer brought back to this task: carry on from its call (None: the
+        message is no such delivery, or a stale one)."""
+        if BATCH_HEADER not in (self.task.request.headers or {}):
+            return None
+        record = self.rt.batches.record(self.task_id)
+        if record is None or record.outcome is None or record.call != state.calls:
+            return None
+        return self._from_batch(state, record.outcome, record)
+
+    def _from_batch(self, state: RouteState, stored: dict[str, Any],
+                    record: TaskRecord) -> Step | dict[str, Any]:
+        outcome = read_outcome(stored)
+        batch_id = str(stored.get("batch_id") or "")
+        held = Reservation(record.call_id, state.model_key, record.reserved_micros, held=True)
+        price = Price.model_validate(record.price)  # the price when the call was made
+        if isinstance(outcome, Completion):
+            return self._answered(state, held, outcome, price, batch_id)
+        spec = self.router.config.model_keys.get(state.route_key)
+        on_failure = batch_policy.on_failure_of(spec.batch if spec else None)
+        error = type(outcome).__name__ if isinstance(outcome, ProviderError) else \
+            f"Batch{outcome[0].title()}"
+        self._accounting().settle(held, state, Usage(), 0, error=error, batch_id=batch_id,
+                                  direct_micros=0)
+        if isinstance(outcome, ProviderError):
+            step = next_step(state.after_call(0, failed=True), ProviderFailed(outcome), self.ctx)
+            return batch_policy.after_error(step, state, outcome, on_failure)
+        kind, reason = outcome
+        log.info("task %s: %s batch %s: %s", self.task_id, kind, batch_id, reason)
+        return batch_policy.after_unprocessed(state, kind, reason, on_failure, batch_id)
 
     # -- the result -------------------------------------------------------------------------
 
@@ -224,46 +318,3 @@ class Runner:
             return state.queue
         info = self.task.request.delivery_info or {}
         return str(info.get("routing_key") or state.queue)
-
-    def _result(
-        self, state: RouteState, completion: Completion, cost: int, output: dict[str, Any]
-    ) -> dict[str, Any]:
-        # The routing facts first and the text last: Flower shows a result as its repr (cut
-        # at 1,024 characters; its task list shows the start of it), so model key, model,
-        # cost, tier and queue lead and a long answer never hides them. The order is the
-        # documented one (`tasks.run_spec.RunResult`, docs/tasks.md).
-        result: dict[str, Any] = {
-            "model_key": state.model_key,
-            "model": state.model,
-            "cost_usd": usd(state.cost_micros),
-            "tier": state.tier,
-            # The queue this ran from: its delivery queue, or the routed queue when a hop
-            # was followed in place.
-            "queue": self._queue(state),
-            "usage": completion.usage.as_dict(),
-            "rule": state.rule,
-            "cost_micros": state.cost_micros,
-            "last_call_cost_micros": cost,
-            "config_version": state.config_version,
-            "attempts": state.calls,
-            "provider_mode": completion.mode,
-            "request_id": completion.request_id,
-            "latency_s": round(completion.latency_s, 4),
-            "task_id": self.task.request.id,
-        }
-        if state.fallback_from:
-            result["fallback_from"] = list(state.fallback_from)
-        if state.escalated_from:
-            result["escalated_from"] = list(state.escalated_from)
-        if state.rerouted:
-            result["rerouted"] = True
-        if state.downgraded_from:
-            result["downgraded_from"] = state.downgraded_from
-        if state.deferrals:
-            result["deferrals"] = state.deferrals
-        if state.hops:
-            result["hops"] = list(state.hops)
-        result["text"] = completion.text
-        if output:
-            result["output"] = output
-        return result

@@ -15,6 +15,7 @@ from functools import cached_property
 
 import redis
 
+from routing.batches import BatchStore
 from routing.budget import BudgetBook
 from routing.connect import connect
 from routing.cooldown import Cooldowns
@@ -80,6 +81,10 @@ class Runtime:
     @cached_property
     def cooldowns(self) -> Cooldowns:
         return Cooldowns(self.redis, self.settings.namespace)
+
+    @cached_property
+    def batches(self) -> BatchStore:
+        return BatchStore(self.redis, self.settings.namespace)
 
     @cached_property
     def deferred(self) -> DeferredTasks:

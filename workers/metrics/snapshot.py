@@ -26,6 +26,8 @@ class Snapshot:
     (`routing.report.counterfactuals`)"""
     trial_rows: Sequence[TrialRow] = ()
     review: Mapping[str, Any] | None = None  # the latest stored routing review
+    batches: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """state -> (provider batches not over yet, calls in them)"""
 
 
 class MetricsSource(Protocol):

@@ -2,7 +2,8 @@
 
 One scrape costs a handful of round trips: TIME, the day's ledger aggregates (one
 HGETALL), the config version (one GET; the config document itself only when the version
-changed), the budget status (one EVALSHA) and the queue depths (one pipeline). The
+changed), the budget status (one EVALSHA), the queue depths (one pipeline) and the
+provider batches (three). The
 counterfactual spend is priced from the aggregates and the config, with no round trip.
 """
 
@@ -13,6 +14,7 @@ from datetime import UTC, datetime
 
 import redis
 
+from routing.batches import BatchStore
 from routing.budget import BudgetBook
 from routing.config import RoutingConfig
 from routing.connect import connect
@@ -48,6 +50,7 @@ class RedisMetricsSource:
         self.store = ConfigStore(self.redis, settings.namespace)
         self.ledger = Ledger(self.redis, settings.namespace, keep_days=settings.ledger_keep_days)
         self.budgets = BudgetBook(self.redis, settings.namespace)
+        self.batches = BatchStore(self.redis, settings.namespace)
         self._lock = threading.Lock()
         self._config: tuple[int, RoutingConfig] | None = None
 
@@ -91,4 +94,5 @@ class RedisMetricsSource:
             queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
             trial_rows=self.ledger.trial_aggregates(day),
             review=load_review(self.ledger),
+            batches=self.batches.summary(),
         )

@@ -96,7 +96,8 @@ class AnthropicProvider:
         else:
             try:
                 body = json.loads(response.http_response.content)
-                return self._completion(body, response.request_id, time.perf_counter() - started)
+                return completion_from_body(body, response.request_id,
+                                            time.perf_counter() - started)
             except (ValueError, TypeError, AttributeError) as exc:  # not a Messages API body
                 error = failures.transient(
                     self.name, f"invalid response: {exc}", secrets=self._secrets()
@@ -114,24 +115,37 @@ class AnthropicProvider:
             return text
         return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
 
-    @staticmethod
-    def _completion(body: dict[str, Any], request_id: str | None, latency: float) -> Completion:
-        usage = body.get("usage") or {}
-        text = "".join(
-            block.get("text", "") for block in body.get("content") or ()
-            if block.get("type") == "text"
-        )
-        return Completion(
-            text=text,
-            usage=Usage(
-                input_tokens=int(usage.get("input_tokens") or 0),
-                output_tokens=int(usage.get("output_tokens") or 0),
-                cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
-                cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
-            ),
-            model=str(body.get("model") or ""),
-            request_id=request_id or None,
-            latency_s=latency,
-            mode="live",
-            stop_reason=body.get("stop_reason"),
-        )
+
+def message_params(request: CompletionRequest) -> dict[str, Any]:
+    """The Messages API parameters of `request` (a batch request's `params`)."""
+    params: dict[str, Any] = {
+        "model": request.model, "max_tokens": request.max_tokens,
+        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+    }
+    if request.system:
+        params["system"] = AnthropicProvider._system(request.system, request.cache_system)
+    return params
+
+
+def completion_from_body(body: dict[str, Any], request_id: str | None,
+                         latency: float) -> Completion:
+    """A Messages API response body (also a batch result's `message`) as a `Completion`."""
+    usage = body.get("usage") or {}
+    text = "".join(
+        block.get("text", "") for block in body.get("content") or ()
+        if block.get("type") == "text"
+    )
+    return Completion(
+        text=text,
+        usage=Usage(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+            cache_write_tokens=int(usage.get("cache_creation_input_tokens") or 0),
+        ),
+        model=str(body.get("model") or ""),
+        request_id=request_id or None,
+        latency_s=latency,
+        mode="live",
+        stop_reason=body.get("stop_reason"),
+    )

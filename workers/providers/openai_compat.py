@@ -11,6 +11,7 @@ in `prompt_tokens`: it is moved to `cache_read_tokens` so it is not billed twice
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -82,14 +83,7 @@ class OpenAICompatProvider:
 
     def complete(self, request: CompletionRequest) -> Completion:
         timeout = request.timeout if request.timeout is not None else self.timeout
-        messages: list[ChatCompletionMessageParam] = []
-        if request.system:
-            messages.append({"role": "system", "content": request.system})
-        for m in request.messages:
-            if m.role == "user":
-                messages.append({"role": "user", "content": m.content})
-            else:
-                messages.append({"role": "assistant", "content": m.content})
+        messages = chat_messages(request)
         started = time.perf_counter()
         error: ProviderError
         try:
@@ -114,7 +108,7 @@ class OpenAICompatProvider:
                 self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
             )
         else:
-            return self._completion(response, time.perf_counter() - started)
+            return completion_from_chat(response, time.perf_counter() - started)
         # Raised outside the `except` blocks so the SDK exception (with the request and its
         # Authorization header) is neither chained nor kept as context.
         raise error
@@ -129,15 +123,36 @@ class OpenAICompatProvider:
             return str(body["message"])
         return exc.message
 
-    @staticmethod
-    def _completion(response: ChatCompletion, latency: float) -> Completion:
-        choice = response.choices[0] if response.choices else None
-        return Completion(
-            text=(choice.message.content or "") if choice else "",
-            usage=usage_from_openai(response.usage),
-            model=response.model,
-            request_id=response._request_id or response.id or None,
-            latency_s=latency,
-            mode="live",
-            stop_reason=choice.finish_reason if choice else None,
-        )
+
+def chat_messages(request: CompletionRequest) -> list[ChatCompletionMessageParam]:
+    """The Chat Completions messages of `request` (its system prompt first)."""
+    messages: list[ChatCompletionMessageParam] = []
+    if request.system:
+        messages.append({"role": "system", "content": request.system})
+    for m in request.messages:
+        if m.role == "user":
+            messages.append({"role": "user", "content": m.content})
+        else:
+            messages.append({"role": "assistant", "content": m.content})
+    return messages
+
+
+def chat_params(provider: str, request: CompletionRequest) -> dict[str, Any]:
+    """The Chat Completions body of `request` for `provider` (a batch line's `body`)."""
+    limit = "max_completion_tokens" if provider in _USES_MAX_COMPLETION_TOKENS else "max_tokens"
+    return {"model": request.model, "messages": chat_messages(request),
+            limit: request.max_tokens}
+
+
+def completion_from_chat(response: ChatCompletion, latency: float) -> Completion:
+    """A Chat Completions response (also a batch output line's body) as a `Completion`."""
+    choice = response.choices[0] if response.choices else None
+    return Completion(
+        text=(choice.message.content or "") if choice else "",
+        usage=usage_from_openai(response.usage),
+        model=response.model,
+        request_id=getattr(response, "_request_id", None) or response.id or None,
+        latency_s=latency,
+        mode="live",
+        stop_reason=choice.finish_reason if choice else None,
+    )

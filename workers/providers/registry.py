@@ -17,10 +17,14 @@ from pydantic import SecretStr
 
 from routing.config import ModelSpec
 from workers.providers.anthropic import AnthropicProvider
+from workers.providers.anthropic_batch import AnthropicBatches
 from workers.providers.base import Provider
-from workers.providers.errors import MissingKeyError
+from workers.providers.batch import BatchAPI
+from workers.providers.errors import MissingKeyError, PermanentError
+from workers.providers.openai_batch import OpenAIBatches
 from workers.providers.openai_compat import OpenAICompatProvider
 from workers.providers.simulated import SimulatedProvider
+from workers.providers.simulated_batch import SimulatedBatches
 from workers.settings import Settings
 
 # Provider name -> the environment variable of its API key.
@@ -47,6 +51,7 @@ class Providers:
         self.mode = settings.provider_mode
         self._lock = threading.Lock()
         self._clients: dict[str, Provider] = {}
+        self._batches: dict[str, BatchAPI] = {}
 
     def __repr__(self) -> str:
         return f"Providers(mode={self.mode!r}, created={sorted(self._clients)!r})"
@@ -55,6 +60,29 @@ class Providers:
         """The (shared) client that serves `spec`; `MissingKeyError` if it has no key."""
         name = "simulated" if self.mode == "simulated" else str(spec.provider)
         return self.get(name)
+
+    def batches(self, provider: str) -> BatchAPI:
+        """The batch API of `provider` (sharing that provider's client); `MissingKeyError`
+        without its key, `PermanentError` if it has no batch API."""
+        name = "simulated" if self.mode == "simulated" else provider
+        api = self._batches.get(name)
+        if api is None:
+            api = self._build_batches(name)
+            with self._lock:
+                api = self._batches.setdefault(name, api)
+        return api
+
+    def _build_batches(self, name: str) -> BatchAPI:
+        s = self.settings
+        if name == "simulated":  # no per-call latency: the batch is over when submitted
+            return SimulatedBatches(SimulatedProvider(error_rates=s.simulated_error_rates))
+        client = self.get(name)
+        if isinstance(client, AnthropicProvider):
+            return AnthropicBatches(client, timeout=s.request_timeout)
+        if isinstance(client, OpenAICompatProvider) and name == "openai":
+            return OpenAIBatches(client, timeout=s.request_timeout)
+        raise PermanentError(f"provider '{name}' has no batch API llm-router submits to",
+                             provider=name)
 
     def missing_keys(self, specs: dict[str, ModelSpec]) -> dict[str, str]:
         """Model -> the variable to set, for each model (name -> spec) whose provider has

@@ -1,0 +1,118 @@
+"""Anthropic Message Batches through the official SDK (`client.messages.batches`).
+
+`create` posts every request (`custom_id`, Messages API `params`) at once; `retrieve` says
+`in_progress`, `canceling` or `ended`; once ended, `results` streams the JSONL at the
+batch's `results_url`, one line per request: `succeeded` (a Message), `errored` (an error
+response: classified as the same error of a direct call), `canceled` or `expired`. The
+provider's own client is reused (its connection pool, no SDK retries, its timeout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar, cast
+
+import anthropic
+from anthropic.types.messages import batch_create_params
+
+from workers.providers import failures
+from workers.providers.anthropic import (
+    AnthropicProvider,
+    completion_from_body,
+    message_params,
+)
+from workers.providers.batch import BatchItem, BatchStatus, ItemResult
+from workers.providers.errors import ProviderError
+
+T = TypeVar("T")
+_ERRORS = failures.SDKErrors(
+    anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.APIError
+)
+# An errored request's error type -> the HTTP status a direct call would have had.
+ERROR_STATUS = {
+    "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
+    "permission_error": 403, "not_found_error": 404, "request_too_large": 413,
+    "rate_limit_error": 429, "api_error": 500, "overloaded_error": 529,
+}
+
+
+class AnthropicBatches:
+    """`BatchAPI` for `provider: anthropic` models; thread-safe like its provider."""
+
+    name = "anthropic"
+
+    def __init__(self, provider: AnthropicProvider, *, timeout: float) -> None:
+        self.provider = provider
+        self.client = provider.client
+        self.timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"AnthropicBatches(base_url={self.provider.base_url!r})"
+
+    def prepare(self, items: Sequence[BatchItem], *, label: str) -> str | None:
+        return None  # one request does it all
+
+    def create(self, items: Sequence[BatchItem], prepared: str | None, *, label: str) -> str:
+        requests = [cast(batch_create_params.Request,
+                         {"custom_id": item.custom_id, "params": message_params(item.request)})
+                    for item in items]
+        batch = self._call(lambda: self.client.messages.batches.create(
+            requests=requests, timeout=self.timeout))
+        return batch.id
+
+    def status(self, batch_id: str) -> BatchStatus:
+        batch = self._call(lambda: self.client.messages.batches.retrieve(
+            batch_id, timeout=self.timeout))
+        counts = batch.request_counts
+        detail = (f"{batch.processing_status}: {counts.succeeded} succeeded, "
+                  f"{counts.errored} errored, {counts.expired} expired, "
+                  f"{counts.canceled} canceled, {counts.processing} processing")
+        return BatchStatus(batch.id, batch.processing_status == "ended", detail,
+                           unfinished="expired", reason="the batch's 24 hours ran out")
+
+    def results(self, status: BatchStatus, items: Sequence[BatchItem]) -> Iterator[ItemResult]:
+        # Read whole before yielding: an HTTP failure midway is one ProviderError.
+        lines = self._call(lambda: [line.model_dump(mode="json") for line in
+                                    self.client.messages.batches.results(
+                                        status.id, timeout=self.timeout)])
+        for line in lines:
+            yield self._result(line)
+
+    def _result(self, line: dict[str, Any]) -> ItemResult:
+        custom_id = str(line.get("custom_id"))
+        result = line.get("result") or {}
+        kind = result.get("type")
+        if kind == "succeeded":
+            return ItemResult(custom_id, completion=completion_from_body(
+                result.get("message") or {}, None, 0.0))
+        if kind == "errored":
+            response = result.get("error") or {}
+            error = response.get("error") or {}
+            error_type = str(error.get("type") or "api_error")
+            return ItemResult(custom_id, error=failures.from_status(
+                self.name, ERROR_STATUS.get(error_type, 500), headers={},
+                error_type=error_type, message=str(error.get("message") or ""),
+                request_id=response.get("request_id"), secrets=self._secrets()))
+        if kind in ("canceled", "expired"):
+            return ItemResult(custom_id, unprocessed=kind,
+                              reason=f"the request was {kind} by Anthropic")
+        return ItemResult(custom_id, unprocessed="failed", reason=f"unknown result {kind!r}")
+
+    def _secrets(self) -> tuple[str]:
+        return self.provider._secrets()
+
+    def _call(self, request: Callable[[], T]) -> T:
+        error: ProviderError
+        try:
+            return request()
+        except anthropic.APIStatusError as exc:
+            error = failures.from_status(
+                self.name, exc.status_code, headers=exc.response.headers,
+                error_type=exc.type, message=exc.api_message or exc.message,
+                request_id=exc.request_id, secrets=self._secrets())
+        except anthropic.AnthropicError as exc:
+            error = failures.from_client_error(self.name, exc, _ERRORS, timeout=self.timeout,
+                                               secrets=self._secrets())
+        # Outside the `except` blocks: the SDK exception (with the request and its key
+        # header) is neither chained nor kept as context.
+        raise error
