@@ -8,7 +8,9 @@ by side; the test LLM server answers after L seconds. Rounds alternate between:
 - foreign: a plain `Celery(broker=...)` app that knows only the broker URL sends
   `send_task("llm.run", kwargs={"model_key": ..., "prompt": ...})` (no queue, no header);
 - project: the project's own app sends `llm.run` by name (routed at send time);
-- plain: the plain app's producer sends its bare task to its worker.
+- plain: the plain app's producer sends its bare task to its worker;
+- sdk: the same, with the task that calls the test LLM server through the Anthropic SDK
+  (a hand-rolled Celery task doing the same call: what llm-router costs on top of it).
 Per round: tasks/s from the first publish to the last result's `date_done`, and the
 worker's CPU per task (user + system of the worker process over the round, minus what it
 burns idle over the same time).
@@ -25,11 +27,11 @@ from typing import Any
 from celery import Celery
 
 from bench.env import BenchEnv
-from bench.plain_app import PLAIN_TASK
+from bench.plain_app import PLAIN_TASK, SDK_TASK
 from bench.publish import MODEL_KEY, prompt
 from bench.worker_proc import Worker
 
-MODES = ("foreign", "project", "plain")
+MODES = ("foreign", "project", "plain", "sdk")
 
 
 @dataclass
@@ -109,6 +111,7 @@ def measure(benv: BenchEnv, *, concurrency: int, prefetch: int, latency: float, 
         "project": (ours, lambda: app.send_task("llm.run", kwargs=kwargs)),
         "plain": (plain, lambda: plain_app.send_task(PLAIN_TASK,
                                                      kwargs={**kwargs, "sleep": latency})),
+        "sdk": (plain, lambda: plain_app.send_task(SDK_TASK, kwargs=kwargs)),
     }
     try:
         ours.wait_ready()

@@ -1,7 +1,10 @@
 """A plain Celery app, no llm-router code: the "bare Celery task" the worker overhead is
 measured against. Celery's defaults, except JSON, the bench's Redis broker and result
 backend with its key prefix, and task events on (Flower needs them, and llm-router's
-workers send them); its one task sleeps like the provider answers.
+workers send them). `plain.bare` sleeps like the provider answers; `plain.sdk` is what a
+hand-rolled Celery task does instead of llm-router: one Anthropic SDK client per process
+(the SDK's defaults; base URL and key from ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY, the
+test LLM server here) and `messages.create` per task, returning the text and usage.
 
 Environment: BENCH_PLAIN_URL (broker and backend), BENCH_PLAIN_PREFIX (key prefix).
 """
@@ -9,12 +12,16 @@ Environment: BENCH_PLAIN_URL (broker and backend), BENCH_PLAIN_PREFIX (key prefi
 from __future__ import annotations
 
 import os
+import threading
 import time
 from typing import Any
 
+import anthropic
 from celery import Celery
 
 PLAIN_TASK = "plain.bare"
+SDK_TASK = "plain.sdk"
+SDK_MODEL = "claude-haiku-4-5"
 
 app = Celery("plain", broker=os.environ.get("BENCH_PLAIN_URL", "redis://127.0.0.1:6379/13"),
              backend=os.environ.get("BENCH_PLAIN_URL", "redis://127.0.0.1:6379/13"))
@@ -32,3 +39,26 @@ def bare(model_key: str = "", prompt: str = "", sleep: float = 0.0) -> dict[str,
     if sleep > 0:
         time.sleep(sleep)
     return {"text": "ok", "model_key": model_key, "chars": len(prompt)}
+
+
+_client: anthropic.Anthropic | None = None
+_client_lock = threading.Lock()
+
+
+def _anthropic() -> anthropic.Anthropic:
+    global _client
+    with _client_lock:
+        if _client is None:
+            _client = anthropic.Anthropic()
+        return _client
+
+
+@app.task(name=SDK_TASK)
+def sdk(model_key: str = "", prompt: str = "", max_tokens: int = 256) -> dict[str, Any]:
+    """One provider call through the official SDK, as a hand-rolled task makes it."""
+    message = _anthropic().messages.create(
+        model=SDK_MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}])
+    text = "".join(b.text for b in message.content if b.type == "text")
+    return {"text": text, "model_key": model_key,
+            "usage": {"input_tokens": message.usage.input_tokens,
+                      "output_tokens": message.usage.output_tokens}}

@@ -113,6 +113,7 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "overhead_foreign_ratio": round(over.rate("foreign") / over.rate("plain"), 4),
         "overhead_project_ratio": round(over.rate("project") / over.rate("plain"), 4),
         "overhead_cpu_ratio": round(over.cpu("foreign") / max(over.cpu("plain"), 1e-6), 3),
+        "overhead_sdk_cpu_ratio": round(over.cpu("foreign") / max(over.cpu("sdk"), 1e-6), 3),
         "cli_floor_ms": round(cli.floor_ms, 1),
         **{f"cli_{name}_ms": round(ms, 1) for name, ms in cli.command_ms.items()},
         **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},

@@ -26,7 +26,7 @@ FIGURES = [
     "ledger_round_trips_per_call", "ledger_calls_per_s",
     "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
     "overhead_foreign_per_s", "overhead_project_per_s", "overhead_plain_per_s",
-    "overhead_foreign_ratio", "overhead_project_ratio",
+    "overhead_foreign_ratio", "overhead_project_ratio", "overhead_sdk_per_s",
     "cli_floor_ms", "cli_route_ratio", "cli_config_show_ratio", "cli_cost_estimate_ratio",
     "cli_help_ratio",
 ]
@@ -44,7 +44,8 @@ def test_bench_tiny_prints_every_figure(redis_url: str) -> None:
     for name in FIGURES:
         assert isinstance(figures[name], int | float), (name, figures.get(name))
         assert figures[name] > 0, (name, figures[name])
-    for name in ("overhead_foreign_cpu_ms", "overhead_plain_cpu_ms", "overhead_cpu_ratio"):
+    for name in ("overhead_foreign_cpu_ms", "overhead_plain_cpu_ms", "overhead_cpu_ratio",
+                 "overhead_sdk_cpu_ms", "overhead_sdk_cpu_ratio"):
         assert figures[name] >= 0, (name, figures[name])  # idle-subtracted: tiny rounds may be 0
     assert figures["publish_queue"] == "llm.haiku"  # the router chose the tier's queue
     assert figures["ledger_round_trips_per_call"] <= 2  # counted, not timed
