@@ -376,10 +376,48 @@ def test_what_a_key_may_use_is_honoured(model: str) -> None:
     # a fallback of classification, and the model of its escalation target
     r = router()
     tier = r.config.models[model].tier
-    route_key = "classification" if model == "gemini-2.5-pro" else "orchestration"
-    ok = state("classification", r, route_key=route_key, model=model, tier=tier,
-               queue=f"llm.{tier}")
+    escalated = model != "gemini-2.5-pro"
+    ok = state("classification", r, route_key="orchestration" if escalated else "classification",
+               model=model, tier=tier, queue=f"llm.{tier}",
+               escalated_from=(HAIKU,) if escalated else ())
     assert next_step(ok, Arrived(0.0), ctx("classification", r)) == Call(ok)
+
+
+@pytest.mark.parametrize(("route_key", "escalated_from", "problem"), [
+    # the end of lookup's chain, with no escalation recorded: skips to Opus
+    ("strategic_decision", (), "escalation step 2 of 'lookup', the header records 0"),
+    # one escalation recorded, two steps claimed
+    ("strategic_decision", (HAIKU,), "the header records 1"),
+    # two escalations, but the first from a model lookup never uses
+    ("strategic_decision", ("claude-opus-4-6", SONNET), "escalated from claude-opus-4-6"),
+])
+def test_a_forged_escalation_is_not_honoured(
+    route_key: str, escalated_from: tuple[str, ...], problem: str
+) -> None:
+    r = router()
+    chain = ["lookup", r.config.model_keys["lookup"].escalate_to]
+    assert chain[1] is not None and r.config.model_keys[chain[1]].escalate_to == route_key
+    forged = state("lookup", r, route_key=route_key, model="claude-opus-4-6", tier="opus",
+                   queue="llm.opus", escalated_from=escalated_from)
+    step = next_step(forged, Arrived(0.0), ctx("lookup", r))
+    assert isinstance(step, Hop) and step.kind == "reroute", step
+    assert (step.state.model, step.state.queue) == DESIGN_ROUTES["lookup"]
+    assert problem in step.reason
+
+
+def test_an_honest_escalation_along_the_chain_runs() -> None:
+    # lookup escalated twice (its model, then its target's): runs at the chain's end
+    r = router()
+    middle = r.config.model_keys["lookup"].escalate_to
+    assert middle is not None
+    end = r.config.model_keys[middle].escalate_to
+    assert end is not None
+    end_model = r.config.model_keys[end].model
+    tier = r.config.models[end_model].tier
+    s = state("lookup", r, route_key=end, model=end_model, tier=tier,
+              queue=r.config.tiers[tier].queue,
+              escalated_from=(HAIKU, r.config.model_keys[middle].model))
+    assert next_step(s, Arrived(0.0), ctx("lookup", r)) == Call(s)
 
 
 def test_a_malformed_header_is_routed_again_and_said_so() -> None:
@@ -434,6 +472,13 @@ def test_any_route_header_is_refused_by_name_or_runs_only_what_the_key_may_use(
         model = step.state.model
         assert model in allowed_models(r.config, step.state.route_key)
         assert step.state.model_key == "lookup"
+        # reached by as many escalations as recorded (none skipped)
+        chain = ["lookup"]
+        while chain[-1] != step.state.route_key:
+            nxt = r.config.model_keys[chain[-1]].escalate_to
+            assert nxt is not None
+            chain.append(nxt)
+        assert len(chain) - 1 == len(step.state.escalated_from) <= RETRY.max_escalations
         assert step.state.queue == r.config.tiers[r.config.models[model].tier].queue
     else:
         assert isinstance(step, Hop) and step.kind in ("reroute", "forward")

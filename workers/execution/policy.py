@@ -233,7 +233,9 @@ def unroutable(state: RouteState, ctx: Context) -> str | None:
 
     A route header is honoured only for the task's own model key, on a model that key may
     use: its model, a fallback, a rule's target, its budget downgrade, or the same for a
-    key of its escalation chain (and then on that model's tier, whatever queue it names).
+    key of its escalation chain reached by as many escalations as the header records, each
+    from a model of the previous key (and then on that model's tier, whatever queue it
+    names).
     """
     cfg = ctx.config
     if state.model_key != ctx.model_key:
@@ -246,6 +248,16 @@ def unroutable(state: RouteState, ctx: Context) -> str | None:
         key = cfg.model_keys.get(key.escalate_to)
     if state.route_key not in chain:
         return f"'{state.route_key}' is not in the escalation chain of '{ctx.model_key}'"
+    # An escalated state is one step along the chain per model whose output was refused,
+    # each a model of its step's key: a header cannot skip to the chain's end.
+    step = chain.index(state.route_key)
+    if step != len(state.escalated_from) or step > ctx.retry.max_escalations:
+        return (f"'{state.route_key}' is escalation step {step} of '{ctx.model_key}', the "
+                f"header records {len(state.escalated_from)} escalation(s) "
+                f"(at most {ctx.retry.max_escalations})")
+    for i, model in enumerate(state.escalated_from):
+        if model not in allowed_models(cfg, chain[i]):
+            return f"escalated from {model}, not a model '{chain[i]}' may use"
     if state.model not in allowed_models(cfg, state.route_key):
         return f"{state.model} is not a model '{state.route_key}' may use"
     return None
