@@ -379,8 +379,33 @@ def test_what_a_key_may_use_is_honoured(model: str) -> None:
     escalated = model != "gemini-2.5-pro"
     ok = state("classification", r, route_key="orchestration" if escalated else "classification",
                model=model, tier=tier, queue=f"llm.{tier}",
-               escalated_from=(HAIKU,) if escalated else ())
+               escalated_from=(HAIKU,) if escalated else (),
+               fallback_from=() if escalated else (HAIKU,))
     assert next_step(ok, Arrived(0.0), ctx("classification", r)) == Call(ok)
+
+
+def test_a_fresh_header_is_routed_again_when_the_exact_size_routes_elsewhere() -> None:
+    # code_review sent with an estimate under the 50k rule; its exact input is over it
+    r = router()
+    sent = state("code_review", r)
+    assert sent.model == SONNET
+    step = next_step(sent, Arrived(0.0), ctx("code_review", r, tokens=60_000))
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert (step.state.model, step.state.rule) == ("kimi-for-coding", "large_context_to_kimi")
+    assert "exact size (60000 tokens)" in step.reason
+    # and the same state after a call (a retry on its model) is not routed again
+    retried = replace(sent, calls=1, attempt=1)
+    assert next_step(retried, Arrived(0.0), ctx("code_review", r, tokens=60_000)) == Call(retried)
+
+
+def test_a_fresh_header_naming_another_allowed_model_follows_the_config() -> None:
+    # a header no fallback produced (none recorded) naming classification's fallback
+    r = router()
+    fresh = state("classification", r, model="gemini-2.5-pro", tier="sonnet",
+                  queue="llm.sonnet")
+    step = next_step(fresh, Arrived(0.0), ctx("classification", r))
+    assert isinstance(step, Hop) and step.kind == "reroute"
+    assert step.state.model == r.config.model_keys["classification"].model
 
 
 @pytest.mark.parametrize(("route_key", "escalated_from", "problem"), [

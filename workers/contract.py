@@ -151,9 +151,9 @@ def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | No
     None for any other task (or kwargs that name no model key).
 
     An estimate, for the send-time router only: the worker validates the input and, if
-    the exact size routes elsewhere, routes again. Typed tasks count their kwargs as the
-    JSON they are rendered into; the system prompt (instruction and schema) is small
-    beside the thresholds rules use.
+    the exact size routes elsewhere on its first arrival, routes again (`policy._arrived`).
+    Typed tasks count their kwargs as the JSON they are rendered into; the system prompt
+    (instruction and schema) is small beside the thresholds rules use.
     """
     kwargs = kwargs or {}
     if name == RUN_TASK:

@@ -284,6 +284,19 @@ def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
         else:  # someone else's (or a forged) state: start afresh
             moved = replace(RouteState.initial(decision, state.sent_at), rerouted=True)
         return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
+    if _fresh(state):
+        # As routed at send time, from an estimate of the input's size (a typed task's
+        # system prompt is not in it): the exact size may route elsewhere (a rule's
+        # threshold, a context window), and so may a config changed since.
+        try:
+            decision = route(ctx)
+        except TaskInputError as exc:
+            return Fail(exc)
+        if decision.model != state.model:
+            reason = (f"routed again on arrival by the input's exact size ({ctx.input_tokens} "
+                      f"tokens) under config version {cfg.version}: {decision.rule}")
+            moved = state.moved_to(decision, rerouted=True)
+            return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
     tier = cfg.models[state.model].tier
     if (tier, cfg.tiers[tier].queue) != (state.tier, state.queue):
         # The model runs on another tier than the header says (it moved since the task
@@ -299,6 +312,13 @@ def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
                        delay=cooldown_s + ctx.jitter(0, 0.25))
         return _fallback(state, f"{state.model} is cooling down for {cooldown_s:.0f}s", ctx)
     return Call(state)
+
+
+def _fresh(state: RouteState) -> bool:
+    """As the send-time router left it: no call, move, deferral or re-route since."""
+    return not (state.calls or state.hops or state.rerouted or state.deferrals
+                or state.fallback_from or state.escalated_from or state.downgraded_from
+                or state.tried)
 
 
 def _failed(state: RouteState, exc: ProviderError, ctx: Context) -> Step:
