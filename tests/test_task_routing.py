@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+import uuid
+
 import pytest
+import redis
 from celery import Celery
 
 from routing.defaults import default_config
@@ -179,3 +186,37 @@ def test_crons_hand_their_work_to_the_typed_tasks(worker: Session, llm_server: L
     assert report["summary"]
     review = worker.app.send_task("cron.routing_review").get(timeout=30)
     assert "calls" in review["summary"]
+
+
+def test_a_producer_importing_only_the_app_routes_at_send_time(celery: Session) -> None:
+    # Given a producer process that imports workers.app alone (not the task modules)
+    prefix = f"{celery.namespace}:send-{uuid.uuid4().hex[:6]}:"
+    env = {**os.environ, **celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    probe = (
+        "import json, sys\n"
+        "from workers.app import app\n"
+        "r = app.send_task('llm.run', kwargs={'model_key': 'lookup', 'prompt': 'hi'})\n"
+        "print(json.dumps({'id': r.id, 'tasks': sorted(m for m in sys.modules\n"
+        "                  if m == 'tasks' or m.startswith('tasks.'))}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    sent = json.loads(done.stdout.strip().splitlines()[-1])
+    client = redis.Redis.from_url(celery.env["LLM_ROUTER_REDIS_URL"])
+    try:
+        # Then no task module was loaded, and the message is on the Haiku queue with the
+        # routing decision in its header (not on the default queue for a detour)
+        assert sent["tasks"] == []
+        model, queue = DESIGN_ROUTES["lookup"]
+        raw = client.lrange(f"{prefix}{queue}", 0, -1)
+        assert client.llen(f"{prefix}celery") == 0
+        assert len(raw) == 1
+        message = json.loads(raw[0])
+        assert message["headers"]["id"] == sent["id"]
+        route = message["headers"]["llmr_route"]
+        assert (route["model"], route["queue"], route["model_key"]) == (model, queue, "lookup")
+    finally:
+        for key in client.scan_iter(match=f"{prefix}*"):
+            client.delete(key)
+        client.close()
