@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from routing.decode import text
 from routing.keys import keyspace
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class DeferredTasks:
     def claim_due(self, now: float | None = None, limit: int = 100) -> list[str]:
         now = time.time() if now is None else now
         members = self._claim(keys=[self.key], args=[now, now + self._lease, limit])
-        return [m.decode() if isinstance(m, bytes) else str(m) for m in members or []]
+        return [text(m) for m in members or []]
 
     def done(self, member: str) -> None:
         self._redis.zrem(self.key, member)

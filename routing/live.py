@@ -21,6 +21,7 @@ import weakref
 from typing import Any, NamedTuple
 
 from routing.config import RoutingConfig
+from routing.decode import text
 from routing.errors import StoreUnavailableError
 from routing.router import Router
 from routing.store import ConfigStore
@@ -185,7 +186,7 @@ class LiveConfig:
 
 def _as_int(data: Any) -> int | None:
     try:
-        return int(data.decode() if isinstance(data, bytes) else data)
+        return int(text(data))
     except (TypeError, ValueError):
         return None
 

@@ -32,14 +32,12 @@ from workers.execution.policy import (
     Call,
     Context,
     Defer,
-    Done,
     Fail,
     Hop,
     Misrouted,
     OutputRejected,
     ProviderFailed,
     RetryPolicy,
-    Succeeded,
     Unrouted,
     allowed_models,
     next_step,
@@ -328,11 +326,6 @@ def test_budget_refused_with_policy_downgrade_moves_to_the_cheaper_model_once() 
     # refused again after the downgrade: no second downgrade, it waits for the window
     again = next_step(step.state, BudgetRefused(refusal()), ctx(r=r))
     assert isinstance(again, Defer)
-
-
-def test_success_is_done() -> None:
-    s = state()
-    assert next_step(s, Succeeded(), ctx()) == Done(s)
 
 
 def test_the_policy_is_deterministic_given_its_inputs() -> None:

@@ -26,6 +26,7 @@ from typing import Any
 
 import redis
 
+from routing.decode import text
 from workers.broker.errors import LeaseOptionsError
 
 #: Seconds a worker waits for a TCP connection to Redis before it tries again later.
@@ -153,23 +154,19 @@ return claimed
 """)
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def append(client: redis.Redis, keys: LeaseKeys, tag: str, payload: str,
            delivered_at: float, epoch: str) -> str:
     """Record a delivery (kombu's hash and index, and a fresh lease); the data epoch."""
     out = _APPEND(client, (keys.unacked, keys.index, keys.lease, keys.clock),
                   (tag, payload, repr(delivered_at), epoch))
-    return _text(out)
+    return text(out)
 
 
 def beat(client: redis.Redis, keys: LeaseKeys, options: LeaseOptions, epoch: str,
          tags: Sequence[str]) -> Beat:
     """Beat in the clock and renew the leases of `tags` (those Redis still has)."""
     now, current = _BEAT(client, (keys.clock, keys.lease), (repr(options.gap), epoch, *tags))
-    return Beat(float(_text(now)), _text(current))
+    return Beat(float(text(now)), text(current))
 
 
 def sweep(client: redis.Redis, keys: LeaseKeys, options: LeaseOptions,
@@ -178,7 +175,7 @@ def sweep(client: redis.Redis, keys: LeaseKeys, options: LeaseOptions,
     out = _SWEEP(client, (keys.clock, keys.lease),
                  (repr(options.gap), repr(options.timeout), repr(options.grace), SWEEP_LIMIT,
                   *own))
-    flat = [_text(v) for v in out]
+    flat = [text(v) for v in out]
     return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 

@@ -21,7 +21,7 @@ Events and what they lead to:
   model that can hold the input; permanent -> `Fail`.
 - `OutputRejected` (the model's output failed validation): escalate to the key's
   `escalate_to`, bounded by `max_escalations`; else `Fail`.
-- `Succeeded`: `Done`.
+A successful call ends the task in the runner: the policy has nothing to decide then.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Literal, assert_never
 
 from routing.config import RoutingConfig
 from routing.errors import (
@@ -99,13 +99,7 @@ class OutputRejected:
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
-class Succeeded:
-    pass
-
-
-Event = (Unrouted | Misrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
-         | Succeeded)
+Event = Unrouted | Misrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
 
 # -- what to do next -------------------------------------------------------------------
 
@@ -152,12 +146,7 @@ class Fail:
     refusal: BudgetExceededError | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Done:
-    state: RouteState
-
-
-Step = Call | Hop | Defer | Fail | Done
+Step = Call | Hop | Defer | Fail
 
 # -- the context -----------------------------------------------------------------------
 
@@ -225,7 +214,7 @@ def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
         return _failed(state, event.error, ctx)
     if isinstance(event, OutputRejected):
         return _escalate(state, event.reason, ctx)
-    return Done(state)
+    assert_never(event)
 
 
 def unroutable(state: RouteState, ctx: Context) -> str | None:

@@ -9,7 +9,7 @@
   id, no re-publish); otherwise it is re-published under the same task id on the queue
   (with a countdown), and this execution ends (`Ignore`);
 - `Defer`: park the task in Redis until the budget window resets (state `DEFERRED`);
-- `Fail`: raise the task error; `Done`: return the result.
+- `Fail`: raise the task error; a successful call returns the result.
 
 A call of a model key with `batch` (on a model with a batch API) is not made: its worst
 case at the batch rate is reserved and it is stored in its model's open provider batch
@@ -125,10 +125,8 @@ class Runner:
                 step = self._hop(step, state)
             elif isinstance(step, Defer):
                 self._defer(step)
-            elif isinstance(step, Fail):
+            else:
                 raise step.error
-            else:  # Done: `_call` returns the result itself
-                raise AssertionError(f"unexpected step {step!r}")
 
     # -- steps ----------------------------------------------------------------------------
 
