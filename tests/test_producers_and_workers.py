@@ -57,7 +57,7 @@ def test_live_config_set_reaches_a_running_worker_process(
     worker_processes.append(proc)
     proc.wait_ready()
     first = app.send_task("llm.run", kwargs={"model_key": "lookup", "prompt": "a"}).get(30)
-    assert (first["model"], first["queue"]) == ("claude-haiku-4-5", "llm.haiku")
+    assert (first["model"], first["queue"]) == DESIGN_ROUTES["lookup"]
     # When an operator changes the route with the CLI, in another process
     done = subprocess.run(
         [sys.executable, "-m", "cli", "config", "set", "lookup", "claude-sonnet-4-5"],

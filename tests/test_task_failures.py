@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.support.celery import Session
+from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
 
@@ -103,8 +104,8 @@ def test_invalid_structured_output_escalates(worker: Session, llm_server: LLMSer
     out = task.delay(text="WIN A PRIZE", labels=["spam", "ham"]).get(timeout=30)
     # Then the task escalated to the escalation target's model, and says so
     assert out["output"] == {"label": "spam", "confidence": 0.9}
-    assert out["escalated_from"] == ["claude-haiku-4-5"]
-    assert (out["model"], out["queue"]) == ("claude-sonnet-4-6", "llm.sonnet")
+    assert out["escalated_from"] == [DESIGN_ROUTES["classification"][0]]
+    assert (out["model"], out["queue"]) == DESIGN_ROUTES["orchestration"]
     assert out["attempts"] == 2
     assert out["model_key"] == "classification"
 

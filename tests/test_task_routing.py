@@ -121,7 +121,7 @@ def test_a_model_removed_since_routing_is_routed_again(
     out = pending.get(timeout=30)
     # Then the worker routed it again with the current config, and says so
     assert out["rerouted"] is True
-    assert (out["model"], out["queue"]) == ("claude-haiku-4-5", "llm.haiku")
+    assert (out["model"], out["queue"]) == DESIGN_ROUTES["lookup"]
     assert out["config_version"] == current
 
 
