@@ -1,7 +1,7 @@
 """Day aggregates of the ledger: what the counters in one day's hash add up to.
 
-Production calls land in `<ns>:ledger:<day>:agg` and shadow-trial calls in
-`<ns>:ledger:<day>:trial`, one hash field per `key|model|tier|metric` (for a trial row the
+Production calls land in `{<ns>}:ledger:<day>:agg` and shadow-trial calls in
+`{<ns>}:ledger:<day>:trial`, one hash field per `key|model|tier|metric` (for a trial row the
 model is the candidate). Metrics are integers: counts, tokens, micro-dollars, summed
 milliseconds; `err:<class>` counts provider errors by class and `lat:<i>` / `e2e:<i>` the
 latency histogram buckets of `routing.latency` (provider time per call, end to end per

@@ -1,11 +1,12 @@
 """The routing config in Redis: validated, versioned, with history and change events.
 
-Keys (all under `<namespace>:config:`):
+Keys (all under `{<namespace>}:config:`, the namespace in braces: its Redis Cluster hash
+tag):
 - `version`  the current version number (the cheap check: one GET of a small key)
 - `current`  the current document as JSON (it includes its `version`)
 - `docs`     hash version -> document, for `get_version` and `rollback`
 - `history`  list of JSON entries, newest first: version, at, author, summary, changes
-Channel `<namespace>:config:changed` carries the new version number after every write.
+Channel `{<namespace>}:config:changed` carries the new version number after every write.
 
 Every write validates with `load_config` first (a refused document writes nothing), then
 one Lua script checks the version, stores, appends history, trims it and publishes.

@@ -75,8 +75,8 @@ def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str
     """Every 6 hours: curate what other agents pushed to the inbox (nothing to do, no call).
 
     Items are JSON objects `{"id", "title", "text"}` pushed with
-    `RPUSH <namespace>:curation:inbox`, claimed atomically (`tasks.inbox`); a malformed
-    one goes to `<namespace>:curation:dead` with the reason, never taking others with it.
+    `RPUSH {<namespace>}:curation:inbox`, claimed atomically (`tasks.inbox`); a malformed
+    one goes to `{<namespace>}:curation:dead` with the reason, never taking others with it.
     """
     rt = get_runtime()
     inbox = CurationInbox(rt.redis, rt.settings.namespace)

@@ -1,11 +1,11 @@
 """The curation inbox: items other agents push, claimed atomically, handed on or dead-lettered.
 
-Agents `RPUSH <namespace>:curation:inbox` JSON objects `{"id", "title", "text"}` (see
+Agents `RPUSH {<namespace>}:curation:inbox` JSON objects `{"id", "title", "text"}` (see
 docs/tasks.md). A cron run claims a batch in one Lua call: the items move from the inbox
 to a claim list of its own (keyed by the run's task id, so a redelivered run finds the
 same claim; the claims live in one hash, so the script touches only the keys it is
 given), and are removed only when handed on. An item that is not a valid object goes
-to `<namespace>:curation:dead` with the reason, for an operator to look at; the others are
+to `{<namespace>}:curation:dead` with the reason, for an operator to look at; the others are
 never lost. A claim left behind by a run that died is put back at the head of the inbox by
 the next run, once it is older than `STALE_SECONDS`.
 """
@@ -24,6 +24,8 @@ from routing.keys import keyspace
 from tasks.schemas import CurationItem
 
 INBOX = "curation:inbox"
+# The inbox of the default namespace (`llmr`), as an agent writes it.
+INBOX_EXAMPLE_KEY = "{llmr}:" + INBOX
 STALE_SECONDS = 900
 
 # KEYS: inbox, claims (run -> its items, JSON), claims index (run -> claimed at).

@@ -227,21 +227,22 @@ def _crons() -> Iterator[str]:
 
 def _inbox() -> Iterator[str]:
     from tasks.crons import CURATION_BATCH, CURATION_INBOX
+    from tasks.inbox import INBOX_EXAMPLE_KEY
 
     yield "## The curation inbox"
     yield ""
     yield (f"Agents hand items to `cron.content_curation` by pushing JSON objects to the "
-           f"Redis list `<LLM_ROUTER_NAMESPACE>:{CURATION_INBOX}` (e.g. `llmr:{CURATION_INBOX}`"
-           f" by default). Each run claims up to {CURATION_BATCH} items from the head "
+           f"Redis list `{{<LLM_ROUTER_NAMESPACE>}}:{CURATION_INBOX}` (the namespace in braces, "
+           f"its Redis Cluster hash tag: `{{llmr}}:{CURATION_INBOX}` by default). Each run claims up to {CURATION_BATCH} items from the head "
            "atomically and sends them as `items` to `tasks.content_curation`; an empty "
            "inbox makes no call. An item that is not a valid object (below) goes to "
-           "`<LLM_ROUTER_NAMESPACE>:curation:dead` as `{\"item\", \"reason\", \"at\"}`; "
+           "`{<LLM_ROUTER_NAMESPACE>}:curation:dead` as `{\"item\", \"reason\", \"at\"}`; "
            "the others are curated. Items are removed only once handed on: a run that dies "
            "after claiming leaves them to be claimed again.")
     yield ""
     yield "```bash"
     item = {"id": "post-17", "title": "Prompt caching in practice", "text": "Measured savings."}
-    yield f"redis-cli RPUSH llmr:{CURATION_INBOX} '{json.dumps(item)}'"
+    yield f"redis-cli RPUSH '{INBOX_EXAMPLE_KEY}' '{json.dumps(item)}'"
     yield "```"
     yield ""
     yield "Item (`CurationItem`):"

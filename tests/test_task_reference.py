@@ -31,6 +31,13 @@ def test_the_reference_covers_every_task_and_the_inbox() -> None:
                  "cron.content_curation", "curation:inbox"]:
         assert f"`{name}" in text or name in text, name
     assert '"system" | "user" | "assistant"' in text.replace("\\|", "|")
+    # the inbox key an agent is told to push to is the one the cron reads
+    import redis
+
+    from tasks.inbox import CurationInbox
+
+    inbox = CurationInbox(redis.Redis(), "llmr")
+    assert f"RPUSH '{inbox.key}' " in text
 
 
 def test_results_have_the_documented_fields_in_the_documented_order(
