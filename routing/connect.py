@@ -23,9 +23,7 @@ from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
 from routing.errors import StoreUnavailableError
-
-CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
-SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+from routing.topology import CLUSTER_SCHEMES, SENTINEL_SCHEMES
 
 
 def _nodes(netloc: str, default_port: int) -> list[tuple[str, int]]:

@@ -86,3 +86,30 @@ def test_live_config_follows_writes_and_spend_is_recorded(
 def test_a_malformed_topology_url_is_named(url: str, problem: str) -> None:
     with pytest.raises(StoreUnavailableError, match=problem):
         connect(url)
+
+
+@pytest.mark.parametrize("url", ["redis+cluster://:pw@127.0.0.1:7000,127.0.0.1:7001",
+                                 "redis+sentinel://127.0.0.1:26379/mymaster/0"])
+def test_a_topology_url_needs_a_broker_and_backend_of_its_own(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routing.defaults import default_config
+    from workers.celery_config import celery_config
+    from workers.errors import BrokerURLError
+    from workers.settings import Settings
+
+    monkeypatch.setenv("LLM_ROUTER_REDIS_URL", url)
+    monkeypatch.delenv("LLM_ROUTER_BROKER_URL", raising=False)
+    monkeypatch.delenv("LLM_ROUTER_RESULT_BACKEND", raising=False)
+    # The CLI's settings load (it needs no broker); Celery's configuration is refused,
+    # naming what to set (and no password)
+    with pytest.raises(BrokerURLError, match="set LLM_ROUTER_BROKER_URL and "
+                                             "LLM_ROUTER_RESULT_BACKEND") as refused:
+        celery_config(Settings(), default_config())
+    assert "pw" not in str(refused.value)
+    monkeypatch.setenv("LLM_ROUTER_BROKER_URL", "redis://127.0.0.1:6379/0")
+    with pytest.raises(BrokerURLError, match="set LLM_ROUTER_RESULT_BACKEND \\("):
+        celery_config(Settings(), default_config())
+    monkeypatch.setenv("LLM_ROUTER_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
+    conf = celery_config(Settings(), default_config())
+    assert conf["broker_url"] == "redis://127.0.0.1:6379/0"

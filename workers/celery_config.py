@@ -7,8 +7,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from routing.config import RoutingConfig
+from routing.store import redact_url
 from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
 from workers.contract import DEFAULT_QUEUE
+from workers.errors import BrokerURLError
 from workers.queues import route_task, tier_queues
 from workers.result_backend import backend_url
 from workers.settings import Settings
@@ -53,6 +55,16 @@ def beat_config(settings: Settings) -> dict[str, Any]:
 
 
 def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
+    unset = [name for name, value in (("LLM_ROUTER_BROKER_URL", settings.broker_url),
+                                      ("LLM_ROUTER_RESULT_BACKEND", settings.result_backend))
+             if not value]
+    if unset:
+        raise BrokerURLError(
+            f"LLM_ROUTER_REDIS_URL ({redact_url(settings.redis_url)}) is a Redis Cluster or "
+            f"Sentinel URL, which Celery's broker and result backend cannot use: set "
+            f"{' and '.join(unset)} (one Redis server, e.g. redis://redis-broker:6379/0, or "
+            "an amqp:// broker)"
+        )
     visibility = visibility_timeout(settings, config)
     transport: dict[str, Any] = {
         "visibility_timeout": visibility,

@@ -8,6 +8,11 @@ class WorkerError(Exception):
     """Root of the errors of the workers package."""
 
 
+class BrokerURLError(WorkerError, ValueError):
+    """No broker or result backend URL can be derived (the routing Redis is a Cluster or
+    Sentinel URL, which Celery cannot use): it names what to set."""
+
+
 class MissingKeysError(WorkerError):
     """A worker's tier has models whose provider has no API key (live mode): it refuses to
     start rather than fall back, call after call, to other tiers."""

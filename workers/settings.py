@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from routing.keys import keyspace
+from routing.topology import is_topology_url
 
 
 class Settings(BaseModel):
@@ -177,6 +178,10 @@ class Settings(BaseModel):
     @model_validator(mode="after")
     def _default_broker(self) -> Settings:
         # Frozen model: fill derived defaults through object.__setattr__ once, at load.
+        # A Cluster or Sentinel URL serves the routing data only: Celery's broker and
+        # backend then need URLs of their own (`celery_config` says so if they are unset).
+        if is_topology_url(self.redis_url):
+            return self
         if not self.broker_url:
             object.__setattr__(self, "broker_url", self.redis_url)
         if not self.result_backend:

@@ -2,7 +2,8 @@
 Redis Cluster and a Sentinel-watched master, started on free loopback ports of their own
 for the session (never the shared 127.0.0.1:6379), and shut down after it.
 
-The store, ledger and budget tests run once on the shared server and once on the cluster
+The store, ledger, budget, batch, cooldown, curation inbox and deferral tests run once on
+the shared server and once on the cluster
 (`pytest_generate_tests`); their `redis_client` is then a `RedisCluster`.
 """
 
@@ -20,7 +21,8 @@ import redis
 
 # Test modules whose `redis_client` tests run on the shared server and on the cluster.
 ON_CLUSTER_TOO = {"tests.test_store", "tests.test_ledger", "tests.test_budget",
-                  "tests.test_batch_store"}
+                  "tests.test_batch_store", "tests.test_cooldown", "tests.test_curation_inbox",
+                  "tests.test_deferred_store"}
 
 
 def free_port() -> int:
