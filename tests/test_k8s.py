@@ -28,6 +28,7 @@ from workers.contract import DEFAULT_QUEUE
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy/k8s/base"
 RABBITMQ = ROOT / "deploy/k8s/overlays/rabbitmq"
+REDIS_AUTH = ROOT / "deploy/k8s/overlays/redis-auth"
 # Deployment decisions (README, "Kubernetes"), derived from each tier's profile:
 GRACE_MARGIN_SECONDS = 30  # terminationGracePeriodSeconds = task timeout + this
 AUTOSCALE_FACTOR = 4  # maxReplicaCount = the profile's replicas x this
@@ -178,6 +179,31 @@ def test_the_rabbitmq_overlay_scales_on_the_same_queues(config: RoutingConfig) -
         assert {t["metadata"]["mode"] for t in triggers} == {"QueueLength"}
 
 
+def test_the_redis_auth_overlay_scales_on_the_same_lists_with_the_secrets_credentials(
+    config: RoutingConfig,
+) -> None:
+    base = {(d["kind"], d["metadata"]["name"]): d for d in build(BASE)}
+    docs = {(d["kind"], d["metadata"]["name"]): d for d in build(REDIS_AUTH)}
+    auth = docs[("TriggerAuthentication", "llm-router-redis")]["spec"]["secretTargetRef"]
+    assert {(a["parameter"], a["name"], a["key"]) for a in auth} == {
+        ("address", CONNECTION_SECRET, "KEDA_REDIS_ADDRESS"),
+        ("password", CONNECTION_SECRET, "KEDA_REDIS_PASSWORD")}
+    for tier_name in config.tiers:
+        key = ("ScaledObject", f"worker-{tier_name}")
+        ours, theirs = docs[key]["spec"]["triggers"], base[key]["spec"]["triggers"]
+        assert len(ours) == len(theirs)
+        for mine, plain in zip(ours, theirs, strict=True):
+            # the same list and target, the address and password from the Secret only
+            assert mine["authenticationRef"] == {"name": "llm-router-redis"}
+            assert "address" not in mine["metadata"]
+            assert mine["metadata"] == {k: v for k, v in plain["metadata"].items()
+                                        if k != "address"}
+    # everything else is the base
+    assert {k: v for k, v in docs.items() if k[0] not in ("ScaledObject",
+                                                          "TriggerAuthentication")} == {
+        k: v for k, v in base.items() if k[0] != "ScaledObject"}
+
+
 def test_every_workload_gets_what_its_compose_service_gets(
     objects: dict[tuple[str, str], dict[str, Any]], compose: dict[str, dict[str, Any]],
     config: RoutingConfig,
@@ -232,6 +258,9 @@ def test_secrets_reach_only_the_pods_that_need_them(
     for (kind, name), doc in objects.items():
         if kind == "ConfigMap":
             assert not [k for k in doc["data"] if SECRET_NAME.search(k)], name
+        if kind in ("Deployment", "StatefulSet", "Job"):
+            # nothing here talks to the Kubernetes API: no service account token either
+            assert doc["spec"]["template"]["spec"]["automountServiceAccountToken"] is False, name
 
 
 def test_probes_and_services(objects: dict[tuple[str, str], dict[str, Any]]) -> None:

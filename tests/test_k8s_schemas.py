@@ -23,7 +23,8 @@ from tests.support.kustomize import build
 ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy/k8s/base"
 RABBITMQ = ROOT / "deploy/k8s/overlays/rabbitmq"
-TREES = {"base": BASE, "rabbitmq": RABBITMQ}
+REDIS_AUTH = ROOT / "deploy/k8s/overlays/redis-auth"
+TREES = {"base": BASE, "rabbitmq": RABBITMQ, "redis-auth": REDIS_AUTH}
 # The oldest Kubernetes these manifests claim (the kubectl here is 1.32) and the newest
 # schemas kubernetes-validate ships.
 K8S_VERSIONS = ("1.32", "1.37")

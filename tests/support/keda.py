@@ -30,19 +30,25 @@ def _when(trigger_type: str, then: dict[str, Any]) -> dict[str, Any]:
     return {"if": {"properties": {"type": {"const": trigger_type}}}, "then": then}
 
 
-REDIS_LIST = _when("redis", {"properties": {"metadata": {
-    "required": ["listName", "listLength"],
-    "properties": {
-        "listName": TEXT,
-        "listLength": POSITIVE_NUMBER,
-        "activationListLength": POSITIVE_NUMBER,
-        "address": {"type": "string", "pattern": r"^[^:/\s]+:[0-9]+$"},  # host:port
-        "databaseIndex": INTEGER,
-        "enableTLS": {"enum": ["true", "false"]},
-    },
-    "anyOf": [{"required": ["address"]}, {"required": ["addressFromEnv"]},
-              {"required": ["host", "port"]}, {"required": ["hostFromEnv", "portFromEnv"]}],
-}}})
+REDIS_LIST = _when("redis", {
+    "properties": {"metadata": {
+        "required": ["listName", "listLength"],
+        "properties": {
+            "listName": TEXT,
+            "listLength": POSITIVE_NUMBER,
+            "activationListLength": POSITIVE_NUMBER,
+            "address": {"type": "string", "pattern": r"^[^:/\s]+:[0-9]+$"},  # host:port
+            "databaseIndex": INTEGER,
+            "enableTLS": {"enum": ["true", "false"]},
+        },
+    }},
+    # the address: in the metadata, from the target's environment, or a TriggerAuthentication
+    "anyOf": [{"required": ["authenticationRef"]},
+              {"properties": {"metadata": {"anyOf": [
+                  {"required": ["address"]}, {"required": ["addressFromEnv"]},
+                  {"required": ["host", "port"]},
+                  {"required": ["hostFromEnv", "portFromEnv"]}]}}}],
+})
 
 RABBITMQ_QUEUE = _when("rabbitmq", {
     "properties": {"metadata": {
