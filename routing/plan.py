@@ -12,8 +12,10 @@ tokens, so a large-input rule applies), and each figure comes from, in order: wh
 caller gave; what the ledger measured for that key on that model over the window (at least
 `MIN_SAMPLES` calls: the mean or p95 provider latency per call, the mean tokens per call);
 else the tier's documented default (`DEFAULTS`). A day's cost prices those tokens at the
-config's current prices, in integer micro-dollars. Pure: no I/O (`measure` reads rows the
-caller fetched).
+config's current prices, in integer micro-dollars. A key whose calls on its model go into
+provider batches (`batch` in the config) holds a slot only to store the call, not while the
+provider works on it: it counts no busy slots, and its tokens are priced at the batch rate.
+Pure: no I/O (`measure` reads rows the caller fetched).
 """
 
 from __future__ import annotations
@@ -99,6 +101,7 @@ class KeyPlan:
     tokens_source: str
     busy_slots: float  # rate x latency
     cost_per_day_micros: int
+    batched: bool = False  # in provider batches: no slot held, the batch rate
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,9 +164,13 @@ def _key_plan(config: RoutingConfig, key: str, calls: int, *, stat: LatencyStat,
     default = DEFAULTS.get(tier, OTHER_TIER)
     seen = measured.get((key, model))
     price = config.price_of(model)
+    batched = config.batch_for(key, model) is not None
 
     timed = seen.seconds(stat) if seen and seen.timed_calls >= MIN_SAMPLES else None
-    if given_latency is not None:
+    if batched:
+        # stored in its model's open batch and acked: the wait is the provider's, not a slot
+        seconds, latency_source = 0.0, "batched"
+    elif given_latency is not None:
         seconds, latency_source = given_latency, "given"
     elif seen is not None and timed is not None:
         seconds = timed
@@ -191,7 +198,8 @@ def _key_plan(config: RoutingConfig, key: str, calls: int, *, stat: LatencyStat,
         busy_slots=rate * seconds,
         # `usage` is `per` calls' worth (one mean call of the window, or the given one),
         # priced exactly and rounded once per day.
-        cost_per_day_micros=round(cost_micros(usage, price) * calls / per),
+        cost_per_day_micros=round(cost_micros(usage, price, batch=batched) * calls / per),
+        batched=batched,
     )
 
 

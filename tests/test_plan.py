@@ -105,6 +105,25 @@ def test_given_tokens_are_priced_and_a_large_input_follows_the_routing_rule() ->
     assert tier(large, "kimi").slots == 1 and tier(large, "sonnet").slots == 0
 
 
+def test_a_batched_key_holds_no_slot_and_is_priced_at_the_batch_rate() -> None:
+    # content_curation is batched on Haiku (batch_discount 0.5): 86,400 calls of the Haiku
+    # default (1,500 in / 300 out: 2,400 micro-dollars direct) cost 1,200 each, and hold
+    # no slot while the provider works (latency 0 whatever is given), so beside 86,400
+    # lookups at 3 s (3 busy slots) the tier still needs 3 / 0.7 -> 5 slots
+    result = plan(CFG, {"content_curation": 86_400, "lookup": 86_400},
+                  latencies={"content_curation": 3.0})
+    curation = key(result, "content_curation")
+    assert curation.batched and not key(result, "lookup").batched
+    assert (curation.latency_seconds, curation.latency_source, curation.busy_slots) == (
+        0.0, "batched", 0.0)
+    assert curation.cost_per_day_micros == 1_200 * 86_400
+    haiku = tier(result, "haiku")
+    assert (haiku.busy_slots, haiku.slots) == (3.0, 5)
+    # monitoring, on the same model but not batched, is a direct call at the full price
+    direct = key(plan(CFG, {"monitoring": 86_400}), "monitoring")
+    assert not direct.batched and direct.cost_per_day_micros == 2_400 * 86_400
+
+
 def test_measured_latency_and_tokens_from_the_day_aggregates() -> None:
     # 40 lookups over two days, 1,500 ms each (histogram bucket 1,000-1,500 ms)
     rows = [haiku_row(25, 1500), haiku_row(15, 1500)]
