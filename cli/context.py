@@ -1,7 +1,9 @@
 """What every command needs: the store of this deployment, output helpers, error exits.
 
-Exit codes: 0 ok, 1 an operational error (Redis unreachable, no config, unknown version
-or key), 2 a refused config or bad input, 3 a version conflict (someone else wrote first).
+Exit codes: 0 ok, 1 an operational error (Redis unreachable or refusing, no config,
+unknown version), 2 a refused config or bad input (an unknown model key, an environment
+variable the settings refuse, a malformed LLM_ROUTER_REDIS_URL), 3 a version conflict
+(someone else wrote first).
 
 `--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
 fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on
@@ -22,7 +24,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from routing.errors import ConfigError, RoutingError, VersionConflictError
+from routing.errors import ConfigError, RedisUrlError, RoutingError, VersionConflictError
+from workers.errors import SettingsError
 
 if TYPE_CHECKING:
     from routing.store import ConfigStore
@@ -103,9 +106,14 @@ def fail(message: str, code: int = EXIT_ERROR, **details: Any) -> NoReturn:
 
 @contextmanager
 def guarded() -> Iterator[None]:
-    """Turn routing errors into one clean message on stderr and an exit code."""
+    """Turn routing errors and refused settings into one clean message on stderr and an
+    exit code."""
     try:
         yield
+    except SettingsError as exc:
+        fail(str(exc), EXIT_INVALID, variables=exc.variables)
+    except RedisUrlError as exc:
+        fail(str(exc), EXIT_INVALID, variables=["LLM_ROUTER_REDIS_URL"])
     except ConfigError as exc:
         problems = [{"path": path, "reason": reason} for path, reason in exc.problems]
         fail(str(exc), EXIT_INVALID, problems=problems)

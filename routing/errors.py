@@ -84,7 +84,15 @@ class UnknownModelKeyError(RoutingError):
 
 
 class StoreUnavailableError(RoutingError):
-    """Redis could not be reached and no config is held in memory yet."""
+    """Redis could not be reached (or refused the connection: a database number out of
+    range, a user without permission) and no config is held in memory yet."""
+
+
+class RedisUrlError(RoutingError, ValueError):
+    """LLM_ROUTER_REDIS_URL is not a Redis URL this project can connect to."""
+
+    def __init__(self, url: str, reason: str, forms: str) -> None:
+        super().__init__(f"LLM_ROUTER_REDIS_URL={url!r}: {reason}; expected {forms}")
 
 
 class BudgetExceededError(RoutingError):
