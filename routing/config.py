@@ -238,6 +238,13 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
             problems.append(
                 (f"models.{name}.tier", f"unknown tier '{model.tier}' (known: {', '.join(tiers)})")
             )
+        if model.context_window < model.max_output_tokens:
+            problems.append(
+                (f"models.{name}.context_window",
+                 f"{model.context_window} is smaller than its max_output_tokens "
+                 f"{model.max_output_tokens} (the window holds the input and the reply); "
+                 "raise it or lower max_output_tokens")
+            )
         if model.price is None:
             problems.append(
                 (f"models.{name}.price", "model has no price; an unpriced model is never "
@@ -253,6 +260,15 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
                  f"(models.{spec.model}.max_output_tokens: "
                  f"{models[spec.model].max_output_tokens}); lower it, or raise the model's "
                  "max_output_tokens if the provider allows more")
+            )
+        if spec.model in models and spec.max_tokens >= models[spec.model].context_window:
+            window = models[spec.model].context_window
+            problems.append(
+                (f"{base}.max_tokens",
+                 f"{spec.max_tokens} leaves no room for the input in the context window of "
+                 f"'{spec.model}' (models.{spec.model}.context_window: {window}): every "
+                 "call would go to a fallback; lower it below the window, or raise the "
+                 "model's context_window")
             )
         seen = {spec.model}
         for i, fb in enumerate(spec.fallbacks):
