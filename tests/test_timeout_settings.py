@@ -52,26 +52,27 @@ def test_a_request_timeout_over_a_day_is_refused() -> None:
 
 def test_the_visibility_timeout_warning_names_the_variable_and_the_minimum() -> None:
     config = default_config()
-    settings = Settings(LLM_ROUTER_BROKER_URL="redis://127.0.0.1:6379/0")
+    # (explicit values: the environment of the test session sets some of these)
+    shipped = {"LLM_ROUTER_BROKER_URL": "redis://127.0.0.1:6379/0", "LLM_ROUTER_RETRY_MAX": 60,
+               "LLM_ROUTER_VISIBILITY_TIMEOUT": 0}
+    settings = Settings(**shipped)
     longest = max(t.task_timeout_seconds for t in config.tiers.values())
     minimum = minimum_visibility_timeout(settings, config)
     assert minimum == longest + settings.retry_max_delay + VISIBILITY_MARGIN_SECONDS == 660
     # Derived (unset) or at least the minimum: nothing to say
     assert visibility_warning(settings, config, visibility_timeout(settings, config)) is None
-    ok = Settings(LLM_ROUTER_BROKER_URL="redis://127.0.0.1:6379/0",
-                  LLM_ROUTER_VISIBILITY_TIMEOUT="660")
+    ok = Settings(**{**shipped, "LLM_ROUTER_VISIBILITY_TIMEOUT": 660})
     assert visibility_warning(ok, config, 660) is None
     # Below it
-    low = Settings(LLM_ROUTER_BROKER_URL="redis://127.0.0.1:6379/0",
-                   LLM_ROUTER_VISIBILITY_TIMEOUT="1")
+    low = Settings(**{**shipped, "LLM_ROUTER_VISIBILITY_TIMEOUT": 1})
     assert visibility_warning(low, config, 1) == (
         "LLM_ROUTER_VISIBILITY_TIMEOUT=1 is below the derived minimum of 660 s (the longest "
         "tier task_timeout_seconds 300 + LLM_ROUTER_RETRY_MAX 60 + 300 s margin): a task "
         "running longer than 1 s is delivered again while it still runs; raise it to at "
         "least 660 or unset it to derive it")
     # RabbitMQ has no visibility timeout
-    amqp = Settings(LLM_ROUTER_BROKER_URL="amqp://guest:guest@127.0.0.1:5672//",
-                    LLM_ROUTER_VISIBILITY_TIMEOUT="1")
+    amqp = Settings(**{**shipped, "LLM_ROUTER_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672//",
+                       "LLM_ROUTER_VISIBILITY_TIMEOUT": 1})
     assert visibility_warning(amqp, config, 1) is None
     # A live config with longer tasks than the shipped one (from which the derived value
     # is computed) needs a longer timeout, said with the variable to set
