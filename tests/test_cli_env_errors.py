@@ -139,3 +139,15 @@ def test_a_program_using_the_settings_gets_a_settings_error(
     assert "RENEW_SECONDS=9 is too long" in str(refused.value)
     assert refused.value.variables == ["LLM_ROUTER_BROKER_LEASE_RENEW_SECONDS",
                                        "LLM_ROUTER_BROKER_LEASE_SECONDS"]
+
+
+def test_celery_refuses_a_cluster_url_without_a_broker_in_one_line(env: dict[str, str]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "workers.app", "worker"], cwd=ROOT,
+        env={**os.environ, **env, "LLM_ROUTER_REDIS_URL": "redis+cluster://:pw@127.0.0.1:7000",
+             "LLM_ROUTER_BROKER_URL": "", "LLM_ROUTER_RESULT_BACKEND": ""},
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("Error: LLM_ROUTER_REDIS_URL (redis+cluster://:***@127.0.0.1:7000)")
+    assert "set LLM_ROUTER_BROKER_URL and LLM_ROUTER_RESULT_BACKEND" in line

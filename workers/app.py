@@ -18,7 +18,7 @@ from celery import Celery
 from routing.defaults import default_config
 from workers import lifecycle
 from workers.celery_config import celery_config
-from workers.errors import SettingsError
+from workers.errors import BrokerURLError, SettingsError
 from workers.settings import get_settings
 
 
@@ -31,13 +31,12 @@ class SettingsRefused(click.ClickException):
 
 def _config() -> dict[str, Any]:
     try:
-        settings = get_settings()
-    except SettingsError as exc:
+        return celery_config(get_settings(), default_config())
+    except (SettingsError, BrokerURLError) as exc:
         if click.get_current_context(silent=True) is None:
             raise  # a program using the app: the exception, its message one line
         # Celery's command line (worker, beat, flower, ...): its one-line error, exit 2.
         raise SettingsRefused(str(exc)) from None
-    return celery_config(settings, default_config())
 
 
 app = Celery("llm_router", include=["tasks"])
