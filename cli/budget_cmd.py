@@ -98,6 +98,26 @@ def _usd(text: str) -> str | None:
     return f"{value:f}"
 
 
+def _check_downgrade(doc: dict[str, Any], model_key: str, *, given: bool) -> None:
+    """Refuse, naming the flag, a downgrade that is not one: to the key's own model, or to a
+    model that does not cost less (`routing.config.downgrade_problem`); checked when
+    --downgrade-to is given (whatever the policy) or the policy is `downgrade`."""
+    from routing.config import ModelSpec, downgrade_problem
+
+    spec = doc["model_keys"][model_key]
+    target = spec.get("downgrade_to")
+    if not target or not (given or spec.get("on_budget_exceeded") == str(BudgetPolicy.downgrade)):
+        return  # (policy downgrade without a target: the config validation says so)
+    if target not in doc["models"] or spec["model"] not in doc["models"]:
+        return  # an unknown model: the config validation names it
+    models = {name: ModelSpec.model_validate(m) for name, m in doc["models"].items()}
+    problem = downgrade_problem(models, spec["model"], target)
+    if problem is not None:
+        flag = "--downgrade-to" if given else f"--policy downgrade (downgrade_to {target})"
+        fail(f"{flag}: {problem}", EXIT_INVALID,
+             problems=[{"path": f"model_keys.{model_key}.downgrade_to", "reason": problem}])
+
+
 @budget_app.command("set", short_help="Change a budget or its policy.",
                     epilog=EXIT_CODES_HELP)
 def set_budget(
@@ -159,6 +179,7 @@ def set_budget(
                 spec["on_budget_exceeded"] = str(policy)
             if downgrade_to is not None:
                 spec["downgrade_to"] = downgrade_to
+            _check_downgrade(doc, model_key, given=downgrade_to is not None)
             done.append(f"{model_key} on_budget_exceeded={spec['on_budget_exceeded']}"
                         + (f" -> {spec['downgrade_to']}" if spec.get("downgrade_to") else ""))
         return "budget set: " + ", ".join(done)

@@ -1,7 +1,10 @@
 """What every command needs: the store of this deployment, output helpers, error exits.
 
-Exit codes: 0 ok, 1 an operational error (Redis unreachable, no config, unknown version
-or key), 2 a refused config or bad input, 3 a version conflict (someone else wrote first).
+Exit codes: 0 ok, 1 an operational error (Redis unreachable or refusing, no config,
+unknown version), 2 a refused config or bad input (an unknown model key, a prompt no
+model of the key can hold, an environment variable the settings refuse, a malformed
+LLM_ROUTER_REDIS_URL), 3 a version conflict
+(someone else wrote first).
 
 `--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
 fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on
@@ -22,7 +25,15 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
-from routing.errors import ConfigError, RoutingError, VersionConflictError
+from routing.errors import (
+    ConfigError,
+    PromptTooLargeError,
+    RedisUrlError,
+    RoutingError,
+    UnknownModelKeyError,
+    VersionConflictError,
+)
+from workers.errors import SettingsError
 
 if TYPE_CHECKING:
     from routing.store import ConfigStore
@@ -31,9 +42,14 @@ EXIT_ERROR = 1
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
 EXIT_CODES_HELP = (
-    "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 config refused "
-    "(each problem printed as 'path: reason' on stderr; nothing stored); 3 version conflict "
-    "(someone else wrote first; nothing stored)."
+    "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 refused input or config "
+    "(an unknown model key, a bad value; each config problem printed as 'path: reason' on "
+    "stderr; nothing stored); 3 version conflict (someone else wrote first; nothing stored)."
+)
+# Of the commands that only read (no version to conflict with).
+EXIT_CODES_READ_HELP = (
+    "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 refused input (an "
+    "unknown model key, a bad value)."
 )
 # Whether the command running in this process was given --json.
 _invocation = {"json": False}
@@ -103,14 +119,21 @@ def fail(message: str, code: int = EXIT_ERROR, **details: Any) -> NoReturn:
 
 @contextmanager
 def guarded() -> Iterator[None]:
-    """Turn routing errors into one clean message on stderr and an exit code."""
+    """Turn routing errors and refused settings into one clean message on stderr and an
+    exit code."""
     try:
         yield
+    except SettingsError as exc:
+        fail(str(exc), EXIT_INVALID, variables=exc.variables)
+    except RedisUrlError as exc:
+        fail(str(exc), EXIT_INVALID, variables=["LLM_ROUTER_REDIS_URL"])
     except ConfigError as exc:
         problems = [{"path": path, "reason": reason} for path, reason in exc.problems]
         fail(str(exc), EXIT_INVALID, problems=problems)
     except VersionConflictError as exc:
         fail(str(exc), EXIT_CONFLICT)
+    except (UnknownModelKeyError, PromptTooLargeError) as exc:  # refused input
+        fail(str(exc), EXIT_INVALID)
     except RoutingError as exc:
         fail(str(exc), EXIT_ERROR)
 

@@ -7,11 +7,12 @@ from typing import Annotated
 import typer
 
 from cli import cost_app
-from cli.context import JsonOpt, emit_json, guarded, open_store, say
+from cli.context import EXIT_CODES_READ_HELP, JsonOpt, emit_json, guarded, open_store, say
 from cli.table import Table
 
 
-@cost_app.command("estimate", short_help="Daily cost of a recurring task per model.")
+@cost_app.command("estimate", short_help="Daily cost of a recurring task per model.",
+                  epilog=EXIT_CODES_READ_HELP)
 def estimate_cmd(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. monitoring.")],
     runs_per_day: Annotated[int, typer.Option(min=0, help="e.g. 48 for every 30 minutes.")],

@@ -13,7 +13,7 @@ import re
 import typer
 
 from cli import app
-from cli.context import EXIT_INVALID, fail
+from cli.context import EXIT_INVALID, fail, guarded
 
 TASK_COLUMNS = "name,uuid,state,result,received,runtime,worker"
 _PAIR = re.compile(r"^[^:,\s]+:[^,\s]+$")
@@ -42,5 +42,9 @@ def flower(ctx: typer.Context) -> None:
         fail("give the credentials in FLOWER_BASIC_AUTH, not on the command line (where "
              "every user of the host sees them)", EXIT_INVALID)
     from workers.app import app as celery_app
+    from workers.settings import get_settings
+
+    with guarded():
+        get_settings()  # a refused variable: one line, before Celery reads the settings
 
     celery_app.start(argv=flower_argv(list(ctx.args)))

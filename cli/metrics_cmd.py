@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from cli import app
-from cli.context import fail
+from cli.context import fail, guarded
 from workers.metrics import DEFAULT_PORT
 
 
@@ -41,8 +41,9 @@ def metrics(
     from workers.metrics.source import RedisMetricsSource
     from workers.settings import get_settings
 
-    settings = get_settings()
-    source = RedisMetricsSource(settings)
+    with guarded():
+        settings = get_settings()
+        source = RedisMetricsSource(settings)
     try:
         if once:
             import redis

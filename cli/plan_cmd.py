@@ -11,7 +11,7 @@ import typer
 
 from cli import app
 from cli.context import (
-    EXIT_CODES_HELP,
+    EXIT_CODES_READ_HELP,
     EXIT_INVALID,
     JsonOpt,
     emit_json,
@@ -32,7 +32,7 @@ class Stat(StrEnum):
 
 
 @app.command("plan", short_help="Workers and cost per tier for a volume.",
-             epilog=EXIT_CODES_HELP)
+             epilog=EXIT_CODES_READ_HELP)
 def plan_cmd(
     calls_per_day: Annotated[list[str], typer.Option(
         "--calls-per-day", metavar="KEY=N",

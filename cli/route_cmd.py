@@ -8,11 +8,21 @@ from typing import Annotated
 import typer
 
 from cli import app
-from cli.context import EXIT_INVALID, JsonOpt, emit_json, fail, guarded, open_store, say
+from cli.context import (
+    EXIT_CODES_READ_HELP,
+    EXIT_INVALID,
+    JsonOpt,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+    say,
+)
 from cli.table import Table
 
 
-@app.command("route", short_help="Which model and queue a model key gets.")
+@app.command("route", short_help="Which model and queue a model key gets.",
+             epilog=EXIT_CODES_READ_HELP)
 def route(
     model_key: Annotated[str, typer.Argument(help="The kind of work, e.g. code_review.")],
     input_tokens: Annotated[

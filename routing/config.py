@@ -66,6 +66,20 @@ class Price(Strict):
     # no batch price (a model key on it cannot say `batch`).
     batch_discount: Usd | None = Field(default=None, le=1)
 
+    @property
+    def list_usd(self) -> Decimal:
+        """The list price that ranks models: input + output USD per MTok."""
+        return self.input + self.output
+
+    def shown(self) -> str:
+        """`$0.80/$4.00 per MTok in/out` (cents at least, every digit given)."""
+        def cents(value: Decimal) -> str:
+            exponent = value.as_tuple().exponent
+            fine = isinstance(exponent, int) and exponent < -2
+            return f"${value:f}" if fine else f"${value:.2f}"
+
+        return f"{cents(self.input)}/{cents(self.output)} per MTok in/out"
+
 
 class ModelSpec(Strict):
     provider: Provider
@@ -238,6 +252,13 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
             problems.append(
                 (f"models.{name}.tier", f"unknown tier '{model.tier}' (known: {', '.join(tiers)})")
             )
+        if model.context_window < model.max_output_tokens:
+            problems.append(
+                (f"models.{name}.context_window",
+                 f"{model.context_window} is smaller than its max_output_tokens "
+                 f"{model.max_output_tokens} (the window holds the input and the reply); "
+                 "raise it or lower max_output_tokens")
+            )
         if model.price is None:
             problems.append(
                 (f"models.{name}.price", "model has no price; an unpriced model is never "
@@ -254,6 +275,15 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
                  f"{models[spec.model].max_output_tokens}); lower it, or raise the model's "
                  "max_output_tokens if the provider allows more")
             )
+        if spec.model in models and spec.max_tokens >= models[spec.model].context_window:
+            window = models[spec.model].context_window
+            problems.append(
+                (f"{base}.max_tokens",
+                 f"{spec.max_tokens} leaves no room for the input in the context window of "
+                 f"'{spec.model}' (models.{spec.model}.context_window: {window}): every "
+                 "call would go to a fallback; lower it below the window, or raise the "
+                 "model's context_window")
+            )
         seen = {spec.model}
         for i, fb in enumerate(spec.fallbacks):
             need_model(f"{base}.fallbacks[{i}]", fb)
@@ -268,6 +298,13 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
             problems.append(
                 (f"{base}.downgrade_to", "policy 'downgrade' needs a model to downgrade to")
             )
+        # A key routed onto its own downgrade model (`config set`) simply has no downgrade
+        # left (the policy defers); a dearer one would spend more when the budget is out.
+        if (spec.on_budget_exceeded is BudgetPolicy.downgrade and spec.downgrade_to
+                and spec.downgrade_to != spec.model):
+            problem = downgrade_problem(models, spec.model, spec.downgrade_to)
+            if problem is not None:
+                problems.append((f"{base}.downgrade_to", problem))
         if spec.escalate_to is not None and spec.escalate_to not in keys:
             problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
         problems += _trial_problems(base, spec, models, keys)
@@ -295,6 +332,28 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
         if key not in keys:
             problems.append((f"budgets.model_keys.{key}", f"unknown model key '{key}'"))
     return problems
+
+
+def downgrade_problem(models: dict[str, ModelSpec], model: str, target: str) -> str | None:
+    """Why a key on `model` cannot downgrade to `target` when its budget has no room (None:
+    it can): the target must cost less, by list price (input + output USD per MTok).
+    Unknown or unpriced models are other problems, named elsewhere."""
+    if target == model:
+        return (f"'{target}' is already the key's model: a downgrade moves to a cheaper "
+                "model")
+    ours, theirs = models.get(model), models.get(target)
+    if ours is None or theirs is None or ours.price is None or theirs.price is None:
+        return None
+    if theirs.price.list_usd < ours.price.list_usd:
+        return None
+    cheaper = sorted((m for m, spec in models.items()
+                      if spec.price is not None and spec.price.list_usd < ours.price.list_usd),
+                     key=lambda m: (models[m].price.list_usd, m))  # type: ignore[union-attr]
+    fix = (f"give a cheaper model ({', '.join(cheaper)})" if cheaper
+           else "no catalog model is cheaper")
+    return (f"'{target}' ({theirs.price.shown()}) is not cheaper than the key's model "
+            f"'{model}' ({ours.price.shown()}): a downgrade moves to a cheaper model; {fix}, "
+            "or use policy 'defer' or 'reject'")
 
 
 def _trial_problems(

@@ -1,7 +1,8 @@
 """Reading a routing config document from a file: YAML, or JSON for a `.json` file.
 
 Whatever the bytes, the answer is a mapping or a `ConfigError` naming the file (or the
-dotted path) and the reason, never another exception. Refused:
+dotted path) and the reason, never another exception. Another kind of document read as
+strictly (the demo's workload) passes its `DocumentKind`, which the refusals name. Refused:
 - a file over `MAX_BYTES`, bytes that are not UTF-8 text, binary data (a NUL byte);
 - an empty or comment-only file, more than one document, a top-level list or scalar;
 - nesting deeper than `MAX_DEPTH`, or more than `MAX_VALUES` values once YAML aliases are
@@ -16,6 +17,7 @@ YAML values are the JSON types: an unquoted date stays a string (no timestamps).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,21 @@ _PLAIN_TAGS = {f"{_YAML}{t}" for t in ("str", "int", "float", "bool", "null", "s
 # Tags that may be written out: those that cannot fail (`!!int abc` would).
 _EXPLICIT_TAGS = ("!", *(f"{_YAML}{t}" for t in ("str", "seq", "map")))
 _STR, _MERGE = f"{_YAML}str", f"{_YAML}merge"
+
+
+@dataclass(frozen=True)
+class DocumentKind:
+    """What a document is, for the refusals: `label` ("routing config"), `shape` (what the
+    document is a mapping of) and `whole` (what a complete one gives)."""
+
+    label: str
+    shape: str
+    whole: str
+
+
+ROUTING_CONFIG = DocumentKind(
+    "routing config", "a mapping of models, tiers, model_keys, rules and budgets",
+    "the whole routing config (models, tiers, model_keys)")
 
 
 class _Refused(yaml.MarkedYAMLError):
@@ -60,8 +77,9 @@ class _Loader(yaml.SafeLoader):
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 
-    def __init__(self, stream: str) -> None:
+    def __init__(self, stream: str, kind: DocumentKind) -> None:
         super().__init__(stream)
+        self.kind = kind
         self._path: list[str] = [""]
         self._depth = 0
         self._deepest = 0  # the deepest level reached below the node being composed
@@ -74,7 +92,7 @@ class _Loader(yaml.SafeLoader):
         self._deepest = max(self._deepest, depth)
         if depth > MAX_DEPTH:
             raise _Refused(f"nested deeper than {MAX_DEPTH} levels (aliases expanded); a "
-                           "routing config nests a few levels", mark, self._path[-1])
+                           f"{self.kind.label} nests a few levels", mark, self._path[-1])
         if self._values > MAX_VALUES:
             raise _Refused(f"more than {MAX_VALUES:,} values once aliases are expanded (an "
                            "alias bomb?)", mark, self._path[-1])
@@ -152,24 +170,24 @@ def _int(loader: _Loader, node: ScalarNode) -> int:
 _Loader.add_constructor(f"{_YAML}int", _int)
 
 
-def _yaml(text: str, name: str) -> Any:
+def _yaml(text: str, name: str, kind: DocumentKind) -> Any:
     loader = None
     try:
-        loader = _Loader(text)  # (its reader refuses control characters at once)
+        loader = _Loader(text, kind)  # (its reader refuses control characters at once)
         loader.name = name  # what marks (line, column) name
         return loader.get_single_data()
     except _Refused as exc:
         mark = exc.problem_mark
         where = f"{name}, line {mark.line + 1}, column {mark.column + 1}" if mark else name
-        raise ConfigError([(exc.path, f"{exc.problem} ({where})")]) from None
+        raise ConfigError([(exc.path, f"{exc.problem} ({where})")], kind.label) from None
     except yaml.YAMLError as exc:
-        raise ConfigError([("", f"{name} is not valid YAML: {exc}")]) from None
+        raise ConfigError([("", f"{name} is not valid YAML: {exc}")], kind.label) from None
     finally:
         if loader is not None:
             loader.dispose()
 
 
-def _json(text: str, name: str) -> Any:
+def _json(text: str, name: str, kind: DocumentKind) -> Any:
     duplicates: dict[int, list[str]] = {}
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -195,9 +213,9 @@ def _json(text: str, name: str) -> Any:
                          parse_int=integer)
     except RecursionError:
         raise ConfigError([("", f"{name}: nested too deeply (at most {MAX_DEPTH} "
-                                "levels)")]) from None
+                                "levels)")], kind.label) from None
     except ValueError as exc:
-        raise ConfigError([("", f"{name} is not valid JSON: {exc}")]) from None
+        raise ConfigError([("", f"{name} is not valid JSON: {exc}")], kind.label) from None
     # Depth and duplicate keys, breadth first (no recursion: the depth is not known yet).
     level = [("", doc)]
     for depth in range(1, MAX_DEPTH + 2):
@@ -207,40 +225,44 @@ def _json(text: str, name: str) -> Any:
                 if id(value) in duplicates:
                     key = duplicates[id(value)][0]
                     raise ConfigError([(_join(path, key), f"duplicate key '{key}' ({name}): "
-                                        "give each key once")])
+                                        "give each key once")], kind.label)
                 below += [(_join(path, k), v) for k, v in value.items()]
             elif isinstance(value, list):
                 below += [(_join(path, i), v) for i, v in enumerate(value)]
         if below and depth == MAX_DEPTH:
             raise ConfigError([(below[0][0], f"nested deeper than {MAX_DEPTH} levels ({name}); "
-                                "a routing config nests a few levels")])
+                                f"a {kind.label} nests a few levels")], kind.label)
         level = below
     return doc
 
 
-def parse_document(data: bytes, name: str, *, as_json: bool = False) -> dict[str, Any]:
-    """The config document in `data` (YAML, or JSON with `as_json`); `name` names the
-    source in messages."""
+def parse_document(data: bytes, name: str, *, as_json: bool = False,
+                   kind: DocumentKind = ROUTING_CONFIG) -> dict[str, Any]:
+    """The document in `data` (YAML, or JSON with `as_json`); `name` names the source in
+    messages, `kind` what it should be."""
+
+    def refused(reason: str) -> ConfigError:
+        return ConfigError([("", reason)], kind.label)
+
     if len(data) > MAX_BYTES:
-        raise ConfigError([("", f"{name} is larger than {MAX_BYTES // 1024} KiB; a routing "
-                                "config is a few KB: is this the right file?")])
+        raise refused(f"{name} is larger than {MAX_BYTES // 1024} KiB; a {kind.label} is a "
+                      "few KB: is this the right file?")
     if b"\0" in data:
-        raise ConfigError([("", f"{name} holds binary data (a NUL byte at offset "
-                                f"{data.index(0)}), not YAML or JSON text")])
+        raise refused(f"{name} holds binary data (a NUL byte at offset {data.index(0)}), not "
+                      "YAML or JSON text")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError([("", f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at "
-                                f"offset {exc.start}, line {line}); save it as UTF-8")]) from None
+        raise refused(f"{name} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                      f"{exc.start}, line {line}); save it as UTF-8") from None
     text = text.removeprefix("\ufeff")
-    doc = _json(text, name) if as_json else _yaml(text, name)
+    doc = _json(text, name, kind) if as_json else _yaml(text, name, kind)
     if doc is None:
-        raise ConfigError([("", f"{name} holds no document (empty, or only comments): "
-                                "give the whole routing config (models, tiers, model_keys)")])
+        raise refused(f"{name} holds no document (empty, or only comments): give "
+                      f"{kind.whole}")
     if not isinstance(doc, dict):
-        raise ConfigError([("", f"{name} holds {_kind(doc)}: a routing config is a mapping of "
-                                "models, tiers, model_keys, rules and budgets")])
+        raise refused(f"{name} holds {_kind(doc)}: a {kind.label} is {kind.shape}")
     return doc
 
 
@@ -252,11 +274,12 @@ def _kind(value: Any) -> str:
     return "a boolean" if isinstance(value, bool) else "a number"
 
 
-def read_document(path: str | Path) -> dict[str, Any]:
-    """The config document in the file at `path` (JSON if it is named `*.json`)."""
+def read_document(path: str | Path, kind: DocumentKind = ROUTING_CONFIG) -> dict[str, Any]:
+    """The document in the file at `path` (JSON if it is named `*.json`)."""
     try:
         with open(path, "rb") as fh:
             data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
-        raise ConfigError([("", f"cannot read {path}: {exc.strerror}")]) from None
-    return parse_document(data, str(path), as_json=str(path).lower().endswith(".json"))
+        raise ConfigError([("", f"cannot read {path}: {exc.strerror}")], kind.label) from None
+    return parse_document(data, str(path), as_json=str(path).lower().endswith(".json"),
+                          kind=kind)

@@ -22,19 +22,17 @@ import redis
 from redis.cluster import ClusterNode, RedisCluster
 from redis.sentinel import Sentinel
 
-from routing.errors import StoreUnavailableError
+from routing.errors import RedisUrlError
+from routing.redis_url import (
+    URL_FORMS,
+    check_url,
+    nodes,
+    redact_url,
+    sentinel_service,
+)
 from routing.topology import CLUSTER_SCHEMES, SENTINEL_SCHEMES
 
-
-def _nodes(netloc: str, default_port: int) -> list[tuple[str, int]]:
-    hosts = netloc.rpartition("@")[2]
-    nodes: list[tuple[str, int]] = []
-    for part in filter(None, hosts.split(",")):
-        host, _, port = part.rpartition(":") if ":" in part else (part, "", "")
-        nodes.append((host or part, int(port) if port else default_port))
-    if not nodes:
-        raise StoreUnavailableError("LLM_ROUTER_REDIS_URL names no host: expected host:port")
-    return nodes
+__all__ = ["connect", "redact_url"]
 
 
 def _credentials(netloc: str) -> dict[str, Any]:
@@ -49,27 +47,31 @@ def _credentials(netloc: str) -> dict[str, Any]:
 
 
 def connect(url: str, **options: Any) -> redis.Redis:
-    """A client for `url` (see the module docstring); `options` go to the client."""
+    """A client for `url` (see the module docstring); `options` go to the client. A URL
+    that is not one of these raises `RedisUrlError` (the URL shown without password)."""
+    try:
+        check_url(url)
+        return _connect(url, **options)
+    except ValueError as exc:  # redis-py's and urllib's URL parsing, a port or db not a number
+        raise RedisUrlError(redact_url(url), str(exc), URL_FORMS) from None
+
+
+def _connect(url: str, **options: Any) -> redis.Redis:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in CLUSTER_SCHEMES:
-        nodes = [ClusterNode(host, port)  # type: ignore[no-untyped-call]
-                 for host, port in _nodes(parts.netloc, 6379)]
+        startup = [ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                   for host, port in nodes(parts.netloc, 6379)]
         options.pop("health_check_interval", None)
-        cluster = RedisCluster(startup_nodes=nodes, ssl=scheme.startswith("rediss"),
+        cluster = RedisCluster(startup_nodes=startup, ssl=scheme.startswith("rediss"),
                                **_credentials(parts.netloc), **options)
         return cast(redis.Redis, cluster)
     if scheme in SENTINEL_SCHEMES:
-        path = [p for p in parts.path.split("/") if p]
-        if not path:
-            raise StoreUnavailableError(
-                "LLM_ROUTER_REDIS_URL: a Sentinel URL names the service after the hosts: "
-                "redis+sentinel://host:26379/mymaster[/db]")
-        db = int(path[1]) if len(path) > 1 else 0
-        sentinel = Sentinel(_nodes(parts.netloc, 26379),  # type: ignore[no-untyped-call]
+        service, db = sentinel_service(parts.path)
+        sentinel = Sentinel(nodes(parts.netloc, 26379),  # type: ignore[no-untyped-call]
                             sentinel_kwargs={"socket_timeout": options.get("socket_timeout")})
         master = sentinel.master_for(  # type: ignore[no-untyped-call]
-            path[0], db=db, ssl=scheme.startswith("rediss"), **_credentials(parts.netloc),
+            service, db=db, ssl=scheme.startswith("rediss"), **_credentials(parts.netloc),
             **options)
         return cast(redis.Redis, master)
     return redis.Redis.from_url(url, **options)

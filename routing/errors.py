@@ -14,19 +14,21 @@ class RoutingError(Exception):
 
 
 class ConfigError(RoutingError):
-    """A routing config was refused; nothing was stored.
+    """A routing config (or another document read the same way: `what` names it, e.g.
+    "demo workload") was refused; nothing was stored.
 
     `problems` lists `(path, reason)` pairs, e.g.
     `("model_keys.code_review.fallbacks[1]", "unknown model 'gpt-5'")`.
     """
 
-    def __init__(self, problems: list[tuple[str, str]]) -> None:
+    def __init__(self, problems: list[tuple[str, str]], what: str = "routing config") -> None:
         # A refused document may hold text no encoder takes (a lone surrogate): the
         # problems are printed, so they name it escaped.
         self.problems = [(_printable(path), _printable(reason)) for path, reason in problems]
+        self.what = what
         problems = self.problems
         lines = [f"{path}: {reason}" if path else reason for path, reason in problems]
-        super().__init__("routing config refused:\n  " + "\n  ".join(lines))
+        super().__init__(f"{what} refused:\n  " + "\n  ".join(lines))
 
 
 class VersionConflictError(RoutingError):
@@ -84,7 +86,15 @@ class UnknownModelKeyError(RoutingError):
 
 
 class StoreUnavailableError(RoutingError):
-    """Redis could not be reached and no config is held in memory yet."""
+    """Redis could not be reached (or refused the connection: a database number out of
+    range, a user without permission) and no config is held in memory yet."""
+
+
+class RedisUrlError(RoutingError, ValueError):
+    """LLM_ROUTER_REDIS_URL is not a Redis URL this project can connect to."""
+
+    def __init__(self, url: str, reason: str, forms: str) -> None:
+        super().__init__(f"LLM_ROUTER_REDIS_URL={url!r}: {reason}; expected {forms}")
 
 
 class BudgetExceededError(RoutingError):

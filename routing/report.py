@@ -68,7 +68,7 @@ def most_expensive_model(config: RoutingConfig) -> str:
 
     def price(model: str) -> tuple[Decimal, Decimal]:
         p = config.price_of(model)
-        return p.input + p.output, p.output
+        return p.list_usd, p.output
 
     return max(sorted(config.models), key=price)
 

@@ -19,7 +19,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import redis
 
@@ -37,6 +36,9 @@ from routing.errors import (
     VersionConflictError,
 )
 from routing.keys import keyspace
+from routing.redis_url import redact_url
+
+__all__ = ["ConfigStore", "redact_url"]
 
 T = TypeVar("T")
 _RETRIES = 8
@@ -60,16 +62,6 @@ redis.call('SET', KEYS[1], tostring(new))
 redis.call('PUBLISH', ARGV[5], tostring(new))
 return {1, new}
 """
-
-
-def redact_url(url: str) -> str:
-    """A Redis URL without its password (for messages and logs); a multi-host URL
-    (`redis+cluster://:pw@h1:7000,h2:7001`, `redis+sentinel://...`) keeps its hosts."""
-    parts = urlsplit(url)
-    userinfo, at, hosts = parts.netloc.rpartition("@")
-    if not at or ":" not in userinfo:
-        return url
-    return urlunsplit(parts._replace(netloc=f"{userinfo.partition(':')[0]}:***@{hosts}"))
 
 
 class ConfigStore:
@@ -104,14 +96,24 @@ class ConfigStore:
         try:
             yield
         except (redis.ConnectionError, redis.TimeoutError) as exc:
-            pool = getattr(self.redis, "connection_pool", None)
-            kwargs = pool.connection_kwargs if pool is not None else {}
-            where = f"{kwargs.get('host', kwargs.get('path', 'the cluster'))}" + (
-                f":{kwargs['port']}" if "port" in kwargs else "")
             raise StoreUnavailableError(
-                f"cannot reach Redis at {where} ({exc}); check LLM_ROUTER_REDIS_URL and "
-                "that Redis is running"
+                f"cannot reach Redis at {self._where()} ({exc}); check LLM_ROUTER_REDIS_URL "
+                "and that Redis is running"
             ) from None
+        except redis.ResponseError as exc:
+            # The server answered with an error: a database number out of range, a user
+            # without permission, a read-only replica, out of memory.
+            raise StoreUnavailableError(
+                f"Redis at {self._where()} refused the request ({exc}); check "
+                "LLM_ROUTER_REDIS_URL (host, database number, user) and the server"
+            ) from None
+
+    def _where(self) -> str:
+        pool = getattr(self.redis, "connection_pool", None)
+        kwargs = pool.connection_kwargs if pool is not None else {}
+        where = f"{kwargs.get('host', kwargs.get('path', 'the cluster'))}"
+        db = f"/{kwargs['db']}" if kwargs.get("db") else ""
+        return where + (f":{kwargs['port']}" if "port" in kwargs else "") + db
 
     # -- reads ---------------------------------------------------------------------------
     def version(self) -> int:

@@ -81,17 +81,25 @@ def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str
     rt = get_runtime()
     inbox = CurationInbox(rt.redis, rt.settings.namespace)
     run = str(self.request.id)
-    items, dead = inbox.claim(run, CURATION_BATCH)
-    if not items:
+    handed_id = f"{run}:curation"
+    claim = inbox.claim(run, CURATION_BATCH)
+    if claim.handed:  # this run was delivered again after it handed on: nothing more
+        return {"skipped": "this run handed its items on already", "task_id": handed_id}
+    if not claim.items:
         inbox.done(run)
-        reason = "the curation inbox is empty" if not dead else \
-            f"no valid item ({dead} sent to the dead-letter list)"
-        return {"skipped": reason, "dead_lettered": dead}
-    # The same task id for the hand-on: a redelivered cron run does not curate twice.
-    result = app.send_task("tasks.content_curation", kwargs={"topic": topic, "items": items},
-                           task_id=f"{run}:curation")
+        reason = "the curation inbox is empty" if not claim.dead else \
+            f"no valid item ({claim.dead} sent to the dead-letter list)"
+        return {"skipped": reason, "dead_lettered": claim.dead}
+    # Items are handed on at least once. A run delivered again before `done` recorded its
+    # hand-on (its worker died in between) sends the same items again under the same task
+    # id: Celery runs both messages (it does not deduplicate by id), but a batched key
+    # stores a task id in a provider batch once (the shipped config batches
+    # content_curation), so they are curated once; a key called directly would curate
+    # them twice. A run delivered again after `done` hands on nothing (`claim.handed`).
+    result = app.send_task("tasks.content_curation",
+                           kwargs={"topic": topic, "items": claim.items}, task_id=handed_id)
     inbox.done(run)
-    return {"task_id": result.id, "items": len(items), "dead_lettered": dead}
+    return {"task_id": result.id, "items": len(claim.items), "dead_lettered": claim.dead}
 
 
 @app.task(base=Cron, bind=True, name="cron.cost_report")

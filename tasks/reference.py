@@ -239,7 +239,11 @@ def _inbox() -> Iterator[str]:
            "inbox makes no call. An item that is not a valid object (below) goes to "
            "`{<LLM_ROUTER_NAMESPACE>}:curation:dead` as `{\"item\", \"reason\", \"at\"}`; "
            "the others are curated. Items are removed only once handed on: a run that dies "
-           "after claiming leaves them to be claimed again.")
+           "after claiming leaves them to be claimed again; a run delivered again after "
+           "handing on claims nothing more. Items are handed on at least once: a run that "
+           "dies between handing on and recording it hands the same items on again under "
+           "the same task id, which a batched `content_curation` (the shipped config) "
+           "takes once.")
     yield ""
     yield "```bash"
     item = {"id": "post-17", "title": "Prompt caching in practice", "text": "Measured savings."}

@@ -107,6 +107,24 @@ class Usage(BaseModel):
     cache_write_tokens: int = Field(ge=0, description="input tokens written to the cache")
 
 
+class RouteHop(BaseModel):
+    """One move of the task to another model (or, `direct`, from its provider batch to a
+    direct call on the same model)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    kind: Literal["fallback", "escalate", "downgrade", "reroute", "direct"] = Field(
+        description="`fallback`: the model kept failing (or is cooling down, or has no API "
+        "key); `escalate`: its output failed validation, on to the key's `escalate_to`; "
+        "`downgrade`: a budget with policy `downgrade` had no room; `reroute`: the routed "
+        "model (or the message's route header) no longer holds, routed again; `direct`: its "
+        "provider batch never answered, called directly")
+    from_: str = Field(alias="from", description="the model moved away from (empty when a "
+                       "refused route header named none)")
+    to: str = Field(description="the model moved to (`direct`: the same model)")
+    reason: str = Field(description="why, e.g. the provider's error (at most 300 characters)")
+
+
 class RunResult(BaseModel):
     """What `llm.run` returns, in this order (every typed task returns the same, plus
     `output`): the routing facts first, the text last."""
@@ -144,6 +162,8 @@ class RunResult(BaseModel):
         default=None, description="the model a budget refusal moved away from")
     deferrals: int | None = Field(
         default=None, description="times the task waited for a budget window")
+    hops: list[RouteHop] | None = Field(
+        default=None, description="every move to another model, in order (see `RouteHop`)")
     text: str = Field(description="the model's answer")
 
 

@@ -78,6 +78,45 @@ def test_budget_set_refuses_bad_input_and_changes_nothing(store: ConfigStore) ->
     assert store.read().version == 1
 
 
+def test_a_downgrade_that_is_not_one_is_refused_naming_the_flag_and_prices(
+    store: ConfigStore,
+) -> None:
+    # A downgrade to a dearer model: the flag, both models' prices and the fix
+    dearer = run("budget", "set", "--model-key", "lookup", "--policy", "downgrade",
+                 "--downgrade-to", "claude-opus-4-6", code=2).stderr
+    assert ("error: --downgrade-to: 'claude-opus-4-6' ($15.00/$75.00 per MTok in/out) is not "
+            "cheaper than the key's model 'claude-haiku-4-5' ($0.80/$4.00 per MTok in/out): "
+            "a downgrade moves to a cheaper model; give a cheaper model (kimi-for-coding), or "
+            "use policy 'defer' or 'reject'") in dearer
+    # ... one of the same price, the key's own model, and whatever the policy
+    assert "'claude-sonnet-4-5' ($3.00/$15.00 per MTok in/out) is not cheaper" in run(
+        "budget", "set", "--model-key", "code_review", "--policy", "downgrade",
+        "--downgrade-to", "claude-sonnet-4-5", code=2).stderr
+    own = run("budget", "set", "--model-key", "lookup", "--downgrade-to", "claude-haiku-4-5",
+              "--json", code=2)
+    assert "'claude-haiku-4-5' is already the key's model" in own.stderr
+    assert "--downgrade-to" in own.stderr
+    assert "is not cheaper" in run("budget", "set", "--model-key", "code_review",
+                                   "--downgrade-to", "gpt-4o", code=2).stderr
+    assert store.read().version == 1  # nothing stored
+    # A cheaper one is stored
+    ok = as_json("budget", "set", "--model-key", "code_review", "--policy", "downgrade",
+                 "--downgrade-to", "claude-haiku-4-5")
+    assert ok["version"] == 2
+    # A config that makes the downgrade dearer is refused by path, with the prices
+    doc = store.read().document()
+    doc["models"]["claude-haiku-4-5"]["price"]["input"] = "30"
+    with pytest.raises(ConfigError) as refused:
+        store.write(doc, author="test")
+    reasons = dict(refused.value.problems)
+    assert "'claude-haiku-4-5' ($30.00/$4.00 per MTok in/out) is not cheaper than the key's " \
+        "model 'claude-sonnet-4-6' ($3.00/$15.00" in reasons["model_keys.code_review.downgrade_to"]
+    # while a key moved onto its own downgrade model (`config set`) is accepted: it simply
+    # has no downgrade left
+    run("config", "set", "lookup", "kimi-for-coding")
+    assert store.read().model_keys["lookup"].downgrade_to == "kimi-for-coding"
+
+
 def test_budget_below_one_micro_dollar_is_refused_and_zero_warns(store: ConfigStore) -> None:
     # A positive limit below one micro-dollar would be stored as 0 and block every call
     refused = run("budget", "set", "--daily-usd", "0.0000001", code=2)

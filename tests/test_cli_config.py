@@ -75,7 +75,11 @@ def test_route_json_has_the_contract_fields(initialized: dict[str, str], tmp_pat
     prompt.write_text("x" * 200_000)
     big = as_json("route", "code_review", "--prompt-file", str(prompt))
     assert (big["model"], big["queue"], big["rule"]) == LARGE_CONTEXT_ROUTE
-    unknown = run("route", "summarize", code=1)
+    huge = tmp_path / "huge.txt"
+    huge.write_text("x" * 6_000_000)  # no model of the key holds it: refused input
+    assert "do not fit the context window" in run(
+        "route", "code_review", "--prompt-file", str(huge), code=2).stderr
+    unknown = run("route", "summarize", code=2)
     assert "known model keys: classification" in unknown.stderr
     assert "Traceback" not in unknown.stderr
 
@@ -133,8 +137,13 @@ def test_apply_with_a_stale_expected_version_exits_3(
 
 def test_help_documents_the_exit_codes(env: dict[str, str]) -> None:
     text = run("config", "apply", "--help").stdout
-    assert "2 config refused" in " ".join(text.split())
+    assert "2 refused input or config" in " ".join(text.split())
     assert "3 version conflict" in " ".join(text.split())
+    # Commands that only read document no version conflict
+    for command in (["plan"], ["route"], ["cost", "estimate"]):
+        text = " ".join(run(*command, "--help").stdout.split())
+        assert "2 refused input (an unknown model key" in text, command
+        assert "version conflict" not in text, command
 
 
 def test_unreachable_redis_is_one_clean_message(

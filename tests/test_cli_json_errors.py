@@ -32,8 +32,15 @@ def test_commands_fail_with_one_json_document(env: dict[str, str], tmp_path: Pat
     assert "config init" in error_of("config", "show", code=1)["error"]
     assert "config init" in error_of("route", "code_review", code=1)["error"]
     as_json("config", "init")
-    # Unknown model key
-    assert "unknown model key 'summarize'" in error_of("route", "summarize", code=1)["error"]
+    # Unknown model key: refused input, as everywhere (plan, budget set, config set)
+    assert "unknown model key 'summarize'" in error_of("route", "summarize", code=2)["error"]
+    assert "unknown model key 'summarize'" in error_of(
+        "cost", "estimate", "summarize", "--runs-per-day", "1", "--input-tokens", "1",
+        "--output-tokens", "1", code=2)["error"]
+    assert "unknown model key 'summarize'" in error_of(
+        "plan", "--calls-per-day", "summarize=5", code=2)["error"]
+    assert "unknown model key 'summarize'" in error_of(
+        "budget", "set", "--model-key", "summarize", "--daily-usd", "1", code=2)["error"]
     # Refused input
     assert "--daily-usd must be a number" in error_of(
         "budget", "set", "--daily-usd", "lots", code=2)["error"]
@@ -52,7 +59,7 @@ def test_commands_fail_with_one_json_document(env: dict[str, str], tmp_path: Pat
     assert "expected version 7" in error_of(
         "config", "set", "lookup", "gpt-4o", "--expect-version", "7", code=3)["error"]
     # Without --json a failure prints nothing on stdout (as before), even after a --json run
-    plain = run("route", "summarize", code=1)
+    plain = run("route", "summarize", code=2)
     assert plain.stdout == "" and "unknown model key" in plain.stderr
 
 

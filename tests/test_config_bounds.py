@@ -84,6 +84,18 @@ REFUSED = [
      "less than or equal to 1000000"),
     ("models/claude-haiku-4-5/max_output_tokens", 511, "model_keys.monitoring.max_tokens",
      "512 is above the output limit of 'claude-haiku-4-5'"),
+    # A window smaller than the model's own output limit (every Haiku key would move to
+    # a dearer fallback by the context window rule): refused, naming both and the fix
+    ("models/claude-haiku-4-5/context_window", 100, "models.claude-haiku-4-5.context_window",
+     "100 is smaller than its max_output_tokens 64000 (the window holds the input and the "
+     "reply); raise it or lower max_output_tokens"),
+    ("models/gpt-4o/context_window", 16_383, "models.gpt-4o.context_window",
+     "16383 is smaller than its max_output_tokens 16384"),
+    # ... and a key whose max_tokens leaves no room for any input in its model's window
+    ("models/claude-haiku-4-5/context_window", 1024, "model_keys.data_extraction.max_tokens",
+     "1024 leaves no room for the input in the context window of 'claude-haiku-4-5' "
+     "(models.claude-haiku-4-5.context_window: 1024): every call would go to a fallback; "
+     "lower it below the window, or raise the model's context_window"),
     ("tiers/opus/task_timeout_seconds", math.inf, "tiers.opus.task_timeout_seconds",
      "finite number"),
     ("tiers/opus/task_timeout_seconds", math.nan, "tiers.opus.task_timeout_seconds",
@@ -135,6 +147,33 @@ def test_the_same_values_within_bounds_are_accepted() -> None:
     assert accepts("tiers/opus/task_timeout_seconds", 86_400).tiers["opus"] \
         .task_timeout_seconds == 86_400
     assert accepts("budgets/daily_usd", "1000000").budgets.daily_usd == Decimal(1_000_000)
+
+
+def test_a_window_and_a_max_tokens_that_fit_are_accepted() -> None:
+    # The window may equal the output limit; a key's max_tokens one below the window
+    doc = copy.deepcopy(default_document())
+    doc["models"]["claude-haiku-4-5"].update(context_window=8192, max_output_tokens=8192)
+    doc["model_keys"]["lookup"]["max_tokens"] = 8191
+    doc["model_keys"]["monitoring"]["max_tokens"] = 512
+    cfg = load_config(doc)
+    assert cfg.models["claude-haiku-4-5"].context_window == 8192
+    # A key's max_tokens equal to the window leaves no room: refused by that key's path
+    doc["model_keys"]["lookup"]["max_tokens"] = 8192
+    with pytest.raises(ConfigError) as refused:
+        load_config(doc)
+    assert [path for path, _ in refused.value.problems] == ["model_keys.lookup.max_tokens"]
+
+
+def test_a_context_window_smaller_than_the_output_limit_is_refused_by_config_apply(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    as_json("config", "init")
+    file = _yaml_with(tmp_path, "context_window: 200000\n    max_output_tokens: 64000",
+                      "context_window: 100\n    max_output_tokens: 64000")
+    refused = run("config", "apply", str(file), code=2)
+    assert ("models.claude-sonnet-4-6.context_window: 100 is smaller than its "
+            "max_output_tokens 64000") in refused.stderr
+    assert as_json("config", "show")["version"] == 1  # nothing stored
 
 
 def test_the_shipped_models_carry_their_output_limits() -> None:

@@ -49,17 +49,64 @@ def test_a_run_that_dies_after_claiming_loses_nothing(
     inbox = CurationInbox(redis_client, namespace)
     redis_client.rpush(inbox.key, *(_item(n) for n in range(5)))
     # Given a run that claimed three items and died before handing them on
-    claimed, _ = inbox.claim("dead-run", 3)
+    claimed = inbox.claim("dead-run", 3).items
     assert [i["id"] for i in claimed] == ["i0", "i1", "i2"]
     assert redis_client.llen(inbox.key) == 2
     # When it is redelivered (same task id), it finds the same claim
-    again, _ = inbox.claim("dead-run", 3)
+    again = inbox.claim("dead-run", 3).items
     assert again == claimed and redis_client.llen(inbox.key) == 2
     # And once the claim is stale, the next run puts it back at the head of the inbox
     stale = time.time() - STALE_SECONDS - 1
     redis_client.zadd(inbox.claimed_at_key, {"dead-run": stale})
-    items, _ = inbox.claim("next-run", 10)
+    items = inbox.claim("next-run", 10).items
     assert [i["id"] for i in items] == ["i0", "i1", "i2", "i3", "i4"]
     inbox.done("next-run")
     assert redis_client.llen(inbox.key) == 0 and redis_client.hlen(inbox.claims_key) == 0
     assert redis_client.zcard(inbox.claimed_at_key) == 0
+
+
+def test_a_run_delivered_again_after_handing_on_claims_nothing_more(
+    redis_client: redis.Redis, namespace: str
+) -> None:
+    inbox = CurationInbox(redis_client, namespace)
+    redis_client.rpush(inbox.key, *(_item(n) for n in range(3)))
+    assert len(inbox.claim("run-1", 2).items) == 2
+    inbox.done("run-1")
+    # Delivered again after it handed on (before its message was acknowledged): it claims
+    # nothing, and the next item waits for the next run
+    again = inbox.claim("run-1", 2)
+    assert (again.items, again.handed) == ([], True)
+    assert redis_client.llen(inbox.key) == 1
+    assert [i["id"] for i in inbox.claim("run-2", 2).items] == ["i2"]
+
+
+def test_a_redelivered_cron_run_neither_loses_nor_recurates_items(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    inbox = CurationInbox(redis.Redis.from_url(worker.env["LLM_ROUTER_REDIS_URL"]),
+                          worker.namespace)
+    inbox.redis.delete(inbox.key, inbox.dead_key)
+    llm_server.set_reply(json.dumps({"selected": [{"id": "i1", "reason": "on topic"}]}))
+    inbox.redis.rpush(inbox.key, _item(1), _item(2))
+    # Given a cron run that handed its items on
+    run = f"cron-run-{time.time_ns()}"
+    first = worker.app.send_task("cron.content_curation", task_id=run).get(timeout=30)
+    assert first["items"] == 2
+    # When more items arrive and the same run is delivered again (its worker died after
+    # handing on, before the message was acknowledged: same task id, same body)
+    inbox.redis.rpush(inbox.key, _item(3))
+    AsyncResult(run, app=worker.app).forget()  # (to wait for the second run's result)
+    again = worker.app.send_task("cron.content_curation", task_id=run).get(timeout=30)
+    # Then it hands nothing on (the new item is not claimed under the id already used,
+    # where a batched hand-on would have been dropped as a duplicate and the item lost)
+    assert again == {"skipped": "this run handed its items on already",
+                     "task_id": f"{run}:curation"}
+    assert inbox.redis.lrange(inbox.key, 0, -1) == [_item(3).encode()]
+    # and the next run curates it
+    submit_waiting(worker.app)
+    assert AsyncResult(first["task_id"], app=worker.app).get(timeout=30)["output"]
+    llm_server.set_reply(json.dumps({"selected": [{"id": "i3", "reason": "on topic"}]}))
+    nxt = worker.app.send_task("cron.content_curation").get(timeout=30)
+    assert nxt["items"] == 1 and inbox.redis.llen(inbox.key) == 0
+    submit_waiting(worker.app)
+    assert AsyncResult(nxt["task_id"], app=worker.app).get(timeout=30)["output"]

@@ -235,7 +235,8 @@ def test_permanent_errors_fail_at_once() -> None:
 
 def test_fallback_skips_tried_models_and_those_too_small_for_the_input() -> None:
     first, second = router().decide("code_review").fallbacks[:2]
-    r = router({f"models/{first}/context_window": 10_000})
+    r = router({f"models/{first}/context_window": 10_000,
+                f"models/{first}/max_output_tokens": 8192})  # (a window holds a reply)
     s = state("code_review", r, attempt=RETRY.attempts_per_model)
     # the first fallback cannot hold this input: the next one is chosen
     step = next_step(s, ProviderFailed(TransientError("500")),
@@ -286,8 +287,10 @@ def test_a_key_without_escalation_fails_on_invalid_output() -> None:
 
 
 def test_an_escalation_target_that_cannot_hold_the_input_fails_by_name() -> None:
-    r = router({f"models/{m}/context_window": 2000
-                for m in ("claude-sonnet-4-6", "claude-sonnet-4-5", "gpt-4o")})
+    small = ("claude-sonnet-4-6", "claude-sonnet-4-5", "gpt-4o")
+    # (a window holds a reply and leaves room for the input: 4096 tokens of 4500)
+    r = router({**{f"models/{m}/context_window": 4500 for m in small},
+                **{f"models/{m}/max_output_tokens": 4096 for m in small}})
     s = state("classification", r)
     step = next_step(s, OutputRejected("bad"), ctx("classification", r, tokens=5000))
     assert isinstance(step, Fail) and isinstance(step.error, OutputInvalidError)

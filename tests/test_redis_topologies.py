@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -16,7 +17,7 @@ import pytest
 from routing.budget import BudgetBook
 from routing.connect import connect
 from routing.defaults import default_config
-from routing.errors import StoreUnavailableError
+from routing.errors import RedisUrlError
 from routing.keys import keyspace
 from routing.ledger import CallRecord, Ledger
 from routing.live import LiveConfig
@@ -84,7 +85,8 @@ def test_live_config_follows_writes_and_spend_is_recorded(
     ("redis+cluster://", "names no host"),
 ])
 def test_a_malformed_topology_url_is_named(url: str, problem: str) -> None:
-    with pytest.raises(StoreUnavailableError, match=problem):
+    named = re.escape(f"LLM_ROUTER_REDIS_URL={url!r}: ")
+    with pytest.raises(RedisUrlError, match=f"{named}.*{problem}"):
         connect(url)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import difflib
 import json
+from typing import Any
 
 from tasks.reference import COMMAND, reference
-from tasks.run_spec import RunResult, TypedResult
+from tasks.run_spec import RouteHop, RunResult, TypedResult
 from tests.support.celery import ROOT, Session
 from tests.support.llm_server import LLMServer
 
@@ -40,6 +41,18 @@ def test_the_reference_covers_every_task_and_the_inbox() -> None:
     assert f"RPUSH '{inbox.key}' " in text
 
 
+def check_documented(result: dict[str, Any], model: type[RunResult]) -> None:
+    """Every field of `result` is documented, of its documented type, in the documented
+    order."""
+    model.model_validate(result)  # every required field, of its type
+    documented = [name for name in model.model_fields if name in result]
+    assert list(result) == documented, (list(result), documented)  # none undocumented
+    # what Flower's task list shows first
+    assert list(result)[:6] == ["model_key", "model", "cost_usd", "tier", "queue", "usage"]
+    for hop in result.get("hops", []):
+        assert list(hop) == ["kind", "from", "to", "reason"]  # RouteHop (extra fields refused)
+
+
 def test_results_have_the_documented_fields_in_the_documented_order(
     worker: Session, llm_server: LLMServer
 ) -> None:
@@ -47,9 +60,38 @@ def test_results_have_the_documented_fields_in_the_documented_order(
     llm_server.set_reply(json.dumps({"label": "bug", "confidence": 0.8}))
     typed = worker.app.tasks["tasks.classification"].delay(
         text="it crashes", labels=["bug", "question"]).get(timeout=30)
-    for result, model in ((run, RunResult), (typed, TypedResult)):
-        model.model_validate(result)  # every required field, of its type
-        documented = [name for name in model.model_fields if name in result]
-        assert list(result) == documented, (list(result), documented)
-        # what Flower's task list shows first
-        assert list(result)[:6] == ["model_key", "model", "cost_usd", "tier", "queue", "usage"]
+    check_documented(run, RunResult)
+    check_documented(typed, TypedResult)
+
+
+def test_a_result_that_moved_between_models_has_only_documented_fields(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given Haiku is overloaded (monitoring falls back) and answers classification with a
+    # label that was not offered (it escalates), while the other models answer well
+    llm_server.overloaded(times=10, model="claude-haiku-4-5")
+    fell_back = worker.app.tasks["llm.run"].delay(model_key="monitoring", prompt="m").get(
+        timeout=60)
+    llm_server.reset()
+    llm_server.set_reply(json.dumps({"label": "maybe", "confidence": 0.9}),
+                         model="claude-haiku-4-5")
+    llm_server.set_reply(json.dumps({"label": "bug", "confidence": 0.8}),
+                         model="claude-sonnet-4-6")
+    escalated = worker.app.tasks["tasks.classification"].delay(
+        text="it crashes", labels=["bug", "question"]).get(timeout=30)
+    # Then each result's fields, hops included, are the documented ones
+    check_documented(fell_back, RunResult)
+    check_documented(escalated, TypedResult)
+    (hop,) = fell_back["hops"]
+    assert (hop["kind"], hop["from"], hop["to"]) == (
+        "fallback", "claude-haiku-4-5", fell_back["model"])
+    assert "claude-haiku-4-5" in hop["reason"] and fell_back["fallback_from"] == [hop["from"]]
+    (hop,) = escalated["hops"]
+    assert (hop["kind"], hop["from"], hop["to"]) == (
+        "escalate", "claude-haiku-4-5", "claude-sonnet-4-6")
+    assert escalated["escalated_from"] == [hop["from"]]
+    # and the reference says what a hop holds
+    text = DOC.read_text("utf-8")
+    assert "| `hops` | `list[RouteHop]" in text and "`RouteHop`:" in text
+    for name in RouteHop.model_json_schema()["properties"]:
+        assert f"| `{name}` |" in text

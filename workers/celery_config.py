@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import ssl
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,13 +22,40 @@ BEAT_SCHEDULER = "workers.beat:Scheduler"
 VISIBILITY_MARGIN_SECONDS = 300
 
 
-def visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
-    """Longer than the longest task plus the longest retry delay, so nothing is redelivered
-    while a healthy worker still holds it."""
-    if settings.visibility_timeout:
-        return settings.visibility_timeout
+def minimum_visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
+    """The longest task plus the longest retry delay plus a margin: a delivery is held at
+    most that long by a healthy worker."""
     longest_task = max(t.task_timeout_seconds for t in config.tiers.values())
-    return int(longest_task + settings.retry_max_delay + VISIBILITY_MARGIN_SECONDS)
+    return math.ceil(longest_task + settings.retry_max_delay + VISIBILITY_MARGIN_SECONDS)
+
+
+def visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
+    """LLM_ROUTER_VISIBILITY_TIMEOUT, or derived (`minimum_visibility_timeout`), so nothing is
+    redelivered while a healthy worker still holds it."""
+    return settings.visibility_timeout or minimum_visibility_timeout(settings, config)
+
+
+def visibility_warning(settings: Settings, config: RoutingConfig, effective: int) -> str | None:
+    """What a worker logs at start when the Redis broker's visibility timeout in effect is
+    below the minimum derived from `config` (its live routing config); None when it is not.
+    The timeout is the outer bound of a delivery: one held longer goes back to its queue
+    even while its worker is alive and renewing its lease, so a longer task runs twice."""
+    if not is_redis_url(settings.broker_url):
+        return None  # other brokers have no visibility timeout
+    minimum = minimum_visibility_timeout(settings, config)
+    if effective >= minimum:
+        return None
+    longest = max(t.task_timeout_seconds for t in config.tiers.values())
+    derived = (f"the longest tier task_timeout_seconds {longest:g} + LLM_ROUTER_RETRY_MAX "
+               f"{settings.retry_max_delay:g} + {VISIBILITY_MARGIN_SECONDS} s margin")
+    if settings.visibility_timeout:
+        return (f"LLM_ROUTER_VISIBILITY_TIMEOUT={settings.visibility_timeout} is below the "
+                f"derived minimum of {minimum} s ({derived}): a task running longer than "
+                f"{settings.visibility_timeout} s is delivered again while it still runs; "
+                f"raise it to at least {minimum} or unset it to derive it")
+    return (f"the visibility timeout derived from the shipped config, {effective} s, is below "
+            f"the {minimum} s the routing config in Redis needs ({derived}); set "
+            f"LLM_ROUTER_VISIBILITY_TIMEOUT={minimum} for every worker and producer")
 
 
 def beat_config(settings: Settings) -> dict[str, Any]:

@@ -13,6 +13,17 @@ class BrokerURLError(WorkerError, ValueError):
     Sentinel URL, which Celery cannot use): it names what to set."""
 
 
+class SettingsError(WorkerError, ValueError):
+    """An environment variable of the settings has a value they refuse (`get_settings`).
+
+    The message is one line: for each refused variable its name, the reason and the fix
+    (separated by '; '); `variables` lists the variables named."""
+
+    def __init__(self, problems: list[str], variables: list[str]) -> None:
+        self.variables = variables
+        super().__init__("; ".join(problems))
+
+
 class MissingKeysError(WorkerError):
     """A worker's tier has models whose provider has no API key (live mode): it refuses to
     start rather than fall back, call after call, to other tiers."""

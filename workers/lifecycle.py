@@ -13,6 +13,7 @@ from celery import Celery, bootsteps
 from celery.signals import worker_process_init
 
 from routing.deferred import Releaser
+from workers.celery_config import visibility_warning
 from workers.errors import MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
@@ -37,6 +38,11 @@ class RouterStep(bootsteps.StartStopStep):
         log.info("llm-router worker: config version %d, namespace %s",
                  cfg.version, rt.settings.namespace)
         app: Celery = parent.app
+        effective = (app.conf.broker_transport_options or {}).get("visibility_timeout")
+        if isinstance(effective, int | float):
+            warning = visibility_warning(rt.settings, cfg, int(effective))
+            if warning is not None:
+                log.warning("llm-router worker: %s", warning)
         # A tier whose provider key is missing would fall back, task after task, to
         # other tiers; refuse to start instead, naming the variable (live mode only).
         selected = app.amqp.queues.consume_from

@@ -12,6 +12,7 @@ model rather than pydantic-settings: the CLI starts ~15 ms faster without it.
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -21,12 +22,17 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationError,
     field_validator,
     model_validator,
 )
 
 from routing.keys import keyspace
+from routing.redis_url import URL_FORMS, check_url, redact_url
 from routing.topology import is_topology_url
+from workers.errors import SettingsError
+
+NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 
 
 class Settings(BaseModel):
@@ -38,15 +44,13 @@ class Settings(BaseModel):
     )
     broker_url: str = Field(default="", validation_alias="LLM_ROUTER_BROKER_URL")
     result_backend: str = Field(default="", validation_alias="LLM_ROUTER_RESULT_BACKEND")
-    namespace: str = Field(
-        default="llmr", pattern=r"^[A-Za-z0-9_.:\-]+$", validation_alias="LLM_ROUTER_NAMESPACE"
-    )
+    namespace: str = Field(default="llmr", validation_alias="LLM_ROUTER_NAMESPACE")
     provider_mode: Literal["live", "simulated"] = Field(
         default="live", validation_alias="LLM_ROUTER_PROVIDER_MODE"
     )
     # Latency of the simulated provider, in seconds (offline runs and the demo).
     simulated_latency: float = Field(
-        default=0.05, ge=0, validation_alias="LLM_ROUTER_SIMULATED_LATENCY"
+        default=0.05, ge=0, allow_inf_nan=False, validation_alias="LLM_ROUTER_SIMULATED_LATENCY"
     )
     # Per-model error rates of the simulated provider's typed answers, `model=rate,...`
     # (provider model ids, rates in [0, 1]): with that probability (deterministic on the
@@ -57,11 +61,14 @@ class Settings(BaseModel):
     )
     # How often a process checks the config version in case a pub/sub message was missed.
     config_poll_seconds: float = Field(
-        default=0.5, gt=0, le=60, validation_alias="LLM_ROUTER_CONFIG_POLL_SECONDS"
+        default=0.5, gt=0, le=60, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_CONFIG_POLL_SECONDS",
     )
     # Timeout of one provider HTTP request (Celery time limits do not apply to threads).
+    # Finite, and at most a day (the longest task timeout a config may set).
     request_timeout: float = Field(
-        default=120.0, gt=0, validation_alias="LLM_ROUTER_REQUEST_TIMEOUT"
+        default=120.0, gt=0, le=86400, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_REQUEST_TIMEOUT",
     )
     result_expires_seconds: int = Field(
         default=86400, ge=60, validation_alias="LLM_ROUTER_RESULT_EXPIRES"
@@ -89,8 +96,10 @@ class Settings(BaseModel):
         default=2, ge=1, le=60, validation_alias="LLM_ROUTER_BROKER_LEASE_SWEEP_SECONDS"
     )
     # Retry policy for overloaded/transient provider errors (exponential, with jitter).
-    retry_base_delay: float = Field(default=2.0, ge=0, validation_alias="LLM_ROUTER_RETRY_BASE")
-    retry_max_delay: float = Field(default=60.0, ge=0, validation_alias="LLM_ROUTER_RETRY_MAX")
+    retry_base_delay: float = Field(default=2.0, ge=0, le=86400, allow_inf_nan=False,
+                                    validation_alias="LLM_ROUTER_RETRY_BASE")
+    retry_max_delay: float = Field(default=60.0, ge=0, le=86400, allow_inf_nan=False,
+                                   validation_alias="LLM_ROUTER_RETRY_MAX")
     attempts_per_model: int = Field(
         default=3, ge=1, le=20, validation_alias="LLM_ROUTER_ATTEMPTS_PER_MODEL"
     )
@@ -139,6 +148,24 @@ class Settings(BaseModel):
         for key, value in data.items():
             values[_FIELD_OF.get(str(key), str(key))] = value
         return values
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        try:
+            check_url(value)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; expected {URL_FORMS}") from None
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace(cls, value: str) -> str:
+        if not NAMESPACE_PATTERN.fullmatch(value):
+            raise ValueError(
+                "a namespace holds only letters, digits, '_', '.', ':' and '-' (every Redis "
+                "key starts with {namespace})")
+        return value
 
     @field_validator("simulated_error_rates", mode="before")
     @classmethod
@@ -206,6 +233,43 @@ _ALIASES = {name: _aliases(f.validation_alias) for name, f in Settings.model_fie
 _FIELD_OF = {alias: name for name, aliases in _ALIASES.items() for alias in aliases}
 
 
+# Fields whose value a refusal does not repeat (secrets), or shows without its password.
+_SECRET = {name for name in _ALIASES if name.endswith("_key")}
+_URLS = {name for name in _ALIASES if name.endswith("_url") or name == "result_backend"}
+
+
+def refused(exc: ValidationError) -> SettingsError:
+    """The settings' refusal as one line: for each refused variable its name (the
+    environment variable), its value (unless it may be secret), the reason and the fix."""
+    problems: list[str] = []
+    variables: list[str] = []
+    for error in exc.errors(include_url=False):
+        reason = str(error["msg"]).removeprefix("Value error, ")
+        if not error["loc"]:  # a rule across variables: its message names them and the fix
+            problems.append(reason)
+            variables += re.findall(r"\bLLM_ROUTER_[A-Z_]+", reason)
+            continue
+        name = str(error["loc"][0])
+        aliases = _ALIASES.get(name) or (name,)
+        variable = next((a for a in aliases if os.environ.get(a)), aliases[0])
+        variables.append(variable)
+        value = os.environ.get(variable)
+        shown = ("" if value is None or name in _SECRET
+                 else f"={redact_url(value)!r}" if name in _URLS else f"={value!r}")
+        field = Settings.model_fields.get(name)
+        default = None if field is None else field.get_default(call_default_factory=True)
+        unset = ("unset it for the default" if default in (None, "", {})
+                 else f"unset it for the default ({default})")
+        problems.append(f"{variable}{shown}: {reason.removeprefix(f'{variable}: ')}; "
+                        f"set a valid value or {unset}")
+    return SettingsError(problems, variables)
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    """The settings of this process, from the environment (read once). A refused variable
+    raises `SettingsError`, one line that names it, the reason and the fix."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise refused(exc) from None

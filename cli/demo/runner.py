@@ -105,7 +105,8 @@ class Player:
         spec = before.model_keys.get(change.model_key)
         if spec is None:
             raise ConfigError([("live_change.model_key",
-                                f"unknown model key '{change.model_key}'")])
+                                f"unknown model key '{change.model_key}' (known: "
+                                f"{', '.join(sorted(before.model_keys))})")], "demo workload")
         stored = self.rt.store.set_model(change.model_key, change.model, author=AUTHOR)
         self.rt.live.wait_for_version(stored.version, timeout=5)
         self.played.change = {

@@ -11,11 +11,24 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from routing.config_file import parse_document, read_document
+from routing.config_file import DocumentKind, parse_document, read_document
 from routing.errors import ConfigError
 
 DAY = 86400
 SHIPPED = "workload.yaml"
+# What the refusals of a workload file name (it is read as strictly as a routing config).
+WORKLOAD = DocumentKind(
+    "demo workload",
+    "a mapping with a `name` and the day's `crons`, `adhoc` and `large_context` calls "
+    "(optionally `seed`, `live_change`, `curation_items`, `trials`, `simulated_error_rates`, "
+    "`batch`), like the shipped cli/demo/workload.yaml",
+    "a demo workload: its `name` and the day's `crons`, `adhoc` and `large_context` calls, "
+    "like the shipped cli/demo/workload.yaml")
+
+
+def refused(problems: list[tuple[str, str]], source: str = "") -> ConfigError:
+    """A workload's refusal, named as such (and its file, when given)."""
+    return ConfigError(problems, f"{WORKLOAD.label} {source}".rstrip())
 
 
 class _Model(BaseModel):
@@ -85,15 +98,19 @@ def load_workload(path: str | Path | None = None) -> Workload:
     # Read as strictly as a routing config (size, encoding, depth, aliases, duplicate keys).
     if path is None:
         data = resources.files("cli.demo").joinpath(SHIPPED).read_bytes()
-        document = parse_document(data, f"workload {SHIPPED}")
+        document = parse_document(data, f"workload {SHIPPED}", kind=WORKLOAD)
     else:
-        document = read_document(path)
+        document = read_document(path, WORKLOAD)
+    source = SHIPPED if path is None else str(path)
     try:
         return Workload.model_validate(document)
     except ValidationError as exc:
-        raise ConfigError(
-            [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        ) from None
+        problems = [(".".join(str(p) for p in e["loc"]), e["msg"])
+                    for e in exc.errors(include_url=False)]
+        if "name" not in document and {"models", "model_keys"} & set(document):
+            problems.insert(0, ("", "this looks like a routing config (models, model_keys): "
+                                "--workload takes a demo workload, " + WORKLOAD.shape))
+        raise refused(problems, source) from None
 
 
 @dataclass(frozen=True)
@@ -127,8 +144,8 @@ def _cron_events(w: Workload, scale: float) -> list[Event]:
     pushed = 0
     for play in w.crons:
         if play.entry not in SCHEDULE:
-            raise ConfigError([("crons", f"unknown Beat entry '{play.entry}' "
-                                         f"(known: {', '.join(sorted(SCHEDULE))})")])
+            raise refused([("crons", f"unknown Beat entry '{play.entry}' "
+                                     f"(known: {', '.join(sorted(SCHEDULE))})")])
         entry = SCHEDULE[play.entry]
         runs = scaled(DAY // INTERVALS[play.entry], scale)
         every = DAY / runs
