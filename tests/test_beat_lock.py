@@ -149,11 +149,16 @@ def test_two_beats_send_each_cron_once_per_period_and_the_standby_takes_over(
                 redis_client, beat_env, {n: c + 2 for n, c in counts.items()}),
             timeout=60, what="two more sends of every cron after the takeover")
         _assert_once_per_period(after)
-        # Every message in the broker is a run redbeat recorded (no send it did not count)
+        # Every message in the broker is a run redbeat recorded (no send it did not count).
+        # redbeat records a run just before it publishes it, so a Beat killed or stopped
+        # between the two loses that one send: at most one per Beat that went away (the
+        # killed holder, the stopped standby), never a send more than recorded.
         standby.stop()
         recorded = _run_counts(lock_client, ns)
         final = _send_times(redis_client, beat_env)
-        assert {n: len(t) for n, t in final.items()} == recorded
+        lost = {n: recorded.get(n, 0) - len(final.get(n, [])) for n in {*recorded, *final}}
+        assert all(0 <= d <= 1 for d in lost.values()), (lost, recorded)
+        assert sum(lost.values()) <= 2, (lost, recorded)
     except AssertionError:
         print("\n".join(b.output() for b in beats))
         raise
