@@ -27,7 +27,7 @@ from routing.aggregates import AggregateRow, TrialRow, parse_rows
 from routing.budget import production_budgets
 from routing.decode import text
 from routing.errors import BudgetExceededError
-from routing.keys import candidate_days, day_key, keyspace, spend_keys
+from routing.keys import candidate_days, day_key, keyspace, settled_key, spend_keys
 from routing.pricing import Usage
 from routing.spend_lua import COUNT, REFUSAL, SETTLE
 
@@ -277,6 +277,10 @@ class Ledger:
         return text(self._count(keys=spend_keys(self.prefix, days), args=args))
 
     # -- reads ---------------------------------------------------------------------------
+    def settled(self, call_id: str) -> bool:
+        """Whether `call_id` was settled already (its settle ran): one EXISTS."""
+        return bool(self.client.exists(settled_key(self.prefix, call_id)))
+
     def day_aggregates(self, day: date | str) -> DayAggregates:
         """The production aggregates of one UTC day, rows sorted by key, model, tier."""
         day = day_text(day)

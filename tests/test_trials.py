@@ -158,6 +158,70 @@ def test_a_redelivered_task_samples_once(worker: Session, llm_server: LLMServer)
     assert trial_row() is not None and trial_row().samples == 1  # type: ignore[union-attr]
 
 
+def trial_job(task_id: str, text: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The `llm.trial` message that sampling `result` sent (see `tasks.trials`)."""
+    return {"task_id": task_id, "task_name": "tasks.classification",
+            "model_key": "classification", "candidate": KIMI,
+            "call_id": f"trial:{task_id}:{KIMI}", "kwargs": {"text": text, "labels": LABELS},
+            "output": result["output"], "text": result["text"],
+            "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
+            "cost_micros": int(result["cost_micros"])}
+
+
+def test_a_redelivered_trial_is_paid_and_scored_once(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    task_id = f"trial-twice-{uuid.uuid4().hex}"
+    result = classify(worker, "x", task_id=task_id).get(timeout=30)
+    scored(1)
+    rt = get_runtime()
+    budget = f"trial:classification:{KIMI}"
+    spent = {s.budget: s for s in rt.budgets.status(rt.live.get())}[budget].spent_micros
+    # When the trial's message comes again, same task id (its worker died after the call,
+    # or the broker delivered it twice)
+    worker.app.send_task("llm.trial", kwargs=trial_job(task_id, "x", result),
+                         queue="llm.kimi", task_id=f"{task_id}:trial:{KIMI}")
+    wait_until(lambda: (trial_row() or TrialRow("", "", "")).replayed == 1, timeout=20,
+               what="the re-delivery seen as a replay")
+    # Then the candidate was called once, paid once, and its score counted once
+    assert len(llm_server.requests_for(KIMI)) == 1
+    row = trial_row()
+    assert row is not None and (row.samples, row.agree, row.calls) == (1, 1, 1)
+    status = {s.budget: s for s in rt.budgets.status(rt.live.get())}
+    assert status[budget].spent_micros == spent
+
+
+def test_two_deliveries_of_a_trial_at_once_score_it_once(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    task_id = f"trial-race-{uuid.uuid4().hex}"
+    # Given a production answer whose sample is not taken (the test sends the trials)
+    result = classify(worker, "y").get(timeout=30)
+    scored(1)
+    base = trial_row()
+    assert base is not None
+    # When two deliveries of one trial reach the candidate before either settled (the
+    # candidate takes a second to answer each)
+    llm_server.stall(1.0, times=2, model=KIMI)
+    for _ in range(2):
+        worker.app.send_task("llm.trial", kwargs=trial_job(task_id, "y", result),
+                             queue="llm.kimi", task_id=f"{task_id}:trial:{KIMI}")
+
+    def settled() -> TrialRow | None:
+        row = trial_row()
+        return row if row is not None and row.replayed - base.replayed == 1 and (
+            row.samples > base.samples) else None
+
+    row = wait_until(settled, timeout=20, what="both deliveries settled")
+    # Then both called the candidate, but one call was recorded and one score counted
+    assert len(llm_server.requests_for(KIMI)) == 3
+    assert (row.samples - base.samples, row.calls - base.calls) == (1, 1)
+
+
 def test_trial_spend_is_apart_from_production_and_capped_by_its_budget(
     worker: Session, llm_server: LLMServer
 ) -> None:
