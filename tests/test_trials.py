@@ -158,6 +158,31 @@ def test_a_redelivered_task_samples_once(worker: Session, llm_server: LLMServer)
     assert trial_row() is not None and trial_row().samples == 1  # type: ignore[union-attr]
 
 
+def test_only_answers_of_the_keys_own_model_are_sampled(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    # Haiku's answer is not valid output: the task escalates to orchestration's model
+    llm_server.set_reply(label_reply(lambda _: None), model=HAIKU)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    kwargs = {"text": "escalated", "labels": LABELS}
+    escalated = worker.app.tasks["tasks.classification"].apply_async(kwargs=kwargs).get(
+        timeout=30)
+    assert escalated["model"] != HAIKU and escalated["escalated_from"] == [HAIKU]
+    # Then its answer is no production answer of the key's model: no shadow of it
+    assert sample_trials("tasks.classification", escalated["task_id"], kwargs,
+                         escalated) == []
+    # nor of an answer from a rule's target or a fallback (any model but the key's)
+    for model in ("gemini-2.5-pro", KIMI):
+        assert sample_trials("tasks.classification", f"other-{uuid.uuid4().hex}", kwargs,
+                             {**escalated, "model": model}) == []
+    # while the same answer from the key's model is
+    assert sample_trials("tasks.classification", f"own-{uuid.uuid4().hex}", kwargs,
+                         {**escalated, "model": HAIKU}) == [KIMI]
+    row = scored(1)  # that shadow, the only one
+    assert (row.samples, row.calls) == (1, 1) and len(llm_server.requests_for(KIMI)) == 1
+
+
 def trial_job(task_id: str, text: str, result: dict[str, Any]) -> dict[str, Any]:
     """The `llm.trial` message that sampling `result` sent (see `tasks.trials`)."""
     return {"task_id": task_id, "task_name": "tasks.classification",
