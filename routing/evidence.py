@@ -3,7 +3,9 @@ production, and how each trial candidate compared on the same work.
 
 Pure functions over the ledger's day aggregates (`routing.aggregates`): no I/O. Rates are
 shares of calls; latencies are the histograms' p50/p95 in milliseconds; agreement comes
-with its 95% Wilson score interval (`wilson`), which stays honest on few samples.
+with its 95% Wilson score interval (`wilson`), which stays honest on few samples. A
+switch's monthly saving reprices only the calls of the key's own model (`model_usage`):
+escalations, fallbacks and rule targets would not move with it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ def key_evidence(
                         ("input_tokens", "output_tokens", "cache_read_tokens",
                          "cache_write_tokens")))
         on_model = [r for r in rows if r.model == spec.model]
+        # the tokens a switch would move: the key's own model's (escalations, fallbacks
+        # and rule targets stay where they are)
+        model_usage = Usage(*(sum(getattr(r, t) for r in on_model) for t in
+                              ("input_tokens", "output_tokens", "cache_read_tokens",
+                               "cache_write_tokens")))
         calls = sum(r.calls for r in on_model)
         escalations = sum(r.escalations_out for r in on_model)
         fallbacks = sum(r.fallbacks_out for r in on_model)
@@ -108,6 +115,7 @@ def key_evidence(
             "cost_micros": sum(r.micros for r in rows),
             "cost_usd": usd(sum(r.micros for r in rows)),
             "usage": usage.as_dict(),
+            "model_usage": model_usage.as_dict(),
             "model_calls": calls,
             "escalation_rate": _ratio(escalations, calls),
             "fallback_rate": _ratio(fallbacks, calls),

@@ -4,10 +4,10 @@ anyone can check by hand, and the config change that carries it out.
 The rules (`recommend`), in order:
 - switch down to a trial candidate when the lower bound of its 95% agreement interval is
   at least the key's `min_agreement` on at least `min_samples` samples, and it is cheaper
-  on the window's tokens (several: the largest saving);
+  on the window's tokens of the key's own model (several: the largest saving);
 - move up to the escalation target's model when escalations are frequent enough that
   starting there is cheaper: per call, c(model) + rate x c(target) > c(target), priced on
-  the key's average tokens, on at least `min_samples` calls;
+  the average tokens of a call on the key's model, on at least `min_samples` calls;
 - else keep, saying why (no candidate, too few samples, agreement too low, dearer).
 
 `apply` writes the recommended change through the config store (validated, versioned,
@@ -63,7 +63,7 @@ def _keep(reason: str) -> dict[str, Any]:
 
 def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[str, Any]:
     spec = config.model_keys[key]
-    usage = Usage(**entry["usage"])
+    usage = Usage(**entry["model_usage"])  # the calls a switch would move
     days = entry["days"]
     current = monthly_micros(config, usage, spec.model, days)
     reasons: list[str] = []
@@ -112,8 +112,8 @@ def _move_up(config: RoutingConfig, spec: ModelKeySpec,
     calls = entry["model_calls"]
     if target == spec.model or calls == 0:
         return None
-    usage = Usage(**entry["usage"])
-    per_call = Usage(*(round(n / max(1, entry["calls"])) for n in
+    usage = Usage(**entry["model_usage"])  # the tokens of a call on the key's model
+    per_call = Usage(*(round(n / calls) for n in
                        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                         usage.cache_write_tokens)))
     own = cost_micros(per_call, config.price_of(spec.model))

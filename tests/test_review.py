@@ -73,6 +73,39 @@ def test_switch_down_when_the_lower_bound_clears_min_agreement_on_enough_samples
     assert "0.975" in out["reason"] and "400 samples" in out["reason"]
 
 
+def test_the_saving_reprices_only_the_calls_of_the_keys_own_model() -> None:
+    # Besides the 1,000 Haiku calls of the switch test ($1.00 a month saved on Kimi):
+    # 100 calls that escalated to Sonnet 4.6 and 50 that fell back to Gemini, with big
+    # inputs (5,000 in, 1,000 out each). They stay where they are after a switch (an
+    # escalation still escalates, a fallback still falls back): the saving is $1.00.
+    cfg = config(trials=[TRIAL])
+    escalated = AggregateRow("classification", "claude-sonnet-4-6", "sonnet", calls=100,
+                             successes=100, input_tokens=500_000, output_tokens=100_000,
+                             micros=3_000_000, tasks=100)
+    fell_back = AggregateRow("classification", "gemini-2.5-pro", "sonnet", calls=50,
+                             successes=50, input_tokens=250_000, output_tokens=50_000,
+                             micros=812_500, tasks=50)
+    entry = key_evidence(cfg, DAYS, [haiku_row(), escalated, fell_back],
+                         [trial_row("kimi-for-coding", 400, 396)])["classification"]
+    assert entry["model_usage"]["input_tokens"] == 1_000_000
+    assert entry["usage"]["input_tokens"] == 1_750_000  # the key's volume, as reported
+    out = recommend(cfg, "classification", entry)
+    assert (out["action"], out["monthly_saving_usd"]) == ("switch", 1.00)
+
+
+def test_move_up_prices_a_call_on_the_keys_own_model() -> None:
+    # The 800 escalations of the move-up test, with their Sonnet calls in the window too,
+    # each of those with twice the tokens (the escalation adds the first answer): a call
+    # on Haiku still has 1,000 + 200 tokens, so the figures are that test's (averaging
+    # the tokens over both models, 1,444 + 289 a call, would give $0.58 a month)
+    sonnet = AggregateRow("classification", "claude-sonnet-4-6", "sonnet", calls=800,
+                          successes=800, input_tokens=1_600_000, output_tokens=320_000,
+                          micros=9_600_000, tasks=800)
+    out = rec(config(), [haiku_row(escalations=800), sonnet], [])
+    assert (out["action"], out["monthly_saving_usd"]) == ("move_up", 0.40)
+    assert "1600 + 0.800 x 6000" in out["reason"]
+
+
 @pytest.mark.parametrize(("samples", "agree", "why"), [
     (150, 150, "150 samples, fewer than 200"),
     (400, 360, "agreement too low: agreement 0.900, interval [0.867, 0.926] is all below"),
