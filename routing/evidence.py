@@ -120,9 +120,23 @@ def key_evidence(
             "escalation_rate": _ratio(escalations, calls),
             "fallback_rate": _ratio(fallbacks, calls),
             "models": [model_performance(r) for r in rows],
-            "trials": [trial_performance(r) for r in trials_by_key.get(key, [])],
+            "trials": [{**trial_performance(r),
+                        **trial_saving(config, spec.model, r.model, model_usage, days)}
+                       for r in trials_by_key.get(key, [])],
         }
     return out
+
+
+def trial_saving(config: RoutingConfig, model: str, candidate: str, usage: Usage,
+                 days: int) -> dict[str, Any]:
+    """What moving the key's own calls (their tokens: `usage` over `days`) from `model` to
+    `candidate` saves per 30 days at config prices (negative: it costs more; None: the
+    candidate left the catalog)."""
+    if candidate not in config.models or model not in config.models:
+        return {"monthly_saving_micros": None, "monthly_saving_usd": None}
+    saving = (monthly_micros(config, usage, model, days)
+              - monthly_micros(config, usage, candidate, days))
+    return {"monthly_saving_micros": saving, "monthly_saving_usd": round(usd(saving), 2)}
 
 
 def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int) -> int:

@@ -4,7 +4,8 @@ anyone can check by hand, and the config change that carries it out.
 The rules (`recommend`), in order:
 - switch down to a trial candidate when the lower bound of its 95% agreement interval is
   at least the key's `min_agreement` on at least `min_samples` samples, and it is cheaper
-  on the window's tokens of the key's own model (several: the largest saving);
+  on the window's tokens of the key's own model (several: the largest saving; every
+  trial's saving is in the review, `monthly_saving_usd`);
 - move up to the escalation target's model when escalations are frequent enough that
   starting there is cheaper: per call, c(model) + rate x c(target) > c(target), priced on
   the average tokens of a call on the key's model, on at least `min_samples` calls;
@@ -23,7 +24,7 @@ from typing import Any
 
 from routing.config import ModelKeySpec, RoutingConfig
 from routing.errors import ConfigError, NothingToApplyError
-from routing.evidence import key_evidence, monthly_micros
+from routing.evidence import key_evidence
 from routing.keys import keyspace
 from routing.ledger import Ledger
 from routing.money import usd
@@ -63,16 +64,13 @@ def _keep(reason: str) -> dict[str, Any]:
 
 def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[str, Any]:
     spec = config.model_keys[key]
-    usage = Usage(**entry["model_usage"])  # the calls a switch would move
-    days = entry["days"]
-    current = monthly_micros(config, usage, spec.model, days)
     reasons: list[str] = []
     switch: dict[str, Any] | None = None
     for t in entry["trials"]:
         cand = t["candidate"]
         if cand not in config.models or cand == spec.model:
             continue
-        saving = current - monthly_micros(config, usage, cand, days)
+        saving = t["monthly_saving_micros"]
         interval = (f"agreement {t['agreement']:.3f}, interval [{t['agreement_low']:.3f}, "
                     f"{t['agreement_high']:.3f}]" if t["samples"] else "")
         if t["samples"] and t["agreement_high"] < spec.min_agreement:

@@ -106,6 +106,29 @@ def test_move_up_prices_a_call_on_the_keys_own_model() -> None:
     assert "1600 + 0.800 x 6000" in out["reason"]
 
 
+def test_every_candidate_has_its_monthly_saving_in_the_review_and_its_table() -> None:
+    from cli.review_view import review_lines
+
+    # Kimi saves $1.00 a month (the switch test); Gemini 2.5 Pro costs more:
+    # 1e6 x 1.25 + 2e5 x 10 = 3,250,000 against Haiku's 1,600,000: -$1.65
+    cfg = config(trials=[TRIAL, {**TRIAL, "candidate": "gemini-2.5-pro"}])
+    entry = key_evidence(cfg, DAYS, [haiku_row()],
+                         [trial_row("kimi-for-coding", 400, 396),
+                          trial_row("gemini-2.5-pro", 20, 14)])["classification"]
+    savings = {t["candidate"]: (t["monthly_saving_micros"], t["monthly_saving_usd"])
+               for t in entry["trials"]}
+    assert savings == {"kimi-for-coding": (1_000_000, 1.00),
+                       "gemini-2.5-pro": (-1_650_000, -1.65)}
+    entry["recommendation"] = recommend(cfg, "classification", entry)
+    result = {"from": "2026-11-01", "to": "2026-11-30", "days": DAYS, "config_version": 1,
+              "model_keys": {"classification": entry}, "summary": ""}
+    text = "\n".join(review_lines(result, only_trials=True))
+    rows = {line.split()[1]: line.split() for line in text.splitlines()
+            if line.startswith("classification ")}
+    assert rows["kimi-for-coding"][-2:] == ["1.00", "0.0000"]
+    assert rows["gemini-2.5-pro"][-2:] == ["-1.65", "0.0000"]
+
+
 @pytest.mark.parametrize(("samples", "agree", "why"), [
     (150, 150, "150 samples, fewer than 200"),
     (400, 360, "agreement too low: agreement 0.900, interval [0.867, 0.926] is all below"),

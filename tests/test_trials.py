@@ -354,6 +354,7 @@ def test_review_recommends_the_candidate_and_apply_writes_it(
     assert entry["recommendation"]["action"] == "switch"
     assert entry["recommendation"]["to"] == KIMI
     assert entry["recommendation"]["monthly_saving_usd"] >= 0
+    assert trial["monthly_saving_usd"] == entry["recommendation"]["monthly_saving_usd"]
     text = run("review", "--days", "1").stdout
     assert "data_extraction" in text and "switch -> kimi-for-coding" in text
     # A stale --expect-version is refused and changes nothing
