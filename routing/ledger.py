@@ -292,6 +292,14 @@ class Ledger:
         raw = self.client.hgetall(day_key(self.prefix, day_text(day), TRIAL))
         return parse_rows(raw, TrialRow)
 
+    def trial_spans(self, days: list[str]) -> list[TrialRow]:
+        """Every trial row of `days` (one pipelined round trip of small hashes)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(day_key(self.prefix, day_text(day), TRIAL))
+            replies = pipe.execute()
+        return [row for raw in replies for row in parse_rows(raw, TrialRow)]
+
     def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
         """Every production and trial row of `days` (one pipelined round trip)."""
         with self.client.pipeline(transaction=False) as pipe:
