@@ -179,3 +179,23 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
     agreement = verdicts.get("agree", 0) / len(inputs)
     assert verdicts.get("candidate_invalid", 0) == 0
     assert abs(agreement - (1 - rate)) <= 0.02, (agreement, verdicts)
+
+
+def test_error_rates_that_name_no_model_are_found() -> None:
+    from routing.config import load_config
+    from routing.defaults import default_config
+    from workers.providers.simulated import error_rate_problems
+
+    models = default_config().models
+    assert error_rate_problems({"kimi-for-coding": 0.02}, models, simulated=True) == []
+    (unknown,) = error_rate_problems({"nosuchmodel": 0.1, "gpt-4o": 0.2}, models,
+                                     simulated=True)
+    assert unknown.startswith("'nosuchmodel' is no model of the routing config")
+    # a catalog name whose provider model differs: rates go by the provider model id
+    renamed = default_config().document()
+    renamed["models"]["gpt-4o"]["provider_model"] = "gpt-4o-2024-08-06"
+    (problem,) = error_rate_problems({"gpt-4o": 0.2}, load_config(renamed).models,
+                                     simulated=True)
+    assert "write gpt-4o-2024-08-06=0.2" in problem
+    (live,) = error_rate_problems({"gpt-4o": 0.2}, models, simulated=False)
+    assert "LLM_ROUTER_PROVIDER_MODE is live" in live

@@ -33,6 +33,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from routing.config import ModelSpec
 from routing.pricing import Usage
 from routing.tokens import estimate_text_tokens, estimate_tokens
 from workers.contract import find_schema as schema_in
@@ -55,6 +56,31 @@ def request_seed(request: CompletionRequest, *, with_model: bool = True) -> int:
         digest.update(part.encode())
         digest.update(b"\0")
     return int.from_bytes(digest.digest()[:8], "big")
+
+
+def error_rate_problems(rates: Mapping[str, float], models: Mapping[str, ModelSpec],
+                        *, simulated: bool) -> list[str]:
+    """What is wrong with LLM_ROUTER_SIMULATED_ERROR_RATES against the config's models
+    (rates are looked up by the model id a request names, its `provider_model`): each
+    name that matches none, and every name when the provider mode is live."""
+    if not rates:
+        return []
+    if not simulated:
+        return [f"set, but LLM_ROUTER_PROVIDER_MODE is live: the rates of "
+                f"{', '.join(sorted(rates))} apply to the simulated provider only"]
+    ids = {spec.provider_model for spec in models.values()}
+    problems = []
+    for name in sorted(rates):
+        if name in ids:
+            continue
+        if name in models:
+            problems.append(f"'{name}' is the catalog name of provider model "
+                            f"'{models[name].provider_model}': rates go by provider model, "
+                            f"write {models[name].provider_model}={rates[name]:g}")
+        else:
+            problems.append(f"'{name}' is no model of the routing config, its rate is never "
+                            f"used (models: {', '.join(sorted(ids))})")
+    return problems
 
 
 class SimulatedProvider:
