@@ -144,6 +144,7 @@ def change_for(config: RoutingConfig, key: str, rec: dict[str, Any]) -> dict[str
 
 
 def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
+          day: str | None = None,
           expect_version: int | None = None) -> tuple[RoutingConfig, dict[str, Any]]:
     """Carry out `key`'s recommendation (a new config version by `review`); raise
     `NothingToApplyError` when it says keep, `ConfigError` for an unknown key."""
@@ -151,7 +152,7 @@ def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
     if key not in config.model_keys:
         raise ConfigError([(f"model_keys.{key}", "unknown model key (known: "
                             f"{', '.join(sorted(config.model_keys))})")])
-    result = review(ledger, config, days)
+    result = review(ledger, config, days, day=day)
     rec = result["model_keys"][key]["recommendation"]
     if rec["action"] == "keep":
         raise NothingToApplyError(key, rec["reason"])

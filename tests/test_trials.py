@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -357,6 +357,14 @@ def test_review_recommends_the_candidate_and_apply_writes_it(
     assert trial["monthly_saving_usd"] == entry["recommendation"]["monthly_saving_usd"]
     text = run("review", "--days", "1").stdout
     assert "data_extraction" in text and "switch -> kimi-for-coding" in text
+    # --day moves the window: yesterday's had no samples, so nothing to apply from it
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    earlier = as_json("review", "--days", "1", "--day", yesterday)
+    assert (earlier["from"], earlier["to"]) == (yesterday, yesterday)
+    assert earlier["model_keys"]["data_extraction"]["trials"] == []
+    assert "recommends no change" in run("review", "--apply", "data_extraction", "--day",
+                                         yesterday, code=1).stderr
+    assert "--day must be YYYY-MM-DD" in run("review", "--day", "2026-13-01", code=2).stderr
     # A stale --expect-version is refused and changes nothing
     version = worker.store.version()
     stale = run("review", "--apply", "data_extraction", "--expect-version",
