@@ -41,12 +41,9 @@ def _print(report: dict[str, Any]) -> None:
         for row in text.trend_rows(report):
             trend.add_row(*row)
         say(trend)
-    trials = report["trials"]
-    if trials["rows"]:
-        say(f"shadow trials (own budgets; not in the totals or savings above): "
-            f"${trials['spend_usd']:.6f}, " + ", ".join(
-                f"{t['model_key']} on {t['candidate']} {t['calls']} calls"
-                for t in trials["rows"]))
+    trials = text.trials_line(report)
+    if trials is not None:
+        say(trials)
     say(f"note: {report['pricing']}")
 
 

@@ -23,6 +23,8 @@ from cli.review_view import review_lines
              epilog=EXIT_CODES_HELP)
 def review(
     days: int = typer.Option(30, min=1, max=400, help="The window: the last N UTC days."),
+    day: str | None = typer.Option(
+        None, help="The window's last UTC day, YYYY-MM-DD; default today."),
     apply_key: str | None = typer.Option(
         None, "--apply", metavar="MODEL_KEY",
         help="Carry out MODEL_KEY's recommendation (a new config version by 'review')."),
@@ -34,19 +36,24 @@ def review(
     """Per model key: its model, volume, cost, escalation and fallback rates; per trial
     candidate: agreement with its 95% interval, invalid rate, latency and cost ratios,
     the monthly saving; and what to change (switch down, move up, or keep, and why)."""
-    from routing.ledger import Ledger
+    from routing.ledger import Ledger, day_text
     from routing.review import apply
     from routing.review import review as build_review
     from workers.settings import get_settings
 
     if expect_version is not None and apply_key is None:
         fail("--expect-version goes with --apply MODEL_KEY", EXIT_INVALID)
+    if day is not None:
+        try:
+            day = day_text(day)
+        except ValueError:
+            fail(f"--day must be YYYY-MM-DD, got {day!r}", EXIT_INVALID)
     with guarded():
         store = open_store()
         ledger = Ledger(store.redis, store.namespace,
                         keep_days=get_settings().ledger_keep_days)
         if apply_key is not None:
-            stored, rec = apply(store, ledger, apply_key, days=days,
+            stored, rec = apply(store, ledger, apply_key, days=days, day=day,
                                 expect_version=expect_version)
             entry = store.history(1)[0]
             if as_json:
@@ -56,7 +63,7 @@ def review(
                 say(f"stored routing config version {stored.version}: {entry.get('summary')}")
                 say(f"undo with: llm-router config rollback {stored.version - 1}")
             return
-        result = build_review(ledger, store.read(), days)
+        result = build_review(ledger, store.read(), days, day=day)
     if as_json:
         emit_json(result)
     else:

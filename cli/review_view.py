@@ -34,15 +34,13 @@ def trials_table(result: dict[str, Any]) -> Table:
     table = Table("model key", "candidate", "samples", "agreement", "95% interval",
                   "cand. invalid", "latency x", "cost x", "saving $/month", "trial $")
     for key, e in result["model_keys"].items():
-        rec = e["recommendation"]
         for t in e["trials"]:
             interval = ("-" if t["agreement_low"] is None
                         else f"{t['agreement_low']:.3f}-{t['agreement_high']:.3f}")
-            saving = rec["monthly_saving_usd"] if rec["to"] == t["candidate"] else None
             table.add_row(key, t["candidate"], t["samples"], _num(t["agreement"], ".3f"),
                           interval, _pct(t["candidate_invalid_rate"]),
-                          _num(t["latency_ratio"]), _num(t["cost_ratio"]), _num(saving),
-                          f"{t['trial_spend_usd']:.4f}")
+                          _num(t["latency_ratio"]), _num(t["cost_ratio"]),
+                          _num(t.get("monthly_saving_usd")), f"{t['trial_spend_usd']:.4f}")
     return table
 
 

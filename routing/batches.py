@@ -166,10 +166,13 @@ class BatchStore:
         if everything:
             members = self.client.zrange(self.due_key, 0, -1)
         else:
-            seconds, micros = self.client.time()
-            members = self.client.zrangebyscore(self.due_key, "-inf",
-                                                int(seconds) * 1000 + int(micros) // 1000)
+            members = self.client.zrangebyscore(self.due_key, "-inf", self.now_ms())
         return [text(m) for m in members]
+
+    def now_ms(self) -> int:
+        """The Redis server's clock (the one that stamps batches), in unix ms."""
+        seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
 
     def active(self) -> dict[str, str]:
         """Batch id -> model of every closed batch that is not over."""

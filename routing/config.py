@@ -20,6 +20,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -105,17 +106,58 @@ class TierSpec(Strict):
     dispatch: StrictBool = False
 
 
+TRIAL_EXAMPLE = "{candidate: kimi-for-coding, sample: 0.05, daily_budget_usd: 1.00}"
+
+
 class Trial(Strict):
     """Replay a sampled share of a key's successful calls on `candidate` (a shadow call
     whose answer is compared with the production one), within a daily trial budget."""
 
     candidate: Ref
     # Share of the key's successful calls replayed, in (0, 1].
-    sample: Number = Field(gt=0, le=1)
-    daily_budget_usd: DailyUsd = Field(gt=0)
+    sample: Number
+    daily_budget_usd: DailyUsd
     # A model key whose model judges free-text answers ("same answer? yes/no"); without
     # one, a free-text trial records cost, latency and validity only.
     judge: Ref | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _entry(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            raise PydanticCustomError(
+                "trial_entry", "a trial is a mapping such as {example}, got {got}",
+                {"example": TRIAL_EXAMPLE, "got": _shown(data)})
+        return data
+
+    @field_validator("sample", mode="before")
+    @classmethod
+    def _sample(cls, value: Any) -> Any:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if not number or not 0 < value <= 1:
+            what = ("is a percentage, not a share in (0, 1]"
+                    if isinstance(value, str) and value.strip().endswith("%")
+                    else "is not a share in (0, 1]")
+            raise PydanticCustomError(
+                "trial_sample", "{got} {what}: give the share of the key's successful calls "
+                "to replay, e.g. 0.05 for 5%, or 1 for all", {"got": _shown(value), "what": what})
+        return value
+
+    @field_validator("daily_budget_usd")
+    @classmethod
+    def _budget(cls, value: Decimal) -> Decimal:
+        if value <= 0:
+            raise PydanticCustomError(
+                "trial_budget", "{got} USD leaves the trial nothing to spend: give the "
+                "trial's daily budget in USD above 0, e.g. 1.00 (or remove the trial)",
+                {"got": f"{value:f}"})
+        return _budget_amount(value) or value
+
+
+def _shown(value: Any) -> str:
+    """A refused value as the message shows it (short)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ModelKeySpec(Strict):
@@ -135,6 +177,17 @@ class ModelKeySpec(Strict):
     min_samples: Count = Field(default=200, ge=1, le=10_000_000)
     # Work that can wait: calls on a model with a batch API go into provider batches.
     batch: BatchSpec | None = None
+
+    @field_validator("trials", mode="before")
+    @classmethod
+    def _trials(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return value
+        shape = "a mapping" if isinstance(value, dict) else _shown(value)
+        raise PydanticCustomError(
+            "trials_list", "trials are a list, got {shape}: write each trial as a list item "
+            "(`- candidate: kimi-for-coding` with its sample and daily_budget_usd on the "
+            "lines below), or [{example}]", {"shape": shape, "example": TRIAL_EXAMPLE})
 
 
 class Rule(Strict):

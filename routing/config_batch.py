@@ -6,7 +6,9 @@ cross-checks a key's batch against its model with `batch_problems`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from routing.kinds import BATCH_PROVIDERS, BatchFailure
@@ -32,6 +34,17 @@ class BatchSpec(BaseModel):
     max_wait_seconds: Number
     max_items: Count = Field(default=DEFAULT_BATCH_ITEMS, ge=1, le=MAX_BATCH_ITEMS)
     on_failure: BatchFailure = BatchFailure.direct
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mapping(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            shown = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
+            raise PydanticCustomError(
+                "batch_mapping", "batch is a mapping such as {example} (optionally "
+                "max_items and on_failure), got {got}; leave `batch` out for direct calls",
+                {"example": "{max_wait_seconds: 3600}", "got": shown})
+        return data
 
     @field_validator("max_wait_seconds")
     @classmethod

@@ -3,7 +3,9 @@ production, and how each trial candidate compared on the same work.
 
 Pure functions over the ledger's day aggregates (`routing.aggregates`): no I/O. Rates are
 shares of calls; latencies are the histograms' p50/p95 in milliseconds; agreement comes
-with its 95% Wilson score interval (`wilson`), which stays honest on few samples.
+with its 95% Wilson score interval (`wilson`), which stays honest on few samples. A
+switch's monthly saving reprices only the calls of the key's own model (`model_usage`):
+escalations, fallbacks and rule targets would not move with it.
 """
 
 from __future__ import annotations
@@ -97,6 +99,11 @@ def key_evidence(
                         ("input_tokens", "output_tokens", "cache_read_tokens",
                          "cache_write_tokens")))
         on_model = [r for r in rows if r.model == spec.model]
+        # the tokens a switch would move: the key's own model's (escalations, fallbacks
+        # and rule targets stay where they are)
+        model_usage = Usage(*(sum(getattr(r, t) for r in on_model) for t in
+                              ("input_tokens", "output_tokens", "cache_read_tokens",
+                               "cache_write_tokens")))
         calls = sum(r.calls for r in on_model)
         escalations = sum(r.escalations_out for r in on_model)
         fallbacks = sum(r.fallbacks_out for r in on_model)
@@ -108,13 +115,28 @@ def key_evidence(
             "cost_micros": sum(r.micros for r in rows),
             "cost_usd": usd(sum(r.micros for r in rows)),
             "usage": usage.as_dict(),
+            "model_usage": model_usage.as_dict(),
             "model_calls": calls,
             "escalation_rate": _ratio(escalations, calls),
             "fallback_rate": _ratio(fallbacks, calls),
             "models": [model_performance(r) for r in rows],
-            "trials": [trial_performance(r) for r in trials_by_key.get(key, [])],
+            "trials": [{**trial_performance(r),
+                        **trial_saving(config, spec.model, r.model, model_usage, days)}
+                       for r in trials_by_key.get(key, [])],
         }
     return out
+
+
+def trial_saving(config: RoutingConfig, model: str, candidate: str, usage: Usage,
+                 days: int) -> dict[str, Any]:
+    """What moving the key's own calls (their tokens: `usage` over `days`) from `model` to
+    `candidate` saves per 30 days at config prices (negative: it costs more; None: the
+    candidate left the catalog)."""
+    if candidate not in config.models or model not in config.models:
+        return {"monthly_saving_micros": None, "monthly_saving_usd": None}
+    saving = (monthly_micros(config, usage, model, days)
+              - monthly_micros(config, usage, candidate, days))
+    return {"monthly_saving_micros": saving, "monthly_saving_usd": round(usd(saving), 2)}
 
 
 def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int) -> int:

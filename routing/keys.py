@@ -32,6 +32,11 @@ def day_key(prefix: str, day: str, name: str) -> str:
     return f"{prefix}:ledger:{day}:{name}"
 
 
+def settled_key(prefix: str, call_id: str) -> str:
+    """Set once a call id is settled (by its settle, or charged at its bound)."""
+    return f"{prefix}:ledger:settled:{call_id}"
+
+
 def spend_keys(
     prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None
 ) -> list[str]:
@@ -40,6 +45,6 @@ def spend_keys(
             f"{prefix}:budget:reservations", f"{prefix}:budget:owners"]
     for name in ("agg", "calls", "trial", "trial_calls", "estimated"):
         keys += [day_key(prefix, day, name) for day in days]
-    keys.append(f"{prefix}:ledger:settled:{call_id or '-'}")
+    keys.append(settled_key(prefix, call_id or "-"))
     assert len(keys) == SPEND_KEY_COUNT
     return keys

@@ -27,7 +27,7 @@ from routing.aggregates import AggregateRow, TrialRow, parse_rows
 from routing.budget import production_budgets
 from routing.decode import text
 from routing.errors import BudgetExceededError
-from routing.keys import candidate_days, day_key, keyspace, spend_keys
+from routing.keys import candidate_days, day_key, keyspace, settled_key, spend_keys
 from routing.pricing import Usage
 from routing.spend_lua import COUNT, REFUSAL, SETTLE
 
@@ -277,6 +277,10 @@ class Ledger:
         return text(self._count(keys=spend_keys(self.prefix, days), args=args))
 
     # -- reads ---------------------------------------------------------------------------
+    def settled(self, call_id: str) -> bool:
+        """Whether `call_id` was settled already (its settle ran): one EXISTS."""
+        return bool(self.client.exists(settled_key(self.prefix, call_id)))
+
     def day_aggregates(self, day: date | str) -> DayAggregates:
         """The production aggregates of one UTC day, rows sorted by key, model, tier."""
         day = day_text(day)
@@ -287,6 +291,14 @@ class Ledger:
         """The shadow-trial rows of one UTC day (model = the candidate), sorted."""
         raw = self.client.hgetall(day_key(self.prefix, day_text(day), TRIAL))
         return parse_rows(raw, TrialRow)
+
+    def trial_spans(self, days: list[str]) -> list[TrialRow]:
+        """Every trial row of `days` (one pipelined round trip of small hashes)."""
+        with self.client.pipeline(transaction=False) as pipe:
+            for day in days:
+                pipe.hgetall(day_key(self.prefix, day_text(day), TRIAL))
+            replies = pipe.execute()
+        return [row for raw in replies for row in parse_rows(raw, TrialRow)]
 
     def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
         """Every production and trial row of `days` (one pipelined round trip)."""

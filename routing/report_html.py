@@ -160,6 +160,9 @@ def render_page(report: dict[str, Any], budgets: Sequence[dict[str, Any]], *,
     batches = text.batches_line(report)
     if batches is not None:
         tables.append(f'<p class="line" id="batches">{escape(batches)}</p>')
+    trials = text.trials_line(report)
+    if trials is not None:
+        tables.append(f'<p class="line" id="trials">{escape(trials)}</p>')
     tables.append("</section>")
     if len(report["days"]) > 1:
         tables += ['<section id="trend"><h2>Per day</h2>',

@@ -74,6 +74,17 @@ def batches_line(report: dict[str, Any]) -> str | None:
             f"(${b['direct_usd']:.6f} at direct prices): saved ${b['saved_usd']:.6f}")
 
 
+def trials_line(report: dict[str, Any]) -> str | None:
+    """Spend of the shadow trials, apart from production (None: there were none)."""
+    trials = report["trials"]
+    if not trials["rows"]:
+        return None
+    return (f"shadow trials (own budgets; not in the totals or savings above): "
+            f"${trials['spend_usd']:.6f}, " + ", ".join(
+                f"{t['model_key']} on {t['candidate']} {t['calls']} calls"
+                for t in trials["rows"]))
+
+
 def trend_rows(report: dict[str, Any]) -> list[list[str]]:
     return [[d["day"], str(d["calls"]), f"{d['spend_usd']:.6f}", str(d["fallbacks"]),
              str(d["escalations"]), str(d["deferrals"])] for d in report["trend"]]

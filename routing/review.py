@@ -4,10 +4,11 @@ anyone can check by hand, and the config change that carries it out.
 The rules (`recommend`), in order:
 - switch down to a trial candidate when the lower bound of its 95% agreement interval is
   at least the key's `min_agreement` on at least `min_samples` samples, and it is cheaper
-  on the window's tokens (several: the largest saving);
+  on the window's tokens of the key's own model (several: the largest saving; every
+  trial's saving is in the review, `monthly_saving_usd`);
 - move up to the escalation target's model when escalations are frequent enough that
   starting there is cheaper: per call, c(model) + rate x c(target) > c(target), priced on
-  the key's average tokens, on at least `min_samples` calls;
+  the average tokens of a call on the key's model, on at least `min_samples` calls;
 - else keep, saying why (no candidate, too few samples, agreement too low, dearer).
 
 `apply` writes the recommended change through the config store (validated, versioned,
@@ -23,7 +24,7 @@ from typing import Any
 
 from routing.config import ModelKeySpec, RoutingConfig
 from routing.errors import ConfigError, NothingToApplyError
-from routing.evidence import key_evidence, monthly_micros
+from routing.evidence import key_evidence
 from routing.keys import keyspace
 from routing.ledger import Ledger
 from routing.money import usd
@@ -63,16 +64,13 @@ def _keep(reason: str) -> dict[str, Any]:
 
 def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[str, Any]:
     spec = config.model_keys[key]
-    usage = Usage(**entry["usage"])
-    days = entry["days"]
-    current = monthly_micros(config, usage, spec.model, days)
     reasons: list[str] = []
     switch: dict[str, Any] | None = None
     for t in entry["trials"]:
         cand = t["candidate"]
         if cand not in config.models or cand == spec.model:
             continue
-        saving = current - monthly_micros(config, usage, cand, days)
+        saving = t["monthly_saving_micros"]
         interval = (f"agreement {t['agreement']:.3f}, interval [{t['agreement_low']:.3f}, "
                     f"{t['agreement_high']:.3f}]" if t["samples"] else "")
         if t["samples"] and t["agreement_high"] < spec.min_agreement:
@@ -112,8 +110,8 @@ def _move_up(config: RoutingConfig, spec: ModelKeySpec,
     calls = entry["model_calls"]
     if target == spec.model or calls == 0:
         return None
-    usage = Usage(**entry["usage"])
-    per_call = Usage(*(round(n / max(1, entry["calls"])) for n in
+    usage = Usage(**entry["model_usage"])  # the tokens of a call on the key's model
+    per_call = Usage(*(round(n / calls) for n in
                        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                         usage.cache_write_tokens)))
     own = cost_micros(per_call, config.price_of(spec.model))
@@ -146,6 +144,7 @@ def change_for(config: RoutingConfig, key: str, rec: dict[str, Any]) -> dict[str
 
 
 def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
+          day: str | None = None,
           expect_version: int | None = None) -> tuple[RoutingConfig, dict[str, Any]]:
     """Carry out `key`'s recommendation (a new config version by `review`); raise
     `NothingToApplyError` when it says keep, `ConfigError` for an unknown key."""
@@ -153,7 +152,7 @@ def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
     if key not in config.model_keys:
         raise ConfigError([(f"model_keys.{key}", "unknown model key (known: "
                             f"{', '.join(sorted(config.model_keys))})")])
-    result = review(ledger, config, days)
+    result = review(ledger, config, days, day=day)
     rec = result["model_keys"][key]["recommendation"]
     if rec["action"] == "keep":
         raise NothingToApplyError(key, rec["reason"])

@@ -1,11 +1,12 @@
 """Shadow trials, the task side: sample a finished production task, and `llm.trial`.
 
-After a task of a model key with trials succeeds (its result stored: the caller never
-waits for this), each trial samples it deterministically on the task id (a re-delivered
-task samples the same way, and the trial's call id makes a replay a no-op). A sampled task
-reserves the shadow's worst case in the trial's own budget (no room: no shadow, so
-sampling stops until the window resets) and sends `llm.trial` to the candidate's tier
-queue; `workers.execution.trial` runs and scores it there.
+After a task of a model key with trials succeeds on the key's own model (its result
+stored: the caller never waits for this; an answer from a rule's target, a fallback, an
+escalation or a downgrade is not sampled), each trial samples it deterministically on the
+task id (a re-delivered task samples the same way, and the trial's call id makes a replay
+a no-op). A sampled task reserves the shadow's worst case in the trial's own budget (no
+room: no shadow, so sampling stops until the window resets) and sends `llm.trial` to the
+candidate's tier queue; `workers.execution.trial` runs and scores it there.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from celery import Task
 
+from routing.config import ModelKeySpec, Trial
 from routing.errors import BudgetExceededError
 from routing.pricing import worst_case_micros
 from tasks.kinds import KINDS
@@ -37,6 +39,15 @@ def sampled(task_id: str, candidate: str, share: float) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
+def candidates_for(key: ModelKeySpec, served_by: object) -> list[Trial]:
+    """The trials that may sample a success of `key` served by model `served_by`: none
+    unless the key's own model gave the answer (a rule's target, a fallback, an
+    escalation or a downgrade is not what a candidate is weighed against)."""
+    if served_by != key.model:
+        return []
+    return [t for t in key.trials if t.candidate != key.model]
+
+
 def sample_trials(
     task_name: str, task_id: str, kwargs: dict[str, Any], result: dict[str, Any]
 ) -> list[str]:
@@ -51,10 +62,10 @@ def sample_trials(
                        ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
     sent: list[str] = []
-    for trial in key.trials:
+    for trial in candidates_for(key, result.get("model")):
         candidate = trial.candidate
-        if candidate == result.get("model") or candidate not in cfg.models:
-            continue  # the answer came from the candidate itself (a fallback): no contrast
+        if candidate not in cfg.models:
+            continue
         model = cfg.models[candidate]
         if input_tokens + max_tokens > model.context_window:
             continue  # the candidate cannot hold this input: nothing to learn

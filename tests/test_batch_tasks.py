@@ -297,6 +297,73 @@ def test_an_expired_batch_falls_back_to_direct_calls(
     assert (len(batched), len(direct)) == (1, 2)
 
 
+@pytest.mark.parametrize("provider_name", sorted(CASES))
+def test_a_batch_the_provider_no_longer_knows_falls_back_to_direct_calls(
+    worker: Session, llm_server: LLMServer, provider_name: str
+) -> None:
+    key, model = CASES[provider_name]
+    if provider_name == "openai":
+        set_batch(worker, key, model, max_wait_seconds=600)
+    before = budget(key).reserved_micros
+    # Given two calls in a batch that the provider accepted and still works on
+    pending = [run(worker, key, f"p{i}") for i in range(2)]
+    wait_until(lambda: waiting(model) == 2, what="two calls waiting")
+    llm_server.batches.hold()
+    beat_round(worker.app, flush=True)
+    assert len(llm_server.batches.created()) == 1
+    # When the provider answers the next poll with a 404 (a permanent error: the batch is
+    # not found, and asking again cannot help)
+    llm_server.batches.fail_retrieve(404)
+    polled = beat_round(worker.app)["results"][model]
+    # Then that round gives the batch up, and each task is called directly
+    assert (polled.get("failed_batches"), polled.get("failed")) == (1, 2), polled
+    results = [p.get(timeout=15) for p in pending]
+    for r in results:
+        assert "batch_id" not in r and r["attempts"] == 2
+        assert r["hops"][-1]["kind"] == "direct"
+        assert "polling it was refused" in r["hops"][-1]["reason"]
+        assert r["cost_micros"] == DIRECT_COST[provider_name]
+    assert len([r for r in llm_server.requests if "batches" not in r.path]) == 2
+    assert get_runtime().batches.active() == {}
+    # and nothing stays reserved for them
+    assert budget(key).reserved_micros == before
+
+
+@pytest.mark.parametrize("trouble", ["polling fails", "still in progress"])
+def test_a_batch_not_over_a_day_after_its_submission_is_given_up(
+    worker: Session, llm_server: LLMServer, trouble: str
+) -> None:
+    from workers.execution.batch_policy import POLL_DEADLINE_SECONDS
+
+    store = get_runtime().batches
+    task = run(worker, "content_curation")
+    wait_until(lambda: waiting("claude-haiku-4-5") == 1, what="the call waiting")
+    llm_server.batches.hold()
+    beat_round(worker.app, flush=True)
+    ((batch_id, _),) = store.active().items()
+    # Given a batch whose polls fail with a 500 (worth retrying), or that the provider
+    # still reports in progress
+    if trouble == "polling fails":
+        llm_server.batches.fail_retrieve(500)
+    polled = beat_round(worker.app)["results"]["claude-haiku-4-5"]
+    assert polled == {"model": "claude-haiku-4-5", **(
+        {"poll_errors": 1} if trouble == "polling fails" else {"in_progress": 1})}
+    assert task.state in (states.PENDING, states.STARTED)
+    # When its submission is longer ago than the providers' 24 hours and half an hour
+    # (its stamp moved back instead of waiting a day)
+    stamped = store.get(batch_id)
+    assert stamped is not None
+    store.client.hset(f"{store.prefix}:{batch_id}", "submitted",
+                      stamped.submitted - (POLL_DEADLINE_SECONDS + 60) * 1000)
+    # Then the next round gives it up, and the task is called directly
+    polled = beat_round(worker.app)["results"]["claude-haiku-4-5"]
+    assert (polled.get("failed_batches"), polled.get("failed")) == (1, 1), polled
+    result = task.get(timeout=15)
+    assert "batch_id" not in result and result["hops"][-1]["kind"] == "direct"
+    assert "hours after its submission" in result["hops"][-1]["reason"]
+    assert store.active() == {}
+
+
 def test_with_on_failure_fail_an_expired_batch_fails_its_waiting_tasks(
     worker: Session, llm_server: LLMServer
 ) -> None:

@@ -101,6 +101,31 @@ def test_set_history_diff_rollback(initialized: dict[str, str]) -> None:
     assert "rollback to version 1" in run("config", "history").stdout
 
 
+def test_trials_and_batch_of_the_wrong_shape_are_refused_with_what_to_write(
+    initialized: dict[str, str], tmp_path: Path
+) -> None:
+    # three mistakes, as written by hand: a trial without its list dash, a percentage,
+    # and `batch: yes`
+    doc = default_document()
+    doc["model_keys"]["classification"]["trials"] = {
+        "candidate": "kimi-for-coding", "sample": 0.05, "daily_budget_usd": 1}
+    doc["model_keys"]["lookup"]["trials"] = [
+        {"candidate": "kimi-for-coding", "sample": "5%", "daily_budget_usd": 1}]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(doc).replace(
+        "batch:\n      max_wait_seconds: 3600", "batch: yes"))
+    assert "batch: yes" in bad.read_text()
+    refused = run("config", "apply", str(bad), code=2).stderr
+    assert ("model_keys.classification.trials: trials are a list, got a mapping: write each "
+            "trial as a list item (`- candidate: kimi-for-coding`") in refused
+    assert ("model_keys.lookup.trials[0].sample: '5%' is a percentage, not a share in "
+            "(0, 1]: give the share of the key's successful calls to replay, e.g. 0.05 for "
+            "5%") in refused
+    assert ("model_keys.content_curation.batch: batch is a mapping such as "
+            "{max_wait_seconds: 3600}") in refused
+    assert as_json("config", "show")["version"] == 1
+
+
 def test_refused_apply_exits_2_names_the_path_and_changes_nothing(
     initialized: dict[str, str], tmp_path: Path
 ) -> None:

@@ -103,11 +103,21 @@ GOOD_TRIAL = {"candidate": "kimi-for-coding", "sample": 0.05, "daily_budget_usd"
 @pytest.mark.parametrize(("trial", "path", "reason"), [
     ({"candidate": "gpt-5"}, "trials[0].candidate", "unknown model 'gpt-5'"),
     ({"candidate": "claude-haiku-4-5"}, "trials[0].candidate", "already the key's model"),
-    ({"sample": 0}, "trials[0].sample", "greater than 0"),
-    ({"sample": 1.5}, "trials[0].sample", "less than or equal to 1"),
-    ({"sample": float("nan")}, "trials[0].sample", "finite"),
-    ({"sample": "0.5"}, "trials[0].sample", "valid number"),  # a share is a number
-    ({"daily_budget_usd": 0}, "trials[0].daily_budget_usd", "greater than 0"),
+    ({"sample": 0}, "trials[0].sample", "0 is not a share in (0, 1]: give the share of "
+     "the key's successful calls to replay, e.g. 0.05 for 5%, or 1 for all"),
+    ({"sample": 1.5}, "trials[0].sample", "1.5 is not a share in (0, 1]"),
+    ({"sample": float("nan")}, "trials[0].sample", "nan is not a share in (0, 1]"),
+    ({"sample": True}, "trials[0].sample", "True is not a share in (0, 1]"),
+    # a share is a number, not a string of one, nor a percentage
+    ({"sample": "0.5"}, "trials[0].sample", "'0.5' is not a share in (0, 1]"),
+    ({"sample": "5%"}, "trials[0].sample",
+     "'5%' is a percentage, not a share in (0, 1]: give the share of the key's successful "
+     "calls to replay, e.g. 0.05 for 5%"),
+    ({"daily_budget_usd": 0}, "trials[0].daily_budget_usd",
+     "0 USD leaves the trial nothing to spend: give the trial's daily budget in USD above "
+     "0, e.g. 1.00"),
+    ({"daily_budget_usd": "0.0000001"}, "trials[0].daily_budget_usd",
+     "below the smallest budget"),
     ({"judge": "summarize"}, "trials[0].judge", "unknown model key 'summarize'"),
     ({"extra": 1}, "trials[0].extra", "Extra inputs are not permitted"),
 ])
@@ -117,6 +127,34 @@ def test_a_bad_trial_is_refused_by_its_path(
     doc["model_keys"]["classification"]["trials"] = [{**GOOD_TRIAL, **trial}]
     problems = problems_of(doc)
     assert reason in problems[f"model_keys.classification.{path}"], problems
+
+
+@pytest.mark.parametrize(("trials", "path", "reason"), [
+    # trials as a mapping (one trial written without its list dash)
+    (GOOD_TRIAL, "trials", "trials are a list, got a mapping: write each trial as a list "
+     "item (`- candidate: kimi-for-coding` with its sample and daily_budget_usd on the "
+     "lines below)"),
+    ("kimi-for-coding", "trials", "trials are a list, got 'kimi-for-coding'"),
+    (["kimi-for-coding"], "trials[0]", "a trial is a mapping such as {candidate: "
+     "kimi-for-coding, sample: 0.05, daily_budget_usd: 1.00}, got 'kimi-for-coding'"),
+])
+def test_trials_of_the_wrong_shape_are_refused_with_the_shape_to_write(
+    doc: dict[str, Any], trials: Any, path: str, reason: str
+) -> None:
+    doc["model_keys"]["classification"]["trials"] = trials
+    problems = problems_of(doc)
+    assert reason in problems[f"model_keys.classification.{path}"], problems
+
+
+@pytest.mark.parametrize("batch", [True, "yes", 3600, [3600]])
+def test_a_batch_that_is_no_mapping_is_refused_with_the_mapping_to_write(
+    doc: dict[str, Any], batch: Any
+) -> None:
+    doc["model_keys"]["content_curation"]["batch"] = batch
+    reason = problems_of(doc)["model_keys.content_curation.batch"]
+    assert reason.startswith("batch is a mapping such as {max_wait_seconds: 3600} "
+                             "(optionally max_items and on_failure), got "), reason
+    assert reason.endswith("; leave `batch` out for direct calls")
 
 
 def test_two_trials_of_one_candidate_are_refused(doc: dict[str, Any]) -> None:

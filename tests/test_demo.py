@@ -165,6 +165,17 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert switch["monthly_saving_usd"] > 0
     keep = review["code_review"]["recommendation"]
     assert keep["action"] == "keep" and "agreement too low" in keep["reason"]
+    # the day's typed answers of both trial keys are distinct inputs, and the candidates'
+    # agreement is about 1 - their simulated error rate (0.02 and 0.2): measured 0.987 on
+    # 300 samples and 0.825 on 40
+    for task, field in (("tasks.classification", "text"), ("tasks.code_review", "guidelines")):
+        given = [e.kwargs[field] for e in events if e.task == task and e.kind == "adhoc"]
+        assert len(set(given)) == len(given) > 1, task
+    (kimi,) = review["classification"]["trials"]
+    (gemini,) = review["code_review"]["trials"]
+    assert (kimi["samples"], gemini["samples"]) == (300, 40)
+    assert kimi["agreement"] == pytest.approx(0.98, abs=0.02)
+    assert gemini["agreement"] == pytest.approx(0.80, abs=0.05)
 
 
 def test_offline_demo_prints_a_readable_report() -> None:

@@ -326,10 +326,12 @@ def test_cli_serves_metrics_until_terminated(env: dict[str, str]) -> None:
     assert "llm_router_up 1.0" in once.stdout
 
 
-def test_scrape_reports_trial_samples_spend_and_the_reviews_agreement(
+def test_scrape_reports_trial_samples_spend_and_agreement_over_30_days(
     settings: Settings, source: RedisMetricsSource, server: MetricsServer
 ) -> None:
-    from routing.review import store_review
+    from datetime import date, timedelta
+
+    from routing.keys import day_key
 
     store = ConfigStore(source.redis, settings.namespace)
     store.init(author="metrics-test")
@@ -339,24 +341,34 @@ def test_scrape_reports_trial_samples_spend_and_the_reviews_agreement(
             {"candidate": "kimi-for-coding", "sample": 0.5, "daily_budget_usd": 1}]
         return "trial"
 
-    config = store.update(trial, author="metrics-test")
+    store.update(trial, author="metrics-test")
     ledger = Ledger(source.redis, settings.namespace)
     row = ("classification", "kimi-for-coding", "kimi")
-    # Given 9 agreeing and 1 disagreeing shadow samples, and one trial call's spend
+    # Given today 9 agreeing and 1 disagreeing shadow samples, and one trial call's spend
     ledger.settle(CallRecord("t", "trial:t:kimi-for-coding", *row, Usage(1000, 100),
                              450, trial=True, budgets=("trial:classification:kimi-for-coding",)))
     ledger.count(row, {"samples": 10, "agree": 9, "disagree": 1}, trial=True)
-    store_review(ledger, config, days=1)
+    # and earlier days' samples: 10 agreeing 29 days ago (in the window), 10 disagreeing
+    # 30 days ago (out of it), as the ledger's day aggregates hold them
+    today = date.fromisoformat(source.today()[0])
+    for back, verdict in ((29, "agree"), (30, "disagree")):
+        day = (today - timedelta(days=back)).isoformat()
+        key = day_key(ledger.prefix, day, "trial")
+        for metric in ("samples", verdict):
+            source.redis.hset(key, "|".join((*row, metric)), 10)
+    # Then, with no routing review stored (the monthly cron has not run), a scrape shows
     samples = _scrape(server.port)
     labels = {"model_key": "classification", "candidate": "kimi-for-coding"}
+    # today's counters
     assert _get(samples, "llm_router_trial_samples_total", **labels, verdict="agree") == 9
     assert _get(samples, "llm_router_trial_samples_total", **labels, verdict="disagree") == 1
     assert _get(samples, "llm_router_trial_spend_usd_total", **labels) == 0.00045
-    assert _get(samples, "llm_router_trial_agreement", **labels, bound="estimate") == 0.9
+    # and the agreement of the last 30 days: 19 of 20
+    assert _get(samples, "llm_router_trial_agreement", **labels, bound="estimate") == 0.95
     low = _get(samples, "llm_router_trial_agreement", **labels, bound="lower")
     high = _get(samples, "llm_router_trial_agreement", **labels, bound="upper")
-    assert (round(low, 4), round(high, 4)) == (0.5958, 0.9821)  # Wilson, 9 of 10
-    assert _get(samples, "llm_router_trial_review_samples", **labels) == 10
+    assert (low, high) == (0.7639, 0.9911)  # Wilson, 19 of 20
+    assert _get(samples, "llm_router_trial_review_samples", **labels) == 20
     # and none of it is production spend
     assert not [k for k in samples if k[0] == "llm_router_spend_usd_total"]
 

@@ -7,6 +7,7 @@ import threading
 import time
 from typing import Literal
 
+import pytest
 from pydantic import BaseModel, Field
 
 from routing.tokens import estimate_text_tokens, estimate_tokens
@@ -127,3 +128,74 @@ def test_thread_safe_and_identical_across_threads() -> None:
         t.join()
     assert len({r.text for r in results}) == 1
     assert sum(r.usage.cache_write_tokens > 0 for r in results) == 1
+
+
+# -- error rates: the share of typed answers that disagree with a correct model's -------
+
+def _typed_inputs(kind: str, n: int) -> list[dict[str, object]]:
+    """`n` distinct inputs of a typed task (the kind's usual shape, numbered)."""
+    if kind == "classification":
+        return [{"text": f"ticket {i}: the export button does nothing",
+                 "labels": ["billing", "bug", "feature_request", "question"]}
+                for i in range(n)]
+    if kind == "code_review":
+        return [{"diff": f"--- a/f{i}.py\n+++ b/f{i}.py\n@@ -1 +1 @@\n-x = {i}\n+x = {i + 1}\n"}
+                for i in range(n)]
+    if kind == "monitoring":
+        return [{"source": "the llm.haiku queue",
+                 "observations": [f"depth {i}", f"errors last hour: {i % 7}"]}
+                for i in range(n)]
+    assert kind == "content_curation"
+    return [{"topic": f"topic {i}", "max_selected": 2,
+             "items": [{"id": f"item-{i}-{j}", "title": f"title {j}", "text": "some text"}
+                       for j in range(6)]} for i in range(n)]
+
+
+@pytest.mark.parametrize(("kind", "rate"), [
+    ("classification", 0.2), ("classification", 0.02), ("code_review", 0.2),
+    ("monitoring", 0.2), ("content_curation", 0.5),
+])
+def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
+    kind: str, rate: float
+) -> None:
+    # Production (no error rate) against a candidate with `rate`, compared as a shadow
+    # trial compares them (the task's own parsing and decision fields), on 2,000 inputs
+    from routing.defaults import default_config
+    from tasks.kinds import KINDS
+
+    spec = {k.name: k for k in KINDS}[f"tasks.{kind}"]
+    cfg = default_config()
+    provider = SimulatedProvider(error_rates={"kimi-for-coding": rate})
+    verdicts: dict[str, int] = {}
+    inputs = _typed_inputs(kind, 2000)
+    for kwargs in inputs:
+        call = spec.parse(dict(kwargs), cfg)
+        answers = [spec.parse_output(provider.complete(CompletionRequest(
+            model=model, messages=call.messages, max_tokens=1024, system=call.system)).text,
+            call, cfg) for model in ("claude-haiku-4-5", "kimi-for-coding")]
+        comparison = spec.compare(answers[0], answers[1])
+        assert comparison is not None
+        verdicts[comparison.verdict] = verdicts.get(comparison.verdict, 0) + 1
+    agreement = verdicts.get("agree", 0) / len(inputs)
+    assert verdicts.get("candidate_invalid", 0) == 0
+    assert abs(agreement - (1 - rate)) <= 0.02, (agreement, verdicts)
+
+
+def test_error_rates_that_name_no_model_are_found() -> None:
+    from routing.config import load_config
+    from routing.defaults import default_config
+    from workers.providers.simulated import error_rate_problems
+
+    models = default_config().models
+    assert error_rate_problems({"kimi-for-coding": 0.02}, models, simulated=True) == []
+    (unknown,) = error_rate_problems({"nosuchmodel": 0.1, "gpt-4o": 0.2}, models,
+                                     simulated=True)
+    assert unknown.startswith("'nosuchmodel' is no model of the routing config")
+    # a catalog name whose provider model differs: rates go by the provider model id
+    renamed = default_config().document()
+    renamed["models"]["gpt-4o"]["provider_model"] = "gpt-4o-2024-08-06"
+    (problem,) = error_rate_problems({"gpt-4o": 0.2}, load_config(renamed).models,
+                                     simulated=True)
+    assert "write gpt-4o-2024-08-06=0.2" in problem
+    (live,) = error_rate_problems({"gpt-4o": 0.2}, models, simulated=False)
+    assert "LLM_ROUTER_PROVIDER_MODE is live" in live

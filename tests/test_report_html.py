@@ -65,6 +65,15 @@ def settle_today(client: redis.Redis, namespace: str) -> str:
                 f"{key}-{i}", f"{key}-{i}", key, model, config.models[model].tier, usage,
                 cost_micros(usage, config.price_of(model))),
                 window_seconds=config.budgets.window_seconds).day
+    # and two shadow-trial calls, reported apart
+    for i in range(2):
+        usage = Usage(1_000 + i, 50, 0, 0)
+        ledger.settle(CallRecord(
+            f"classification-{i}", f"trial:classification-{i}:kimi-for-coding",
+            "classification", "kimi-for-coding", "kimi", usage,
+            cost_micros(usage, config.price_of("kimi-for-coding")), trial=True,
+            budgets=("trial:classification:kimi-for-coding",)),
+            window_seconds=config.budgets.window_seconds)
     return day
 
 
@@ -204,6 +213,13 @@ def test_cost_report_page_draws_every_series_in_a_real_browser(
     assert [[c for c in row if c] for row in cells] == [
         ln.split() for ln in lines[start:start + len(cells)]]
     assert len(table_cells(dom, "trend-table")) == DAYS
+    # with the lines under it: the batches' (none here) and the shadow trials'
+    trials = re.search(r'<p class="line" id="trials">(.*?)</p>', dom, re.S)
+    assert trials is not None and 'id="batches"' not in dom
+    assert trials.group(1) in printed.splitlines()
+    assert trials.group(1).startswith(
+        "shadow trials (own budgets; not in the totals or savings above): $0.000")
+    assert trials.group(1).endswith("classification on kimi-for-coding 2 calls")
 
     # And the browser painted it: each key's color covers what its bars claim
     shot = chromium.screenshot(page, tmp_path / "cost-report.png")

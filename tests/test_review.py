@@ -73,6 +73,62 @@ def test_switch_down_when_the_lower_bound_clears_min_agreement_on_enough_samples
     assert "0.975" in out["reason"] and "400 samples" in out["reason"]
 
 
+def test_the_saving_reprices_only_the_calls_of_the_keys_own_model() -> None:
+    # Besides the 1,000 Haiku calls of the switch test ($1.00 a month saved on Kimi):
+    # 100 calls that escalated to Sonnet 4.6 and 50 that fell back to Gemini, with big
+    # inputs (5,000 in, 1,000 out each). They stay where they are after a switch (an
+    # escalation still escalates, a fallback still falls back): the saving is $1.00.
+    cfg = config(trials=[TRIAL])
+    escalated = AggregateRow("classification", "claude-sonnet-4-6", "sonnet", calls=100,
+                             successes=100, input_tokens=500_000, output_tokens=100_000,
+                             micros=3_000_000, tasks=100)
+    fell_back = AggregateRow("classification", "gemini-2.5-pro", "sonnet", calls=50,
+                             successes=50, input_tokens=250_000, output_tokens=50_000,
+                             micros=812_500, tasks=50)
+    entry = key_evidence(cfg, DAYS, [haiku_row(), escalated, fell_back],
+                         [trial_row("kimi-for-coding", 400, 396)])["classification"]
+    assert entry["model_usage"]["input_tokens"] == 1_000_000
+    assert entry["usage"]["input_tokens"] == 1_750_000  # the key's volume, as reported
+    out = recommend(cfg, "classification", entry)
+    assert (out["action"], out["monthly_saving_usd"]) == ("switch", 1.00)
+
+
+def test_move_up_prices_a_call_on_the_keys_own_model() -> None:
+    # The 800 escalations of the move-up test, with their Sonnet calls in the window too,
+    # each of those with twice the tokens (the escalation adds the first answer): a call
+    # on Haiku still has 1,000 + 200 tokens, so the figures are that test's (averaging
+    # the tokens over both models, 1,444 + 289 a call, would give $0.58 a month)
+    sonnet = AggregateRow("classification", "claude-sonnet-4-6", "sonnet", calls=800,
+                          successes=800, input_tokens=1_600_000, output_tokens=320_000,
+                          micros=9_600_000, tasks=800)
+    out = rec(config(), [haiku_row(escalations=800), sonnet], [])
+    assert (out["action"], out["monthly_saving_usd"]) == ("move_up", 0.40)
+    assert "1600 + 0.800 x 6000" in out["reason"]
+
+
+def test_every_candidate_has_its_monthly_saving_in_the_review_and_its_table() -> None:
+    from cli.review_view import review_lines
+
+    # Kimi saves $1.00 a month (the switch test); Gemini 2.5 Pro costs more:
+    # 1e6 x 1.25 + 2e5 x 10 = 3,250,000 against Haiku's 1,600,000: -$1.65
+    cfg = config(trials=[TRIAL, {**TRIAL, "candidate": "gemini-2.5-pro"}])
+    entry = key_evidence(cfg, DAYS, [haiku_row()],
+                         [trial_row("kimi-for-coding", 400, 396),
+                          trial_row("gemini-2.5-pro", 20, 14)])["classification"]
+    savings = {t["candidate"]: (t["monthly_saving_micros"], t["monthly_saving_usd"])
+               for t in entry["trials"]}
+    assert savings == {"kimi-for-coding": (1_000_000, 1.00),
+                       "gemini-2.5-pro": (-1_650_000, -1.65)}
+    entry["recommendation"] = recommend(cfg, "classification", entry)
+    result = {"from": "2026-11-01", "to": "2026-11-30", "days": DAYS, "config_version": 1,
+              "model_keys": {"classification": entry}, "summary": ""}
+    text = "\n".join(review_lines(result, only_trials=True))
+    rows = {line.split()[1]: line.split() for line in text.splitlines()
+            if line.startswith("classification ")}
+    assert rows["kimi-for-coding"][-2:] == ["1.00", "0.0000"]
+    assert rows["gemini-2.5-pro"][-2:] == ["-1.65", "0.0000"]
+
+
 @pytest.mark.parametrize(("samples", "agree", "why"), [
     (150, 150, "150 samples, fewer than 200"),
     (400, 360, "agreement too low: agreement 0.900, interval [0.867, 0.926] is all below"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -158,6 +158,95 @@ def test_a_redelivered_task_samples_once(worker: Session, llm_server: LLMServer)
     assert trial_row() is not None and trial_row().samples == 1  # type: ignore[union-attr]
 
 
+def test_only_answers_of_the_keys_own_model_are_sampled(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    # Haiku's answer is not valid output: the task escalates to orchestration's model
+    llm_server.set_reply(label_reply(lambda _: None), model=HAIKU)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    kwargs = {"text": "escalated", "labels": LABELS}
+    escalated = worker.app.tasks["tasks.classification"].apply_async(kwargs=kwargs).get(
+        timeout=30)
+    assert escalated["model"] != HAIKU and escalated["escalated_from"] == [HAIKU]
+    # Then its answer is no production answer of the key's model: no shadow of it
+    assert sample_trials("tasks.classification", escalated["task_id"], kwargs,
+                         escalated) == []
+    # nor of an answer from a rule's target or a fallback (any model but the key's)
+    for model in ("gemini-2.5-pro", KIMI):
+        assert sample_trials("tasks.classification", f"other-{uuid.uuid4().hex}", kwargs,
+                             {**escalated, "model": model}) == []
+    # while the same answer from the key's model is
+    assert sample_trials("tasks.classification", f"own-{uuid.uuid4().hex}", kwargs,
+                         {**escalated, "model": HAIKU}) == [KIMI]
+    row = scored(1)  # that shadow, the only one
+    assert (row.samples, row.calls) == (1, 1) and len(llm_server.requests_for(KIMI)) == 1
+
+
+def trial_job(task_id: str, text: str, result: dict[str, Any]) -> dict[str, Any]:
+    """The `llm.trial` message that sampling `result` sent (see `tasks.trials`)."""
+    return {"task_id": task_id, "task_name": "tasks.classification",
+            "model_key": "classification", "candidate": KIMI,
+            "call_id": f"trial:{task_id}:{KIMI}", "kwargs": {"text": text, "labels": LABELS},
+            "output": result["output"], "text": result["text"],
+            "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
+            "cost_micros": int(result["cost_micros"])}
+
+
+def test_a_redelivered_trial_is_paid_and_scored_once(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    task_id = f"trial-twice-{uuid.uuid4().hex}"
+    result = classify(worker, "x", task_id=task_id).get(timeout=30)
+    scored(1)
+    rt = get_runtime()
+    budget = f"trial:classification:{KIMI}"
+    spent = {s.budget: s for s in rt.budgets.status(rt.live.get())}[budget].spent_micros
+    # When the trial's message comes again, same task id (its worker died after the call,
+    # or the broker delivered it twice)
+    worker.app.send_task("llm.trial", kwargs=trial_job(task_id, "x", result),
+                         queue="llm.kimi", task_id=f"{task_id}:trial:{KIMI}")
+    wait_until(lambda: (trial_row() or TrialRow("", "", "")).replayed == 1, timeout=20,
+               what="the re-delivery seen as a replay")
+    # Then the candidate was called once, paid once, and its score counted once
+    assert len(llm_server.requests_for(KIMI)) == 1
+    row = trial_row()
+    assert row is not None and (row.samples, row.agree, row.calls) == (1, 1, 1)
+    status = {s.budget: s for s in rt.budgets.status(rt.live.get())}
+    assert status[budget].spent_micros == spent
+
+
+def test_two_deliveries_of_a_trial_at_once_score_it_once(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    configure(worker)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    task_id = f"trial-race-{uuid.uuid4().hex}"
+    # Given a production answer whose sample is not taken (the test sends the trials)
+    result = classify(worker, "y").get(timeout=30)
+    scored(1)
+    base = trial_row()
+    assert base is not None
+    # When two deliveries of one trial reach the candidate before either settled (the
+    # candidate takes a second to answer each)
+    llm_server.stall(1.0, times=2, model=KIMI)
+    for _ in range(2):
+        worker.app.send_task("llm.trial", kwargs=trial_job(task_id, "y", result),
+                             queue="llm.kimi", task_id=f"{task_id}:trial:{KIMI}")
+
+    def settled() -> TrialRow | None:
+        row = trial_row()
+        return row if row is not None and row.replayed - base.replayed == 1 and (
+            row.samples > base.samples) else None
+
+    row = wait_until(settled, timeout=20, what="both deliveries settled")
+    # Then both called the candidate, but one call was recorded and one score counted
+    assert len(llm_server.requests_for(KIMI)) == 3
+    assert (row.samples - base.samples, row.calls - base.calls) == (1, 1)
+
+
 def test_trial_spend_is_apart_from_production_and_capped_by_its_budget(
     worker: Session, llm_server: LLMServer
 ) -> None:
@@ -265,8 +354,17 @@ def test_review_recommends_the_candidate_and_apply_writes_it(
     assert entry["recommendation"]["action"] == "switch"
     assert entry["recommendation"]["to"] == KIMI
     assert entry["recommendation"]["monthly_saving_usd"] >= 0
+    assert trial["monthly_saving_usd"] == entry["recommendation"]["monthly_saving_usd"]
     text = run("review", "--days", "1").stdout
     assert "data_extraction" in text and "switch -> kimi-for-coding" in text
+    # --day moves the window: yesterday's had no samples, so nothing to apply from it
+    yesterday = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
+    earlier = as_json("review", "--days", "1", "--day", yesterday)
+    assert (earlier["from"], earlier["to"]) == (yesterday, yesterday)
+    assert earlier["model_keys"]["data_extraction"]["trials"] == []
+    assert "recommends no change" in run("review", "--apply", "data_extraction", "--day",
+                                         yesterday, code=1).stderr
+    assert "--day must be YYYY-MM-DD" in run("review", "--day", "2026-13-01", code=2).stderr
     # A stale --expect-version is refused and changes nothing
     version = worker.store.version()
     stale = run("review", "--apply", "data_extraction", "--expect-version",

@@ -59,3 +59,19 @@ def test_bad_input_is_one_log_line_and_a_bug_keeps_its_traceback(
     out = worker.output()
     assert f"{BUG_TASK}[{bug.id}] raised unexpected: RuntimeError" in out
     assert "Traceback (most recent call last)" in out
+
+
+def test_simulated_error_rates_naming_no_model_are_warned_of_at_start(
+    isolated_producer: tuple[dict[str, str], Celery], worker_processes: list[WorkerProcess]
+) -> None:
+    env, _ = isolated_producer
+    # Given error rates naming a model the config does not have, and a known one
+    worker = WorkerProcess(env, ["llm.haiku"], "rates", extra_env={
+        "LLM_ROUTER_PROVIDER_MODE": "simulated",
+        "LLM_ROUTER_SIMULATED_ERROR_RATES": "nosuchmodel=0.1,kimi-for-coding=0.02"})
+    worker_processes.append(worker)
+    worker.wait_ready()
+    # Then the worker says so when it starts, naming the models it knows
+    (line,) = [x for x in worker.output().splitlines() if "SIMULATED_ERROR_RATES" in x]
+    assert "WARNING" in line and "'nosuchmodel' is no model of the routing config" in line
+    assert "kimi-for-coding" in line.split("models: ")[1]

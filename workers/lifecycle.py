@@ -1,7 +1,8 @@
 """What a worker does at start and stop, as a worker bootstep (so that it runs in every
 kind of worker: `celery worker`, `llm-router worker`, and in-thread test workers):
 load the live config before taking tasks, refuse to start when a model of the worker's
-tiers has no API key (live mode), run the deferred-task releaser, serve metrics when
+tiers has no API key (live mode), warn of simulated error rates that name no model, run
+the deferred-task releaser, serve metrics when
 LLM_ROUTER_METRICS_PORT is set, and let go of all of it at shutdown."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from workers.errors import MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
+from workers.providers.simulated import error_rate_problems
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +54,9 @@ class RouterStep(bootsteps.StartStopStep):
             {name: spec for name, spec in cfg.models.items() if spec.tier in tiers})
         if missing:
             raise MissingKeysError(missing, tiers)
+        for problem in error_rate_problems(rt.settings.simulated_error_rates, cfg.models,
+                                           simulated=rt.settings.provider_mode == "simulated"):
+            log.warning("LLM_ROUTER_SIMULATED_ERROR_RATES: %s", problem)
 
         def publish(payload: dict[str, Any]) -> None:
             app.signature(payload).apply_async()

@@ -7,7 +7,7 @@ import time
 from typing import Any
 
 from routing.aggregates import TrialRow
-from tasks.trials import sampled
+from tasks.trials import candidates_for, sampled
 from workers.execution.runtime import Runtime
 
 AUTHOR = "llm-router demo"
@@ -39,9 +39,8 @@ def expected(rt: Runtime, results: dict[str, Any]) -> dict[tuple[str, str], int]
         if not isinstance(result, dict) or "model_key" not in result:
             continue
         spec = cfg.model_keys.get(result["model_key"])
-        for trial in spec.trials if spec else ():
-            if trial.candidate != result.get("model") and sampled(
-                    task_id, trial.candidate, trial.sample):
+        for trial in candidates_for(spec, result.get("model")) if spec else ():
+            if sampled(task_id, trial.candidate, trial.sample):
                 key = (result["model_key"], trial.candidate)
                 out[key] = out.get(key, 0) + 1
     return out

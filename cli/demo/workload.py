@@ -61,6 +61,17 @@ class _Spread(_Model):
 class AdHoc(_Spread):
     per_day: int = Field(ge=0)
     inputs: list[dict[str, Any]] = Field(min_length=1)
+    # A text field of the input that gets the call's number appended (" (#17)"), so that
+    # every call is a distinct input (a shadow trial then scores as many independent
+    # answers as it has samples, not the few inputs cycled through).
+    number: str | None = Field(default=None, min_length=1)
+
+    def input(self, i: int) -> dict[str, Any]:
+        """The input of this entry's call `i` (0-based)."""
+        kwargs = dict(self.inputs[i % len(self.inputs)])
+        if self.number is not None:
+            kwargs[self.number] = f"{kwargs.get(self.number, '')} (#{i + 1})".lstrip()
+        return kwargs
 
 
 class LargeContext(_Spread):
@@ -168,7 +179,7 @@ def timeline(w: Workload, scale: float = 1.0) -> list[Event]:
     for adhoc in w.adhoc:
         n = scaled(adhoc.per_day, scale)
         for i, at in enumerate(_times(rng, n, adhoc.hours)):
-            events.append(Event(at, adhoc.task, "adhoc", dict(adhoc.inputs[i % len(adhoc.inputs)])))
+            events.append(Event(at, adhoc.task, "adhoc", adhoc.input(i)))
     for big in w.large_context:
         n = scaled(big.count, scale)
         for i, at in enumerate(_times(rng, n, big.hours)):

@@ -15,6 +15,8 @@ times=2)` makes two items of the next batch error. Controls:
     server.batches.expire_next(after=1)   # the next batch expires: its first item is
                                           # answered, the others expire
     server.batches.fail_next("invalid")   # OpenAI: the next batch fails validation
+    server.batches.fail_retrieve(404)     # every retrieve of a batch answers 404 (or a
+                                          # 500, 401, ...) until fail_retrieve(None)
     server.batches.calls                  # [(method, path), ...] of every batch request
 """
 
@@ -75,6 +77,7 @@ class FakeBatches:
             self._held = False
             self._expire: list[int] = []
             self._fail: list[str] = []
+            self._retrieve_status: int | None = None
             self.seconds = 0.0  # processing time of a batch
 
     # -- controls --------------------------------------------------------------------
@@ -91,6 +94,12 @@ class FakeBatches:
     def fail_next(self, reason: str = "the input file is invalid") -> None:
         with self._lock:
             self._fail.append(reason)
+
+    def fail_retrieve(self, status: int | None) -> None:
+        """Answer every retrieve of a batch (`GET .../batches/{id}`) with `status` (404: the
+        batch is not found), until called with None."""
+        with self._lock:
+            self._retrieve_status = status
 
     def created(self) -> list[str]:
         with self._lock:
@@ -113,6 +122,11 @@ class FakeBatches:
         if self.llm.require_auth and not SECRET_HEADERS.intersection(headers):
             return _json(401, {"error": {"type": "authentication_error",
                                          "message": "missing API key"}})
+        retrieve = method == "GET" and not OPENAI_FILES.match(path)
+        if retrieve and self._retrieve_status is not None and (
+                (m := ANTHROPIC_BATCHES.match(path) or OPENAI_BATCHES.match(path))
+                and m.group(1) and not m.group(2)):
+            return self._retrieve_error(path, self._retrieve_status)
         if match := ANTHROPIC_BATCHES.match(path):
             return self._anthropic(method, match.group(1), match.group(2), raw, base)
         if match := OPENAI_FILES.match(path):
@@ -120,6 +134,13 @@ class FakeBatches:
         match = OPENAI_BATCHES.match(path)
         assert match is not None
         return self._openai(method, match.group(1), match.group(2), raw)
+
+    @staticmethod
+    def _retrieve_error(path: str, status: int) -> Answer:
+        message = "no such batch" if status == 404 else f"retrieve failed ({status})"
+        if ANTHROPIC_BATCHES.match(path):
+            return _json(status, wire.error_body("anthropic", status, None, message))
+        return _openai_error(status, message)
 
     def _new(self, api: wire.Api, requests: list[tuple[str, str, dict[str, Any]]],
              prefix: str) -> _Batch:

@@ -12,7 +12,7 @@ by the key's `on_failure`. A task is batched at most once: every later call is d
 
 from __future__ import annotations
 
-from routing.config_batch import BatchSpec
+from routing.config_batch import BATCH_WINDOW_SECONDS, BatchSpec
 from routing.kinds import BatchFailure
 from workers.errors import BatchFailedError
 from workers.execution.policy import Call, Fail, Step
@@ -23,6 +23,12 @@ from workers.providers.errors import ProviderError
 BATCH_HEADER = "llmr_batch"
 # How long a claim on a batch lasts: a sweeper that dies holds it this long at most.
 CLAIM_SECONDS = 600.0
+# A batch the provider has not reported over this long after its submission is given up
+# (its calls go direct, or fail, by their key's `on_failure`): the providers end every
+# batch within their 24 hours, and half an hour more covers polling rounds and clocks.
+# It is within a batched call's reservation (`BatchSpec.reservation_seconds`: the wait,
+# the 24 hours and an hour more), so the call is settled before its reservation lapses.
+POLL_DEADLINE_SECONDS = BATCH_WINDOW_SECONDS + 1800
 
 
 def after_error(step: Step, state: RouteState, error: ProviderError,

@@ -13,7 +13,10 @@ it every 30 seconds; a worker whose call filled a batch submits that one at once
   a request without an answer (expired, canceled, a failed batch) is delivered as such and
   the task's batch policy decides (called directly, or failed). Nothing is dropped.
 
-A submission refused for good (or 5 times in a row) fails the batch the same way. If a
+A submission refused for good (or 5 times in a row) fails the batch the same way, and so
+does polling that the provider refuses for good (a 404: the batch is not found; a 401) or
+that has not seen the batch over `POLL_DEADLINE_SECONDS` after its submission (the
+provider's 24 hours and half an hour): its tasks are never left waiting. If a
 worker dies between the provider accepting a batch and the batch's id being recorded, the
 batch is submitted again when the claim lapses: the provider may answer twice, but each
 task takes one answer (outcomes are written once, settlements are idempotent).
@@ -30,7 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from routing.batches import DONE, FAILED, SUBMITTED, SUBMITTING, Batch, record_from_json
-from workers.execution.batch_policy import BATCH_HEADER, CLAIM_SECONDS
+from workers.execution.batch_policy import BATCH_HEADER, CLAIM_SECONDS, POLL_DEADLINE_SECONDS
 from workers.execution.runtime import Runtime
 from workers.providers.batch import BatchItem, outcome_json, request_from_json
 from workers.providers.errors import PermanentError, ProviderError
@@ -130,6 +133,8 @@ class BatchSweeper:
             api = self.rt.providers.batches(batch.provider)
             status = api.status(batch.provider_batch)
             if not status.ended:
+                if self._overdue(batch, token, f"still {status.detail[:200]}", counts):
+                    return
                 self.store.update(batch.id, token, release=True, polled="NOW",
                                   detail=status.detail[:300])
                 counts["in_progress"] += 1
@@ -137,6 +142,15 @@ class BatchSweeper:
             raw, items = self._items(batch)
             results = list(api.results(status, items))
         except ProviderError as exc:
+            if isinstance(exc, PermanentError):
+                log.warning("batch %s (%s, %d calls on %s): the provider refused polling "
+                            "(%s): its calls go on without it", batch.id,
+                            batch.provider_batch, batch.count, batch.model, exc)
+                self._fail(batch, token, self._items(batch)[0],
+                           f"polling it was refused: {exc}", counts)
+                return
+            if self._overdue(batch, token, f"polling failed: {exc}", counts):
+                return
             log.warning("batch %s (%s): polling failed, will retry: %s", batch.id,
                         batch.provider_batch, exc)
             self.store.update(batch.id, token, release=True, error=str(exc)[:500])
@@ -160,6 +174,20 @@ class BatchSweeper:
         log.info("batch %s (%s, %d calls on %s): %s", batch.id, status.id, len(raw),
                  batch.model, status.detail)
         counts["delivered_batches"] += 1
+
+    def _overdue(self, batch: Batch, token: str, why: str, counts: Counter[str]) -> bool:
+        """Fail the batch if the provider has not reported it over within the deadline
+        after its submission (by the Redis server's clock, which stamped it)."""
+        since = batch.submitted or batch.closed or batch.created
+        hours = (self.store.now_ms() - since) / 3_600_000
+        if not since or hours * 3600 < POLL_DEADLINE_SECONDS:
+            return False
+        log.warning("batch %s (%s, %d calls on %s): not over %.1f hours after its "
+                    "submission (%s): its calls go on without it", batch.id,
+                    batch.provider_batch, batch.count, batch.model, hours, why)
+        self._fail(batch, token, self._items(batch)[0],
+                   f"not over {hours:.1f} hours after its submission ({why})", counts)
+        return True
 
     def _fail(self, batch: Batch, token: str, raw: dict[str, dict[str, Any]], reason: str,
               counts: Counter[str]) -> None:

@@ -11,6 +11,10 @@ shadow's worst case in the trial's own budget; this runs on the candidate's tier
   is recorded as unjudged (cost, latency and validity only);
 - the scores (and the paired production/candidate latency and cost) go to the trial's day
   aggregates, from which `llm-router review` works.
+A re-delivered `llm.trial` (its worker died, or the message came twice) whose call was
+settled already makes no call and counts `replayed`; one that raced an earlier delivery
+to the candidate finds its settlement a duplicate and counts no scores: a sample is paid
+and scored once.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import Any
 from routing.budget import trial_budget
 from routing.config import RoutingConfig
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Outcome
+from routing.ledger import CallRecord, Outcome, Settlement
 from routing.pricing import Usage, cost_micros, worst_case_micros
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
 from workers.errors import OutputInvalidError
@@ -78,11 +82,15 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     )
     price = cfg.price_of(job.candidate)
     record = _Recorder(rt, job, cfg, row)
+    if rt.ledger.settled(job.call_id):
+        # a re-delivery of a trial that ran: its call was paid and scored once already
+        record.scores({"replayed": 1})
+        return {"candidate": job.candidate, "skipped": "scored already (a re-delivery)"}
     try:
         completion = rt.providers.for_model(model).complete(request)
     except ProviderError as exc:
-        record.call(Usage(), 0, error=type(exc).__name__)
-        record.scores({"candidate_errors": 1})
+        if not record.call(Usage(), 0, error=type(exc).__name__).duplicate:
+            record.scores({"candidate_errors": 1})
         return {"candidate": job.candidate, "error": type(exc).__name__}
     cost = cost_micros(completion.usage, price)
     output: dict[str, Any] | None
@@ -90,8 +98,11 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         output = spec.parse_output(completion.text, call, cfg)
     except OutputInvalidError:
         output = None
-    record.call(completion.usage, cost, invalid=output is None,
-                latency_ms=completion.latency_s * 1000)
+    if record.call(completion.usage, cost, invalid=output is None,
+                   latency_ms=completion.latency_s * 1000).duplicate:
+        # another delivery of this trial settled its call first, and scores it
+        record.scores({"replayed": 1})
+        return {"candidate": job.candidate, "skipped": "scored by another delivery"}
     comparison = spec.compare(job.output, output)
     if comparison is None and trial.judge is not None:
         comparison = _judged(rt, cfg, job, call, completion, trial.judge, record)
@@ -161,9 +172,10 @@ class _Recorder:
 
     def call(self, usage: Usage, cost: int, *, error: str | None = None, invalid: bool = False,
              latency_ms: float | None = None, call_id: str | None = None,
-             judge: bool = False) -> None:
+             judge: bool = False) -> Settlement:
+        """Settle one call of the trial; `duplicate`: that call id was settled already."""
         key, candidate, tier = self.row
-        self.rt.ledger.settle(
+        return self.rt.ledger.settle(
             CallRecord(
                 task_id=self.job.task_id, call_id=call_id or self.job.call_id, model_key=key,
                 model=candidate, tier=tier, usage=usage, cost_micros=cost,

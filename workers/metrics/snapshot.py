@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from routing.aggregates import AggregateRow, TrialRow
 from routing.budget import BudgetStatus
@@ -25,7 +25,9 @@ class Snapshot:
     """basis -> (model, micro-dollars): the day's tokens all on one model
     (`routing.report.counterfactuals`)"""
     trial_rows: Sequence[TrialRow] = ()
-    review: Mapping[str, Any] | None = None  # the latest stored routing review
+    trial_window: Sequence[TrialRow] = ()
+    """the trial rows of the last `TRIAL_WINDOW_DAYS` UTC days, merged per key and
+    candidate (the agreement gauges)"""
     batches: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     """state -> (provider batches not over yet, calls in them)"""
 

@@ -1,10 +1,11 @@
 """The `MetricsSource` of a deployment: its Redis (ledger, budgets, config) and broker.
 
 One scrape costs a handful of round trips: TIME, the day's ledger aggregates (one
-HGETALL), the config version (one GET; the config document itself only when the version
-changed), the budget status (one EVALSHA), the queue depths (one pipeline) and the
-provider batches (three). The
-counterfactual spend is priced from the aggregates and the config, with no round trip.
+HGETALL), the trial aggregates of the last 30 days (one pipeline of small hashes: the
+agreement gauges), the config version (one GET; the config document itself only when the
+version changed), the budget status (one EVALSHA), the queue depths (one pipeline) and
+the provider batches (three). The counterfactual spend is priced from the aggregates and
+the config, with no round trip.
 """
 
 from __future__ import annotations
@@ -14,17 +15,18 @@ from datetime import UTC, datetime
 
 import redis
 
+from routing.aggregates import merge
 from routing.batches import BatchStore
 from routing.budget import BudgetBook
 from routing.config import RoutingConfig
 from routing.connect import connect
 from routing.defaults import default_config
 from routing.ledger import Ledger
-from routing.report import counterfactuals
-from routing.review import load_review
+from routing.report import counterfactuals, report_days
 from routing.store import ConfigStore
 from workers.metrics.broker_depth import tier_depths
 from workers.metrics.snapshot import Snapshot
+from workers.metrics.trials import TRIAL_WINDOW_DAYS
 from workers.settings import Settings
 
 DAY = 86400
@@ -93,6 +95,6 @@ class RedisMetricsSource:
             config_version=version,
             queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
             trial_rows=self.ledger.trial_aggregates(day),
-            review=load_review(self.ledger),
+            trial_window=merge(self.ledger.trial_spans(report_days(day, TRIAL_WINDOW_DAYS))),
             batches=self.batches.summary(),
         )

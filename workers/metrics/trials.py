@@ -1,16 +1,21 @@
 """The shadow trials' metrics: today's samples by verdict and trial spend (counters, from
-the trial day aggregates), and the agreement of the latest stored routing review (gauges,
-with its 95% interval), per model key and candidate."""
+the trial day aggregates), and each candidate's agreement over the last 30 UTC days
+(gauges, with its 95% Wilson interval, computed at each scrape from the trial day
+aggregates: a trial shows on the dashboard from its first scored sample), per model key
+and candidate."""
 
 from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from routing.evidence import wilson
 from routing.money import usd
 from workers.metrics.snapshot import Snapshot
 
 TRIAL_LABELS = ("model_key", "candidate")
 VERDICTS = ("agree", "disagree", "candidate_invalid", "unjudged")
+# The agreement gauges' window, in UTC days (the review's default window).
+TRIAL_WINDOW_DAYS = 30
 
 
 def trial_metrics(snap: Snapshot) -> list[Metric]:
@@ -30,19 +35,19 @@ def trial_metrics(snap: Snapshot) -> list[Metric]:
         spend.add_metric(labels, usd(row.micros), created=snap.day_start)
     agreement = GaugeMetricFamily(
         "llm_router_trial_agreement", "Agreement of a trial candidate with production over "
-        "the latest routing review's window: the estimate and its 95% Wilson bounds.",
+        f"the last {TRIAL_WINDOW_DAYS} UTC days: the estimate and its 95% Wilson bounds.",
         labels=[*TRIAL_LABELS, "bound"],
     )
     reviewed = GaugeMetricFamily(
-        "llm_router_trial_review_samples", "Samples behind the latest routing review's "
-        "agreement figure.", labels=list(TRIAL_LABELS),
+        "llm_router_trial_review_samples", "Samples behind llm_router_trial_agreement (the "
+        f"last {TRIAL_WINDOW_DAYS} UTC days).", labels=list(TRIAL_LABELS),
     )
-    for key, entry in (snap.review or {}).get("model_keys", {}).items():
-        for trial in entry.get("trials", []):
-            labels = [key, trial["candidate"]]
-            reviewed.add_metric(labels, trial["samples"])
-            for bound, name in (("estimate", "agreement"), ("lower", "agreement_low"),
-                                ("upper", "agreement_high")):
-                if trial.get(name) is not None:
-                    agreement.add_metric([*labels, bound], trial[name])
+    for row in snap.trial_window:
+        labels = [row.model_key, row.model]
+        reviewed.add_metric(labels, row.samples)
+        if row.samples:
+            low, high = wilson(row.agree, row.samples)
+            for bound, value in (("estimate", row.agree / row.samples), ("lower", low),
+                                 ("upper", high)):
+                agreement.add_metric([*labels, bound], round(value, 4))
     return [samples, spend, agreement, reviewed]

@@ -6,6 +6,9 @@ work offline. Covers what pydantic's `model_json_schema()` emits: `$ref`/`$defs`
 or not), arrays (`minItems`/`maxItems`/`uniqueItems`), strings (`minLength`/`maxLength`,
 common `format`s), numbers and integers with bounds, booleans and null. `pattern` is not
 solved; a field with a pattern gets a plain word.
+
+`schema_instance_unlike` gives a value that differs from another instance wherever the
+schema leaves room (a wrong answer, for the simulated provider's error rates).
 """
 
 from __future__ import annotations
@@ -37,6 +40,22 @@ def schema_instance(schema: Mapping[str, Any], seed: int) -> Any:
     return _Builder(schema, random.Random(seed)).build(schema, 0)
 
 
+def schema_instance_unlike(schema: Mapping[str, Any], seed: int, other: Any) -> Any:
+    """A value valid against `schema` that differs from `other` (an instance of it) in
+    every field where the schema allows another value: another enum member, the other
+    boolean, another number or text; a list's items avoid all of `other`'s items (so a
+    list read as a set differs too), where the schema leaves room."""
+    return _Builder(schema, random.Random(seed)).build(schema, 0, [other])
+
+
+def _items_of(values: list[Any]) -> list[Any]:
+    return [item for value in values if isinstance(value, list) for item in value]
+
+
+def _fields_of(values: list[Any], name: str) -> list[Any]:
+    return [value[name] for value in values if isinstance(value, dict) and name in value]
+
+
 class _Builder:
     def __init__(self, root: Mapping[str, Any], rng: random.Random) -> None:
         self.root = root
@@ -55,23 +74,28 @@ class _Builder:
             seen += 1
         return schema
 
-    def build(self, schema: Mapping[str, Any], depth: int) -> Any:
+    def build(self, schema: Mapping[str, Any], depth: int,
+              avoid: list[Any] | None = None) -> Any:
+        """An instance of `schema`; `avoid`: values to differ from where possible."""
         schema = self.resolve(schema)
+        avoid = avoid or []
         if "const" in schema:
             return schema["const"]
         if schema.get("enum"):
-            return self.rng.choice(list(schema["enum"]))
+            options = list(schema["enum"])
+            other = [v for v in options if v not in avoid]
+            return self.rng.choice(other or options)
         for key in ("anyOf", "oneOf"):
             if schema.get(key):
                 options = [self.resolve(o) for o in schema[key]]
                 non_null = [o for o in options if o.get("type") != "null"]
-                return self.build(non_null[0], depth + 1) if non_null else None
+                return self.build(non_null[0], depth + 1, avoid) if non_null else None
         if schema.get("allOf"):
             merged: dict[str, Any] = {}
             for part in schema["allOf"]:
                 merged.update(self.resolve(part))
             merged.update({k: v for k, v in schema.items() if k != "allOf"})
-            return self.build(merged, depth + 1)
+            return self.build(merged, depth + 1, avoid)
         kind = schema.get("type")
         if isinstance(kind, list):
             kinds = [k for k in kind if k != "null"]
@@ -79,15 +103,17 @@ class _Builder:
         if kind is None:
             kind = "object" if "properties" in schema else "string"
         if depth > _MAX_DEPTH:
-            return None if kind == "null" else self.scalar(kind, {})
+            return None if kind == "null" else self.scalar(kind, {}, avoid)
         if kind == "object":
             props = schema.get("properties", {})
-            return {name: self.build(sub, depth + 1) for name, sub in props.items()}
+            return {name: self.build(sub, depth + 1, _fields_of(avoid, name))
+                    for name, sub in props.items()}
         if kind == "array":
-            return self.array(schema, depth)
-        return self.scalar(str(kind), schema)
+            return self.array(schema, depth, _items_of(avoid))
+        return self.scalar(str(kind), schema, avoid)
 
-    def array(self, schema: Mapping[str, Any], depth: int) -> list[Any]:
+    def array(self, schema: Mapping[str, Any], depth: int,
+              avoid: list[Any] | None = None) -> list[Any]:
         prefix = list(schema.get("prefixItems", ()))
         low = int(schema.get("minItems", 1))
         high = int(schema.get("maxItems", max(low, 3)))
@@ -97,22 +123,29 @@ class _Builder:
         out: list[Any] = []
         for i in range(count):
             sub = prefix[i] if i < len(prefix) else items
-            value = self.build(sub, depth + 1)
+            value = self.build(sub, depth + 1, avoid)
             tries = 0
             while schema.get("uniqueItems") and value in out and tries < 20:
-                value = self.build(sub, depth + 1)
+                value = self.build(sub, depth + 1, [*(avoid or []), *out])
                 tries += 1
             out.append(value)
         return out
 
-    def scalar(self, kind: str, schema: Mapping[str, Any]) -> Any:
+    def scalar(self, kind: str, schema: Mapping[str, Any],
+               avoid: list[Any] | None = None) -> Any:
         if kind == "null":
             return None
         if kind == "boolean":
-            return self.rng.random() < 0.5
-        if kind in ("integer", "number"):
-            return self.number(kind == "integer", schema)
-        return self.string(schema)
+            other = [b for b in (False, True) if b not in (avoid or [])]
+            return other[0] if len(other) == 1 else self.rng.random() < 0.5
+        make = ((lambda: self.number(kind == "integer", schema))
+                if kind in ("integer", "number") else (lambda: self.string(schema)))
+        value = make()
+        for _ in range(20):  # another value than the ones to avoid, where there is one
+            if not avoid or value not in avoid:
+                break
+            value = make()
+        return value
 
     def number(self, integer: bool, schema: Mapping[str, Any]) -> int | float:
         low = schema.get("minimum", schema.get("exclusiveMinimum"))

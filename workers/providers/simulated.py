@@ -8,8 +8,11 @@ Text: a function of (model, system, messages) only, seeded by their SHA-256.
   offline. Constraints that depend on the input (say, "one of these labels") must be in
   the schema (an `enum`) for the simulated reply to honour them. The answer is the
   input's: every model gives the same one, except that a model with an error rate
-  (`error_rates`, LLM_ROUTER_SIMULATED_ERROR_RATES) gives its own, different one on that
-  share of inputs (deterministically), so shadow trials measure agreement offline.
+  (`error_rates`, LLM_ROUTER_SIMULATED_ERROR_RATES, by provider model id) gives a wrong
+  one on that share of inputs (deterministically): every field takes another value than
+  the right answer's where its schema allows one (another label, the other boolean, other
+  ids), so on typed outputs the rate is the share of answers that disagree with a correct
+  model's, and shadow trials measure agreement offline.
 - Otherwise a phrase of 30 to 249 estimated tokens, cut at `max_tokens`.
 
 Usage: input tokens are `routing.tokens.estimate_tokens` of the request. With
@@ -30,11 +33,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from routing.config import ModelSpec
 from routing.pricing import Usage
 from routing.tokens import estimate_text_tokens, estimate_tokens
 from workers.contract import find_schema as schema_in
 from workers.providers.base import Completion, CompletionRequest
-from workers.providers.schema_instance import WORDS, schema_instance
+from workers.providers.schema_instance import WORDS, schema_instance, schema_instance_unlike
 
 MIN_CACHE_TOKENS = 1024
 CACHE_TTL_S = 300.0
@@ -52,6 +56,31 @@ def request_seed(request: CompletionRequest, *, with_model: bool = True) -> int:
         digest.update(part.encode())
         digest.update(b"\0")
     return int.from_bytes(digest.digest()[:8], "big")
+
+
+def error_rate_problems(rates: Mapping[str, float], models: Mapping[str, ModelSpec],
+                        *, simulated: bool) -> list[str]:
+    """What is wrong with LLM_ROUTER_SIMULATED_ERROR_RATES against the config's models
+    (rates are looked up by the model id a request names, its `provider_model`): each
+    name that matches none, and every name when the provider mode is live."""
+    if not rates:
+        return []
+    if not simulated:
+        return [f"set, but LLM_ROUTER_PROVIDER_MODE is live: the rates of "
+                f"{', '.join(sorted(rates))} apply to the simulated provider only"]
+    ids = {spec.provider_model for spec in models.values()}
+    problems = []
+    for name in sorted(rates):
+        if name in ids:
+            continue
+        if name in models:
+            problems.append(f"'{name}' is the catalog name of provider model "
+                            f"'{models[name].provider_model}': rates go by provider model, "
+                            f"write {models[name].provider_model}={rates[name]:g}")
+        else:
+            problems.append(f"'{name}' is no model of the routing config, its rate is never "
+                            f"used (models: {', '.join(sorted(ids))})")
+    return problems
 
 
 class SimulatedProvider:
@@ -77,7 +106,7 @@ class SimulatedProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         started = time.perf_counter()
         seed = request_seed(request)
-        text, stop = self._text(request, seed, self._typed_seed(request, seed))
+        text, stop = self._text(request, seed, self._wrong(request, seed))
         usage = Usage(output_tokens=min(estimate_text_tokens(text), request.max_tokens),
                       **self._input_usage(request))
         remaining = self.latency - (time.perf_counter() - started)
@@ -93,20 +122,21 @@ class SimulatedProvider:
             stop_reason=stop,
         )
 
-    def _typed_seed(self, request: CompletionRequest, seed: int) -> int:
-        """The seed of a typed answer: the input's alone (every model gives the same one),
-        except with the model's error rate, when the model's own seed makes it differ."""
+    def _wrong(self, request: CompletionRequest, seed: int) -> bool:
+        """Whether the model answers this input wrongly (its error rate's share of inputs,
+        chosen by the model's own seed)."""
         rate = self.error_rates.get(request.model, 0.0)
-        if rate > 0 and (seed % 1_000_003) / 1_000_003 < rate:
-            return seed
-        return request_seed(request, with_model=False)
+        return rate > 0 and (seed % 1_000_003) / 1_000_003 < rate
 
     @staticmethod
-    def _text(request: CompletionRequest, seed: int, typed_seed: int) -> tuple[str, str]:
+    def _text(request: CompletionRequest, seed: int, wrong: bool) -> tuple[str, str]:
         schema = find_schema(request)
         if schema is not None:
+            # The input's answer (every model's), or one unlike it in every field.
             # Never cut JSON: a truncated document would fail validation for no reason.
-            return json.dumps(schema_instance(schema, typed_seed)), "end_turn"
+            right = schema_instance(schema, request_seed(request, with_model=False))
+            value = schema_instance_unlike(schema, seed, right) if wrong else right
+            return json.dumps(value), "end_turn"
         rng = random.Random(seed)
         target = 30 + seed % 220
         words = [f"Simulated reply from {request.model}:"]
