@@ -76,6 +76,7 @@ def test_live_config_set_reaches_a_running_worker_process(
     assert (after["model"], after["queue"]) == ("claude-sonnet-4-5", "llm.sonnet")
 
 
+@pytest.mark.one_broker  # the Redis transport's leases (RabbitMQ's: tests/test_rabbitmq.py)
 def test_task_of_a_killed_worker_completes_on_another(
     isolated: tuple[dict[str, str], Celery],
     llm_server: LLMServer,
