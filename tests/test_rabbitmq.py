@@ -28,7 +28,7 @@ from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
 from workers.celery_config import celery_config
 from workers.execution.runner import countdown_of
-from workers.metrics.amqp_depth import AmqpAddress
+from workers.metrics.amqp_depth import AmqpAddress, AmqpQueueDepths
 from workers.metrics.source import RedisMetricsSource
 from workers.settings import Settings
 
@@ -197,6 +197,14 @@ def test_metrics_count_the_messages_waiting_in_each_tier_queue(rabbit: Rabbit) -
         source.close()
     assert depths == {name: (spec.queue, 3 if name == "opus" else 0)
                       for name, spec in default_config().tiers.items()}
+
+
+def test_metrics_name_a_rabbitmq_they_cannot_reach() -> None:
+    depths = AmqpQueueDepths("amqp://ops:secret@127.0.0.1:1/prod", timeout=2)
+    with pytest.raises(ConnectionError) as info:
+        depths.queue_depths(["llm.haiku"])
+    assert "RabbitMQ at 127.0.0.1:1 (vhost 'prod', user 'ops')" in str(info.value)
+    assert "secret" not in str(info.value)
 
 
 @pytest.mark.parametrize(("url", "address"), [

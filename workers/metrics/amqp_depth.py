@@ -54,14 +54,21 @@ class AmqpQueueDepths:
         self._conn: Any = None
 
     def queue_depths(self, queues: Iterable[str]) -> dict[str, int]:
-        """Waiting messages per queue name (0 for a queue not declared yet)."""
+        """Waiting messages per queue name (0 for a queue not declared yet). Raises
+        `ConnectionError` naming the broker when it cannot be asked."""
         names = list(queues)
         with self._lock:
             try:
-                return self._count(names)
-            except (OSError, amqp.exceptions.ConnectionError):
-                self._drop()  # a connection lost since the last scrape: once more
-                return self._count(names)
+                try:
+                    return self._count(names)
+                except (OSError, amqp.exceptions.ConnectionError):
+                    self._drop()  # a connection lost since the last scrape: once more
+                    return self._count(names)
+            except (OSError, amqp.exceptions.AMQPError) as exc:
+                self._drop()
+                a = self.address
+                raise ConnectionError(f"RabbitMQ at {a.host} (vhost '{a.virtual_host}', "
+                                      f"user '{a.userid}'): {exc}") from exc
 
     def close(self) -> None:
         with self._lock:
