@@ -12,11 +12,16 @@ it; it never skips.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
+from typing import Any
 
 import pytest
+import redis
+from amqp.exceptions import NotFound
+from kombu import Connection
 
 from tests.support.redis import delete_matching
 
@@ -83,3 +88,27 @@ class BrokerPlaces:
         if url.startswith("amqp://"):
             rabbitmqctl("delete_vhost", url.rsplit("/", 1)[1])
         delete_matching(self.redis_url, f"{env['LLM_ROUTER_BROKER_PREFIX']}*")
+
+
+def waiting(env: dict[str, str], queue: str) -> list[dict[str, Any]]:
+    """The messages waiting in `queue` of the broker place `env` names (each with its
+    Celery `headers`), left where they are."""
+    url = env.get("LLM_ROUTER_BROKER_URL", "")
+    if url.startswith("amqp://"):
+        found: list[dict[str, Any]] = []
+        with Connection(url) as conn:
+            channel: Any = conn.channel()
+            try:
+                channel.queue_declare(queue, passive=True)
+            except NotFound:
+                return found
+            # (fetched unacknowledged: they go back to the queue when the connection closes)
+            while (message := channel.basic_get(queue)) is not None:
+                found.append({"headers": message.headers})
+        return found
+    client = redis.Redis.from_url(env["LLM_ROUTER_REDIS_URL"])
+    try:
+        raw = client.lrange(env["LLM_ROUTER_BROKER_PREFIX"] + queue, 0, -1)
+    finally:
+        client.close()
+    return [json.loads(m) for m in raw]
