@@ -76,7 +76,9 @@ fi
 # Three test processes on two cores: most tests wait on workers, Redis and the test LLM
 # server, not on the CPU (LLM_ROUTER_TEST_PROCESSES=0: one process).
 .venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" "$@"
-# The broker tests again, on RabbitMQ (tests/conftest.py marks them `broker`).
+# The broker tests again, on RabbitMQ (tests/conftest.py marks them `broker`), each file
+# in one process (--dist loadfile): a module's costly fixture (test_flower's workers and
+# Flower) is then built once, not once per process (61 s instead of 77 s here).
 echo "== the broker tests once more, on RabbitMQ (LLM_ROUTER_TEST_BROKER=amqp) ==" >&2
 LLM_ROUTER_TEST_BROKER=amqp .venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" \
-    -m broker "$@"
+    --dist loadfile -m broker "$@"
