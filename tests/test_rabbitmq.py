@@ -174,6 +174,43 @@ def test_a_sub_second_retry_after_waits_whole_seconds_never_less(
     assert (out["attempts"], out["queue"]) == (2, "llm.haiku")
 
 
+def test_retries_fallbacks_and_escalations_travel_between_tier_workers(
+    rabbit: Rabbit, llm_server: LLMServer, worker_processes: list[WorkerProcess]
+) -> None:
+    # Given a Haiku worker and a Sonnet worker, each consuming its own queue only: every
+    # hop to the other tier is re-published through RabbitMQ, not run in place
+    haiku = WorkerProcess(rabbit.env, ["llm.haiku"], "haiku")
+    sonnet = WorkerProcess(rabbit.env, ["llm.sonnet"], "sonnet")
+    worker_processes += [haiku, sonnet]
+    haiku.wait_ready()
+    sonnet.wait_ready()
+    fallback = default_config().model_keys["monitoring"].fallbacks[0]
+    # When Haiku is overloaded for every attempt of a monitoring task
+    llm_server.overloaded(times=3, model=HAIKU)
+    sent = rabbit.producer.send_task("llm.run", kwargs={"model_key": "monitoring",
+                                                        "prompt": "m"})
+    out = sent.get(timeout=60)
+    # Then its retries waited in RabbitMQ (countdowns) and its fallback ran on the Sonnet
+    # tier's worker
+    assert (out["model"], out["queue"], out["fallback_from"]) == (
+        fallback, "llm.sonnet", [HAIKU])
+    assert len(llm_server.requests_for(HAIKU)) == 3 and out["attempts"] == 4
+    wait_until(lambda: f"llm.run[{sent.id}] succeeded" in sonnet.output(), timeout=10,
+               what="the fallback's success in the Sonnet worker's log")
+    # When a typed task's Haiku output fails validation (a label that was not offered)
+    llm_server.set_reply(json.dumps({"label": "maybe", "confidence": 0.9}), model=HAIKU)
+    llm_server.set_reply(json.dumps({"label": "spam", "confidence": 0.9}))
+    typed = rabbit.producer.send_task("tasks.classification",
+                                      kwargs={"text": "WIN A PRIZE", "labels": ["spam", "ham"]})
+    escalated = typed.get(timeout=60)
+    # Then it escalated to the Sonnet tier, where the other worker answered
+    assert escalated["escalated_from"] == [HAIKU]
+    assert (escalated["model"], escalated["queue"]) == DESIGN_ROUTES["orchestration"]
+    assert escalated["output"]["label"] == "spam"
+    wait_until(lambda: f"tasks.classification[{typed.id}] succeeded" in sonnet.output(),
+               timeout=10, what="the escalation's success in the Sonnet worker's log")
+
+
 @pytest.mark.parametrize(("delay", "amqp", "redis"),
                          [(0.3, 1.0, 0.3), (1.0, 1.0, 1.0), (2.01, 3.0, 2.01)])
 def test_countdowns_are_whole_seconds_rounded_up_on_rabbitmq_only(
