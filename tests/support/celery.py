@@ -91,7 +91,6 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
     session.store.init(author="tests")
     yield session
     reset_runtime()
-    app.pool.force_close_all()
     broker.drop(place)
     for key, value in saved.items():
         if value is None:
