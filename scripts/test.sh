@@ -78,7 +78,7 @@ fi
 .venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" "$@"
 # The broker tests again, on RabbitMQ (tests/conftest.py marks them `broker`), each file
 # in one process (--dist loadfile): a module's costly fixture (test_flower's workers and
-# Flower) is then built once, not once per process (61 s instead of 77 s here).
+# Flower) is then built once, not once per process (61 s instead of 77 s here, for 88 tests).
 echo "== the broker tests once more, on RabbitMQ (LLM_ROUTER_TEST_BROKER=amqp) ==" >&2
 LLM_ROUTER_TEST_BROKER=amqp .venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" \
     --dist loadfile -m broker "$@"
