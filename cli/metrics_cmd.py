@@ -54,6 +54,9 @@ def metrics(
                 fail(f"cannot read the metrics: Redis at {redact_url(settings.redis_url)} "
                      f"did not answer ({exc}); check LLM_ROUTER_REDIS_URL and that Redis is "
                      "running")
+            except ConnectionError as exc:  # the broker's queue depths (RabbitMQ)
+                fail(f"cannot read the queue depths: {exc}; check LLM_ROUTER_BROKER_URL and "
+                     "that the broker is running")
             sys.stdout.write(generate_latest(registry_for(source)).decode())
             return
         chosen = port if port is not None else (settings.metrics_port or DEFAULT_PORT)

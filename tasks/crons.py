@@ -10,22 +10,19 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-import redis
 from celery import Task
 
 from routing.money import usd
 from tasks.inbox import INBOX, CurationInbox
 from workers.app import app
 from workers.execution.runtime import get_runtime
-from workers.metrics.broker_depth import tier_depths
+from workers.metrics.broker_depth import open_depths, tier_depths
 
 log = logging.getLogger(__name__)
 
 CURATION_INBOX = INBOX
 CURATION_BATCH = 50
-REDIS_SCHEMES = ("redis", "rediss", "unix")
 
 
 class Cron(Task):  # type: ignore[type-arg]
@@ -38,12 +35,10 @@ def observe() -> list[str]:
     rt = get_runtime()
     cfg = rt.live.get()
     lines = [f"routing config version {cfg.version}"]
-    if urlsplit(rt.settings.broker_url).scheme in REDIS_SCHEMES:  # not the demo's memory://
-        broker = redis.Redis.from_url(rt.settings.broker_url)
+    broker = open_depths(rt.settings)  # None: the demo's memory://
+    if broker is not None:
         try:
-            depths = tier_depths(
-                broker, {n: t.queue for n, t in cfg.tiers.items()}, rt.settings.broker_prefix
-            )
+            depths = tier_depths(broker, {n: t.queue for n, t in cfg.tiers.items()})
         finally:
             broker.close()
         lines += [f"queue {cfg.tiers[t].queue}: {n} waiting" for t, n in sorted(depths.items())]

@@ -76,3 +76,29 @@ def test_celery_connects_through_the_transport_for_a_redis_url(url: str) -> None
         assert conn.as_uri().split("://")[0] == url.split("://")[0]
         assert bool(conn.ssl) == url.startswith("rediss")
     app.close()
+
+
+def test_a_rabbitmq_broker_gets_quorum_tier_queues_and_publisher_confirms() -> None:
+    conf = config("amqp://guest:guest@rabbit:5672//")
+    assert conf["broker_transport_options"] == {"confirm_publish": True}
+    queues = {q.name: q for q in conf["task_queues"]}  # type: ignore[attr-defined]
+    tiers = {tier.queue for tier in default_config().tiers.values()}
+    assert set(queues) == {"celery", *tiers}
+    for name in tiers:
+        # durable quorum queues on a topic exchange (Celery's native delayed delivery)
+        queue = queues[name]
+        assert queue.queue_arguments == {"x-queue-type": "quorum"} and queue.durable
+        assert (queue.exchange.name, queue.exchange.type, queue.routing_key) == (
+            "llm.tiers", "topic", name)
+    # The default queue as any Celery app declares it (foreign producers send there)
+    assert not queues["celery"].queue_arguments
+    assert (queues["celery"].exchange.name, queues["celery"].exchange.type) == ("celery",
+                                                                                "direct")
+    # A tier queue Celery creates later (a tier added to the config) is made the same way
+    assert (conf["task_create_missing_queue_type"],
+            conf["task_create_missing_queue_exchange_type"]) == ("quorum", "topic")
+    # ...and a Redis broker keeps Celery's defaults
+    redis_conf = config("redis://127.0.0.1:6379/0")
+    assert (redis_conf["task_create_missing_queue_type"],
+            redis_conf["task_create_missing_queue_exchange_type"]) == ("classic", None)
+    assert all(not q.queue_arguments for q in redis_conf["task_queues"])  # type: ignore[attr-defined]

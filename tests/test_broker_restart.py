@@ -27,6 +27,8 @@ IN_FLIGHT = 6   # over two workers of 4 threads: both busy
 AFTER = 8       # each worker holds 4 at most: both take some
 QUEUES = ["llm.haiku", "celery"]
 
+pytestmark = pytest.mark.one_broker
+
 
 def runs(llm: LLMServer, marker: str) -> int:
     """How many provider calls carried `marker` in their prompt (one per execution)."""

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import uuid
+from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.celery import ROOT, Session
-from tests.support.redis import delete_matching
+from tests.support.celery import ROOT
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -20,13 +19,12 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_a_worker_that_fails_at_start_exits_with_celerys_status(
-    celery: Session, tmp_path: Path
+    own_broker: Callable[[], dict[str, str]], tmp_path: Path
 ) -> None:
     # Given a pid file naming a live process (this one): Celery refuses to start
     pidfile = tmp_path / "worker.pid"
     pidfile.write_text(f"{os.getpid()}\n")
-    prefix = f"{celery.namespace}:exit-{uuid.uuid4().hex[:6]}:"
-    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    env = own_broker()
     # When the worker starts, from llm-router and from celery
     ours = run(env, "-m", "cli", "worker", "--tier", "haiku", "--pidfile", str(pidfile))
     theirs = run(env, "-m", "celery", "-A", "workers.app", "worker", "--pidfile", str(pidfile))
@@ -36,9 +34,9 @@ def test_a_worker_that_fails_at_start_exits_with_celerys_status(
     assert ours.returncode == theirs.returncode, ours.stderr[-2000:]
 
 
-def test_a_warm_shutdown_exits_0(celery: Session) -> None:
-    prefix = f"{celery.namespace}:exit-{uuid.uuid4().hex[:6]}:"
-    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+def test_a_warm_shutdown_exits_0(own_broker: Callable[[], dict[str, str]]) -> None:
+    env = own_broker()
+    prefix = env["LLM_ROUTER_BROKER_PREFIX"]
     proc = subprocess.Popen(
         [sys.executable, "-m", "cli", "worker", "--tier", "haiku", "--loglevel", "INFO",
          "--without-mingle", "--without-gossip", "--hostname", f"exit-{prefix[-7:-1]}@localhost"],
@@ -63,4 +61,3 @@ def test_a_warm_shutdown_exits_0(celery: Session) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
-        delete_matching(celery.env["LLM_ROUTER_REDIS_URL"], f"{prefix}*")

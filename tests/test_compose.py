@@ -25,6 +25,7 @@ from workers.settings import Settings
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 REDIS_URL = "redis://redis:6379/0"
+BROKER_URL = "${LLM_ROUTER_BROKER_URL:-redis://redis:6379/0}"
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|AUTH)$")
 PROVIDER_KEYS = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MOONSHOT_API_KEY", "GEMINI_API_KEY"}
 
@@ -225,8 +226,42 @@ def test_every_app_service_uses_the_compose_redis(services: dict[str, dict[str, 
     assert set(apps) >= {"config-init", "beat", "flower", "metrics", "worker-haiku"}
     for name, svc in apps.items():
         env = svc["environment"]
-        for var in ("LLM_ROUTER_REDIS_URL", "LLM_ROUTER_BROKER_URL", "LLM_ROUTER_RESULT_BACKEND"):
+        for var in ("LLM_ROUTER_REDIS_URL", "LLM_ROUTER_RESULT_BACKEND"):
             assert env[var] == REDIS_URL, f"{name}: {var}"
+        # the broker too, unless .env names another (the rabbitmq profile's)
+        assert env["LLM_ROUTER_BROKER_URL"] == BROKER_URL, name
+
+
+def test_the_rabbitmq_profile_runs_rabbitmq_for_the_workers_that_point_at_it(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    rabbit = services["rabbitmq"]
+    # Off unless asked for; with the management API (Flower's broker page, the UI)
+    assert rabbit["profiles"] == ["rabbitmq"]
+    assert str(rabbit["image"]).startswith("rabbitmq:3-management")
+    assert "rabbitmq-diagnostics" in rabbit["healthcheck"]["test"]
+    assert any(str(v).endswith(":/var/lib/rabbitmq") for v in rabbit["volumes"])
+    assert rabbit["hostname"] == "rabbitmq"  # its data lives under its node name
+    # Credentials from .env only (RabbitMQ's guest may not connect from another container)
+    assert rabbit["environment"] == {"RABBITMQ_DEFAULT_USER": None, "RABBITMQ_DEFAULT_PASS": None}
+    assert services["flower"]["environment"]["FLOWER_BROKER_API"] is None
+    # The app services reach it by the URL .env gives: the compose file names no credential
+    text = COMPOSE.read_text("utf-8")
+    assert not re.search(r"amqp://[^\s]*@", text.split("services:", 1)[1])
+    # Every profile of the file is valid (docker-compose resolves the broker URL from .env)
+    binary = shutil.which("docker-compose")
+    if binary is not None:
+        url = "amqp://llmr:pw@rabbitmq:5672//"
+        proc = subprocess.run(
+            [binary, "-f", str(COMPOSE), "--profile", "rabbitmq", "config"],
+            cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, "LLM_ROUTER_BROKER_URL": url},
+        )
+        assert proc.returncode == 0, proc.stderr
+        resolved = yaml.safe_load(proc.stdout)["services"]
+        assert "rabbitmq" in resolved
+        for name in _app_services(services):
+            assert resolved[name]["environment"]["LLM_ROUTER_BROKER_URL"] == url, name
 
 
 def test_workers_receive_every_setting_and_only_workers_get_keys(

@@ -1,11 +1,14 @@
 """Flower against the real system: a subprocess Flower with basic auth, one real worker per
 tier (started like `llm-router worker --tier T`), real `llm.run` tasks against the test LLM
-server, all on the test Redis under an isolated broker key prefix.
+server, all on the test broker in a place of their own (a key prefix on Redis, a vhost on
+RabbitMQ).
 
 Checks: every tier queue has its worker in `/api/workers` (inspect replies travel through
-the prefixed broker), a finished task shows its model key, model and cost, nothing is
-served without the right credentials, and no provider key appears in anything Flower
-serves, logs or persists, although Flower and the workers run with the keys set.
+that place), a finished task shows its model key, model and cost, nothing is served
+without the right credentials, and no provider key appears in anything Flower serves,
+logs or persists, although Flower and the workers run with the keys set. On RabbitMQ,
+Flower's queue lengths come from the management API (`--broker_api`), which this machine
+does not run: its broker page and `/api/queues/length` list no queue there.
 """
 
 from __future__ import annotations
@@ -21,18 +24,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import pytest
 from celery import Celery
 
 from routing.defaults import default_config
+from tests.support.broker import TEST_BROKER
 from tests.support.celery import Session, foreign_app
 from tests.support.flower import TASK_COLUMNS, FlowerProcess, TierWorker
 from tests.support.llm_server import REDACTED, SECRET_HEADERS, TEST_KEYS, LLMServer
 from tests.support.wait import wait_until
 from workers.celery_config import celery_config
-from workers.settings import get_settings
+from workers.settings import Settings
 
 AUTH = "ops:flower-test-pass"
 # A realistic answer, longer than Celery's 1024-character repr of a result in its events.
@@ -90,9 +94,10 @@ def stack(
     llm = llm_server_session
     llm.reset()
     llm.set_reply(LONG_REPLY)
-    # Only the processes started here use this broker prefix (events, inspect, queues).
-    prefix = f"{celery_session.namespace}:flower-{uuid.uuid4().hex[:6]}:"
-    env = {**celery_session.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    # Only the processes started here use this broker place (events, inspect, queues).
+    place = celery_session.broker.place(
+        f"{celery_session.namespace}:flower-{uuid.uuid4().hex[:6]}:")
+    env = {**celery_session.env, **place}
     assert all(env[name] == value for name, value in TEST_KEYS.items())  # Flower gets them too
     cfg = default_config()
     queues = {tier: spec.queue for tier, spec in cfg.tiers.items()}
@@ -101,9 +106,8 @@ def stack(
                            basic_auth=AUTH)
     stack = Stack(env, flower, workers, queues)
     producer = Celery("producer")
-    producer.conf.update(celery_config(get_settings().model_copy(
-        update={"broker_prefix": prefix}), cfg))
-    foreign = foreign_app(env["LLM_ROUTER_REDIS_URL"], prefix)
+    producer.conf.update(celery_config(Settings(**env), cfg))
+    foreign = foreign_app(env)
     try:
         for worker in workers.values():
             worker.wait_ready(60)
@@ -139,6 +143,7 @@ def stack(
         producer.close()
         foreign.close()
         llm.reset()
+        celery_session.broker.drop(place)
 
 
 def _finished(stack: Stack, task_id: str) -> dict[str, Any] | None:
@@ -154,9 +159,14 @@ def test_api_workers_lists_the_tier_worker_of_every_tier_queue(stack: Stack) -> 
         queues = {q["name"] for q in info["active_queues"]}
         assert stack.queues[tier] in queues, (tier, queues)
         assert "llm.run" in info["registered"]
-        # the inspect replies came back through the prefixed broker
-        prefix = stack.env["LLM_ROUTER_BROKER_PREFIX"]
-        assert info["stats"]["broker"]["transport_options"]["global_keyprefix"] == prefix
+        # the inspect replies came back through the stack's own broker place
+        broker = info["stats"]["broker"]
+        if TEST_BROKER == "amqp":
+            vhost = urlsplit(stack.env["LLM_ROUTER_BROKER_URL"]).path[1:]
+            assert broker["virtual_host"] == vhost
+        else:
+            prefix = stack.env["LLM_ROUTER_BROKER_PREFIX"]
+            assert broker["transport_options"]["global_keyprefix"] == prefix
     # Exactly one worker serves each tier queue
     serving = {
         q["name"]: name for name, info in stack.listing.items()
@@ -292,7 +302,11 @@ def test_no_provider_key_in_anything_flower_serves_logs_or_stores(
     assert all(task_id in bodies["/api/tasks"] for task_id in stack.results)
     some_id, some = next(iter(stack.results.items()))
     assert json.loads(bodies[f"/api/task/result/{some_id}"])["result"] == some
-    assert stack.queues["kimi"] in bodies["/api/queues/length"]
+    lengths = json.loads(bodies["/api/queues/length"])["active_queues"]
+    if TEST_BROKER == "amqp":  # (RabbitMQ's management API, which is not running here)
+        assert lengths == []
+    else:
+        assert stack.queues["kimi"] in {q["name"] for q in lengths}
 
     # The persisted state (saved every second) holds the finished tasks too
     def saved() -> bytes | None:

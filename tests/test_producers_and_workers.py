@@ -6,8 +6,7 @@ import os
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from celery import Celery
@@ -23,8 +22,7 @@ from workers.settings import Settings
 def test_foreign_producer_gets_its_task_run_on_the_right_tier(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    env = worker.env
-    app = foreign_app(env["LLM_ROUTER_REDIS_URL"], env["LLM_ROUTER_BROKER_PREFIX"])
+    app = foreign_app(worker.env)
     try:
         # When a foreign app sends llm.run by name, naming no queue
         sent = app.send_task("llm.run", kwargs={"model_key": "code_review", "prompt": "diff"})
@@ -38,11 +36,13 @@ def test_foreign_producer_gets_its_task_run_on_the_right_tier(
 
 
 @pytest.fixture
-def isolated(celery: Session) -> Iterator[tuple[dict[str, str], Celery]]:
-    """An environment with its own broker prefix, so only subprocess workers see it."""
-    prefix = f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:"
-    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
-    app = foreign_app(env["LLM_ROUTER_REDIS_URL"], prefix)
+def isolated(
+    own_broker: Callable[[], dict[str, str]],
+) -> Iterator[tuple[dict[str, str], Celery]]:
+    """An environment with a broker of its own, so only subprocess workers see it, and a
+    foreign producer on it."""
+    env = own_broker()
+    app = foreign_app(env)
     yield env, app
     app.close()
 
@@ -76,6 +76,7 @@ def test_live_config_set_reaches_a_running_worker_process(
     assert (after["model"], after["queue"]) == ("claude-sonnet-4-5", "llm.sonnet")
 
 
+@pytest.mark.one_broker  # the Redis transport's leases (RabbitMQ's: tests/test_rabbitmq.py)
 def test_task_of_a_killed_worker_completes_on_another(
     isolated: tuple[dict[str, str], Celery],
     llm_server: LLMServer,

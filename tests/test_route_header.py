@@ -19,8 +19,7 @@ def _forged(**fields: Any) -> dict[str, Any]:
 
 
 def _send(worker: Session, header: Any) -> dict[str, Any]:
-    env = worker.env
-    app = foreign_app(env["LLM_ROUTER_REDIS_URL"], env["LLM_ROUTER_BROKER_PREFIX"])
+    app = foreign_app(worker.env)
     try:
         sent = app.send_task("llm.run", kwargs={"model_key": "lookup", "prompt": "q"},
                              queue="llm.haiku", headers={ROUTE_HEADER: header})

@@ -7,10 +7,12 @@ from typing import Any
 
 import pytest
 
+from routing.cooldown import Cooldowns
 from tests.support.celery import Session
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
+from workers.execution.runtime import get_runtime
 
 
 def test_rate_limited_call_waits_for_retry_after_then_succeeds(
@@ -35,6 +37,11 @@ def test_rate_limit_sets_a_cooldown_that_other_tasks_honor(
     first = run.delay(model_key="lookup", prompt="one")
     limited = wait_until(lambda: llm_server.requests_for("claude-haiku-4-5"), timeout=30,
                          what="the first, rate-limited call")[0]
+    # (its worker has the 429 and has set the cooldown: on RabbitMQ the next tasks would
+    # otherwise arrive within the millisecond the answer takes)
+    cooldowns = Cooldowns(get_runtime().redis, worker.namespace, refresh=0)
+    wait_until(lambda: cooldowns.remaining("claude-haiku-4-5") > 0, timeout=10,
+               what="the cooldown set after the 429")
     # When other tasks for the same model arrive during the cooldown
     others = [run.delay(model_key=key, prompt=f"other {i}")
               for i, key in enumerate(["lookup", "monitoring", "classification"])]

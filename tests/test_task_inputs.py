@@ -231,7 +231,7 @@ WORKER_CASES: list[tuple[str, list[Any], dict[str, Any], str]] = [
 def test_bad_input_sent_by_name_fails_named_with_no_reservation_and_no_call(
     worker: Session, llm_server: LLMServer, redis_client: redis.Redis
 ) -> None:
-    app = foreign_app(worker.env["LLM_ROUTER_REDIS_URL"], worker.env["LLM_ROUTER_BROKER_PREFIX"])
+    app = foreign_app(worker.env)
     try:
         for name, args, kwargs, says in WORKER_CASES:
             # When a producer that does not import this project sends the bad input

@@ -6,14 +6,14 @@ import json
 import os
 import subprocess
 import sys
-import uuid
+from collections.abc import Callable
 
 import pytest
-import redis
 from celery import Celery
 
 from routing.defaults import default_config
 from tests.support.batches import submit_waiting
+from tests.support.broker import waiting
 from tests.support.celery import Session, WorkerProcess
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
@@ -188,10 +188,12 @@ def test_crons_hand_their_work_to_the_typed_tasks(worker: Session, llm_server: L
     assert "calls" in review["summary"]
 
 
-def test_a_producer_importing_only_the_app_routes_at_send_time(celery: Session) -> None:
-    # Given a producer process that imports workers.app alone (not the task modules)
-    prefix = f"{celery.namespace}:send-{uuid.uuid4().hex[:6]}:"
-    env = {**os.environ, **celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+def test_a_producer_importing_only_the_app_routes_at_send_time(
+    own_broker: Callable[[], dict[str, str]],
+) -> None:
+    # Given a producer process that imports workers.app alone (not the task modules), on
+    # a broker no worker consumes
+    env = own_broker()
     probe = (
         "import json, sys\n"
         "from workers.app import app\n"
@@ -199,24 +201,16 @@ def test_a_producer_importing_only_the_app_routes_at_send_time(celery: Session) 
         "print(json.dumps({'id': r.id, 'tasks': sorted(m for m in sys.modules\n"
         "                  if m == 'tasks' or m.startswith('tasks.'))}))\n"
     )
-    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
-                          text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     sent = json.loads(done.stdout.strip().splitlines()[-1])
-    client = redis.Redis.from_url(celery.env["LLM_ROUTER_REDIS_URL"])
-    try:
-        # Then no task module was loaded, and the message is on the Haiku queue with the
-        # routing decision in its header (not on the default queue for a detour)
-        assert sent["tasks"] == []
-        model, queue = DESIGN_ROUTES["lookup"]
-        raw = client.lrange(f"{prefix}{queue}", 0, -1)
-        assert client.llen(f"{prefix}celery") == 0
-        assert len(raw) == 1
-        message = json.loads(raw[0])
-        assert message["headers"]["id"] == sent["id"]
-        route = message["headers"]["llmr_route"]
-        assert (route["model"], route["queue"], route["model_key"]) == (model, queue, "lookup")
-    finally:
-        for key in client.scan_iter(match=f"{prefix}*"):
-            client.delete(key)
-        client.close()
+    # Then no task module was loaded, and the message is on the Haiku queue with the
+    # routing decision in its header (not on the default queue for a detour)
+    assert sent["tasks"] == []
+    model, queue = DESIGN_ROUTES["lookup"]
+    assert waiting(env, "celery") == []
+    (message,) = waiting(env, queue)
+    assert message["headers"]["id"] == sent["id"]
+    route = message["headers"]["llmr_route"]
+    assert (route["model"], route["queue"], route["model_key"]) == (model, queue, "lookup")

@@ -87,6 +87,7 @@ def test_the_visibility_timeout_warning_names_the_variable_and_the_minimum() -> 
         "every worker and producer")
 
 
+@pytest.mark.one_broker  # the visibility timeout is the Redis broker's (RabbitMQ has none)
 def test_a_worker_with_a_short_visibility_timeout_warns_at_start(celery: Session) -> None:
     prefix = f"{celery.namespace}:vis-{uuid.uuid4().hex[:6]}:"
     env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}

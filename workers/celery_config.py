@@ -93,23 +93,15 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
             f"{' and '.join(unset)} (one Redis server, e.g. redis://redis-broker:6379/0, or "
             "an amqp:// broker)"
         )
-    visibility = visibility_timeout(settings, config)
-    transport: dict[str, Any] = {
-        "visibility_timeout": visibility,
-        # Look for messages of dead workers every few seconds (kombu's default sweep is
-        # 10 s x a throttle of 10, which can leave a lost task waiting ~100 s more).
-        "unacked_restore_interval": max(1, min(10, visibility // 3)),
-        "unacked_restore_throttle": 1,
-    }
     backend_transport: dict[str, Any] = {}
     if settings.broker_prefix:
-        transport["global_keyprefix"] = settings.broker_prefix
         backend_transport["global_keyprefix"] = settings.broker_prefix
+    broker = (_rabbitmq_broker(config) if settings.broker_kind == "amqp"
+              else _redis_broker(settings, config))
     return {
-        **_redis_broker(settings, transport),
+        **broker,
         "broker_url": settings.broker_url,
         "result_backend": backend_url(settings.result_backend),
-        "broker_transport_options": transport,
         "result_backend_transport_options": backend_transport,
         "broker_connection_retry_on_startup": True,
         "task_serializer": "json",
@@ -117,7 +109,6 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         "accept_content": ["json"],
         "result_accept_content": ["json"],
         "task_default_queue": DEFAULT_QUEUE,
-        "task_queues": tier_queues(config),
         "task_create_missing_queues": True,
         "task_routes": (route_task,),
         # Nothing lost: ack after the task ran; a killed worker's task goes back.
@@ -137,13 +128,50 @@ def celery_config(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
     }
 
 
-def _redis_broker(settings: Settings, transport: dict[str, Any]) -> dict[str, Any]:
+def _rabbitmq_broker(config: RoutingConfig) -> dict[str, Any]:
+    """On RabbitMQ, kombu's py-amqp transport with publisher confirms (a publish returns
+    once the broker has the message), the tier queues as quorum queues (replicated on a
+    cluster; a delivery whose consumer's connection drops goes back at once), and a tier
+    queue created later (a tier added to the config) made the same way. Countdowns use
+    Celery's native delayed delivery (`worker_detect_quorum_queues`, on by default): the
+    message waits in the broker, in whole seconds (`workers.execution.runner` rounds up)."""
+    return {
+        "broker_transport": None,
+        "broker_use_ssl": False,
+        "broker_transport_options": {"confirm_publish": True},
+        "task_queues": tier_queues(config, quorum=True),
+        "task_create_missing_queue_type": "quorum",
+        "task_create_missing_queue_exchange_type": "topic",
+        "broker_native_delayed_delivery_queue_type": "quorum",
+    }
+
+
+def _redis_broker(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
     """On a Redis broker, the hardened transport (workers/broker): a worker that dies has
     its tasks run again after its lease (seconds) instead of the visibility timeout, and a
-    Redis restart does not kill busy workers. Other brokers keep kombu's transport (said
-    explicitly: this configuration may update one made for a Redis broker)."""
+    Redis restart does not kill busy workers. Other brokers but RabbitMQ (memory://) keep
+    kombu's transport (said explicitly, as every broker setting: this configuration may
+    update one made for another broker)."""
+    visibility = visibility_timeout(settings, config)
+    transport: dict[str, Any] = {
+        "visibility_timeout": visibility,
+        # Look for messages of dead workers every few seconds (kombu's default sweep is
+        # 10 s x a throttle of 10, which can leave a lost task waiting ~100 s more).
+        "unacked_restore_interval": max(1, min(10, visibility // 3)),
+        "unacked_restore_throttle": 1,
+    }
+    if settings.broker_prefix:
+        transport["global_keyprefix"] = settings.broker_prefix
+    out: dict[str, Any] = {
+        "broker_transport": None,
+        "broker_use_ssl": False,
+        "broker_transport_options": transport,
+        "task_queues": tier_queues(config),
+        "task_create_missing_queue_type": "classic",
+        "task_create_missing_queue_exchange_type": None,
+    }
     if not is_redis_url(settings.broker_url):
-        return {"broker_transport": None, "broker_use_ssl": False}
+        return out
     transport.update({
         "lease_timeout": settings.broker_lease_seconds,
         "lease_renew_interval": settings.broker_lease_renew_seconds,
@@ -152,8 +180,7 @@ def _redis_broker(settings: Settings, transport: dict[str, Any]) -> dict[str, An
     })
     url = urlsplit(settings.broker_url.split(";", 1)[0])
     tls = url.scheme.lower() == "rediss"
-    out: dict[str, Any] = {"broker_transport": TLS_TRANSPORT if tls else TRANSPORT,
-                           "broker_use_ssl": False}
+    out["broker_transport"] = TLS_TRANSPORT if tls else TRANSPORT
     if tls and "ssl_cert_reqs" not in url.query:
         # kombu turns TLS on from the rediss scheme only with its own transport name; keep
         # what it does then (TLS, certificate not verified, as kombu warns) with ours.

@@ -1,9 +1,10 @@
-"""What a worker does at start and stop, as a worker bootstep (so that it runs in every
+"""What a worker does at start and stop, as worker bootsteps (so that it runs in every
 kind of worker: `celery worker`, `llm-router worker`, and in-thread test workers):
 load the live config before taking tasks, refuse to start when a model of the worker's
 tiers has no API key (live mode), warn of simulated error rates that name no model, run
-the deferred-task releaser, serve metrics when
-LLM_ROUTER_METRICS_PORT is set, and let go of all of it at shutdown."""
+the deferred-task releaser, serve metrics when LLM_ROUTER_METRICS_PORT is set, and let go
+of all of it at shutdown. On RabbitMQ, declare the tier queues before consuming, refusing
+to start when one is in the way."""
 
 from __future__ import annotations
 
@@ -11,15 +12,19 @@ import logging
 from typing import Any
 
 from celery import Celery, bootsteps
+from celery.platforms import EX_FAILURE
 from celery.signals import worker_process_init
 
 from routing.deferred import Releaser
+from workers.broker.errors import QueueTypeError
+from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning
 from workers.errors import MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
 from workers.providers.simulated import error_rate_problems
+from workers.settings import broker_kind
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +79,35 @@ class RouterStep(bootsteps.StartStopStep):
             self.metrics = None
 
 
+class QueuesStep(bootsteps.StartStopStep):
+    """On RabbitMQ, before the consumer: the tier queues as quorum queues
+    (`workers.broker.rabbitmq`); a queue of another type in the way stops the worker with
+    `QueueTypeError`, naming it and the fix."""
+
+    label = "llm-router-queues"
+
+    def include_if(self, parent: Any) -> bool:
+        return broker_kind(str(parent.app.conf.broker_url)) == "amqp"
+
+    def start(self, parent: Any) -> None:
+        app: Celery = parent.app
+        with app.connection_for_write() as conn:
+            # (as the consumer would: wait for the broker, logging each retry)
+            conn.ensure_connection(
+                errback=lambda exc, interval: log.warning(
+                    "cannot reach the broker to declare the tier queues (%s); retrying in "
+                    "%.0f s", exc, interval),
+                max_retries=app.conf.broker_connection_max_retries)
+            try:
+                names = declare_tier_queues(conn, app.amqp.queues.values())
+            except QueueTypeError as exc:
+                # What to do, in one line: not Celery's "Unrecoverable error" traceback.
+                log.critical("%s", exc)
+                raise SystemExit(EX_FAILURE) from None
+        quiet_default_exchange_notice()
+        log.info("tier queues declared (quorum): %s", ", ".join(names))
+
+
 class EventsStep(bootsteps.StartStopStep):
     """In the consumer, after its event dispatcher: lends it to tasks that run in place
     (`workers.execution.announce`)."""
@@ -90,6 +124,7 @@ class EventsStep(bootsteps.StartStopStep):
 
 def connect(app: Celery) -> None:
     app.steps["worker"].add(RouterStep)
+    app.steps["worker"].add(QueuesStep)
     app.steps["consumer"].add(EventsStep)
 
     @worker_process_init.connect(weak=False)

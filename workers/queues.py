@@ -25,14 +25,28 @@ from workers.execution.runtime import get_runtime
 
 log = logging.getLogger(__name__)
 
-def declare(name: str) -> Queue:
-    """A queue as Celery declares its default one: a direct exchange of the same name."""
+# On RabbitMQ every tier queue is bound to this topic exchange (routing key: the queue's
+# name). Celery's native delayed delivery, how countdowns work on quorum queues, routes
+# through topic exchanges only; its name is not a queue's, so that the direct exchange an
+# older deployment declared under a tier queue's name is no obstacle.
+TIER_EXCHANGE = "llm.tiers"
+QUORUM = {"x-queue-type": "quorum"}
+
+
+def declare(name: str, *, quorum: bool = False) -> Queue:
+    """A queue as Celery declares its default one (a direct exchange of the same name), or
+    a durable quorum queue on the tiers' topic exchange (RabbitMQ's tier queues)."""
+    if quorum:
+        return Queue(name, Exchange(TIER_EXCHANGE, type="topic", durable=True),
+                     routing_key=name, durable=True, queue_arguments=dict(QUORUM))
     return Queue(name, Exchange(name, type="direct"), routing_key=name)
 
 
-def tier_queues(config: RoutingConfig) -> list[Queue]:
-    names = [DEFAULT_QUEUE, *(tier.queue for tier in config.tiers.values())]
-    return [declare(name) for name in names]
+def tier_queues(config: RoutingConfig, *, quorum: bool = False) -> list[Queue]:
+    """The default queue (classic: foreign producers declare it as Celery does) and each
+    tier's queue (`quorum` on RabbitMQ)."""
+    tiers = dict.fromkeys(tier.queue for tier in config.tiers.values())
+    return [declare(DEFAULT_QUEUE), *(declare(name, quorum=quorum) for name in tiers)]
 
 
 def route_task(

@@ -15,6 +15,7 @@ import os
 import re
 from functools import lru_cache
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -33,6 +34,19 @@ from routing.topology import is_topology_url
 from workers.errors import SettingsError
 
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
+
+BrokerKind = Literal["redis", "amqp", "other"]
+# kombu's transport names for these URL schemes: its Redis transport, and py-amqp (RabbitMQ)
+REDIS_SCHEMES = frozenset({"redis", "rediss"})
+AMQP_SCHEMES = frozenset({"amqp", "amqps", "pyamqp"})
+
+
+def broker_kind(url: str) -> BrokerKind:
+    """Which broker a URL names (the first URL of a `;`-separated failover list)."""
+    scheme = urlsplit(url.split(";", 1)[0].strip()).scheme.lower()
+    if scheme in REDIS_SCHEMES:
+        return "redis"
+    return "amqp" if scheme in AMQP_SCHEMES else "other"
 
 
 class Settings(BaseModel):
@@ -214,6 +228,10 @@ class Settings(BaseModel):
         if not self.result_backend:
             object.__setattr__(self, "result_backend", self.redis_url)
         return self
+
+    @property
+    def broker_kind(self) -> BrokerKind:
+        return broker_kind(self.broker_url)
 
     def key(self, *parts: str) -> str:
         """A Redis key under this deployment's namespace (its hash tag, `routing.keys`)."""

@@ -1,9 +1,12 @@
-"""Real Celery workers against the real Redis broker, for the task-layer tests.
+"""Real Celery workers against a real broker, for the task-layer tests: Redis, or
+RabbitMQ with LLM_ROUTER_TEST_BROKER=amqp (`tests.support.broker`).
 
-One namespace and one broker key prefix for the whole session (the Celery app is
-configured once per process); each test starts from the default routing config and a
-reset test LLM server. Workers run in-thread (`start_worker`) or as subprocesses
-(`WorkerProcess`), both on the same broker.
+One namespace and one broker place (a key prefix; on RabbitMQ a vhost as well) for the
+whole session (the Celery app is configured once per process); each test starts from the
+default routing config and a reset test LLM server. Workers run in-thread
+(`start_worker`) or as subprocesses (`WorkerProcess`), both on the same broker. A test
+that needs a broker of its own (only the workers it starts see its tasks) asks
+`own_broker()`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -24,6 +27,7 @@ from celery.contrib.testing.worker import start_worker
 
 from routing.defaults import default_document
 from routing.store import ConfigStore
+from tests.support.broker import TEST_BROKER, BrokerPlaces
 from tests.support.llm_server import LLMServer
 from tests.support.redis import delete_namespace
 
@@ -35,10 +39,12 @@ ALL_QUEUES = [*TIER_QUEUES, "celery"]
 class Session:
     """What the Celery tests share: environment, namespace, store, app."""
 
-    def __init__(self, env: dict[str, str], namespace: str, app: Celery) -> None:
+    def __init__(self, env: dict[str, str], namespace: str, app: Celery,
+                 broker: BrokerPlaces) -> None:
         self.env = env
         self.namespace = namespace
         self.app = app
+        self.broker = broker
         self.store = ConfigStore.from_url(env["LLM_ROUTER_REDIS_URL"], namespace)
 
     def reset_config(self) -> int:
@@ -59,10 +65,12 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
     from workers.settings import get_settings
 
     namespace = f"llmr-ctest-{uuid.uuid4().hex[:8]}"
+    broker = BrokerPlaces(TEST_BROKER, redis_url)
+    place = broker.place(f"{namespace}:broker:")
     env = {
         "LLM_ROUTER_REDIS_URL": redis_url,
         "LLM_ROUTER_NAMESPACE": namespace,
-        "LLM_ROUTER_BROKER_PREFIX": f"{namespace}:broker:",
+        **place,
         "LLM_ROUTER_PROVIDER_MODE": "live",
         "LLM_ROUTER_CONFIG_POLL_SECONDS": "0.2",
         "LLM_ROUTER_RETRY_BASE": "0.2",
@@ -79,10 +87,11 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
     app.conf.update(celery_config(get_settings(), default_config()))
     import tasks  # noqa: F401  (registers every task)
 
-    session = Session(env, namespace, app)
+    session = Session(env, namespace, app, broker)
     session.store.init(author="tests")
     yield session
     reset_runtime()
+    broker.drop(place)
     for key, value in saved.items():
         if value is None:
             os.environ.pop(key, None)
@@ -102,6 +111,9 @@ def celery_worker_session(celery_session: Session) -> Iterator[Any]:
         perform_ping_check=False,
         queues=ALL_QUEUES,
         shutdown_timeout=30,
+        # On RabbitMQ no transport timer wakes the worker's event loop (Redis's sweeps do):
+        # the worker heartbeat (every 2 s) lets it see the session end at once, not 10 s on.
+        without_heartbeat=TEST_BROKER == "redis",
     ) as worker:
         yield worker
 
@@ -119,23 +131,50 @@ def worker(celery: Session, celery_worker_session: Any) -> Session:
     return celery
 
 
-def foreign_app(redis_url: str, prefix: str) -> Celery:
-    """A producer that does not import this project: broker URL and task name only."""
-    app = Celery("foreign", broker=redis_url, backend=redis_url)
-    app.conf.broker_transport_options = {"global_keyprefix": prefix}
+@pytest.fixture
+def own_broker(celery: Session) -> Iterator[Callable[[], dict[str, str]]]:
+    """`own_broker()`: the session's environment on a broker place of its own (a new key
+    prefix; on RabbitMQ a new vhost), so that only the workers started with it see its
+    tasks (not the session's in-thread worker). Each place is deleted after the test."""
+    places: list[dict[str, str]] = []
+
+    def new() -> dict[str, str]:
+        place = celery.broker.place(f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:")
+        places.append(place)
+        return {**celery.env, **place}
+
+    yield new
+    for place in places:
+        celery.broker.drop(place)
+
+
+def foreign_app(env: dict[str, str]) -> Celery:
+    """A producer that does not import this project: broker URL and task name only (and
+    the test's key prefix, on a Redis broker and the result backend). On RabbitMQ, so that
+    it may name a tier queue, it declares queues it names as quorum queues, as the README
+    says a producer must (sending by name to the default queue needs nothing)."""
+    redis_url, prefix = env["LLM_ROUTER_REDIS_URL"], env["LLM_ROUTER_BROKER_PREFIX"]
+    broker_url = env.get("LLM_ROUTER_BROKER_URL", redis_url)
+    app = Celery("foreign", broker=broker_url, backend=redis_url)
+    if broker_url.startswith("redis"):
+        app.conf.broker_transport_options = {"global_keyprefix": prefix}
+    else:
+        app.conf.task_create_missing_queue_type = "quorum"
     app.conf.result_backend_transport_options = {"global_keyprefix": prefix}
     app.conf.broker_connection_retry_on_startup = True
     return app
 
 
 class WorkerProcess:
-    """`celery -A workers.app worker` in a subprocess, on given queues."""
+    """`celery -A workers.app worker` in a subprocess, on given queues (or `python
+    *command`, e.g. `-m cli worker --tier haiku`)."""
 
     def __init__(self, env: dict[str, str], queues: list[str], name: str, *,
                  concurrency: int = 4, extra_env: dict[str, str] | None = None,
-                 extra_args: list[str] | None = None) -> None:
+                 extra_args: list[str] | None = None,
+                 command: list[str] | None = None) -> None:
         self.name = f"{name}-{uuid.uuid4().hex[:6]}@localhost"
-        cmd = [
+        cmd = [sys.executable, *command] if command else [
             sys.executable, "-m", "celery", "-A", "workers.app", "worker",
             "--queues", ",".join(queues), "--pool", "threads",
             "--concurrency", str(concurrency), "--hostname", self.name,
@@ -180,19 +219,19 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def isolated_producer(celery: Session) -> Iterator[tuple[dict[str, str], Celery]]:
-    """An environment with its own broker key prefix, and a producer on it that routes at
-    send time as the project's own apps do: only the subprocess workers started with this
+def isolated_producer(
+    own_broker: Callable[[], dict[str, str]],
+) -> Iterator[tuple[dict[str, str], Celery]]:
+    """An environment with a broker of its own, and a producer on it that routes at send
+    time as the project's own apps do: only the subprocess workers started with this
     environment see its tasks (not the session's in-thread worker)."""
     from routing.defaults import default_config
     from workers.celery_config import celery_config
-    from workers.settings import get_settings
+    from workers.settings import Settings
 
-    prefix = f"{celery.namespace}:iso-{uuid.uuid4().hex[:6]}:"
-    env = {**celery.env, "LLM_ROUTER_BROKER_PREFIX": prefix}
+    env = own_broker()
     producer = Celery("producer")
-    settings = get_settings().model_copy(update={"broker_prefix": prefix})
-    producer.conf.update(celery_config(settings, default_config()))
+    producer.conf.update(celery_config(Settings(**env), default_config()))
     yield env, producer
     producer.close()
 

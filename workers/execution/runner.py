@@ -7,7 +7,8 @@
 - `Hop` (route, re-route, forward, wait, retry, fall back, escalate, downgrade): when it is due now
   and its queue is one this worker consumes, the task goes on here, in place (same task
   id, no re-publish); otherwise it is re-published under the same task id on the queue
-  (with a countdown), and this execution ends (`Ignore`);
+  (with a countdown: whole seconds, rounded up, on RabbitMQ), and this execution ends
+  (`Ignore`);
 - `Defer`: park the task in Redis until the budget window resets (state `DEFERRED`);
 - `Fail`: raise the task error; a successful call returns the result.
 
@@ -21,12 +22,15 @@ started. When the batch is over its answer comes back on the task's own message 
 from __future__ import annotations
 
 import logging
+import math
+import re
 import time
 from dataclasses import replace
 from typing import Any, NoReturn
 
 from celery import Task
 from celery.exceptions import Ignore
+from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 
 from routing.batches import TaskRecord
 from routing.budget import Reservation
@@ -62,14 +66,30 @@ from workers.execution.runtime import Runtime, get_runtime
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.batch import read_outcome
 from workers.providers.errors import ProviderError
+from workers.settings import Settings
 
 log = logging.getLogger(__name__)
 
 DEFERRED = "DEFERRED"
+# Celery's native delayed delivery (RabbitMQ) routes a delayed message by its delay in
+# binary digits, one word each, before its queue's routing key: `0.0.(...).1.1.llm.haiku`.
+_DELAY_PREFIX = re.compile(rf"^(?:[01]\.){{{MAX_NUMBER_OF_BITS_TO_USE}}}")
 
 
 def execute(task: Task[Any, Any], spec: WorkSpec, kwargs: dict[str, Any]) -> dict[str, Any]:
     return Runner(task, spec, kwargs, get_runtime()).run()
+
+
+def delivered_queue(task: Task[Any, Any]) -> str | None:
+    """The queue `task`'s message came from (its routing key, without a delay prefix)."""
+    key = (task.request.delivery_info or {}).get("routing_key")
+    return _DELAY_PREFIX.sub("", str(key), count=1) if key else None
+
+
+def countdown_of(delay: float, settings: Settings) -> float:
+    """A hop's countdown. RabbitMQ's native delayed delivery counts whole seconds (Celery
+    drops the fraction): rounded up there, so that a hop never runs early."""
+    return float(math.ceil(delay)) if settings.broker_kind == "amqp" else delay
 
 
 def consumed_queues(task: Task[Any, Any]) -> frozenset[str]:
@@ -111,7 +131,7 @@ class Runner:
             if isinstance(step, Hop):
                 step = replace(step, state=replace(step.state, sent_at=time.time()))
         else:
-            delivered = (self.task.request.delivery_info or {}).get("routing_key")
+            delivered = delivered_queue(self.task)
             answered = self._batch_answer(state)
             step = answered if answered is not None else next_step(
                 state, self._arrived(state, delivered), self.ctx)
@@ -151,13 +171,13 @@ class Runner:
             return next_step(hop.state, self._arrived(hop.state, hop.state.queue), self.ctx)
         self._republish(hop.state, hop.delay)
 
-    def _republish(self, state: RouteState, countdown: float = 0.0) -> NoReturn:
+    def _republish(self, state: RouteState, delay: float = 0.0) -> NoReturn:
         headers = {k: v for k, v in (self.task.request.headers or {}).items()
                    if k != BATCH_HEADER}
         headers[ROUTE_HEADER] = state.header()
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
-        if countdown > 0:
-            sig.apply_async(countdown=countdown)
+        if delay > 0:
+            sig.apply_async(countdown=countdown_of(delay, self.rt.settings))
         else:
             sig.apply_async()
         raise Ignore()
@@ -314,5 +334,4 @@ class Runner:
     def _queue(self, state: RouteState) -> str:
         if self.in_place:
             return state.queue
-        info = self.task.request.delivery_info or {}
-        return str(info.get("routing_key") or state.queue)
+        return delivered_queue(self.task) or state.queue

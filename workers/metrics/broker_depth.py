@@ -1,22 +1,39 @@
-"""How many messages wait in a Celery queue on the Redis broker (kombu's key layout).
+"""How many messages wait in each Celery queue, on the deployment's broker.
 
-kombu's Redis transport keeps a queue as Redis lists: the queue's name for priority 0 and
-`<name>\\x06\\x16<step>` for the other priority steps (3, 6, 9), all behind the transport's
-`global_keyprefix` (LLM_ROUTER_BROKER_PREFIX). A queue's depth is the sum of their
-lengths, as kombu's own `Channel._size` counts it. Messages a worker has prefetched but
-not acknowledged are not waiting and are not counted.
+On Redis (kombu's key layout), kombu's Redis transport keeps a queue as Redis lists: the
+queue's name for priority 0 and `<name>\\x06\\x16<step>` for the other priority steps (3,
+6, 9), all behind the transport's `global_keyprefix` (LLM_ROUTER_BROKER_PREFIX). A queue's
+depth is the sum of their lengths, as kombu's own `Channel._size` counts it. On RabbitMQ,
+`amqp_depth`. Messages a worker has prefetched but not acknowledged are not waiting and
+are not counted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
 
 import redis
+
+from workers.metrics.amqp_depth import AmqpQueueDepths
+from workers.settings import Settings
 
 # kombu.transport.redis.Channel.sep and PRIORITY_STEPS (the defaults; llm-router does
 # not override them).
 PRIORITY_SEP = "\x06\x16"
 PRIORITY_STEPS = (0, 3, 6, 9)
+# Broker URLs whose queues are Redis lists (kombu's Redis transport, and a Unix socket).
+REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+class QueueDepths(Protocol):
+    def queue_depths(self, queues: Iterable[str]) -> dict[str, int]:
+        """Waiting messages per queue name."""
+        ...
+
+    def close(self) -> None: ...
 
 
 def queue_keys(queue: str, prefix: str = "") -> list[str]:
@@ -41,9 +58,37 @@ def queue_depths(
     return {name: sum(lengths[i * width:(i + 1) * width]) for i, name in enumerate(names)}
 
 
-def tier_depths(
-    client: redis.Redis, tier_queues: Mapping[str, str], prefix: str = ""
-) -> dict[str, int]:
+@dataclass
+class RedisQueueDepths:
+    client: redis.Redis
+    prefix: str = ""
+    owned: bool = True  # close the client with this
+
+    def queue_depths(self, queues: Iterable[str]) -> dict[str, int]:
+        return queue_depths(self.client, queues, self.prefix)
+
+    def close(self) -> None:
+        if self.owned:
+            self.client.close()
+
+
+def open_depths(settings: Settings, routing: redis.Redis | None = None) -> QueueDepths | None:
+    """What counts the waiting messages on `settings`' broker; None for a broker without
+    queues to count (the demo's memory://). `routing`: the routing Redis's client, used
+    when the broker is the same Redis."""
+    url = settings.broker_url
+    if settings.broker_kind == "amqp":
+        return AmqpQueueDepths(url)
+    if urlsplit(url).scheme not in REDIS_SCHEMES:
+        return None
+    if routing is not None and url == settings.redis_url:
+        return RedisQueueDepths(routing, settings.broker_prefix, owned=False)
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5,
+                                  health_check_interval=30)
+    return RedisQueueDepths(client, settings.broker_prefix)
+
+
+def tier_depths(depths: QueueDepths, tier_queues: Mapping[str, str]) -> dict[str, int]:
     """Waiting messages per tier, given tier -> queue name."""
-    depths = queue_depths(client, tier_queues.values(), prefix)
-    return {tier: depths[queue] for tier, queue in tier_queues.items()}
+    counted = depths.queue_depths(tier_queues.values())
+    return {tier: counted[queue] for tier, queue in tier_queues.items()}

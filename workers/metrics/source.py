@@ -3,17 +3,15 @@
 One scrape costs a handful of round trips: TIME, the day's ledger aggregates (one
 HGETALL), the trial aggregates of the last 30 days (one pipeline of small hashes: the
 agreement gauges), the config version (one GET; the config document itself only when the
-version changed), the budget status (one EVALSHA), the queue depths (one pipeline) and
-the provider batches (three). The counterfactual spend is priced from the aggregates and
-the config, with no round trip.
+version changed), the budget status (one EVALSHA), the queue depths (one pipeline on
+Redis, one passive declare per tier queue on RabbitMQ) and the provider batches (three).
+The counterfactual spend is priced from the aggregates and the config, with no round trip.
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime
-
-import redis
 
 from routing.aggregates import merge
 from routing.batches import BatchStore
@@ -24,18 +22,12 @@ from routing.defaults import default_config
 from routing.ledger import Ledger
 from routing.report import counterfactuals, report_days
 from routing.store import ConfigStore
-from workers.metrics.broker_depth import tier_depths
+from workers.metrics.broker_depth import open_depths, tier_depths
 from workers.metrics.snapshot import Snapshot
 from workers.metrics.trials import TRIAL_WINDOW_DAYS
 from workers.settings import Settings
 
 DAY = 86400
-
-
-def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(
-        url, socket_connect_timeout=2, socket_timeout=5, health_check_interval=30
-    )
 
 
 class RedisMetricsSource:
@@ -45,10 +37,7 @@ class RedisMetricsSource:
         self.settings = settings
         self.redis = connect(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
                              health_check_interval=30)
-        self.broker = (
-            self.redis if settings.broker_url == settings.redis_url
-            else _client(settings.broker_url)
-        )
+        self.broker = open_depths(settings, self.redis)
         self.store = ConfigStore(self.redis, settings.namespace)
         self.ledger = Ledger(self.redis, settings.namespace, keep_days=settings.ledger_keep_days)
         self.budgets = BudgetBook(self.redis, settings.namespace)
@@ -58,7 +47,7 @@ class RedisMetricsSource:
 
     def close(self) -> None:
         self.redis.close()
-        if self.broker is not self.redis:
+        if self.broker is not None:
             self.broker.close()
 
     def config(self) -> tuple[int, RoutingConfig]:
@@ -84,7 +73,7 @@ class RedisMetricsSource:
         day, day_start = self.today()
         version, config = self.config()
         queues = {name: tier.queue for name, tier in config.tiers.items()}
-        depths = tier_depths(self.broker, queues, self.settings.broker_prefix)
+        depths = tier_depths(self.broker, queues) if self.broker is not None else {}
         rows = self.ledger.day_aggregates(day).rows
         return Snapshot(
             day=day,
