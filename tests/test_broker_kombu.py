@@ -15,6 +15,7 @@ from kombu.simple import SimpleQueue
 from tests.support.redis import delete_matching
 from workers.broker import internals
 from workers.broker.errors import KombuChangedError
+from workers.broker.keeper import KEEPER
 from workers.broker.transport import Channel, Transport
 
 
@@ -30,7 +31,7 @@ def test_every_class_internal_is_there_with_its_parameters() -> None:
     assert not problems, internals.refusal(problems)
 
 
-PREFIX = "llmr-kombu-check:"
+PREFIX = f"llmr-kombu-check-{uuid.uuid4().hex[:8]}:"  # one per test process
 
 
 @pytest.fixture
@@ -40,6 +41,8 @@ def channel(redis_url: str) -> Iterator[Channel]:
         chan = conn.channel()
         assert isinstance(chan, Channel)
         yield chan
+        # this process is done with it: no more beats into its clock once deleted
+        KEEPER.unwatch(chan.broker)
     delete_matching(redis_url, f"{PREFIX}*")
 
 

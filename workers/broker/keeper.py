@@ -29,12 +29,14 @@ class Keeper:
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
         self._lock = threading.Lock()
+        self._round = threading.Lock()  # held while a round of renewals runs
         self._brokers: dict[Broker, LeaseOptions] = {}
         self._thread: threading.Thread | None = None
 
     def reset(self) -> None:
         """After a fork: the child has no keeper thread (it starts one if it consumes)."""
         self._lock = threading.Lock()
+        self._round = threading.Lock()
         self._brokers = {}
         self._thread = None
 
@@ -47,19 +49,28 @@ class Keeper:
                     target=self._run, name="llm-router-broker-leases", daemon=True)
                 self._thread.start()
 
+    def unwatch(self, broker: Broker) -> None:
+        """Stop renewing for this broker (a process that is done consuming from it; a
+        worker never is: its leases are renewed for its life, across reconnections)."""
+        with self._lock:
+            self._brokers.pop(broker, None)
+        with self._round:  # a round that had it is over: nothing more is written for it
+            pass
+
     def _run(self) -> None:
         wait = threading.Event().wait  # never set: a sleep that is not a busy loop
         while True:
-            with self._lock:
-                brokers = dict(self._brokers)
-            for broker, options in brokers.items():
-                try:
-                    self.renew(broker, options)
-                except redis.RedisError as exc:
-                    logger.debug("broker leases: Redis unreachable (%r); next try in %gs",
-                                 exc, options.renew)
-                except Exception:  # the thread must outlive any bug of one round
-                    logger.exception("broker leases: renewal failed")
+            with self._round:
+                with self._lock:
+                    brokers = dict(self._brokers)
+                for broker, options in brokers.items():
+                    try:
+                        self.renew(broker, options)
+                    except redis.RedisError as exc:
+                        logger.debug("broker leases: Redis unreachable (%r); next try in %gs",
+                                     exc, options.renew)
+                    except Exception:  # the thread must outlive any bug of one round
+                        logger.exception("broker leases: renewal failed")
             wait(min((o.renew for o in brokers.values()), default=1.0))
 
     def renew(self, broker: Broker, options: LeaseOptions) -> None:
