@@ -389,6 +389,9 @@ def test_a_fresh_header_is_routed_again_when_the_exact_size_routes_elsewhere() -
     assert isinstance(step, Hop) and step.kind == "reroute"
     assert (step.state.model, step.state.rule) == ("kimi-for-coding", "large_context_to_kimi")
     assert "exact size (60000 tokens)" in step.reason
+    # routed under an older config: runs as routed (a live change applies to new sends)
+    older = replace(sent, config_version=sent.config_version - 1)
+    assert next_step(older, Arrived(0.0), ctx("code_review", r, tokens=60_000)) == Call(older)
     # and the same state after a call (a retry on its model) is not routed again
     retried = replace(sent, calls=1, attempt=1)
     assert next_step(retried, Arrived(0.0), ctx("code_review", r, tokens=60_000)) == Call(retried)

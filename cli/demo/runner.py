@@ -33,6 +33,7 @@ class Tracked:
     kind: str  # "cron", "cron work", "adhoc" or "large"
     result: AsyncResult  # type: ignore[type-arg]
     parent: str | None = None
+    model_key: str | None = None
 
 
 @dataclass
@@ -87,11 +88,14 @@ class Player:
             key = self.rt.settings.key(CURATION_INBOX)
             self.rt.redis.rpush(key, *(json.dumps(item) for item in event.inbox))
         result = self.app.send_task(event.task, kwargs=event.kwargs, **event.options)
-        self._track(result, event.task, event.kind)
+        model_key = event.kwargs.get("model_key") if event.task == "llm.run" else \
+            event.task.removeprefix("tasks.")
+        self._track(result, event.task, event.kind,
+                    model_key=model_key if isinstance(model_key, str) else None)
 
     def _track(self, result: AsyncResult, task: str, kind: str,  # type: ignore[type-arg]
-               parent: str | None = None) -> None:
-        self.played.tracked[result.id] = Tracked(task, kind, result, parent)
+               parent: str | None = None, *, model_key: str | None = None) -> None:
+        self.played.tracked[result.id] = Tracked(task, kind, result, parent, model_key)
         self.played.pending.add(result.id)
 
     def _wait_until(self, due: float) -> None:
@@ -100,7 +104,19 @@ class Player:
             time.sleep(min(POLL_SECONDS, left))
 
     # -- the live change -------------------------------------------------------------
+    def _finish_key(self, key: str) -> None:
+        """Wait for the key's tasks sent so far (bounded by the timeout): the change then
+        splits the day's calls of that key into before and after, whatever the machine's
+        load (a task routed before it and run after would be routed again)."""
+        deadline = time.monotonic() + self.timeout
+        played = self.played
+        while time.monotonic() < deadline and any(
+                played.tracked[t].model_key == key for t in played.pending):
+            self.poll()
+            time.sleep(POLL_SECONDS)
+
     def _apply_change(self, change: LiveChange, at: float) -> None:
+        self._finish_key(change.model_key)
         before = self.rt.live.get()
         spec = before.model_keys.get(change.model_key)
         if spec is None:
@@ -167,7 +183,7 @@ class Player:
         cron = self.app.tasks.get(tracked.task)
         key = getattr(cron, "model_key", None) or "?"
         self._track(AsyncResult(child, app=self.app), f"tasks.{key}", "cron work",
-                    parent=tracked.result.id)
+                    parent=tracked.result.id, model_key=key)
 
     # -- the day ---------------------------------------------------------------------
     def play(self) -> Played:

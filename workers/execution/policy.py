@@ -273,17 +273,19 @@ def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
         else:  # someone else's (or a forged) state: start afresh
             moved = replace(RouteState.initial(decision, state.sent_at), rerouted=True)
         return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
-    if _fresh(state):
-        # As routed at send time, from an estimate of the input's size (a typed task's
-        # system prompt is not in it): the exact size may route elsewhere (a rule's
-        # threshold, a context window), and so may a config changed since.
+    if _fresh(state) and state.config_version == cfg.version:
+        # As routed at send time, under this config, from an estimate of the input's size
+        # (a typed task's system prompt is not in it): the exact size may route elsewhere
+        # (a rule's threshold, a context window). A task routed under an older config runs
+        # as routed while its model is one the key may use (a live change applies to what
+        # is sent after it; queued work is not re-published).
         try:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
         if decision.model != state.model:
             reason = (f"routed again on arrival by the input's exact size ({ctx.input_tokens} "
-                      f"tokens) under config version {cfg.version}: {decision.rule}")
+                      f"tokens): {decision.rule}")
             moved = state.moved_to(decision, rerouted=True)
             return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
     tier = cfg.models[state.model].tier
