@@ -7,7 +7,7 @@ $LLM_ROUTER_REDIS_URL with database 13 (said on stderr), else redis://127.0.0.1:
 
 Against the real Redis (its own database, namespace and broker key prefix; its keys are
 deleted afterwards) and the local test LLM server (`tests.support.llm_server`).
---quick (default) takes under a minute; --full runs longer rounds; --tiny is the smoke
+--quick (default) takes about 90 s; --full runs longer rounds; --tiny is the smoke
 test's (figures too small to mean anything).
 """
 
