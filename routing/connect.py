@@ -68,10 +68,14 @@ def _connect(url: str, **options: Any) -> redis.Redis:
         return cast(redis.Redis, cluster)
     if scheme in SENTINEL_SCHEMES:
         service, db = sentinel_service(parts.path)
+        tls = scheme.startswith("rediss")
+        # rediss+sentinel: TLS to the sentinels as well as to the master they name
+        sentinel_kwargs: dict[str, Any] = {"socket_timeout": options.get("socket_timeout")}
+        if tls:
+            sentinel_kwargs["ssl"] = True
         sentinel = Sentinel(nodes(parts.netloc, 26379),  # type: ignore[no-untyped-call]
-                            sentinel_kwargs={"socket_timeout": options.get("socket_timeout")})
+                            sentinel_kwargs=sentinel_kwargs)
         master = sentinel.master_for(  # type: ignore[no-untyped-call]
-            service, db=db, ssl=scheme.startswith("rediss"), **_credentials(parts.netloc),
-            **options)
+            service, db=db, ssl=tls, **_credentials(parts.netloc), **options)
         return cast(redis.Redis, master)
     return redis.Redis.from_url(url, **options)

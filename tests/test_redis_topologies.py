@@ -11,6 +11,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -115,3 +116,20 @@ def test_a_topology_url_needs_a_broker_and_backend_of_its_own(
     monkeypatch.setenv("LLM_ROUTER_RESULT_BACKEND", "redis://127.0.0.1:6379/1")
     conf = celery_config(Settings(), default_config())
     assert conf["broker_url"] == "redis://127.0.0.1:6379/0"
+
+
+@pytest.mark.parametrize(("scheme", "tls"), [("redis+sentinel", False),
+                                              ("rediss+sentinel", True)])
+def test_rediss_sentinel_speaks_tls_to_the_sentinels_and_the_master(
+    scheme: str, tls: bool
+) -> None:
+    from redis.connection import SSLConnection
+
+    # built without connecting (nothing listens on port 1)
+    client = connect(f"{scheme}://127.0.0.1:1,127.0.0.1:2/mymaster/0")
+    pool: Any = client.connection_pool
+    sentinels = pool.sentinel_manager.sentinels
+    assert len(sentinels) == 2
+    for sentinel in sentinels:
+        assert (sentinel.connection_pool.connection_class is SSLConnection) == tls
+    assert issubclass(pool.connection_class, SSLConnection) == tls
