@@ -91,6 +91,9 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
     session.store.init(author="tests")
     yield session
     reset_runtime()
+    from workers.broker.keeper import KEEPER
+
+    KEEPER.unwatch_all()  # no more lease beats into the place deleted below
     broker.drop(place)
     for key, value in saved.items():
         if value is None:

@@ -57,6 +57,13 @@ class Keeper:
         with self._round:  # a round that had it is over: nothing more is written for it
             pass
 
+    def unwatch_all(self) -> None:
+        """Stop renewing for every broker (a process done consuming from all of them)."""
+        with self._lock:
+            brokers = list(self._brokers)
+        for broker in brokers:
+            self.unwatch(broker)
+
     def _run(self) -> None:
         wait = threading.Event().wait  # never set: a sleep that is not a busy loop
         while True:
