@@ -83,16 +83,8 @@ class AnthropicProvider:
                     model=request.model, max_tokens=request.max_tokens, messages=messages,
                     timeout=timeout,
                 )
-        except anthropic.APIStatusError as exc:
-            error = failures.from_status(
-                self.name, exc.status_code, headers=exc.response.headers,
-                error_type=exc.type, message=exc.api_message or exc.message,
-                request_id=exc.request_id, secrets=self._secrets(),
-            )
         except anthropic.AnthropicError as exc:
-            error = failures.from_client_error(
-                self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
-            )
+            error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
         else:
             try:
                 body = json.loads(response.http_response.content)
@@ -114,6 +106,18 @@ class AnthropicProvider:
         if not cache:
             return text
         return [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+
+
+def sdk_error(name: str, exc: anthropic.AnthropicError, *, timeout: float,
+              secrets: tuple[str, ...]) -> ProviderError:
+    """The `ProviderError` of an exception the Anthropic SDK raised (a direct call's or a
+    batch request's), classified by status and error type; `secrets` never in its text."""
+    if isinstance(exc, anthropic.APIStatusError):
+        return failures.from_status(
+            name, exc.status_code, headers=exc.response.headers, error_type=exc.type,
+            message=exc.api_message or exc.message, request_id=exc.request_id,
+            secrets=secrets)
+    return failures.from_client_error(name, exc, _ERRORS, timeout=timeout, secrets=secrets)
 
 
 def message_params(request: CompletionRequest) -> dict[str, Any]:

@@ -20,14 +20,12 @@ from workers.providers.anthropic import (
     AnthropicProvider,
     completion_from_body,
     message_params,
+    sdk_error,
 )
 from workers.providers.batch import BatchItem, BatchStatus, ItemResult
 from workers.providers.errors import ProviderError
 
 T = TypeVar("T")
-_ERRORS = failures.SDKErrors(
-    anthropic.APITimeoutError, anthropic.APIConnectionError, anthropic.APIError
-)
 # An errored request's error type -> the HTTP status a direct call would have had.
 ERROR_STATUS = {
     "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
@@ -105,14 +103,8 @@ class AnthropicBatches:
         error: ProviderError
         try:
             return request()
-        except anthropic.APIStatusError as exc:
-            error = failures.from_status(
-                self.name, exc.status_code, headers=exc.response.headers,
-                error_type=exc.type, message=exc.api_message or exc.message,
-                request_id=exc.request_id, secrets=self._secrets())
         except anthropic.AnthropicError as exc:
-            error = failures.from_client_error(self.name, exc, _ERRORS, timeout=self.timeout,
-                                               secrets=self._secrets())
-        # Outside the `except` blocks: the SDK exception (with the request and its key
+            error = sdk_error(self.name, exc, timeout=self.timeout, secrets=self._secrets())
+        # Outside the `except` block: the SDK exception (with the request and its key
         # header) is neither chained nor kept as context.
         raise error

@@ -27,10 +27,10 @@ from workers.providers.openai_compat import (
     OpenAICompatProvider,
     chat_params,
     completion_from_chat,
+    sdk_error,
 )
 
 T = TypeVar("T")
-_ERRORS = failures.SDKErrors(openai.APITimeoutError, openai.APIConnectionError, openai.APIError)
 ENDPOINT: Final = "/v1/chat/completions"
 _ENDED: dict[str, Unprocessed] = {"completed": "failed", "expired": "expired",
                                   "cancelled": "canceled", "failed": "failed"}
@@ -126,12 +126,8 @@ class OpenAIBatches:
         error: ProviderError
         try:
             return request()
-        except openai.APIStatusError as exc:
-            error = failures.from_status(
-                self.name, exc.status_code, headers=exc.response.headers,
-                error_type=exc.type or exc.code, message=exc.message,
-                request_id=exc.request_id, secrets=self._secrets())
         except openai.OpenAIError as exc:
-            error = failures.from_client_error(self.name, exc, _ERRORS, timeout=self.timeout,
-                                               secrets=self._secrets())
+            error = sdk_error(self.name, exc, timeout=self.timeout, secrets=self._secrets())
+        # Outside the `except` block: the SDK exception (with the request and its key
+        # header) is neither chained nor kept as context.
         raise error

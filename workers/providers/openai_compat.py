@@ -97,16 +97,8 @@ class OpenAICompatProvider:
                     model=request.model, messages=messages, max_tokens=request.max_tokens,
                     timeout=timeout,
                 )
-        except openai.APIStatusError as exc:
-            error = failures.from_status(
-                self.name, exc.status_code, headers=exc.response.headers,
-                error_type=exc.type or exc.code, message=self._api_message(exc),
-                request_id=exc.request_id, secrets=self._secrets(),
-            )
         except openai.OpenAIError as exc:
-            error = failures.from_client_error(
-                self.name, exc, _ERRORS, timeout=timeout, secrets=self._secrets()
-            )
+            error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
         else:
             return completion_from_chat(response, time.perf_counter() - started)
         # Raised outside the `except` blocks so the SDK exception (with the request and its
@@ -116,12 +108,25 @@ class OpenAICompatProvider:
     def _secrets(self) -> tuple[str]:
         return (self._secret.get_secret_value(),)
 
-    @staticmethod
-    def _api_message(exc: openai.APIStatusError) -> str:
-        body = exc.body
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            return str(body["message"])
-        return exc.message
+
+
+def sdk_error(name: str, exc: openai.OpenAIError, *, timeout: float,
+              secrets: tuple[str, ...]) -> ProviderError:
+    """The `ProviderError` of an exception the OpenAI SDK raised (a direct call's or a
+    batch request's), classified by status and error type; `secrets` never in its text."""
+    if isinstance(exc, openai.APIStatusError):
+        return failures.from_status(
+            name, exc.status_code, headers=exc.response.headers,
+            error_type=exc.type or exc.code, message=_api_message(exc),
+            request_id=exc.request_id, secrets=secrets)
+    return failures.from_client_error(name, exc, _ERRORS, timeout=timeout, secrets=secrets)
+
+
+def _api_message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return str(body["message"])
+    return exc.message
 
 
 def chat_messages(request: CompletionRequest) -> list[ChatCompletionMessageParam]:
