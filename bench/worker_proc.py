@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -11,6 +10,7 @@ import uuid
 from typing import IO
 
 from bench.env import ROOT
+from tests.support import process
 
 
 class Worker:
@@ -62,10 +62,4 @@ class Worker:
         return self
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        process.stop(self.proc, 30)

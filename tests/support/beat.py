@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
+from tests.support import process
 from workers.beat import Scheduler
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,18 +88,11 @@ class BeatProcess:
         return f"--- beat {self.name} ---\n" + "".join(self.lines[-60:])
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        process.kill(self.proc)
         self._close()
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        process.stop(self.proc)
         self._close()
 
     def _close(self) -> None:

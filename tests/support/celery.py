@@ -12,7 +12,6 @@ that needs a broker of its own (only the workers it starts see its tasks) asks
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from celery.contrib.testing.worker import start_worker
 
 from routing.defaults import default_document
 from routing.store import ConfigStore
+from tests.support import process
 from tests.support.broker import TEST_BROKER, BrokerPlaces
 from tests.support.llm_server import LLMServer
 from tests.support.redis import delete_namespace
@@ -208,17 +208,10 @@ class WorkerProcess:
         return "".join(self.lines)
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(10)
+        process.kill(self.proc)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        process.stop(self.proc)
 
 
 @pytest.fixture

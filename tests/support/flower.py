@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO
 
 from cli.flower_cmd import TASK_COLUMNS
+from tests.support import process
 from tests.support.celery import ROOT
 
 __all__ = ["TASK_COLUMNS"]  # the columns `llm-router flower` shows
@@ -73,13 +74,7 @@ class _Process:
             self.proc.send_signal(signal.SIGTERM)
 
     def stop(self, timeout: float = 20) -> None:
-        self.terminate()
-        if self.proc.poll() is None:
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        process.stop(self.proc, timeout)
         self._reader.join(10)
         if self.proc.stdout is not None:
             self.proc.stdout.close()
