@@ -86,97 +86,91 @@ TRIGGER = {
 }
 
 COUNT = {"type": "integer", "minimum": 0}
-SCALED_OBJECT: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "ScaledObject"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "required": ["scaleTargetRef", "triggers"],
-            "properties": {
-                "scaleTargetRef": {
-                    "type": "object", "required": ["name"], "additionalProperties": False,
-                    "properties": {"apiVersion": TEXT, "kind": TEXT, "name": NAME,
-                                   "envSourceContainerName": TEXT},
-                },
-                "pollingInterval": {"type": "integer", "minimum": 1},
-                "cooldownPeriod": COUNT,
-                "initialCooldownPeriod": COUNT,
-                "idleReplicaCount": COUNT,
-                "minReplicaCount": COUNT,
-                "maxReplicaCount": {"type": "integer", "minimum": 1},
-                "fallback": {
-                    "type": "object", "required": ["failureThreshold", "replicas"],
-                    "additionalProperties": False,
-                    "properties": {
-                        "failureThreshold": {"type": "integer", "minimum": 1},
-                        "replicas": COUNT,
-                        "behavior": {"enum": ["static", "currentReplicas",
-                                              "currentReplicasIfHigher",
-                                              "currentReplicasIfLower"]},
-                    },
-                },
-                "advanced": {
-                    "type": "object", "additionalProperties": False,
-                    "properties": {
-                        "restoreToOriginalReplicaCount": {"type": "boolean"},
-                        "horizontalPodAutoscalerConfig": {
-                            "type": "object", "additionalProperties": False,
-                            "properties": {"name": NAME, "behavior": {"type": "object"}},
-                        },
-                        "scalingModifiers": {"type": "object"},
-                    },
-                },
-                "triggers": {"type": "array", "minItems": 1, "items": TRIGGER},
-            },
-            "additionalProperties": False,
-        },
-    },
-    "additionalProperties": False,
-}
 
-TRIGGER_AUTHENTICATION: dict[str, Any] = {
-    "$schema": "https://json-schema.org/draft/2020-12/schema",
-    "type": "object",
-    "required": ["apiVersion", "kind", "metadata", "spec"],
-    "properties": {
-        "apiVersion": {"const": "keda.sh/v1alpha1"},
-        "kind": {"const": "TriggerAuthentication"},
-        "metadata": METADATA,
-        "spec": {
-            "type": "object",
-            "minProperties": 1,
-            "properties": {
-                "secretTargetRef": {"type": "array", "minItems": 1, "items": {
-                    "type": "object", "required": ["parameter", "name", "key"],
-                    "additionalProperties": False,
-                    "properties": {"parameter": TEXT, "name": NAME, "key": TEXT},
-                }},
-                "configMapTargetRef": {"type": "array", "items": {
-                    "type": "object", "required": ["parameter", "name", "key"],
-                    "additionalProperties": False,
-                    "properties": {"parameter": TEXT, "name": NAME, "key": TEXT},
-                }},
-                "env": {"type": "array", "items": {
-                    "type": "object", "required": ["parameter", "name"],
-                    "additionalProperties": False,
-                    "properties": {"parameter": TEXT, "name": TEXT, "containerName": TEXT},
-                }},
-                "podIdentity": {"type": "object"},
-                "hashiCorpVault": {"type": "object"},
-                "azureKeyVault": {"type": "object"},
-                "awsSecretManager": {"type": "object"},
-                "gcpSecretManager": {"type": "object"},
-                "boundServiceAccountToken": {"type": "array"},
-            },
-            "additionalProperties": False,
+
+def _resource(kind: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """The schema of a KEDA object of `kind` whose `spec` is `spec`."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "required": ["apiVersion", "kind", "metadata", "spec"],
+        "properties": {
+            "apiVersion": {"const": "keda.sh/v1alpha1"},
+            "kind": {"const": kind},
+            "metadata": METADATA,
+            "spec": spec,
         },
+        "additionalProperties": False,
+    }
+
+
+SCALED_OBJECT = _resource("ScaledObject", {
+    "type": "object",
+    "required": ["scaleTargetRef", "triggers"],
+    "properties": {
+        "scaleTargetRef": {
+            "type": "object", "required": ["name"], "additionalProperties": False,
+            "properties": {"apiVersion": TEXT, "kind": TEXT, "name": NAME,
+                           "envSourceContainerName": TEXT},
+        },
+        "pollingInterval": {"type": "integer", "minimum": 1},
+        "cooldownPeriod": COUNT,
+        "initialCooldownPeriod": COUNT,
+        "idleReplicaCount": COUNT,
+        "minReplicaCount": COUNT,
+        "maxReplicaCount": {"type": "integer", "minimum": 1},
+        "fallback": {
+            "type": "object", "required": ["failureThreshold", "replicas"],
+            "additionalProperties": False,
+            "properties": {
+                "failureThreshold": {"type": "integer", "minimum": 1},
+                "replicas": COUNT,
+                "behavior": {"enum": ["static", "currentReplicas",
+                                      "currentReplicasIfHigher",
+                                      "currentReplicasIfLower"]},
+            },
+        },
+        "advanced": {
+            "type": "object", "additionalProperties": False,
+            "properties": {
+                "restoreToOriginalReplicaCount": {"type": "boolean"},
+                "horizontalPodAutoscalerConfig": {
+                    "type": "object", "additionalProperties": False,
+                    "properties": {"name": NAME, "behavior": {"type": "object"}},
+                },
+                "scalingModifiers": {"type": "object"},
+            },
+        },
+        "triggers": {"type": "array", "minItems": 1, "items": TRIGGER},
     },
     "additionalProperties": False,
+})
+
+# one value a TriggerAuthentication takes from a Secret or ConfigMap key
+TARGET_REF = {
+    "type": "object", "required": ["parameter", "name", "key"],
+    "additionalProperties": False,
+    "properties": {"parameter": TEXT, "name": NAME, "key": TEXT},
 }
+TRIGGER_AUTHENTICATION = _resource("TriggerAuthentication", {
+    "type": "object",
+    "minProperties": 1,
+    "properties": {
+        "secretTargetRef": {"type": "array", "minItems": 1, "items": TARGET_REF},
+        "configMapTargetRef": {"type": "array", "items": TARGET_REF},
+        "env": {"type": "array", "items": {
+            "type": "object", "required": ["parameter", "name"],
+            "additionalProperties": False,
+            "properties": {"parameter": TEXT, "name": TEXT, "containerName": TEXT},
+        }},
+        "podIdentity": {"type": "object"},
+        "hashiCorpVault": {"type": "object"},
+        "azureKeyVault": {"type": "object"},
+        "awsSecretManager": {"type": "object"},
+        "gcpSecretManager": {"type": "object"},
+        "boundServiceAccountToken": {"type": "array"},
+    },
+    "additionalProperties": False,
+})
 
 SCHEMAS = {"ScaledObject": SCALED_OBJECT, "TriggerAuthentication": TRIGGER_AUTHENTICATION}
