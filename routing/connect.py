@@ -24,13 +24,14 @@ from redis.sentinel import Sentinel
 
 from routing.errors import RedisUrlError
 from routing.redis_url import (
+    CLUSTER_SCHEMES,
+    SENTINEL_SCHEMES,
     URL_FORMS,
     check_url,
     nodes,
     redact_url,
     sentinel_service,
 )
-from routing.topology import CLUSTER_SCHEMES, SENTINEL_SCHEMES
 
 __all__ = ["connect", "redact_url"]
 

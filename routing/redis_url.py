@@ -14,13 +14,19 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-from routing.topology import CLUSTER_SCHEMES, SENTINEL_SCHEMES
-
 SERVER_SCHEMES = ("redis", "rediss", "unix")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 # What a refusal of LLM_ROUTER_REDIS_URL says it expects.
 URL_FORMS = ("redis://[:password@]host:port/db (or rediss://, unix:///path, "
              "redis+cluster://host:port[,host:port], "
              "redis+sentinel://host:port[,host:port]/service[/db])")
+
+
+def is_topology_url(url: str) -> bool:
+    """A Redis Cluster or Sentinel URL: the routing data can live there, Celery's broker
+    and result backend cannot."""
+    return url.split("://", 1)[0].lower() in CLUSTER_SCHEMES + SENTINEL_SCHEMES
 
 
 def redact_url(url: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from routing.config import RoutingConfig
-from routing.store import redact_url
+from routing.redis_url import redact_url
 from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
 from workers.contract import DEFAULT_QUEUE
 from workers.errors import BrokerURLError

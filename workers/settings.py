@@ -29,8 +29,7 @@ from pydantic import (
 )
 
 from routing.keys import keyspace
-from routing.redis_url import URL_FORMS, check_url, redact_url
-from routing.topology import is_topology_url
+from routing.redis_url import URL_FORMS, check_url, is_topology_url, redact_url
 from workers.errors import SettingsError
 
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
