@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import redis
 
-from routing.store import redact_url
+from routing.redis_url import redact_url
 from tests.support.llm_server import LLMServer
 
 ROOT = Path(__file__).resolve().parent.parent

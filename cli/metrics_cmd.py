@@ -36,7 +36,7 @@ def metrics(
     budgets, config version, queue depth per tier."""
     from prometheus_client import generate_latest
 
-    from routing.store import redact_url
+    from routing.redis_url import redact_url
     from workers.metrics.http import registry_for, serve
     from workers.metrics.source import RedisMetricsSource
     from workers.settings import get_settings

@@ -36,9 +36,6 @@ from routing.errors import (
     VersionConflictError,
 )
 from routing.keys import keyspace
-from routing.redis_url import redact_url
-
-__all__ = ["ConfigStore", "redact_url"]
 
 T = TypeVar("T")
 _RETRIES = 8

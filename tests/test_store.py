@@ -181,6 +181,6 @@ def test_a_write_equal_to_the_current_config_writes_nothing(
      "redis+sentinel://:***@s1:26379,s2:26379/mymaster/0"),
 ])
 def test_a_url_is_shown_without_its_password_whatever_its_hosts(url: str, shown: str) -> None:
-    from routing.store import redact_url
+    from routing.redis_url import redact_url
 
     assert redact_url(url) == shown

@@ -16,7 +16,7 @@ from typing import Any
 from redbeat.schedulers import REDBEAT_REDIS_KEY, RedBeatScheduler, RetryingConnection
 
 from routing.connect import connect
-from routing.store import redact_url
+from routing.redis_url import redact_url
 
 
 class Scheduler(RedBeatScheduler):  # type: ignore[misc]

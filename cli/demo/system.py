@@ -22,7 +22,7 @@ from celery import Celery
 
 from routing.config import RoutingConfig
 from routing.defaults import default_config
-from routing.store import redact_url
+from routing.redis_url import redact_url
 from workers.celery_config import celery_config
 from workers.contract import DEFAULT_QUEUE
 from workers.execution.runtime import Runtime, install_runtime, reset_runtime
