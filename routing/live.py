@@ -152,9 +152,9 @@ class LiveConfig:
         while not stop.is_set():
             try:
                 if pubsub is None:
-                    pubsub = self.store.redis.pubsub(  # type: ignore[no-untyped-call]
-                        ignore_subscribe_messages=True
-                    )
+                    # Through Any: redis-py types pubsub() from 8.0 on only.
+                    client: Any = self.store.redis
+                    pubsub = client.pubsub(ignore_subscribe_messages=True)
                     pubsub.subscribe(self.store.channel)
                     next_poll = 0.0  # check at once: a change may have been missed
                 # Short waits so that stop() is prompt; a poll is due at `next_poll`.

@@ -1,10 +1,12 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: create .venv (with $PYTHON, default
-# python3) if missing and install the project into it; "$1" names the extras, e.g. ".[dev]".
+# python3) if missing and install into it the locked versions (requirements/dev.lock, with
+# hashes: the same on every machine and every day), then the project itself (editable, no
+# dependency resolved). "$1" names the extras, e.g. ".[dev]"; the lock holds them all.
 #
-# It installs only when needed: on the first run, when pyproject.toml changed since the
-# last install, when more extras are asked for than were installed, or when the project
-# no longer imports from .venv. The stamp file records the pyproject.toml hash and the
-# extras of the last successful install.
+# It installs only when needed: on the first run, when pyproject.toml or the lock changed
+# since the last install, when more extras are asked for than were installed, or when the
+# project no longer imports from .venv. The stamp file records the hash of both files and
+# the extras of the last successful install.
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP="$VENV/.llm-router-installed"
@@ -26,8 +28,8 @@ for name in ("cli", "routing", "tasks", "workers", "celery", "pydantic", "typer"
 '
 
 _llmr_hash() {
-    "$PY" -c 'import hashlib, sys; print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-        pyproject.toml
+    "$PY" -c 'import hashlib, sys; print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[1:])).hexdigest())' \
+        pyproject.toml requirements/dev.lock
 }
 
 _llmr_reason() {
@@ -43,7 +45,7 @@ _llmr_reason() {
     local hash extras
     read -r hash extras < "$STAMP" || true
     if [ "$hash" != "$(_llmr_hash)" ]; then
-        echo "pyproject.toml changed: reinstalling into $VENV..."
+        echo "pyproject.toml or requirements/dev.lock changed: reinstalling into $VENV..."
     elif [ "$extras" != "$WANT" ] && [ "$WANT" != "." ]; then
         echo "installing $WANT into $VENV..."
     elif ! "$VENV/bin/python" -I -c "$_LLMR_INSTALLED" >/dev/null 2>&1; then
@@ -58,8 +60,10 @@ if [ -n "$_llmr_why" ]; then
         "$PY" -m venv "$VENV"
     fi
     rm -f "$STAMP"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$WANT"
+    # The locked pip, setuptools and wheel first (the venv's own may be too old to read
+    # the rest), then every locked dependency, then the project without resolving anything.
+    "$VENV/bin/python" -m pip install -q --require-hashes --no-deps -r requirements/dev.lock
+    "$VENV/bin/python" -m pip install -q --no-deps --no-build-isolation -e "$WANT"
     echo "$(_llmr_hash) $WANT" > "$STAMP"
 fi
 unset _llmr_why _LLMR_INSTALLED
