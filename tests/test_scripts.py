@@ -1,7 +1,7 @@
-"""scripts/venv.sh (sourced by test.sh and demo.sh): it installs only when it must, and
-says why in one line.
+"""scripts/venv.sh (sourced by test.sh and demo.sh): it installs the lock, then the project
+without resolving anything, only when it must, and says why in one line.
 
-The project directory is a temporary copy holding pyproject.toml, and `.venv/bin/python` a
+The project directory is a temporary copy holding pyproject.toml and the lock, and `.venv/bin/python` a
 stand-in that records how it was called (pip installs, the installed-check), so each case
 runs in milliseconds and without a package index.
 """
@@ -32,6 +32,8 @@ class Project:
         self.root = root
         self.log = root / "calls.log"
         (root / "pyproject.toml").write_text("[project]\nname = 'x'\n")
+        (root / "requirements").mkdir()
+        (root / "requirements" / "dev.lock").write_text("x==1 --hash=sha256:00\n")
         python = root / ".venv" / "bin" / "python"
         python.parent.mkdir(parents=True)
         python.write_text(FAKE_PYTHON)
@@ -48,8 +50,14 @@ class Project:
         )
 
     def installs(self) -> list[str]:
-        return [line for line in self.log.read_text().splitlines()
-                if line.startswith("-m pip install -q -e")]
+        """The extras of each project install; each must follow an install of the lock."""
+        calls = [line for line in self.log.read_text().splitlines()
+                 if line.startswith("-m pip install")]
+        lock = "-m pip install -q --require-hashes --no-deps -r requirements/dev.lock"
+        project = "-m pip install -q --no-deps --no-build-isolation -e "
+        assert calls[0::2] == [lock] * len(calls[1::2]), calls
+        assert all(call.startswith(project) for call in calls[1::2]), calls
+        return [call.removeprefix(project) for call in calls[1::2]]
 
 
 @pytest.fixture
@@ -57,11 +65,11 @@ def project(tmp_path: Path) -> Project:
     return Project(tmp_path)
 
 
-def test_installs_once_then_only_when_pyproject_changes(project: Project) -> None:
+def test_installs_once_then_only_when_pyproject_or_the_lock_changes(project: Project) -> None:
     first = project.source(".[dev]")
     assert first.returncode == 0, first.stderr
     assert "installing the project into .venv" in first.stderr
-    assert project.installs() == ["-m pip install -q -e .[dev]"]
+    assert project.installs() == [".[dev]"]
 
     # Nothing changed: no install, and nothing printed
     again = project.source(".[dev]")
@@ -72,22 +80,29 @@ def test_installs_once_then_only_when_pyproject_changes(project: Project) -> Non
 
     (project.root / "pyproject.toml").write_text("[project]\nname = 'x'\nversion = '2'\n")
     changed = project.source(".[dev]")
-    assert changed.stderr.strip() == "pyproject.toml changed: reinstalling into .venv..."
-    assert project.installs() == ["-m pip install -q -e .[dev]"]
+    reinstall = "pyproject.toml or requirements/dev.lock changed: reinstalling into .venv..."
+    assert changed.stderr.strip() == reinstall
+    assert project.installs() == [".[dev]"]
     assert project.source(".[dev]").stderr == ""
+
+    # The lock moved (scripts/lock.sh): the locked versions are installed again
+    (project.root / "requirements" / "dev.lock").write_text("x==2 --hash=sha256:01\n")
+    moved = project.source(".[dev]")
+    assert moved.stderr.strip() == reinstall
+    assert project.installs() == [".[dev]"]
 
 
 def test_more_extras_or_a_broken_install_reinstall(project: Project) -> None:
     assert project.source(".").returncode == 0
-    assert project.installs() == ["-m pip install -q -e ."]
+    assert project.installs() == ["."]
     # test.sh after demo.sh: the dev extra was never installed
     dev = project.source(".[dev]")
     assert dev.stderr.strip() == "installing .[dev] into .venv..."
-    assert project.installs() == ["-m pip install -q -e .[dev]"]
+    assert project.installs() == [".[dev]"]
     # The project no longer imports from .venv (moved checkout, uninstalled package)
     broken = project.source(".[dev]", FAKE_NOT_INSTALLED="1")
     assert "is not installed in .venv from here: reinstalling" in broken.stderr
-    assert project.installs() == ["-m pip install -q -e .[dev]"]
+    assert project.installs() == [".[dev]"]
 
 
 def test_a_failed_install_is_tried_again_next_time(project: Project) -> None:
@@ -95,7 +110,7 @@ def test_a_failed_install_is_tried_again_next_time(project: Project) -> None:
     assert failed.returncode != 0
     retry = project.source(".[dev]")
     assert retry.returncode == 0 and "installing the project" in retry.stderr
-    assert project.installs() == ["-m pip install -q -e .[dev]"]
+    assert project.installs() == [".[dev]"]
 
 
 def test_the_real_venv_is_up_to_date_after_the_test_run_set_it_up() -> None:
