@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rich.console import Console
 from rich.table import Table
 
+from routing.config.store import ConfigStore
 from routing.live import LiveConfig
-from routing.store import ConfigStore
 from workers.settings import get_settings
 
 WORKERS = 2

@@ -124,8 +124,8 @@ def bench_env(redis_url: str) -> Iterator[BenchEnv]:
 
 
 def _configure(benv: BenchEnv) -> None:
-    from routing.defaults import default_config
-    from routing.store import ConfigStore
+    from routing.config.defaults import default_config
+    from routing.config.store import ConfigStore
     from workers.app import app
     from workers.celery_config import celery_config
     from workers.execution.runtime import reset_runtime

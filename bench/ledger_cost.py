@@ -17,12 +17,12 @@ from dataclasses import dataclass
 import redis
 
 from bench.publish import MODEL_KEY
-from routing.budget import BudgetBook
-from routing.config import RoutingConfig
-from routing.ledger import Ledger
-from routing.pricing import Usage, cost_micros, worst_case_micros
+from routing.config.models import RoutingConfig
+from routing.config.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
-from routing.store import ConfigStore
+from routing.spend.budget import BudgetBook
+from routing.spend.ledger import Ledger
 from tests.support.spend import counting_client
 from workers.execution.accounting import Accounting
 from workers.execution.route_state import RouteState

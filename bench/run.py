@@ -59,7 +59,7 @@ MODES = {
 
 def run(mode_name: str, redis_url: str) -> dict[str, Any]:
     from bench.bench_routing import decisions_per_second, percentile, propagation
-    from routing.store import ConfigStore
+    from routing.config.store import ConfigStore
     from workers.execution.runtime import get_runtime
 
     mode = MODES[mode_name]

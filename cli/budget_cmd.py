@@ -24,7 +24,7 @@ from cli.context import (
     say,
 )
 from cli.table import Table
-from routing.kinds import BudgetPolicy
+from routing.config.kinds import BudgetPolicy
 from routing.money import usd
 
 OFF = ("off", "none")
@@ -39,8 +39,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
-    from routing.budget import OVERALL, BudgetBook
-    from routing.deferred import DeferredTasks
+    from routing.spend.budget import OVERALL, BudgetBook
+    from routing.spend.deferred import DeferredTasks
 
     with guarded():
         store = open_store()
@@ -89,7 +89,7 @@ def _usd(text: str) -> str | None:
              EXIT_INVALID)
     if not value.is_finite() or value < 0:
         fail(f"--daily-usd must be a non-negative number of USD, got {text!r}", EXIT_INVALID)
-    from routing.config import SMALLEST_BUDGET_USD
+    from routing.config.models import SMALLEST_BUDGET_USD
 
     if 0 < value < SMALLEST_BUDGET_USD:
         fail(f"--daily-usd {text} is below the smallest budget, {SMALLEST_BUDGET_USD:f} USD "
@@ -100,9 +100,9 @@ def _usd(text: str) -> str | None:
 
 def _check_downgrade(doc: dict[str, Any], model_key: str, *, given: bool) -> None:
     """Refuse, naming the flag, a downgrade that is not one: to the key's own model, or to a
-    model that does not cost less (`routing.config.downgrade_problem`); checked when
+    model that does not cost less (`routing.config.models.downgrade_problem`); checked when
     --downgrade-to is given (whatever the policy) or the policy is `downgrade`."""
-    from routing.config import ModelSpec, downgrade_problem
+    from routing.config.models import ModelSpec, downgrade_problem
 
     spec = doc["model_keys"][model_key]
     target = spec.get("downgrade_to")

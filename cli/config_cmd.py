@@ -22,8 +22,8 @@ from cli.context import (
 from cli.table import Table
 
 if TYPE_CHECKING:
-    from routing.config import RoutingConfig
-    from routing.store import ConfigStore
+    from routing.config.models import RoutingConfig
+    from routing.config.store import ConfigStore
 
 ExpectOpt = Annotated[
     int | None,
@@ -56,7 +56,7 @@ def _written(store: ConfigStore, config: RoutingConfig, before: int, as_json: bo
 
 
 def _document(file: Path) -> dict[str, Any]:
-    from routing.config_file import read_document
+    from routing.config.file import read_document
 
     doc = read_document(file)
     doc.pop("version", None)  # the store assigns versions
@@ -184,7 +184,7 @@ def diff_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """What changed between two versions (default: the previous one and the current one)."""
-    from routing.diff import diff
+    from routing.config.diff import diff
 
     with guarded():
         store = open_store()

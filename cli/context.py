@@ -36,7 +36,7 @@ from routing.errors import (
 from workers.errors import SettingsError
 
 if TYPE_CHECKING:
-    from routing.store import ConfigStore
+    from routing.config.store import ConfigStore
 
 EXIT_ERROR = 1
 EXIT_INVALID = 2
@@ -82,7 +82,7 @@ def say(*parts: object) -> None:
 
 def open_store() -> ConfigStore:
     """The config store of this deployment (LLM_ROUTER_REDIS_URL, LLM_ROUTER_NAMESPACE)."""
-    from routing.store import ConfigStore
+    from routing.config.store import ConfigStore
     from workers.settings import get_settings
 
     settings = get_settings()

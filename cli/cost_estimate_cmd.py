@@ -22,7 +22,7 @@ def estimate_cmd(
 ) -> None:
     """Daily cost of a recurring task on every catalog model, and each one's ratio to the
     cheapest (from the config's prices)."""
-    from routing.estimate import estimate
+    from routing.planning.estimate import estimate
 
     with guarded():
         result = estimate(

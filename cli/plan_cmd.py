@@ -1,5 +1,5 @@
 """`llm-router plan --calls-per-day KEY=N ...`: worker slots, replicas and a day's cost per
-tier for a daily volume, by Little's law (`routing.plan`)."""
+tier for a daily volume, by Little's law (`routing.planning.plan`)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ from cli.context import (
 )
 
 if TYPE_CHECKING:
-    from routing.ledger import Ledger
-    from routing.plan import Measured, Plan
+    from routing.planning.plan import Measured, Plan
+    from routing.spend.ledger import Ledger
 
 
 class Stat(StrEnum):
@@ -62,19 +62,19 @@ def plan_cmd(
     and what a day costs at the config's prices. Latency and tokens per call come from
     --latency / --tokens, else the ledger (that key on its model, at least 20 calls in
     the window), else the tier's default; each figure says which."""
-    from routing import plan_input
     from routing.errors import PlanInputError
-    from routing.plan import measure, plan
+    from routing.planning import input as plan_input
+    from routing.planning.plan import measure, plan
 
     ledger: Ledger | None = None
     with guarded():
         if file is not None:
-            from routing.config import load_config
-            from routing.config_file import read_document
+            from routing.config.file import read_document
+            from routing.config.models import load_config
 
             config = load_config(read_document(file))
         else:
-            from routing.ledger import Ledger
+            from routing.spend.ledger import Ledger
             from workers.settings import get_settings
 
             store = open_store()
@@ -90,7 +90,7 @@ def plan_cmd(
         fail(str(exc), EXIT_INVALID)
     measured: dict[tuple[str, str], Measured] = {}
     if ledger is not None:
-        from routing.report import report_days
+        from routing.reports.report import report_days
 
         with guarded():
             measured = measure(ledger.spans(report_days(None, days))[0])

@@ -22,8 +22,7 @@ from cli.table import Table
 
 
 def _print(report: dict[str, Any]) -> None:
-    from routing import report_text as text
-
+    from routing.reports import text
     say(text.heading(report))
     table = Table(*text.TABLE_HEADERS)
     for row in text.table_rows(report):
@@ -60,8 +59,8 @@ def report_cmd(
 ) -> None:
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
     cost on one model for everything, and the savings; fallbacks, escalations, deferrals."""
-    from routing.ledger import Ledger, day_text
-    from routing.report import build_report
+    from routing.reports.report import build_report
+    from routing.spend.ledger import Ledger, day_text
     from workers.settings import get_settings
 
     if day is not None:
@@ -76,8 +75,8 @@ def report_cmd(
         ledger = Ledger(store.redis, store.namespace, keep_days=get_settings().ledger_keep_days)
         report = build_report(ledger, config, day=day, days=days)
         if target is not None:
-            from routing.budget import BudgetBook
-            from routing.report_html import write_page
+            from routing.reports.html import write_page
+            from routing.spend.budget import BudgetBook
 
             budgets = [s.as_dict() for s in BudgetBook(store.redis, store.namespace)
                        .status(config)]

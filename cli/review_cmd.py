@@ -36,9 +36,9 @@ def review(
     """Per model key: its model, volume, cost, escalation and fallback rates; per trial
     candidate: agreement with its 95% interval, invalid rate, latency and cost ratios,
     the monthly saving; and what to change (switch down, move up, or keep, and why)."""
-    from routing.ledger import Ledger, day_text
-    from routing.review import apply
-    from routing.review import review as build_review
+    from routing.evidence.review import apply
+    from routing.evidence.review import review as build_review
+    from routing.spend.ledger import Ledger, day_text
     from workers.settings import get_settings
 
     if expect_version is not None and apply_key is None:

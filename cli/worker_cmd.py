@@ -12,7 +12,7 @@ from cli import app
 from cli.context import fail, guarded, open_store
 
 if TYPE_CHECKING:
-    from routing.config import TierSpec
+    from routing.config.models import TierSpec
 
 
 def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:

@@ -40,7 +40,7 @@ def settled_key(prefix: str, call_id: str) -> str:
 def spend_keys(
     prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None
 ) -> list[str]:
-    """KEYS of every budget and ledger script (see `routing.spend_lua`)."""
+    """KEYS of every budget and ledger script (see `routing.spend.lua`)."""
     keys = [f"{prefix}:budget:window:{window_seconds}", f"{prefix}:budget:resv",
             f"{prefix}:budget:reservations", f"{prefix}:budget:owners"]
     for name in ("agg", "calls", "trial", "trial_calls", "estimated"):

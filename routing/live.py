@@ -20,11 +20,11 @@ import time
 import weakref
 from typing import Any, NamedTuple
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
+from routing.config.store import ConfigStore
 from routing.decode import text
 from routing.errors import StoreUnavailableError
 from routing.router import Router
-from routing.store import ConfigStore
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from routing.config import RoutingConfig, Rule
+from routing.config.models import RoutingConfig, Rule
 from routing.errors import PromptTooLargeError, UnknownModelKeyError
 
 DEFAULT_RULE = "default"

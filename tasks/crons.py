@@ -100,7 +100,7 @@ def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str
 @app.task(base=Cron, bind=True, name="cron.cost_report")
 def cost_report(self: Cron, day: str | None = None) -> dict[str, Any]:
     """Daily: store yesterday's cost report in Redis and log a one-line summary."""
-    from routing.report import store_daily_report
+    from routing.reports.report import store_daily_report
 
     rt = get_runtime()
     when = day or (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
@@ -112,7 +112,7 @@ def cost_report(self: Cron, day: str | None = None) -> dict[str, Any]:
 @app.task(base=Cron, bind=True, name="cron.routing_review")
 def routing_review(self: Cron, days: int = 30) -> dict[str, Any]:
     """Monthly: the routing review (`llm-router review`), stored, its summary logged."""
-    from routing.review import store_review
+    from routing.evidence.review import store_review
 
     rt = get_runtime()
     review = store_review(rt.ledger, rt.live.get(), days)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from routing.config import RoutingConfig
-from routing.values import Text
+from routing.config.models import RoutingConfig
+from routing.config.values import Text
 from workers.contract import Call, Comparison, Message, input_error
 
 

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from routing.values import Text
+from routing.config.values import Text
 
 
 class In(BaseModel):

@@ -17,9 +17,9 @@ from typing import Any
 
 from celery import Task
 
-from routing.config import ModelKeySpec, Trial
+from routing.config.models import ModelKeySpec, Trial
 from routing.errors import BudgetExceededError
-from routing.pricing import worst_case_micros
+from routing.prices.pricing import worst_case_micros
 from tasks.kinds import KINDS
 from tasks.run_spec import RunSpec
 from workers.app import app

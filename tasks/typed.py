@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from tasks.compare import compare
 from tasks.schemas import In, Out
 from workers.contract import (

@@ -10,7 +10,7 @@ from typing import Any
 
 import redis
 
-from routing.batches import (
+from routing.batches.store import (
     DONE,
     SUBMITTED,
     SUBMITTING,

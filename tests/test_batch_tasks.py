@@ -15,8 +15,8 @@ import pytest
 from celery import states
 from celery.result import AsyncResult
 
-from routing.aggregates import AggregateRow
-from routing.budget import key_budget
+from routing.spend.aggregates import AggregateRow
+from routing.spend.budget import key_budget
 from tests.support.batches import beat_round, set_batch
 from tests.support.celery import Session, WorkerProcess
 from tests.support.llm_server import LLMServer
@@ -410,7 +410,7 @@ def test_a_worker_killed_after_storing_its_calls_loses_none_of_them(
 def test_a_submission_cut_short_resumes_without_uploading_again(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    from routing.batches import SUBMITTING
+    from routing.batches.store import SUBMITTING
     from workers.providers.batch import BatchItem, request_from_json
 
     key, model = CASES["openai"]

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from beat_schedule import INTERVALS, SCHEDULE
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from routing.router import Router
 from workers.app import app
 

@@ -7,7 +7,7 @@ import ssl
 import pytest
 from celery import Celery
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from workers.broker import TLS_TRANSPORT, TRANSPORT
 from workers.broker.transport import Transport
 from workers.celery_config import celery_config, visibility_timeout

@@ -54,7 +54,7 @@ def connected(proc: WorkerProcess, times: int) -> Callable[[], bool]:
 def broker(celery: Session, redis_servers: Callable[..., RedisServer]
            ) -> Iterator[tuple[RedisServer, dict[str, str], Celery]]:
     """A Redis server with AOF as the broker, worker environment and a producer on it."""
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
     from workers.celery_config import celery_config
     from workers.settings import get_settings
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 import redis
 
-from routing.budget import BudgetBook, Reservation, Window, budgets_apply, seconds_until
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Ledger
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
+from routing.spend.budget import BudgetBook, Reservation, Window, budgets_apply, seconds_until
+from routing.spend.ledger import CallRecord, Ledger
 from tests.support.spend import config_with, counting_client
 from tests.support.wait import wait_until
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 import redis
 
-from routing.budget import BudgetBook
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.kinds import BudgetPolicy
+from routing.config.store import ConfigStore
 from routing.errors import ConfigError
-from routing.kinds import BudgetPolicy
-from routing.store import ConfigStore
+from routing.spend.budget import BudgetBook
 from tests.support.cli import as_json, run
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from routing.defaults import default_document
+from routing.config.defaults import default_document
 from tests.support.cli import as_json, run
 from tests.support.design import DESIGN_ROUTES, LARGE_CONTEXT_ROUTE
 

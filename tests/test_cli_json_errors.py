@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from routing.defaults import default_document
+from routing.config.defaults import default_document
 from tests.support.celery import ROOT
 from tests.support.cli import as_json, run
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 
-from routing.defaults import default_config
-from routing.ledger import CallRecord, Ledger
-from routing.pricing import Usage, cost_micros
-from routing.store import ConfigStore
+from routing.config.defaults import default_config
+from routing.config.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.spend.ledger import CallRecord, Ledger
 from tests.support.cli import as_json, run
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -80,7 +80,7 @@ def test_plan_on_paper_from_a_config_file_needs_no_redis(
     # the stored config is out of reach: exit 1, one line
     unreachable = run("plan", "--calls-per-day", "lookup=5", "--json", code=1)
     assert json.loads(unreachable.stdout)["exit_code"] == 1
-    doc = as_json("plan", "--file", str(ROOT / "routing/default_config.yaml"),
+    doc = as_json("plan", "--file", str(ROOT / "routing/config/default_config.yaml"),
                   "--calls-per-day", "lookup=1000000")
     assert doc["total"]["replicas"] == 2
     assert {k["latency_source"] for k in doc["model_keys"]} == {"default"}

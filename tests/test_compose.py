@@ -18,8 +18,8 @@ import pytest
 import yaml
 from pydantic import AliasChoices
 
-from routing.config import RoutingConfig
-from routing.defaults import default_config
+from routing.config.defaults import default_config
+from routing.config.models import RoutingConfig
 from workers.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from routing.config import load_config
-from routing.config_batch import BatchSpec
-from routing.defaults import default_config, default_document
+from routing.config.batch import BatchSpec
+from routing.config.defaults import default_config, default_document
+from routing.config.kinds import BatchFailure
+from routing.config.models import load_config
 from routing.errors import ConfigError
-from routing.kinds import BatchFailure
-from routing.pricing import Usage, cost_micros, worst_case_micros
+from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from tests.support.cli import as_json, run
 
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from routing.config import load_config
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.models import load_config
 from routing.errors import ConfigError
 from tests.support.cli import as_json, run
 

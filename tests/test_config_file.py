@@ -14,8 +14,8 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routing.config_file import MAX_BYTES, MAX_DEPTH, MAX_VALUES, parse_document, read_document
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.file import MAX_BYTES, MAX_DEPTH, MAX_VALUES, parse_document, read_document
 from routing.errors import ConfigError
 from tests.support.cli import as_json, run
 from tests.support.properties import bounded

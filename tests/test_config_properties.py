@@ -18,11 +18,11 @@ import yaml
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from routing.config import load_config
-from routing.config_file import parse_document
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.file import parse_document
+from routing.config.models import load_config
+from routing.config.store import ConfigStore
 from routing.errors import ConfigError
-from routing.store import ConfigStore
 from tests.support.cli import as_json, run
 from tests.support.properties import bounded
 

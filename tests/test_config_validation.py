@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 import redis
 
-from routing.config import load_config
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.models import load_config
+from routing.config.store import ConfigStore
 from routing.errors import ConfigError
-from routing.store import ConfigStore
 
 
 @pytest.fixture

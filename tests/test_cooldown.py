@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import redis
 
-from routing.cooldown import PROBE_WAIT, Cooldowns
 from routing.keys import keyspace
+from routing.spend.cooldown import PROBE_WAIT, Cooldowns
 from tests.support.spend import counting_client
 from tests.support.wait import wait_until
 

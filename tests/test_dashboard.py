@@ -28,11 +28,11 @@ import redis
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Ledger, Outcome
-from routing.pricing import Usage, cost_micros
-from routing.review import store_review
-from routing.store import ConfigStore
+from routing.evidence.review import store_review
+from routing.prices.pricing import Usage, cost_micros
+from routing.spend.ledger import CallRecord, Ledger, Outcome
 from tests.support.redis import delete_namespace
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import redis
 
-from routing.deferred import DeferredTasks
+from routing.spend.deferred import DeferredTasks
 
 
 def test_only_due_tasks_are_claimed_and_each_once_per_lease(

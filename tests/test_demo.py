@@ -18,10 +18,10 @@ import pytest
 import redis
 
 from cli.demo.workload import load_workload, timeline
-from routing.defaults import default_config
-from routing.pricing import Usage, cost_micros
-from routing.report import TOKENS
-from routing.store import ConfigStore
+from routing.config.defaults import default_config
+from routing.config.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.reports.report import TOKENS
 from tests.support.celery import ALL_QUEUES, ROOT, WorkerProcess
 from tests.support.redis import delete_namespace
 

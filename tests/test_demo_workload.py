@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from cli.demo.workload import WORKLOAD, load_workload
-from routing.defaults import default_document
+from routing.config.defaults import default_document
 from routing.errors import ConfigError
 from tests.support.cli import run
 

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from routing.config import Price, load_config
-from routing.defaults import default_document
-from routing.estimate import estimate
-from routing.pricing import Usage, cost_micros
-from routing.store import ConfigStore
+from routing.config.defaults import default_document
+from routing.config.models import Price, load_config
+from routing.config.store import ConfigStore
+from routing.planning.estimate import estimate
+from routing.prices.pricing import Usage, cost_micros
 from tests.support.cli import app
 
 RUNS = 48  # the seed's monitoring cron: every 30 minutes

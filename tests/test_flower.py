@@ -29,7 +29,7 @@ from urllib.parse import quote, urlencode, urlsplit
 import pytest
 from celery import Celery
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tests.support.broker import TEST_BROKER
 from tests.support.celery import Session, foreign_app
 from tests.support.flower import TASK_COLUMNS, FlowerProcess, TierWorker

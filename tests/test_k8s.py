@@ -18,9 +18,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from routing.config import RoutingConfig
-from routing.defaults import default_config
-from routing.store import ConfigStore
+from routing.config.defaults import default_config
+from routing.config.models import RoutingConfig
+from routing.config.store import ConfigStore
 from tests.support.kustomize import build
 from tests.support.wait import wait_until
 from workers.contract import DEFAULT_QUEUE

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from routing.config.store import ConfigStore
 from routing.errors import ConfigNotInitializedError, StoreUnavailableError
 from routing.live import LiveConfig
-from routing.store import ConfigStore
 from tests.support.tcp_proxy import TcpProxy
 from tests.support.wait import wait_until
 
@@ -84,7 +84,7 @@ def test_change_made_by_the_cli_in_another_process_is_seen_within_1s(
 CHILD = textwrap.dedent("""
     import sys, time
     from routing.live import LiveConfig
-    from routing.store import ConfigStore
+    from routing.config.store import ConfigStore
     live = LiveConfig(ConfigStore.from_url(sys.argv[1], sys.argv[2])).start()
     print("ready", live.version, flush=True)
     ok = live.wait_for_version(2, timeout=10)
@@ -162,7 +162,7 @@ def test_redis_outage_keeps_the_last_good_config_and_recovers(
 FORK = textwrap.dedent("""
     import os, sys
     from routing.live import LiveConfig
-    from routing.store import ConfigStore
+    from routing.config.store import ConfigStore
     live = LiveConfig(ConfigStore.from_url(sys.argv[1], sys.argv[2]), poll_seconds=0.2).start()
     pid = os.fork()
     if pid == 0:

@@ -22,11 +22,11 @@ import pytest
 from celery import Celery
 from prometheus_client.parser import text_string_to_metric_families
 
-from routing.budget import BudgetBook
+from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Ledger, Outcome
-from routing.pricing import Usage, cost_micros
-from routing.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.spend.budget import BudgetBook
+from routing.spend.ledger import CallRecord, Ledger, Outcome
 from tests.support.redis import delete_matching
 from tests.support.spend import CATALOG, by_hand
 from tests.support.wait import wait_until
@@ -385,7 +385,7 @@ def test_metrics_once_with_redis_down_exits_1_with_one_line() -> None:
 def test_scrape_reports_batched_calls_their_saving_and_the_batches_by_state(
     settings: Settings, source: RedisMetricsSource, server: MetricsServer
 ) -> None:
-    from routing.batches import BatchStore, TaskRecord
+    from routing.batches.store import BatchStore, TaskRecord
 
     store = ConfigStore(source.redis, settings.namespace)
     config = store.init(author="metrics-test")

@@ -9,7 +9,7 @@ from collections import Counter, defaultdict
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from routing.ledger import Ledger
+from routing.spend.ledger import Ledger
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
 from workers.metrics.http import serve

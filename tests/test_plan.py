@@ -1,4 +1,4 @@
-"""Sizing on paper (`routing.plan`) on known numbers, worked out in the comments.
+"""Sizing on paper (`routing.planning.plan`) on known numbers, worked out in the comments.
 
 Little's law: busy slots = calls per second x seconds per call; slots = ceil(busy / u);
 replicas = ceil(slots / concurrency). Shipped profiles: Haiku 32 threads, Sonnet 8,
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import pytest
 
-from routing import plan_input
-from routing.aggregates import AggregateRow
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from routing.errors import PlanInputError, UnknownModelKeyError
-from routing.latency import bucket
-from routing.plan import DEFAULTS, MIN_SAMPLES, KeyPlan, Plan, TierPlan, measure, plan
+from routing.planning import input as plan_input
+from routing.planning.plan import DEFAULTS, MIN_SAMPLES, KeyPlan, Plan, TierPlan, measure, plan
+from routing.spend.aggregates import AggregateRow
+from routing.spend.latency import bucket
 
 CFG = default_config()
 

@@ -9,7 +9,7 @@ import pytest
 from openai.types.completion_usage import CompletionUsage, PromptTokensDetails
 from pydantic import SecretStr
 
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
 from tests.support import llm_wire as wire
 from tests.support.llm_server import REDACTED, LLMServer
 from tests.support.providers import MODELS, assert_scripted_failure

@@ -160,7 +160,7 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
 ) -> None:
     # Production (no error rate) against a candidate with `rate`, compared as a shadow
     # trial compares them (the task's own parsing and decision fields), on 2,000 inputs
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
     from tasks.kinds import KINDS
 
     spec = {k.name: k for k in KINDS}[f"tasks.{kind}"]
@@ -182,8 +182,8 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
 
 
 def test_error_rates_that_name_no_model_are_found() -> None:
-    from routing.config import load_config
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
+    from routing.config.models import load_config
     from workers.providers.simulated import error_rate_problems
 
     models = default_config().models

@@ -20,7 +20,7 @@ from celery import Celery
 from celery.result import AsyncResult
 from kombu import Connection, Exchange, Queue
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tests.support.broker import BrokerPlaces, rabbitmqctl
 from tests.support.celery import Session, WorkerProcess
 from tests.support.design import DESIGN_ROUTES

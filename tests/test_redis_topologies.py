@@ -15,15 +15,15 @@ from typing import Any
 
 import pytest
 
-from routing.budget import BudgetBook
+from routing.config.defaults import default_config
+from routing.config.store import ConfigStore
 from routing.connect import connect
-from routing.defaults import default_config
 from routing.errors import RedisUrlError
 from routing.keys import keyspace
-from routing.ledger import CallRecord, Ledger
 from routing.live import LiveConfig
-from routing.pricing import Usage
-from routing.store import ConfigStore
+from routing.prices.pricing import Usage
+from routing.spend.budget import BudgetBook
+from routing.spend.ledger import CallRecord, Ledger
 
 
 @pytest.fixture(params=["cluster", "sentinel"])
@@ -96,7 +96,7 @@ def test_a_malformed_topology_url_is_named(url: str, problem: str) -> None:
 def test_a_topology_url_needs_a_broker_and_backend_of_its_own(
     url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
     from workers.celery_config import celery_config
     from workers.errors import BrokerURLError
     from workers.settings import Settings

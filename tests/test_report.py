@@ -10,13 +10,13 @@ from typing import Any
 import redis
 from typer.testing import CliRunner
 
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError
 from routing.keys import keyspace
-from routing.ledger import CallRecord, Ledger
-from routing.pricing import Usage, cost_micros
-from routing.report import build_report, load_daily_report, store_daily_report
-from routing.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.reports.report import build_report, load_daily_report, store_daily_report
+from routing.spend.ledger import CallRecord, Ledger
 from tests.support.cli import app
 from tests.support.spend import CATALOG, by_hand, config_with
 

@@ -26,13 +26,13 @@ import pytest
 import redis
 from PIL import Image
 
-from routing.budget import BudgetBook
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.store import ConfigStore
 from routing.keys import keyspace
-from routing.ledger import CallRecord, Ledger
-from routing.pricing import Usage, cost_micros
-from routing.report_html import key_spend
-from routing.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.reports.html import key_spend
+from routing.spend.budget import BudgetBook
+from routing.spend.ledger import CallRecord, Ledger
 from tests.support.browser import Chromium, Element, elements
 from tests.support.cli import run
 

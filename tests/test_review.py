@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from routing.aggregates import AggregateRow, TrialRow
-from routing.config import RoutingConfig, load_config
-from routing.defaults import default_document
-from routing.evidence import key_evidence, wilson
-from routing.review import change_for, recommend
+from routing.config.defaults import default_document
+from routing.config.models import RoutingConfig, load_config
+from routing.evidence.keys import key_evidence, wilson
+from routing.evidence.review import change_for, recommend
+from routing.spend.aggregates import AggregateRow, TrialRow
 
 DAYS = 30
 

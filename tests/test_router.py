@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from routing.errors import UnknownModelKeyError
 from routing.router import Router
 from tests.support.design import (

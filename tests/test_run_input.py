@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tasks.run_spec import RunSpec
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer

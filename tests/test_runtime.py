@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from routing.store import ConfigStore
+from routing.config.store import ConfigStore
 from workers.execution.runtime import Runtime
 from workers.settings import Settings
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from celery.result import AsyncResult
 
-from routing.pricing import Usage
-from routing.report import build_report
+from routing.prices.pricing import Usage
+from routing.reports.report import build_report
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
@@ -158,7 +158,7 @@ def test_report_totals_equal_usage_times_price_from_the_server(
     keys = ["lookup", "drafting", "large_context_coding", "strategic_decision", "drafting"]
     results = [run.delay(model_key=k, prompt=f"work for {k}").get(timeout=30) for k in keys]
     cfg = worker.store.read()
-    # The server's usage records, priced independently of routing.pricing
+    # The server's usage records, priced independently of routing.prices.pricing
     by_provider_model = {m.provider_model: name for name, m in cfg.models.items()}
     expected = 0
     for req in llm_server.requests:

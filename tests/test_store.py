@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 import redis
 
+from routing.config.store import ConfigStore
 from routing.errors import (
     ConfigExistsError,
     ConfigNotInitializedError,
@@ -16,7 +17,6 @@ from routing.errors import (
     VersionConflictError,
 )
 from routing.router import Router
-from routing.store import ConfigStore
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from routing.cooldown import Cooldowns
+from routing.spend.cooldown import Cooldowns
 from tests.support.celery import Session
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer

@@ -15,7 +15,7 @@ from celery.result import AsyncResult
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tasks.kinds import KINDS
 from tasks.run_spec import RunSpec
 from tests.support.celery import Session, foreign_app
@@ -263,7 +263,7 @@ def test_bad_input_sent_by_name_fails_named_with_no_reservation_and_no_call(
 def test_max_tokens_is_clamped_to_each_called_models_output_limit(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    from routing.defaults import default_document
+    from routing.config.defaults import default_document
     from workers.execution.runtime import get_runtime
 
     # Given drafting on Sonnet 4.6 (64,000 output tokens) falls back to GPT-4o (16,384)

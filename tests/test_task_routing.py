@@ -11,7 +11,7 @@ from collections.abc import Callable
 import pytest
 from celery import Celery
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tests.support.batches import submit_waiting
 from tests.support.broker import waiting
 from tests.support.celery import Session, WorkerProcess

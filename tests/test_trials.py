@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from routing.aggregates import TrialRow
-from routing.report import build_report
+from routing.reports.report import build_report
+from routing.spend.aggregates import TrialRow
 from tasks.trials import sample_trials
 from tests.support.celery import Session
 from tests.support.cli import as_json, run

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from celery.result import AsyncResult
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from tasks.kinds import KINDS
 from tests.support.batches import submit_waiting
 from tests.support.celery import Session

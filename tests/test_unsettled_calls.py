@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from celery import Celery
 from celery.result import AsyncResult
 
-from routing.pricing import worst_case_micros
+from routing.prices.pricing import worst_case_micros
 from tests.support.celery import WorkerProcess
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until

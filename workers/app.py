@@ -15,7 +15,7 @@ from typing import Any
 import click
 from celery import Celery
 
-from routing.defaults import default_config
+from routing.config.defaults import default_config
 from workers import lifecycle
 from workers.celery_config import celery_config
 from workers.errors import BrokerURLError, SettingsError

@@ -7,7 +7,7 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.redis_url import redact_url
 from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
 from workers.contract import DEFAULT_QUEUE

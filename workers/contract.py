@@ -25,7 +25,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.tokens import estimate_tokens
 from workers.errors import TaskInputError
 

@@ -15,7 +15,7 @@ from celery import Celery, bootsteps
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_process_init
 
-from routing.deferred import Releaser
+from routing.spend.deferred import Releaser
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning

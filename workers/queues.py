@@ -17,7 +17,7 @@ from typing import Any
 
 from kombu import Exchange, Queue
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import RoutingError
 from workers.contract import DEFAULT_QUEUE, send_facts
 from workers.execution.route_state import ROUTE_HEADER, RouteState

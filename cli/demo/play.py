@@ -49,9 +49,9 @@ def _check_workers(system: System, err: Console) -> None:
 
 def write_html(system: System, played: Played, path: Path, title: str) -> None:
     """The cost report of the demo's day(s) from its ledger, as one HTML page."""
-    from routing.budget import BudgetBook
-    from routing.report import build_report
-    from routing.report_html import write_page
+    from routing.reports.html import write_page
+    from routing.reports.report import build_report
+    from routing.spend.budget import BudgetBook
 
     rt = system.rt
     config = rt.store.read()

@@ -16,11 +16,11 @@ from rich.table import Table
 from cli.demo import batches as demo_batches
 from cli.demo.runner import Played, run_days
 from cli.review_view import review_lines
-from routing.budget import BudgetBook
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.money import usd
-from routing.pricing import Usage
-from routing.report import TOKENS, naive_costs
+from routing.prices.pricing import Usage
+from routing.reports.report import TOKENS, naive_costs
+from routing.spend.budget import BudgetBook
 from workers.execution.runtime import Runtime
 
 CALL_OUTCOMES = ("ok", "error", "timeout")

@@ -17,9 +17,9 @@ from cli.demo import batches as demo_batches
 from cli.demo import trials as demo_trials
 from cli.demo.system import AUTHOR, System
 from cli.demo.workload import DAY, BatchPlay, Event, LiveChange
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import ConfigError
-from routing.review import review
+from routing.evidence.review import review
 from tasks.crons import CURATION_INBOX
 
 POLL_SECONDS = 0.05

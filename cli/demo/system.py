@@ -20,8 +20,8 @@ from typing import Any
 import fakeredis
 from celery import Celery
 
-from routing.config import RoutingConfig
-from routing.defaults import default_config
+from routing.config.defaults import default_config
+from routing.config.models import RoutingConfig
 from routing.redis_url import redact_url
 from workers.celery_config import celery_config
 from workers.contract import DEFAULT_QUEUE

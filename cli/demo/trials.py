@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from routing.aggregates import TrialRow
+from routing.spend.aggregates import TrialRow
 from tasks.trials import candidates_for, sampled
 from workers.execution.runtime import Runtime
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from routing.config_file import DocumentKind, parse_document, read_document
+from routing.config.file import DocumentKind, parse_document, read_document
 from routing.errors import ConfigError
 
 DAY = 86400

@@ -24,8 +24,8 @@ import pytest
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
 
-from routing.defaults import default_document
-from routing.store import ConfigStore
+from routing.config.defaults import default_document
+from routing.config.store import ConfigStore
 from tests.support import process
 from tests.support.broker import TEST_BROKER, BrokerPlaces
 from tests.support.llm_server import LLMServer
@@ -82,7 +82,7 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
     os.environ.update(env)
     get_settings.cache_clear()
     reset_runtime()
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
 
     app.conf.update(celery_config(get_settings(), default_config()))
     import tasks  # noqa: F401  (registers every task)
@@ -221,7 +221,7 @@ def isolated_producer(
     """An environment with a broker of its own, and a producer on it that routes at send
     time as the project's own apps do: only the subprocess workers started with this
     environment see its tasks (not the session's in-thread worker)."""
-    from routing.defaults import default_config
+    from routing.config.defaults import default_config
     from workers.celery_config import celery_config
     from workers.settings import Settings
 

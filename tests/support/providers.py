@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from routing.config import ModelSpec
+from routing.config.models import ModelSpec
 from tests.support.llm_server import LLMServer
 from workers.providers.base import CompletionRequest, Provider
 from workers.providers.errors import ProviderError, RateLimitedError
 from workers.settings import Settings
 
-# The catalog's models, one per provider (as in routing/default_config.yaml).
+# The catalog's models, one per provider (as in routing/config/default_config.yaml).
 MODELS = {
     "anthropic": "claude-haiku-4-5",
     "openai": "gpt-4o",

@@ -8,8 +8,8 @@ from typing import Any, TypeVar
 
 import redis
 
-from routing.config import RoutingConfig, load_config
-from routing.defaults import default_document
+from routing.config.defaults import default_document
+from routing.config.models import RoutingConfig, load_config
 
 T = TypeVar("T")
 

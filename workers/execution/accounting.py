@@ -1,7 +1,7 @@
 """The task layer's side of budgets and the ledger: reserve before a call, settle after.
 
-Two Redis round trips per call in all (one EVALSHA each, `routing.budget` and
-`routing.ledger`); a key with no budget reserves without Redis at all.
+Two Redis round trips per call in all (one EVALSHA each, `routing.spend.budget` and
+`routing.spend.ledger`); a key with no budget reserves without Redis at all.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from routing.budget import Reservation
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Outcome
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
+from routing.spend.budget import Reservation
+from routing.spend.ledger import CallRecord, Outcome
 from workers.execution.route_state import RouteState
 from workers.execution.runtime import Runtime
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from celery import Task
 
-from routing.batches import TaskRecord, custom_id
-from routing.budget import Reservation
-from routing.config import Price
-from routing.config_batch import BatchSpec
+from routing.batches.store import TaskRecord, custom_id
+from routing.config.batch import BatchSpec
+from routing.config.models import Price
+from routing.spend.budget import Reservation
 from workers.execution.batch_policy import BATCH_HEADER
 from workers.execution.batch_sweep import BatchSweeper
 from workers.execution.route_state import ROUTE_HEADER, RouteState

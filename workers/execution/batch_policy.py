@@ -12,8 +12,8 @@ by the key's `on_failure`. A task is batched at most once: every later call is d
 
 from __future__ import annotations
 
-from routing.config_batch import BATCH_WINDOW_SECONDS, BatchSpec
-from routing.kinds import BatchFailure
+from routing.config.batch import BATCH_WINDOW_SECONDS, BatchSpec
+from routing.config.kinds import BatchFailure
 from workers.errors import BatchFailedError
 from workers.execution.policy import Call, Fail, Step
 from workers.execution.route_state import RouteState

@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from routing.batches import DONE, FAILED, SUBMITTED, SUBMITTING, Batch, record_from_json
+from routing.batches.store import DONE, FAILED, SUBMITTED, SUBMITTING, Batch, record_from_json
 from workers.execution.batch_policy import BATCH_HEADER, CLAIM_SECONDS, POLL_DEADLINE_SECONDS
 from workers.execution.runtime import Runtime
 from workers.providers.batch import BatchItem, outcome_json, request_from_json

@@ -31,14 +31,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, assert_never
 
-from routing.config import RoutingConfig
+from routing.config.kinds import BudgetPolicy
+from routing.config.models import RoutingConfig
 from routing.errors import (
     BudgetExceededError,
     PromptTooLargeError,
     RoutingError,
     UnknownModelKeyError,
 )
-from routing.kinds import BudgetPolicy
 from routing.router import Decision, Router
 from workers.errors import (
     AllModelsFailedError,

@@ -32,13 +32,13 @@ from celery import Task
 from celery.exceptions import Ignore
 from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 
-from routing.batches import TaskRecord
-from routing.budget import Reservation
-from routing.config import Price
-from routing.config_batch import BatchSpec
+from routing.batches.store import TaskRecord
+from routing.config.batch import BatchSpec
+from routing.config.models import Price
 from routing.errors import BudgetExceededError
-from routing.pricing import Usage, cost_micros, worst_case_micros
+from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
+from routing.spend.budget import Reservation
 from workers.contract import WorkSpec
 from workers.errors import OutputInvalidError
 from workers.execution import announce, batch_calls, batch_policy

@@ -15,15 +15,15 @@ from functools import cached_property
 
 import redis
 
-from routing.batches import BatchStore
-from routing.budget import BudgetBook
+from routing.batches.store import BatchStore
+from routing.config.store import ConfigStore
 from routing.connect import connect
-from routing.cooldown import Cooldowns
-from routing.deferred import DeferredTasks
-from routing.ledger import Ledger
 from routing.live import LiveConfig
 from routing.router import Router
-from routing.store import ConfigStore
+from routing.spend.budget import BudgetBook
+from routing.spend.cooldown import Cooldowns
+from routing.spend.deferred import DeferredTasks
+from routing.spend.ledger import Ledger
 from workers.providers.registry import Providers
 from workers.settings import Settings, get_settings
 

@@ -24,11 +24,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from routing.budget import trial_budget
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
-from routing.ledger import CallRecord, Outcome, Settlement
-from routing.pricing import Usage, cost_micros, worst_case_micros
+from routing.prices.pricing import Usage, cost_micros, worst_case_micros
+from routing.spend.budget import trial_budget
+from routing.spend.ledger import CallRecord, Outcome, Settlement
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
 from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from routing.batches import OPEN, SUBMITTED, SUBMITTING
+from routing.batches.store import OPEN, SUBMITTED, SUBMITTING
 from routing.money import usd
 from workers.metrics.snapshot import Snapshot
 

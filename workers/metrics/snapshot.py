@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from routing.aggregates import AggregateRow, TrialRow
-from routing.budget import BudgetStatus
+from routing.spend.aggregates import AggregateRow, TrialRow
+from routing.spend.budget import BudgetStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Snapshot:
     """tier -> (queue name, waiting messages)"""
     counterfactuals: Mapping[str, tuple[str, int] | None] = field(default_factory=dict)
     """basis -> (model, micro-dollars): the day's tokens all on one model
-    (`routing.report.counterfactuals`)"""
+    (`routing.reports.report.counterfactuals`)"""
     trial_rows: Sequence[TrialRow] = ()
     trial_window: Sequence[TrialRow] = ()
     """the trial rows of the last `TRIAL_WINDOW_DAYS` UTC days, merged per key and

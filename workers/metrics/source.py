@@ -13,15 +13,15 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from routing.aggregates import merge
-from routing.batches import BatchStore
-from routing.budget import BudgetBook
-from routing.config import RoutingConfig
+from routing.batches.store import BatchStore
+from routing.config.defaults import default_config
+from routing.config.models import RoutingConfig
+from routing.config.store import ConfigStore
 from routing.connect import connect
-from routing.defaults import default_config
-from routing.ledger import Ledger
-from routing.report import counterfactuals, report_days
-from routing.store import ConfigStore
+from routing.reports.report import counterfactuals, report_days
+from routing.spend.aggregates import merge
+from routing.spend.budget import BudgetBook
+from routing.spend.ledger import Ledger
 from workers.metrics.broker_depth import open_depths, tier_depths
 from workers.metrics.snapshot import Snapshot
 from workers.metrics.trials import TRIAL_WINDOW_DAYS

@@ -21,7 +21,7 @@ from anthropic.types import (
 )
 from pydantic import SecretStr
 
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError

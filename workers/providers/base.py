@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
 from workers.contract import Message
 
 __all__ = ["Completion", "CompletionRequest", "Message", "Provider"]

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
 from workers.contract import Message
 from workers.providers import errors as provider_errors
 from workers.providers.base import Completion, CompletionRequest

@@ -18,7 +18,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
 
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError

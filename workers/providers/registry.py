@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from pydantic import SecretStr
 
-from routing.config import ModelSpec
+from routing.config.models import ModelSpec
 from workers.providers.anthropic import AnthropicProvider
 from workers.providers.anthropic_batch import AnthropicBatches
 from workers.providers.base import Provider

@@ -33,8 +33,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from routing.config import ModelSpec
-from routing.pricing import Usage
+from routing.config.models import ModelSpec
+from routing.prices.pricing import Usage
 from routing.tokens import estimate_text_tokens, estimate_tokens
 from workers.contract import find_schema as schema_in
 from workers.providers.base import Completion, CompletionRequest

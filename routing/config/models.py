@@ -3,8 +3,8 @@
 `load_config(data)` is the only way in: it runs the field validation of pydantic and
 then the cross-checks (references, prices, cycles) and turns every problem into a
 `ConfigError` whose entries name the dotted path of the field and the reason.
-Every field has a strict type (no coercion: `routing.values`) and every number a bound
-(the `MAX_*` below); a file is read into a document by `routing.config_file`.
+Every field has a strict type (no coercion: `routing.config.values`) and every number a bound
+(the `MAX_*` below); a file is read into a document by `routing.config.file`.
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from routing.config_batch import BatchSpec, batch_problems
+from routing.config.batch import BatchSpec, batch_problems
+from routing.config.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
+from routing.config.values import Count, Number, Ref, Text, Usd, capped
 from routing.errors import ConfigError
-from routing.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
 from routing.money import MICROS_PER_USD
-from routing.values import Count, Number, Ref, Text, Usd, capped
 
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
 _NAME_MAX = 100

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from routing.config import Price
+from routing.config.models import Price
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """The evidence per model key over a window of days: how each of its models performed in
 production, and how each trial candidate compared on the same work.
 
-Pure functions over the ledger's day aggregates (`routing.aggregates`): no I/O. Rates are
+Pure functions over the ledger's day aggregates (`routing.spend.aggregates`): no I/O. Rates are
 shares of calls; latencies are the histograms' p50/p95 in milliseconds; agreement comes
 with its 95% Wilson score interval (`wilson`), which stays honest on few samples. A
 switch's monthly saving reprices only the calls of the key's own model (`model_usage`):
@@ -14,11 +14,11 @@ import math
 from collections import defaultdict
 from typing import Any
 
-from routing import latency
-from routing.aggregates import AggregateRow, TrialRow, merge
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.money import usd
-from routing.pricing import Usage, cost_micros
+from routing.prices.pricing import Usage, cost_micros
+from routing.spend import latency
+from routing.spend.aggregates import AggregateRow, TrialRow, merge
 
 Z95 = 1.959963984540054
 

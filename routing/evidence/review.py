@@ -22,15 +22,15 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.config import ModelKeySpec, RoutingConfig
+from routing.config.models import ModelKeySpec, RoutingConfig
+from routing.config.store import ConfigStore
 from routing.errors import ConfigError, NothingToApplyError
-from routing.evidence import key_evidence
+from routing.evidence.keys import key_evidence
 from routing.keys import keyspace
-from routing.ledger import Ledger
 from routing.money import usd
-from routing.pricing import Usage, cost_micros
-from routing.report import report_days
-from routing.store import ConfigStore
+from routing.prices.pricing import Usage, cost_micros
+from routing.reports.report import report_days
+from routing.spend.ledger import Ledger
 
 AUTHOR = "review"
 

@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 import redis
 
-from routing.config import RoutingConfig, load_config
+from routing.config.defaults import default_document
+from routing.config.diff import changed_paths
+from routing.config.models import RoutingConfig, load_config
 from routing.connect import connect
 from routing.decode import text
-from routing.defaults import default_document
-from routing.diff import changed_paths
 from routing.errors import (
     ConfigError,
     ConfigExistsError,

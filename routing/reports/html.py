@@ -1,9 +1,9 @@
 """The cost report as one self-contained HTML page (`llm-router cost report --html`).
 
 For people without Grafana: daily spend stacked by model key, routed spend against the
-counterfactuals (`routing.report`'s naive comparisons), budgets, the top model keys by
-cost, and the same table `cost report` prints (`routing.report_text`). The page works
-offline: inline CSS and inline SVG (`routing.report_svg`), no script, no font, no URL.
+counterfactuals (`routing.reports.report`'s naive comparisons), budgets, the top model keys by
+cost, and the same table `cost report` prints (`routing.reports.text`). The page works
+offline: inline CSS and inline SVG (`routing.reports.svg`), no script, no font, no URL.
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from routing import report_svg as svg
-from routing import report_text as text
-from routing.report_svg import Bar, money
+from routing.reports import svg, text
+from routing.reports.svg import Bar, money
 
 TOP_KEYS = 12
 # Outside the model keys' palette, so each color on the page stands for one thing.
@@ -146,7 +145,7 @@ def _top_keys(report: dict[str, Any], colors: dict[str, str]) -> str:
 
 def render_page(report: dict[str, Any], budgets: Sequence[dict[str, Any]], *,
                 title: str = "llm-router cost report", subtitle: str = "") -> str:
-    """The page for `report` (`routing.report.build_report`) and `budgets`
+    """The page for `report` (`routing.reports.report.build_report`) and `budgets`
     (`BudgetStatus.as_dict()` of each budget)."""
     colors = svg.colors_for([r["model_key"] for r in report["rows"]])
     sub = " · ".join(p for p in (subtitle, text.heading(report),

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.money import usd
-from routing.pricing import Usage, cost_micros
+from routing.prices.pricing import Usage, cost_micros
 from routing.router import Router
 
 

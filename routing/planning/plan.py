@@ -24,12 +24,12 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from routing import latency
-from routing.aggregates import AggregateRow, merge
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.money import usd
-from routing.pricing import Usage, cost_micros
+from routing.prices.pricing import Usage, cost_micros
 from routing.router import Router
+from routing.spend import latency
+from routing.spend.aggregates import AggregateRow, merge
 
 DAY_SECONDS = 86_400
 # Fewer calls than this on a key's model in the window: not a measurement yet.
@@ -217,7 +217,7 @@ def plan(
     """Slots, replicas and daily cost per tier for `calls_per_day` (model key -> calls).
 
     Raises `UnknownModelKeyError` for a key the config lacks and `ValueError` for a
-    utilization outside (0, 1] or a negative count (`routing.plan_input` checks the CLI's
+    utilization outside (0, 1] or a negative count (`routing.planning.input` checks the CLI's
     input first, naming the flag).
     """
     if not 0 < utilization <= 1:

@@ -1,7 +1,7 @@
 """Provider batches in Redis: the calls waiting for a batch, the batches at a provider, and
 each batched task's outcome. All of it survives any worker (nothing is in memory).
 
-Life of a batch (the scripts are `routing.batch_lua`):
+Life of a batch (the scripts are `routing.batches.lua`):
 - `append`: a worker stores a task's call (its request, its message to re-publish) in the
   open batch of its model and records the task (`record`); only then is the task's
   message acknowledged. A redelivered message finds the record and stores nothing.
@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from routing.batch_lua import APPEND, CLAIM, CLOSE, FINISH, OUTCOME, UPDATE
+from routing.batches.lua import APPEND, CLAIM, CLOSE, FINISH, OUTCOME, UPDATE
 from routing.decode import text
 from routing.keys import keyspace
 

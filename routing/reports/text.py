@@ -1,6 +1,6 @@
 """The cost report as text: the table, the comparison and event lines, the daily trend.
 
-`llm-router cost report` prints these and the HTML page (`routing.report_html`) shows the
+`llm-router cost report` prints these and the HTML page (`routing.reports.html`) shows the
 same cells, so the two never disagree. Plain strings only: no terminal or HTML markup.
 """
 

@@ -1,6 +1,6 @@
 """A model key's `batch` settings (work that can wait: provider batches) and their checks.
 
-Apart from `routing.config` so that the config module stays small; `routing.config`
+Apart from `routing.config.models` so that the config module stays small; `routing.config.models`
 cross-checks a key's batch against its model with `batch_problems`.
 """
 
@@ -11,8 +11,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from routing.kinds import BATCH_PROVIDERS, BatchFailure
-from routing.values import Count, Number
+from routing.config.kinds import BATCH_PROVIDERS, BatchFailure
+from routing.config.values import Count, Number
 
 # Both providers answer within 24 hours of a submission (or expire its requests): an item
 # waits at most `max_wait_seconds` for its batch to be submitted, then that window.

@@ -22,12 +22,12 @@ from typing import Any
 
 import redis
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.keys import candidate_days, keyspace, spend_keys
 from routing.money import usd, usd_to_micros
-from routing.spend_lua import RESERVE, STATUS
+from routing.spend.lua import RESERVE, STATUS
 
 OVERALL = "overall"
 DEFAULT_RESERVATION_TTL = 900.0
@@ -185,7 +185,7 @@ class BudgetBook:
         if not isinstance(needed_micros, int) or needed_micros < 0:
             raise ValueError(
                 f"needed_micros must be a non-negative integer (micro-dollars), "
-                f"got {needed_micros!r}; use routing.pricing.worst_case_micros"
+                f"got {needed_micros!r}; use routing.prices.pricing.worst_case_micros"
             )
         overall, per_key = limits_of(config, model_key)
         return self._hold(config, model_key, call_id, needed_micros, ttl,

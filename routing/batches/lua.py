@@ -1,4 +1,4 @@
-"""The Lua scripts of provider batches (`routing.batches`): each step is one EVALSHA.
+"""The Lua scripts of provider batches (`routing.batches.store`): each step is one EVALSHA.
 
 Every script reads the clock with `TIME` (the Redis server's, one clock for every worker)
 and touches only the keys it is given in KEYS, all under the namespace's hash tag, so they

@@ -5,13 +5,13 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from routing.config import RoutingConfig, load_config
-from routing.config_file import parse_document
+from routing.config.file import parse_document
+from routing.config.models import RoutingConfig, load_config
 
 
 def default_document() -> dict[str, Any]:
     """The shipped config document (read as strictly as a user's file)."""
-    data = resources.files("routing").joinpath("default_config.yaml").read_bytes()
+    data = resources.files("routing.config").joinpath("default_config.yaml").read_bytes()
     return parse_document(data, "default_config.yaml")
 
 

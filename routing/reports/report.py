@@ -15,14 +15,14 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from routing import latency
-from routing.aggregates import AggregateRow, merge
-from routing.budget import iso
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.keys import keyspace
-from routing.ledger import Ledger, day_text
 from routing.money import usd
-from routing.pricing import Usage, cost_micros
+from routing.prices.pricing import Usage, cost_micros
+from routing.spend import latency
+from routing.spend.aggregates import AggregateRow, merge
+from routing.spend.budget import iso
+from routing.spend.ledger import Ledger, day_text
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 PRICING_NOTE = (

@@ -4,7 +4,7 @@ Production calls land in `{<ns>}:ledger:<day>:agg` and shadow-trial calls in
 `{<ns>}:ledger:<day>:trial`, one hash field per `key|model|tier|metric` (for a trial row the
 model is the candidate). Metrics are integers: counts, tokens, micro-dollars, summed
 milliseconds; `err:<class>` counts provider errors by class and `lat:<i>` / `e2e:<i>` the
-latency histogram buckets of `routing.latency` (provider time per call, end to end per
+latency histogram buckets of `routing.spend.latency` (provider time per call, end to end per
 finished task). A 30-day question is 30 small hashes, never a scan of call records.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar
 
 from routing.decode import text
-from routing.latency import BUCKETS
-from routing.pricing import Usage
+from routing.prices.pricing import Usage
+from routing.spend.latency import BUCKETS
 
 
 def _histogram() -> list[int]:

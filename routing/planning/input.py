@@ -7,7 +7,7 @@ import math
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from routing.config import RoutingConfig
+from routing.config.models import RoutingConfig
 from routing.errors import PlanInputError
 
 T = TypeVar("T")

@@ -2,12 +2,12 @@
 
 `Ledger.settle(record)` releases the call's budget reservation (if any), adds its actual
 cost to the spent counters of its budgets, and records it: day aggregates per model key x
-model x tier (`routing.aggregates`: calls, successes, invalid outputs, errors by class,
+model x tier (`routing.spend.aggregates`: calls, successes, invalid outputs, errors by class,
 tokens, micro-dollars, latency histograms, calls/cost flagged as fallback, escalation,
 downgrade or run-after-deferral) and a per-call JSON record kept `keep_days` days. A
 shadow-trial call (`trial=True`) is recorded apart (its own aggregates and budget), so it
 is never production spend. The caller prices the call with the prices in force at call
-time (`routing.pricing.cost_micros`); the ledger stores micro-dollars and never re-prices.
+time (`routing.prices.pricing.cost_micros`); the ledger stores micro-dollars and never re-prices.
 
 Days are UTC days of the Redis server's clock at settlement.
 """
@@ -22,14 +22,14 @@ from typing import Any
 
 import redis
 
-from routing import latency
-from routing.aggregates import AggregateRow, TrialRow, parse_rows
-from routing.budget import production_budgets
 from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.keys import candidate_days, day_key, keyspace, settled_key, spend_keys
-from routing.pricing import Usage
-from routing.spend_lua import COUNT, REFUSAL, SETTLE
+from routing.prices.pricing import Usage
+from routing.spend import latency
+from routing.spend.aggregates import AggregateRow, TrialRow, parse_rows
+from routing.spend.budget import production_budgets
+from routing.spend.lua import COUNT, REFUSAL, SETTLE
 
 DAY = 86400
 FLAGS = ("fallback", "escalation", "downgrade", "deferred", "judge", "batch")
@@ -87,10 +87,10 @@ class CallRecord:
         if not isinstance(self.cost_micros, int) or self.cost_micros < 0:
             raise ValueError(
                 f"cost_micros must be a non-negative integer (micro-dollars), got "
-                f"{self.cost_micros!r}; price the usage with routing.pricing.cost_micros"
+                f"{self.cost_micros!r}; price the usage with routing.prices.pricing.cost_micros"
             )
         if not isinstance(self.usage, Usage):
-            raise ValueError(f"usage must be a routing.pricing.Usage, got {self.usage!r}")
+            raise ValueError(f"usage must be a routing.prices.pricing.Usage, got {self.usage!r}")
         if self.attempt < 0 or self.config_version < 0:
             raise ValueError("attempt and config_version must be non-negative integers")
         if Outcome(self.outcome) in (Outcome.deferred, Outcome.rejected):

@@ -1,0 +1,8 @@
+"""Spend: budgets reserved before a call, the ledger settled after it, and their shared state.
+
+- `budget`: daily budgets and the reservation made before a call
+- `ledger`: settlement, the day aggregates it writes (`aggregates`), unsettled calls
+- `lua`: the atomic Redis scripts behind both
+- `latency`: the latency histogram buckets the ledger counts
+- `deferred`, `cooldown`: work deferred by a budget, providers cooling down after a 429
+"""
