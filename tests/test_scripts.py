@@ -1,9 +1,9 @@
 """scripts/venv.sh (sourced by test.sh and demo.sh): it installs the lock, then the project
 without resolving anything, only when it must, and says why in one line.
 
-The project directory is a temporary copy holding pyproject.toml and the lock, and `.venv/bin/python` a
-stand-in that records how it was called (pip installs, the installed-check), so each case
-runs in milliseconds and without a package index.
+The project directory is a temporary copy holding pyproject.toml and the lock, and
+`.venv/bin/python` a stand-in that records how it was called (pip installs, the
+installed-check), so each case runs in milliseconds and without a package index.
 """
 
 from __future__ import annotations
