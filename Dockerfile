@@ -9,12 +9,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
 WORKDIR /src
+COPY requirements/runtime.lock ./requirements/
 COPY pyproject.toml README.md beat_schedule.py ./
 COPY routing ./routing
 COPY tasks ./tasks
 COPY workers ./workers
 COPY cli ./cli
-RUN pip install . \
+# The locked versions (scripts/lock.sh moves them), then the project without resolving.
+RUN pip install --require-hashes --no-deps -r requirements/runtime.lock \
+    && pip install --no-deps --no-build-isolation . \
     && rm -rf /src \
     && useradd --create-home --uid 10001 --user-group llmr \
     && mkdir -p /data \

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Moves the development lock (requirements/dev.lock): the one deliberate way to change the
-# versions that development and CI install. It resolves pyproject.toml's ranges (with the
-# dev and docs extras) and requirements/build.in to today's newest versions, with hashes,
-# for Python 3.11+ on any platform, then reinstalls .venv from the new lock and runs the
-# whole test suite (scripts/test.sh). Commit the lock only when that passes.
+# Moves the locks: the one deliberate way to change the versions that development and CI
+# (requirements/dev.lock) and the Docker image (requirements/runtime.lock) install. It
+# resolves pyproject.toml's ranges (with the dev extra) and requirements/build.in to
+# today's newest versions, with hashes, for Python 3.11+ on any platform; the image's lock
+# is the same resolution without the dev extra (constrained by dev.lock, so both name the
+# same versions). Then it reinstalls .venv from the new lock and runs the whole test suite
+# (scripts/test.sh). Commit the locks only when that passes.
 #
 #   bash scripts/lock.sh                      # everything to its newest allowed version
 #   bash scripts/lock.sh --upgrade-package redis   # one package; the rest stay as locked
@@ -25,6 +27,9 @@ if [ ${#args[@]} -eq 0 ]; then args=(--upgrade); fi
 .venv-lock/bin/uv pip compile pyproject.toml requirements/build.in \
     --extra dev --universal --python-version 3.11 --generate-hashes \
     --no-header --quiet -o requirements/dev.lock "${args[@]}"
-git --no-pager diff --stat -- requirements/dev.lock || true
+.venv-lock/bin/uv pip compile pyproject.toml requirements/build.in -c requirements/dev.lock \
+    --universal --python-version 3.11 --generate-hashes \
+    --no-header --quiet -o requirements/runtime.lock
+git --no-pager diff --stat -- requirements/ || true
 if [ -n "${LLM_ROUTER_LOCK_ONLY:-}" ]; then exit 0; fi
 exec bash scripts/test.sh

@@ -309,7 +309,9 @@ def test_dockerfile_runs_as_non_root_and_installs_the_project() -> None:
     text = (ROOT / "Dockerfile").read_text("utf-8")
     assert re.search(r"^FROM python:3\.11-slim\b", text, re.M)
     assert re.search(r"^USER (?!root\b)\S+", text, re.M)
-    assert "pip install ." in text
+    # The image installs the locked runtime versions, then the project without resolving
+    assert "pip install --require-hashes --no-deps -r requirements/runtime.lock" in text
+    assert "pip install --no-deps --no-build-isolation ." in text
     # Every package the project installs is in the image (the CLI runs every service)
     copied = set(re.findall(r"^COPY (\S+) \./\1$", text, re.M))
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text("utf-8"))
@@ -318,6 +320,24 @@ def test_dockerfile_runs_as_non_root_and_installs_the_project() -> None:
     assert packages == {"routing", "tasks", "workers", "cli"}
     assert packages <= copied, f"the image lacks {sorted(packages - copied)}"
     assert not re.search(r"^(ENV|ARG)\s.*(API_KEY|BASIC_AUTH)", text, re.M)
+
+
+def _locked(name: str) -> dict[str, str]:
+    text = (ROOT / "requirements" / name).read_text("utf-8")
+    return dict(re.findall(r"^([A-Za-z0-9_.\-\[\]]+)==(\S+)", text, re.M))
+
+
+def test_the_image_lock_is_the_dev_lock_without_the_dev_extra() -> None:
+    """scripts/lock.sh writes both from one resolution: the image runs what CI tested."""
+    dev, runtime = _locked("dev.lock"), _locked("runtime.lock")
+    assert runtime, "requirements/runtime.lock is empty"
+    differ = {name: (version, dev.get(name)) for name, version in runtime.items()
+              if dev.get(name) != version}
+    assert not differ, f"runtime.lock and dev.lock disagree (run scripts/lock.sh): {differ}"
+    for dev_only in ("pytest", "mypy", "ruff", "mkdocs-material"):
+        assert dev_only not in runtime, f"the image would install {dev_only}"
+    for needed in ("celery", "kombu", "redis", "anthropic", "openai", "genai-prices"):
+        assert needed in runtime, f"runtime.lock lacks {needed}"
 
 
 def test_docker_compose_config_accepts_the_file() -> None:
