@@ -3,8 +3,8 @@
 # Creates .venv, installs the project with its dev extra, starts Redis if the redis-server
 # binary exists and nothing answers on 127.0.0.1:6379, checks that RabbitMQ answers on
 # 127.0.0.1:5672, installs headless Chromium (apt-get) if missing, then runs ruff, mypy,
-# lint-imports and pytest: the whole suite on Redis, then the broker tests (workers, tasks)
-# once more on RabbitMQ.
+# lint-imports, the documentation build (mkdocs --strict) and pytest: the whole suite on
+# Redis, then the broker tests (workers, tasks) once more on RabbitMQ.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -73,6 +73,11 @@ fi
 .venv/bin/ruff check .
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
+# The manual (docs/, mkdocs.yml): --strict with mkdocs.yml's validation fails on a broken
+# link or anchor and on a page missing from the navigation. Built into a temporary directory.
+site_dir="$(mktemp -d)"
+trap 'rm -rf "$site_dir"' EXIT
+NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet --site-dir "$site_dir"
 # Three test processes on two cores: most tests wait on workers, Redis and the test LLM
 # server, not on the CPU (LLM_ROUTER_TEST_PROCESSES=0: one process).
 .venv/bin/python -m pytest -n "${LLM_ROUTER_TEST_PROCESSES:-3}" "$@"

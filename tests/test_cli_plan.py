@@ -86,13 +86,13 @@ def test_plan_on_paper_from_a_config_file_needs_no_redis(
     assert {k["latency_source"] for k in doc["model_keys"]} == {"default"}
 
 
-def test_the_readme_example_is_the_real_output(
+def test_the_documented_example_is_the_real_output(
     env: dict[str, str], namespace: str
 ) -> None:
-    """The README's example fleet, run on a fresh deployment, prints what the README shows."""
-    readme = (ROOT / "README.md").read_text("utf-8")
-    start = readme.index("$ llm-router plan ")
-    block = readme[start:readme.index("```", start)].rstrip("\n").split("\n")
+    """docs/planning.md's example fleet, run on a fresh deployment, prints what it shows."""
+    page = (ROOT / "docs/planning.md").read_text("utf-8")
+    start = page.index("$ llm-router plan ")
+    block = page[start:page.index("```", start)].rstrip("\n").split("\n")
     args = shlex.split(block[0].removeprefix("$ llm-router "))
     ConfigStore.from_url(env["LLM_ROUTER_REDIS_URL"], namespace).init(author="tests")
     assert run(*args).stdout.rstrip("\n").split("\n") == block[1:]

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASE = ROOT / "deploy/k8s/base"
 RABBITMQ = ROOT / "deploy/k8s/overlays/rabbitmq"
 REDIS_AUTH = ROOT / "deploy/k8s/overlays/redis-auth"
-# Deployment decisions (README, "Kubernetes"), derived from each tier's profile:
+# Deployment decisions (docs/kubernetes.md), derived from each tier's profile:
 GRACE_MARGIN_SECONDS = 30  # terminationGracePeriodSeconds = task timeout + this
 AUTOSCALE_FACTOR = 4  # maxReplicaCount = the profile's replicas x this
 PROVIDER_KEYS = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MOONSHOT_API_KEY", "GEMINI_API_KEY"}

@@ -4,7 +4,7 @@ The report is built from real ledger data in Redis; Chromium loads the page with
 network, and the test reads what it rendered: the DOM it serialized (every chart's series
 and values) and a screenshot (each series' color covers the area its bars claim). The
 screenshot is kept in tmp_path, or written to docs/cost-report.png when
-LLM_ROUTER_UPDATE_SCREENSHOT=1 (the one in the README).
+LLM_ROUTER_UPDATE_SCREENSHOT=1 (the one in docs/reports.md).
 """
 
 from __future__ import annotations

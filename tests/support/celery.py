@@ -154,7 +154,7 @@ def own_broker(celery: Session) -> Iterator[Callable[[], dict[str, str]]]:
 def foreign_app(env: dict[str, str]) -> Celery:
     """A producer that does not import this project: broker URL and task name only (and
     the test's key prefix, on a Redis broker and the result backend). On RabbitMQ, so that
-    it may name a tier queue, it declares queues it names as quorum queues, as the README
+    it may name a tier queue, it declares queues it names as quorum queues, as docs/calling.md
     says a producer must (sending by name to the default queue needs nothing)."""
     redis_url, prefix = env["LLM_ROUTER_REDIS_URL"], env["LLM_ROUTER_BROKER_PREFIX"]
     broker_url = env.get("LLM_ROUTER_BROKER_URL", redis_url)
