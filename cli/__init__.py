@@ -32,8 +32,19 @@ budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
 
 
+def _version(given: bool) -> None:
+    if given:
+        from importlib.metadata import version
+
+        typer.echo(f"llm-router {version('llm-router')}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _each_invocation() -> None:
+def _each_invocation(
+    _: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                           help="Print the installed version and exit."),
+) -> None:
     # Runs before any command's options are parsed: no --json seen yet.
     from cli.context import json_given
 

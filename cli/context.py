@@ -41,6 +41,17 @@ if TYPE_CHECKING:
 EXIT_ERROR = 1
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
+# What each exit code means, for the CLI reference (docs/cli.md).
+EXIT_CODES: dict[int, str] = {
+    0: "done (also a write that changes nothing: it prints `unchanged (version N)`)",
+    EXIT_ERROR: "an operational error: Redis unreachable or refusing, no config stored, an "
+                "unknown version, nothing to act on",
+    EXIT_INVALID: "refused input or config, nothing changed: an unknown model key, a bad "
+                  "option value, an environment variable the settings refuse, a refused "
+                  "config (each problem printed as `path: reason` on stderr)",
+    EXIT_CONFLICT: "a version conflict: someone else wrote since the version given to "
+                   "`--expect-version`; nothing stored",
+}
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 refused input or config "
     "(an unknown model key, a bad value; each config problem printed as 'path: reason' on "
