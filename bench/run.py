@@ -117,6 +117,8 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "cli_floor_ms": round(cli.floor_ms, 1),
         **{f"cli_{name}_ms": round(ms, 1) for name, ms in cli.command_ms.items()},
         **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},
+        "cli_floor_cpu_ms": round(cli.floor_cpu_ms, 1),
+        **{f"cli_{name}_cpu_ratio": round(cli.cpu_ratio(name), 3) for name in cli.command_ms},
         "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds,
                    "overhead": mode.overhead_rounds, "cli": cli.rounds},
         "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
