@@ -190,7 +190,7 @@ def test_the_shipped_models_carry_their_output_limits() -> None:
 
 def _yaml_with(tmp_path: Path, line_from: str, line_to: str) -> Path:
     text = Path(__file__).resolve().parents[1].joinpath(
-        "routing", "default_config.yaml").read_text()
+        "routing", "config", "default_config.yaml").read_text()
     assert line_from in text
     file = tmp_path / "config.yaml"
     file.write_text(text.replace(line_from, line_to, 1))
