@@ -30,6 +30,8 @@ cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_i
                        rich_markup_mode=None)
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
+prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
+                         no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.callback()
@@ -43,6 +45,7 @@ def _each_invocation() -> None:
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
+app.add_typer(prices_app, name="prices")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -56,6 +59,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "review": ("cli.review_cmd",),
     "flower": ("cli.flower_cmd",),
     "plan": ("cli.plan_cmd",),
+    "prices": ("cli.prices_cmd",),
 }
 
 

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from routing.config.defaults import default_document
-from routing.config.models import Price, load_config
+from routing.config.models import load_config
+from routing.config.price import Price
 from routing.config.store import ConfigStore
 from routing.planning.estimate import estimate
 from routing.prices.pricing import Usage, cost_micros

@@ -17,7 +17,7 @@ from celery import Task
 
 from routing.batches.store import TaskRecord, custom_id
 from routing.config.batch import BatchSpec
-from routing.config.models import Price
+from routing.config.price import Price
 from routing.spend.budget import Reservation
 from workers.execution.batch_policy import BATCH_HEADER
 from workers.execution.batch_sweep import BatchSweeper

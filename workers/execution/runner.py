@@ -34,7 +34,7 @@ from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 
 from routing.batches.store import TaskRecord
 from routing.config.batch import BatchSpec
-from routing.config.models import Price
+from routing.config.price import Price
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
