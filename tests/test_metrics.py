@@ -390,7 +390,7 @@ def test_scrape_reports_batched_calls_their_saving_and_the_batches_by_state(
     store = ConfigStore(source.redis, settings.namespace)
     config = store.init(author="metrics-test")
     price = config.price_of("claude-haiku-4-5")
-    usage = Usage(1000, 200)
+    usage = Usage(800, 160)
     batched, direct = cost_micros(usage, price, batch=True), cost_micros(usage, price)
     assert (batched, direct) == (800, 1600)
     # Given two calls answered by a provider batch today

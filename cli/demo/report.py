@@ -139,7 +139,7 @@ def per_model_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def comparison(config: RoutingConfig, totals: dict[str, Any]) -> dict[str, Any]:
     """The same calls (same tokens) all on one tier's model, at the config's prices."""
     usage = Usage(*(int(totals[t]) for t in TOKENS))
-    costs = naive_costs(config, usage)
+    costs = naive_costs(config, usage, int(totals["calls"]))
     actual = int(totals["cost_micros"])
     out: dict[str, Any] = {}
     for tier in ("opus", "sonnet"):

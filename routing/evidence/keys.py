@@ -121,24 +121,28 @@ def key_evidence(
             "fallback_rate": _ratio(fallbacks, calls),
             "models": [model_performance(r) for r in rows],
             "trials": [{**trial_performance(r),
-                        **trial_saving(config, spec.model, r.model, model_usage, days)}
+                        **trial_saving(config, spec.model, r.model, model_usage, days,
+                                     calls)}
                        for r in trials_by_key.get(key, [])],
         }
     return out
 
 
 def trial_saving(config: RoutingConfig, model: str, candidate: str, usage: Usage,
-                 days: int) -> dict[str, Any]:
-    """What moving the key's own calls (their tokens: `usage` over `days`) from `model` to
-    `candidate` saves per 30 days at config prices (negative: it costs more; None: the
-    candidate left the catalog)."""
+                 days: int, calls: int = 1) -> dict[str, Any]:
+    """What moving the key's own calls (`calls` calls, their tokens `usage`, over `days`)
+    from `model` to `candidate` saves per 30 days at config prices (negative: it costs
+    more; None: the candidate left the catalog)."""
     if candidate not in config.models or model not in config.models:
         return {"monthly_saving_micros": None, "monthly_saving_usd": None}
-    saving = (monthly_micros(config, usage, model, days)
-              - monthly_micros(config, usage, candidate, days))
+    saving = (monthly_micros(config, usage, model, days, calls)
+              - monthly_micros(config, usage, candidate, days, calls))
     return {"monthly_saving_micros": saving, "monthly_saving_usd": round(usd(saving), 2)}
 
 
-def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int) -> int:
-    """What `usage` (the window's tokens) costs per 30 days on `model` at config prices."""
-    return round(cost_micros(usage, config.price_of(model)) * 30 / max(1, days))
+def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int,
+                   calls: int = 1) -> int:
+    """What `usage` (the window's tokens, of `calls` calls: the tier of their mean call)
+    costs per 30 days on `model` at config prices."""
+    price = config.price_of(model)
+    return round(cost_micros(usage, price, calls=max(1, calls)) * 30 / max(1, days))
