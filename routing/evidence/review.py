@@ -26,10 +26,12 @@ from routing.config.models import ModelKeySpec, RoutingConfig
 from routing.config.store import ConfigStore
 from routing.errors import ConfigError, NothingToApplyError
 from routing.evidence.keys import key_evidence
+from routing.evidence.price_drift import price_drift
 from routing.keys import keyspace
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros
 from routing.reports.report import report_days
+from routing.spend.aggregates import merge
 from routing.spend.ledger import Ledger
 
 AUTHOR = "review"
@@ -53,8 +55,13 @@ def review(ledger: Ledger, config: RoutingConfig, days: int = 30,
                      f"{keys[k]['recommendation']['to']}" for k in actions)
            if actions else "no change recommended")
     )
+    prices = price_drift(config, merge(prod))
+    if prices["drifted"]:
+        summary += (f"; prices drift from the catalog on {', '.join(prices['drifted'])} "
+                    f"(${prices['difference_usd']:+.2f} against catalog prices)")
     return {"from": span[0], "to": span[-1], "days": len(span),
             "config_version": config.version, "model_keys": keys, "summary": summary,
+            "prices": prices,
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
