@@ -196,3 +196,29 @@ def test_evidence_reports_rates_percentiles_and_cost_per_success() -> None:
     assert entry["escalation_rate"] == 0.1 and entry["fallback_rate"] == 0.05
     assert 500 <= model["latency_ms"]["p50"] <= 750
     assert model["cost_per_success_micros"] == round(2000 * 100 / 90)
+
+
+def test_the_review_shows_the_price_drift_and_what_it_did_to_the_spend() -> None:
+    from cli.review_view import prices_line
+    from routing.evidence.price_drift import price_drift
+
+    doc = default_document()
+    doc["models"]["claude-opus-4-6"]["price"].update(input=15, output=75, cache_read=1.5,
+                                                     cache_write=18.75)
+    cfg = load_config(doc)
+    # 100 Opus calls of 1,000 in / 200 out recorded at the old price: 1000 x 15 + 200 x 75
+    # = 30,000 a call; at the catalog's 5 / 25: 10,000. Haiku agrees with the catalog.
+    opus = AggregateRow("strategic_decision", "claude-opus-4-6", "opus", calls=100,
+                        successes=100, input_tokens=100_000, output_tokens=20_000,
+                        micros=3_000_000, tasks=100)
+    out = price_drift(cfg, [opus, haiku_row()])
+    assert (out["agrees"], out["drifted"], out["not_in_catalog"]) == (
+        False, ["claude-opus-4-6"], ["kimi-for-coding"])
+    spend = {s["model"]: (s["recorded_micros"], s["at_catalog_micros"]) for s in out["spend"]}
+    assert spend == {"claude-opus-4-6": (3_000_000, 1_000_000),
+                     "claude-haiku-4-5": (2_000_000, 2_000_000)}
+    assert out["difference_micros"] == 2_000_000
+    line = prices_line(out)
+    assert "drift from the catalog" in line and "claude-opus-4-6" in line
+    assert "$5.0000 at config prices, $3.0000 at catalog prices" in line
+    assert "drift" not in prices_line(price_drift(config(), [haiku_row()]))

@@ -116,7 +116,15 @@ def state_metrics(snap: Snapshot) -> list[Metric]:
     )
     for tier, (queue, waiting) in sorted(snap.queue_depths.items()):
         depth.add_metric([tier, queue], waiting)
-    return [version, depth]
+    drift = GaugeMetricFamily(
+        "llm_router_price_drift_ratio", "Config price / catalog price (genai-prices, pinned) "
+        "of each model: the compared rate furthest from 1, over every rate and long-context "
+        "tier; 1 when they agree (models the catalog does not know are not listed).",
+        labels=["model"],
+    )
+    for model, ratio in sorted(snap.price_drift.items()):
+        drift.add_metric([model], ratio)
+    return [version, depth, drift]
 
 
 class RouterCollector(Collector):
