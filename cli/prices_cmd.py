@@ -72,7 +72,7 @@ def _check_lines(result: dict[str, Any]) -> list[str | Table]:
                        f"{', '.join(f'{t:,}' for t in m['extra_tiers'])} input tokens")
         if m["status"] == "unknown":
             out.append(f"{m['model']}: not in the catalog ({m['reason']}); its explicit "
-                       "prices need a stated source")
+                       "prices are kept (give their source in the config)")
     agree = [m["model"] for m in result["models"] if m["status"] == "agrees"]
     out.append(f"agree: {', '.join(agree) or 'none'}")
     if result["drifted"]:
