@@ -31,6 +31,7 @@ cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_i
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
 prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
+                         short_help="Prices against the price catalog.",
                          no_args_is_help=True, rich_markup_mode=None)
 
 

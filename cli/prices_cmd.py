@@ -82,7 +82,7 @@ def _check_lines(result: dict[str, Any]) -> list[str | Table]:
     return out
 
 
-@prices_app.command("check", short_help="The live config's prices against the catalog.",
+@prices_app.command("check", short_help="Config prices against the catalog.",
                     epilog=CHECK_HELP)
 def check(latest: LatestOpt = False, as_json: JsonOpt = False) -> None:
     """Every model of the live config against the pinned price catalog, field by field
@@ -109,7 +109,7 @@ def check(latest: LatestOpt = False, as_json: JsonOpt = False) -> None:
         raise typer.Exit(EXIT_DRIFT)
 
 
-@prices_app.command("update", short_help="Write the catalog's prices as a new version.",
+@prices_app.command("update", short_help="Write catalog prices as a new version.",
                     epilog=UPDATE_HELP)
 def update(
     models: Annotated[list[str] | None, typer.Argument(
