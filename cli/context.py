@@ -4,7 +4,8 @@ Exit codes: 0 ok, 1 an operational error (Redis unreachable or refusing, no conf
 unknown version), 2 a refused config or bad input (an unknown model key, a prompt no
 model of the key can hold, an environment variable the settings refuse, a malformed
 LLM_ROUTER_REDIS_URL), 3 a version conflict
-(someone else wrote first).
+(someone else wrote first), 4 a check that ran and found a difference (`prices check`:
+a price drifts from the catalog).
 
 `--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
 fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on

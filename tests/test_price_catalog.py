@@ -121,3 +121,16 @@ def test_an_unknown_catalog_model_is_refused_by_path_and_stores_nothing(
     assert path == "models.kimi-for-coding.price"
     assert "no model 'kimi-for-coding'" in reason and "catalog_id" in reason
     assert store.version() == 1
+
+
+def test_no_worker_or_task_module_loads_the_catalog() -> None:
+    # The config holds resolved numbers: the catalog is for config writes, the prices
+    # commands, the review and the metrics scrape, never a task's import or call path.
+    import subprocess
+    import sys
+
+    code = ("import sys, tasks, workers.app, workers.execution.runner, routing.config.store; "
+            "print('genai_prices' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

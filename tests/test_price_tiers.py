@@ -122,4 +122,5 @@ def test_the_reservation_reaches_the_tier_when_the_estimate_does() -> None:
 
 
 def test_prices_show_their_tiers() -> None:
-    assert GEMINI.shown() == "$1.25/$10.00 per MTok in/out (+tiers)"
+    assert GEMINI.shown() == (
+        "$1.25/$10.00 per MTok in/out, more above 200,000 input tokens")

@@ -87,12 +87,13 @@ class Price(Rates):
         return self.input + self.output
 
     def shown(self) -> str:
-        """`$0.80/$4.00 per MTok in/out` (cents at least, every digit given; `+tiers`
-        when long-context tiers exist)."""
+        """`$0.80/$4.00 per MTok in/out` (cents at least, every digit given; with
+        long-context tiers, `, more above 200,000 input tokens`)."""
         def cents(value: Decimal) -> str:
             exponent = value.as_tuple().exponent
             fine = isinstance(exponent, int) and exponent < -2
             return f"${value:f}" if fine else f"${value:.2f}"
 
-        more = " (+tiers)" if self.tiers else ""
+        more = (f", more above {self.tiers[0].above_input_tokens:,} input tokens"
+                if self.tiers else "")
         return f"{cents(self.input)}/{cents(self.output)} per MTok in/out{more}"
