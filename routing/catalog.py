@@ -70,25 +70,26 @@ def info() -> CatalogInfo:
 
 
 @contextmanager
-def with_latest_prices(timeout: float = 30.0) -> Iterator[None]:
-    """Prices fetched from the catalog's published data for the duration (the operator's
-    opt-in); a failed fetch raises, naming what to do."""
+def with_latest_prices(timeout: float = 30.0, url: str | None = None) -> Iterator[None]:
+    """Prices fetched from the catalog's published data (`url`: its default) for the
+    duration (the operator's opt-in); a failed fetch raises, naming what to do."""
     from genai_prices import UpdatePrices
 
-    updater = UpdatePrices(update_interval=86_400)
+    updater = UpdatePrices(update_interval=86_400) if url is None else UpdatePrices(
+        update_interval=86_400, url=url)
     try:
-        updater.start()
-        if not updater.wait(timeout):
+        try:
+            updater.start()
+            fetched = updater.wait(timeout)
+        except Exception as exc:  # the fetch's own error: network, HTTP, bad data
+            raise CatalogMissError(
+                f"could not fetch the latest prices ({type(exc).__name__}: {exc}); check the "
+                "network, or drop --latest to use the pinned catalog") from None
+        if not fetched:
             raise CatalogMissError(
                 f"could not fetch the latest prices from {updater.url} within {timeout:g}s; "
                 "check the network, or drop --latest to use the pinned catalog")
-        yield
-    except CatalogMissError:
-        raise
-    except Exception as exc:  # the fetch's own error: network, HTTP, bad data
-        raise CatalogMissError(
-            f"could not fetch the latest prices ({type(exc).__name__}: {exc}); check the "
-            "network, or drop --latest to use the pinned catalog") from None
+        yield  # the caller's own errors pass through unchanged
     finally:
         cast(Any, updater).stop()  # untyped in the package
         data_snapshot.set_custom_snapshot(None)

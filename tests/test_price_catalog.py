@@ -134,3 +134,24 @@ def test_no_worker_or_task_module_loads_the_catalog() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_a_failed_latest_fetch_is_one_clear_error_and_leaves_the_pinned_catalog(
+        tmp_path: Any) -> None:
+    import threading
+    from functools import partial
+    from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+
+    # A local server with no price data: the fetch gets a 404
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(SimpleHTTPRequestHandler,
+                                                           directory=str(tmp_path)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/data.json"
+        with pytest.raises(catalog.CatalogMissError, match="drop --latest"), \
+                catalog.with_latest_prices(timeout=10, url=url):
+            pytest.fail("the body must not run without fetched prices")
+    finally:
+        server.shutdown()
+    assert data_snapshot.get_snapshot().from_auto_update is False
+    assert catalog.info().fetched is False
