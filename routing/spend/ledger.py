@@ -302,17 +302,22 @@ class Ledger:
 
     def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
         """Every production and trial row of `days` (one pipelined round trip)."""
+        prod: list[AggregateRow] = []
+        trial: list[TrialRow] = []
+        for _, day_prod, day_trial in self.by_day(days):
+            prod += day_prod
+            trial += day_trial
+        return prod, trial
+
+    def by_day(self, days: list[str]) -> list[tuple[str, list[AggregateRow], list[TrialRow]]]:
+        """Per day of `days`: its production and trial rows (one pipelined round trip)."""
         with self.client.pipeline(transaction=False) as pipe:
             for day in days:
                 pipe.hgetall(day_key(self.prefix, day_text(day), PRODUCTION))
                 pipe.hgetall(day_key(self.prefix, day_text(day), TRIAL))
             replies = pipe.execute()
-        prod: list[AggregateRow] = []
-        trial: list[TrialRow] = []
-        for i in range(0, len(replies), 2):
-            prod += parse_rows(replies[i], AggregateRow)
-            trial += parse_rows(replies[i + 1], TrialRow)
-        return prod, trial
+        return [(day, parse_rows(replies[2 * i], AggregateRow),
+                 parse_rows(replies[2 * i + 1], TrialRow)) for i, day in enumerate(days)]
 
     def calls(self, day: date | str, *, trial: bool = False) -> list[dict[str, Any]]:
         """The per-call records of one UTC day (production, or shadow trials), in
