@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -136,15 +135,14 @@ def check_report(report: dict[str, Any]) -> None:
 
 def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
-    started = time.monotonic()
-    proc = run_demo(env, "--json")
-    elapsed = time.monotonic() - started
+    # Not timed: the demo fails by itself (exit 1, "got no answer") when no result comes
+    # for --timeout seconds, so a stall fails the test and a loaded machine does not
+    proc = run_demo(env, "--json", "--timeout", "30", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)  # exactly one JSON document on stdout
     check_report(report)
     assert report["mode"] == "offline"
     assert len(report["workers"]) == 4  # one per tier
-    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
 
     # one compressed day: the crons at their cadence, every ad-hoc call, through workers
     events = timeline(load_workload())
