@@ -142,6 +142,13 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     report = json.loads(proc.stdout)  # exactly one JSON document on stdout
     check_report(report)
     assert report["mode"] == "offline"
+    # it says which config it ran: the shipped one, and what it changed for the day
+    config = report["config"]
+    assert config["started_from"].startswith("the shipped default config")
+    changes = " ".join(c["summary"] for c in config["demo_changes"])
+    assert ("provider batches for monitoring (the config it started from calls monitoring "
+            "directly)") in changes
+    assert "shadow trials" in changes and "lookup" in changes
     assert len(report["workers"]) == 4  # one per tier
 
     # one compressed day: the crons at their cadence, every ad-hoc call, through workers
@@ -186,7 +193,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "all on sonnet (claude-sonnet-4-6)", "overall",
                  "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro",
                  "that the crons handed on to typed tasks", "provider calls: ",
-                 "tasks called none: ", "provider batches: ", "at direct prices): saved $"):
+                 "tasks called none: ", "provider batches: ", "at direct prices): saved $",
+                 "config: the shipped default config (version 1), changed for the day",
+                 "calls monitoring directly"):
         assert text in out, text
 
 
