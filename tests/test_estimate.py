@@ -123,7 +123,8 @@ def test_only_models_that_can_hold_a_run_are_ranked(input_tokens: int, output_to
     assert all(run <= cfg.models[m].context_window for m in ranked)
     assert all(run > cfg.models[m].context_window and f"{run:,}" in why
                for m, why in excluded.items())
-    assert result.cheapest in ranked and result.routed_model in ranked
+    assert result.cheapest in ranked and result.routed_model in ranked | set(excluded)
+    assert (result.as_dict()["routed_daily_usd"] is None) == (result.routed_model in excluded)
 
 
 def test_cost_estimate_leaves_out_models_that_cannot_hold_the_input(

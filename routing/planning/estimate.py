@@ -55,7 +55,10 @@ class Estimate:
             "per_model_micros": {m.model: m.daily_micros for m in self.models},
             "per_run_micros": {m.model: m.per_run_micros for m in self.models},
             "ratio_to_cheapest": {m.model: m.ratio_to_cheapest for m in self.models},
-            "routed_daily_usd": usd(self.by_model(self.routed_model).daily_micros),
+            # None: the routed model cannot hold this run's output (the router sizes a
+            # call by the key's max_tokens), so it is among `excluded`
+            "routed_daily_usd": next((usd(m.daily_micros) for m in self.models
+                                      if m.model == self.routed_model), None),
             "excluded": dict(self.excluded),
         }
 
