@@ -52,7 +52,10 @@ def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[s
         lines += [str(keys_table(result)), ""]
     trials = trials_table(result)
     if trials.rows:
-        lines += [str(trials), ""]
+        lines += [str(trials)]
+    if "saving_basis" in result:  # a review stored before it said so has none
+        lines.append(result["saving_basis"])
+    lines.append("")
     for key, e in result["model_keys"].items():
         rec = e["recommendation"]
         shown = e["trials"] if only_trials else (
