@@ -151,3 +151,32 @@ def test_the_openai_batch_file_is_jsonl_of_chat_completion_requests(
     assert lines[0]["body"]["messages"][0] == {"role": "system", "content": "sys"}
     batch_id = api.create(batch, file_id, label="b-x")
     assert compat.client.batches.retrieve(batch_id).metadata == {"llm_router_batch": "b-x"}
+
+
+def test_listing_pages_newest_first_and_find_knows_a_submission_by_its_label_or_requests(
+    api: BatchAPI, llm_server: LLMServer
+) -> None:
+    import time
+
+    # Given four batches at the provider, listed two a page: three of other requests
+    # (as many of them, other custom ids), and the submission looked for
+    llm_server.batches.page_limit = 2
+    ours = items(api.name, 3)
+    others = [BatchItem(f"other-{i}", item.request) for i, item in enumerate(ours)]
+    made = [api.create(others, api.prepare(others, label="b-other"), label="b-other"),
+            api.create(ours, api.prepare(ours, label="b-ours"), label="b-ours"),
+            api.create(others, api.prepare(others, label="b-other"), label="b-other"),
+            api.create(others, api.prepare(others, label="b-other"), label="b-other")]
+    # Then the listing has every one, newest first, across pages
+    listed = list(api.listing(since=0))
+    assert [b.id for b in listed] == made[::-1]
+    assert all(b.requests == 3 and b.ended for b in listed)
+    assert llm_server.batches.count("GET", r"batches$") == 2
+    # and nothing created before `since`
+    assert list(api.listing(since=time.time() + 3600)) == []
+    # find picks the submission out (OpenAI: by its metadata label; Anthropic: by the
+    # custom ids of an ended batch)
+    assert api.find(ours, "b-ours", since=0) == [made[1]]
+    # and cancel stops it
+    api.cancel(made[1])
+    assert made[1] not in llm_server.batches.live()
