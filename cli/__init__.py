@@ -31,6 +31,12 @@ cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_i
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
 
+batches_app = typer.Typer(
+    help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
+    short_help="Provider batches: list, cancel.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+
 
 @app.callback()
 def _each_invocation() -> None:
@@ -43,6 +49,7 @@ def _each_invocation() -> None:
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
+app.add_typer(batches_app, name="batches")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -56,6 +63,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "review": ("cli.review_cmd",),
     "flower": ("cli.flower_cmd",),
     "plan": ("cli.plan_cmd",),
+    "batches": ("cli.batches_cmd",),
 }
 
 

@@ -226,6 +226,11 @@ class BatchStore:
             _, owner, _ = pipe.execute()
         return text(owner) == batch_id
 
+    def mark_canceled(self, batch_id: str) -> None:
+        """Note that an operator canceled the batch at its provider (the sweep delivers it
+        as the provider reports it: its calls unanswered, by their key's `on_failure`)."""
+        self.client.hset(self._batch(batch_id)[0], "canceled", self.now_ms())
+
     def owners(self) -> dict[str, str]:
         """Provider batch id -> the record holding it."""
         return {text(k): text(v) for k, v in self.client.hgetall(self.owners_key).items()}
