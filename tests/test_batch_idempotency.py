@@ -117,3 +117,29 @@ def test_a_batch_accepted_before_its_worker_died_is_adopted_and_its_duplicate_ca
     # each task answered once, from the batch kept
     results = [p.get(timeout=20) for p in pending]
     assert {r["batch_id"] for r in results} == {first}
+
+
+def test_a_create_the_provider_commits_late_is_canceled_at_the_first_poll(
+    worker: Session, llm_server: LLMServer, provider: str
+) -> None:
+    key, model = CASES[provider]
+    pending = waiting_tasks(worker, key, model)
+    sweeper = impatient_sweeper(worker)
+    # Given a create the provider commits 2.5 s after it arrived (the sweeper gives up
+    # after 1 s, and looks for it in vain), and the retry's create (the same sweep), answered
+    # at once
+    llm_server.batches.lose_answer(4.0, commit_after=2.5)
+    counts = sweeper.sweep(model, flush=True)
+    assert (counts.get("submit_retries"), counts.get("submitted")) == (1, 1), counts
+    (kept,) = llm_server.batches.created()
+    wait_until(lambda: len(llm_server.batches.created()) == 2, what="the late commit")
+    late = next(b for b in llm_server.batches.created() if b != kept)
+    # When the next round polls the batch
+    counts = beat_round(worker.app)["results"][model]
+    # Then the late one is canceled, and every answer comes from the batch kept
+    assert counts.get("duplicates_canceled") == 1, counts
+    assert llm_server.batches.live() == [kept]
+    results = [p.get(timeout=20) for p in pending]
+    assert {r["batch_id"] for r in results} == {kept}
+    record = next(b for b in get_runtime().batches.tracked() if b.provider_batch == kept)
+    assert record.duplicates == late and record.creates == 2

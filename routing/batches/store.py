@@ -96,6 +96,7 @@ class Batch:
     creating: int = 0  # unix ms, server clock: when the first create was sent (0: none)
     creates: int = 0  # creates sent
     duplicates: str = ""  # provider batches of this submission that were canceled
+    checked: int = 0  # 1: looked for duplicates at the first poll (after 2+ creates)
     canceled: int = 0  # unix ms: when `llm-router batches cancel` canceled it
 
     @classmethod

@@ -21,6 +21,7 @@ times=2)` makes two items of the next batch error. Controls:
                                           # 500, 401, ...) until fail_retrieve(None)
     server.batches.lose_answer(3.0)       # the next create is accepted, its answer held
                                           # 3 s (the client times out first)
+    server.batches.lose_answer(4, commit_after=2)  # ... accepted 2 s after it arrived
     server.batches.page_limit = 2         # list pages hold at most 2 batches
     server.batches.live()                 # batches not canceled: what the provider bills
     server.batches.calls                  # [(method, path), ...] of every batch request
@@ -87,7 +88,7 @@ class FakeBatches:
             self._retrieve_status: int | None = None
             self.seconds = 0.0  # processing time of a batch
             self.page_limit = 100  # the most batches a list page holds
-            self._lose: list[float] = []
+            self._lose: list[tuple[float, float]] = []
             # Set: every withheld answer goes out now (a reset, or the server stopping).
             if (old := getattr(self, "_unstall", None)) is not None:
                 old.set()
@@ -114,11 +115,12 @@ class FakeBatches:
         with self._lock:
             self._retrieve_status = status
 
-    def lose_answer(self, seconds: float) -> None:
-        """The next batch create is accepted, and its answer withheld `seconds`: a client
-        with a shorter timeout never learns that its batch exists."""
+    def lose_answer(self, seconds: float, *, commit_after: float = 0.0) -> None:
+        """The next batch create is accepted (`commit_after` seconds after it arrived: a
+        provider slow to commit it) and answered `seconds` after it arrived: a client with
+        a shorter timeout never learns that its batch exists."""
         with self._lock:
-            self._lose.append(seconds)
+            self._lose.append((seconds, commit_after))
 
     def live(self) -> list[str]:
         """Batches created and not canceled: those whose requests the provider bills."""
@@ -147,9 +149,11 @@ class FakeBatches:
                 path.endswith("/messages/batches") or re.search(r"/batches$", path)) \
                 else None
             unstall = self._unstall
+        if lose is not None and lose[1] > 0:
+            unstall.wait(lose[1])
         answer = self._answer(method, path, headers, raw, base, query)
         if lose is not None:
-            unstall.wait(lose)
+            unstall.wait(max(0.0, lose[0] - lose[1]))
         return answer
 
     def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes,

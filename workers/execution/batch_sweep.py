@@ -23,7 +23,8 @@ a create that failed without a clear refusal (a timeout: the answer may be what 
 lost), or a record found with an intent but no provider batch (its worker died between
 the provider's acceptance and the record), is looked up at the provider
 (`batch_lookup`) before any new create: a batch found is adopted, and every other batch
-of the same submission is canceled. Each task takes one answer (outcomes are written
+of the same submission is canceled, then and once more at the batch's first poll (a
+create the provider committed late). Each task takes one answer (outcomes are written
 once, settlements are idempotent), so a duplicate is never charged twice.
 """
 
@@ -177,6 +178,19 @@ class BatchSweeper:
                         ", ".join(canceled), provider_batch, batch.provider)
             counts["duplicates_canceled"] += len(canceled)
 
+    def _late_duplicates(self, api: BatchAPI, batch: Batch, token: str,
+                         counts: Counter[str]) -> None:
+        """Once, at the first poll: a create that was not found when the next one was made
+        may have been accepted since (a provider slow to commit it): cancel it."""
+        canceled = self._cancel_duplicates(api, batch, self._items(batch)[1],
+                                           batch.provider_batch)
+        if canceled:
+            log.warning("batch %s: canceled %s, accepted late, duplicate(s) of %s at %s",
+                        batch.id, ", ".join(canceled), batch.provider_batch, batch.provider)
+            counts["duplicates_canceled"] += len(canceled)
+        self.store.update(batch.id, token, checked=1,
+                          duplicates=" ".join([*batch.duplicates.split(), *canceled]))
+
     def _cancel_duplicates(self, api: BatchAPI, batch: Batch, items: list[BatchItem],
                            kept: str) -> list[str]:
         try:
@@ -189,6 +203,8 @@ class BatchSweeper:
     def _poll(self, batch: Batch, token: str, counts: Counter[str]) -> None:
         try:
             api = self.rt.providers.batches(batch.provider)
+            if batch.creates > 1 and not batch.checked:
+                self._late_duplicates(api, batch, token, counts)
             status = api.status(batch.provider_batch)
             if not status.ended:
                 if self._overdue(batch, token, f"still {status.detail[:200]}", counts):
