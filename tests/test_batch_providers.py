@@ -8,10 +8,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from tests.support.llm_server import TEST_KEYS, LLMServer
 from tests.support.llm_wire import tokens
+from tests.support.properties import bounded
 from workers.contract import Message
 from workers.providers.anthropic import AnthropicProvider
 from workers.providers.anthropic_batch import AnthropicBatches
@@ -180,3 +183,27 @@ def test_listing_pages_newest_first_and_find_knows_a_submission_by_its_label_or_
     # and cancel stops it
     api.cancel(made[1])
     assert made[1] not in llm_server.batches.live()
+
+
+@bounded(max_examples=25)
+@given(sizes=st.lists(st.integers(1, 3), max_size=7), page=st.integers(1, 4),
+       wanted=st.integers(0, 6))
+def test_listing_and_find_hold_across_any_paging(
+    api: BatchAPI, llm_server: LLMServer, sizes: list[int], page: int, wanted: int
+) -> None:
+    # Given batches of any sizes, listed `page` at a time, one of them the submission
+    llm_server.batches.reset()
+    llm_server.batches.page_limit = page
+    made, ours = [], None
+    for n, size in enumerate(sizes):
+        batch = [BatchItem(f"b{n}-{i}", item.request) for i, item in
+                 enumerate(items(api.name, size))]
+        label = "b-wanted" if n == wanted else f"b-{n}"
+        made.append(api.create(batch, api.prepare(batch, label=label), label=label))
+        if n == wanted:
+            ours = batch
+    # Then the listing has each batch once, newest first, whatever the paging
+    assert [b.id for b in api.listing(since=0)] == made[::-1]
+    # and find picks out the submission, only it
+    if ours is not None:
+        assert api.find(ours, "b-wanted", since=0) == [made[wanted]]
