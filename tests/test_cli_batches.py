@@ -92,3 +92,23 @@ def as_json_error(*args: str) -> Any:
     import json
 
     return json.loads(run(*args, "--json", code=2).stdout)
+
+
+def test_list_without_redis_fails_with_one_line() -> None:
+    import json
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from tests.support.celery import ROOT
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LLM_ROUTER_REDIS_URL": f"redis://127.0.0.1:{port}/0"}
+    proc = subprocess.run([sys.executable, "-m", "cli", "batches", "list", "--json"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["exit_code"] == 1
+    assert proc.stderr.strip().count("\n") == 0 and "Redis at" in proc.stderr
