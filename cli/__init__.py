@@ -33,6 +33,11 @@ budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
 prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
                          short_help="Prices against the price catalog.",
                          no_args_is_help=True, rich_markup_mode=None)
+batches_app = typer.Typer(
+    help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
+    short_help="Provider batches: list, cancel.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 @app.callback()
@@ -47,6 +52,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
+app.add_typer(batches_app, name="batches")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -61,6 +67,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "flower": ("cli.flower_cmd",),
     "plan": ("cli.plan_cmd",),
     "prices": ("cli.prices_cmd",),
+    "batches": ("cli.batches_cmd",),
 }
 
 

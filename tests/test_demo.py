@@ -209,14 +209,18 @@ def demo_env(redis_url: str) -> Iterator[dict[str, str]]:
 
 
 def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, str]) -> None:
-    store = ConfigStore.from_url(redis_url, demo_env["LLM_ROUTER_NAMESPACE"])
+    from cli.demo.namespace import claim
+
+    namespace = demo_env["LLM_ROUTER_NAMESPACE"]
+    store = ConfigStore.from_url(redis_url, namespace)
+    claim(store.redis, store)  # the demo's namespace (as a run of the demo leaves it)
     store.init(author="tests")  # workers load the config at start
     worker = WorkerProcess(demo_env, ALL_QUEUES, "demo", concurrency=8, extra_env={
         "LLM_ROUTER_PROVIDER_MODE": "simulated", "LLM_ROUTER_SIMULATED_LATENCY": "0.01"})
     try:
         worker.wait_ready()
-        proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05",
-                        "--day-seconds", "0", "--timeout", "30")
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", namespace,
+                        "--json", "--scale", "0.05", "--day-seconds", "0", "--timeout", "30")
         assert proc.returncode == 0, proc.stderr[-3000:] + worker.output()[-3000:]
     finally:
         worker.stop()
@@ -235,7 +239,8 @@ def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, 
 def test_demo_against_redis_without_workers_says_so(
     redis_url: str, demo_env: dict[str, str]
 ) -> None:
-    proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05")
+    proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05",
+                    "--namespace", demo_env["LLM_ROUTER_NAMESPACE"])
     assert proc.returncode == 1
     # --json: the one JSON document on stdout is the error
     assert json.loads(proc.stdout) == {"error": ANY, "exit_code": 1}
@@ -247,3 +252,53 @@ def test_demo_against_redis_without_workers_says_so(
         assert not [k for k in broker.scan_iter(match=f"{prefix}llm.*")]
     finally:
         broker.close()
+
+
+def test_demo_refuses_a_namespace_holding_a_deployments_config(
+    redis_url: str, demo_env: dict[str, str]
+) -> None:
+    # Given a deployment's namespace: a routing config with its history, and the
+    # environment pointing at it (as an operator's shell would)
+    namespace = demo_env["LLM_ROUTER_NAMESPACE"]
+    store = ConfigStore.from_url(redis_url, namespace)
+    store.init(author="ops")
+    store.set_model("lookup", "claude-sonnet-4-6", author="ops")
+    version, history = store.version(), store.history()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = sorted(client.scan_iter(match=f"{{{namespace}}}:*"))
+        # When the demo is pointed at that namespace
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", namespace,
+                        "--scale", "0.05", "--timeout", "5")
+        # Then it is refused in one line, exit 2, and nothing of the namespace moved
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert f"namespace '{namespace}' holds a routing config the demo did not " \
+               "create" in proc.stderr
+        assert (store.version(), store.history()) == (version, history)
+        assert sorted(client.scan_iter(match=f"{{{namespace}}}:*")) == keys
+        assert not list(client.scan_iter(match=f"{namespace}:broker:*"))
+    finally:
+        client.close()
+
+
+def test_demo_on_redis_plays_in_its_namespace_not_the_environments(
+    redis_url: str, demo_env: dict[str, str]
+) -> None:
+    # Given the environment's namespace holding a deployment's config
+    deployment = ConfigStore.from_url(redis_url, demo_env["LLM_ROUTER_NAMESPACE"])
+    deployment.init(author="ops")
+    version = deployment.version()
+    own = f"llmr-demo-{uuid.uuid4().hex[:8]}"
+    try:
+        # When the demo runs in a namespace of its own (no worker answers there)
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", own, "--json",
+                        "--scale", "0.05")
+        # Then it set up its own namespace, and the deployment's is untouched
+        assert proc.returncode == 1 and "LLM_ROUTER_NAMESPACE=" + own in proc.stderr
+        assert deployment.version() == version
+        ours = ConfigStore.from_url(redis_url, own)
+        assert ours.version() == 1
+        assert ours.redis.get(f"{{{own}}}:demo") is not None
+    finally:
+        delete_namespace(redis_url, own)
