@@ -181,3 +181,16 @@ def test_rotation_an_old_key_still_verifies_while_the_new_one_signs(
     # Then both keys' headers are honoured (the prior call counted), a dropped key's is not
     assert (old["attempts"], new["attempts"], stale["attempts"]) == (2, 2, 1)
     assert old["cost_micros"] == old["last_call_cost_micros"] + 7
+
+
+def test_a_live_worker_without_a_header_key_refuses_to_start(
+    own_broker: Callable[[], dict[str, str]], worker_processes: list[WorkerProcess],
+) -> None:
+    # Given a live worker with no LLM_ROUTER_HEADER_KEYS (empty means unset)
+    proc = WorkerProcess({**own_broker(), "LLM_ROUTER_HEADER_KEYS": ""}, [LOOKUP_QUEUE],
+                         "keyless")
+    worker_processes.append(proc)
+    # Then it exits non-zero naming the variable, before taking any task
+    assert proc.proc.wait(timeout=60) != 0, proc.output()[-2000:]
+    assert "LLM_ROUTER_HEADER_KEYS is not set" in proc.output()
+    assert " ready." not in proc.output()
