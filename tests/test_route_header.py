@@ -5,6 +5,9 @@ is read from a sealed one is bounded (hops, reasons, sent_at, the cost it carrie
 from __future__ import annotations
 
 import itertools
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,7 +17,7 @@ from celery.result import AsyncResult
 
 from routing.config.defaults import default_config
 from routing.spend.aggregates import AggregateRow
-from tests.support.celery import HEADER_KEY, Session, WorkerProcess, foreign_app
+from tests.support.celery import HEADER_KEY, ROOT, Session, WorkerProcess, foreign_app
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from workers.execution.route_seal import seal
@@ -194,3 +197,21 @@ def test_a_live_worker_without_a_header_key_refuses_to_start(
     assert proc.proc.wait(timeout=60) != 0, proc.output()[-2000:]
     assert "LLM_ROUTER_HEADER_KEYS is not set" in proc.output()
     assert " ready." not in proc.output()
+
+
+def test_a_producer_without_the_key_sends_no_route_header_and_its_task_runs(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given a producer importing the project (it routes at send time) without the key
+    script = ("from workers.app import app\n"
+              "r = app.send_task('llm.run', kwargs={'model_key': 'lookup', 'prompt': 'q'})\n"
+              "print(r.get(timeout=30)['model'])\n")
+    before = _total("route_headers_refused")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=90,
+                          env={**os.environ, **worker.env, "LLM_ROUTER_HEADER_KEYS": ""})
+    # Then its task runs on lookup's model, routed on arrival: nothing refused, one warning
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == LOOKUP
+    assert _total("route_headers_refused") == before
+    assert done.stderr.count("LLM_ROUTER_HEADER_KEYS is not set") == 1
