@@ -55,6 +55,12 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
         "downgrade, or run after a budget deferral, today (UTC).",
         labels=[*CALL_LABELS, "reason"],
     )
+    refused = CounterMetricFamily(
+        "llm_router_route_headers_refused", "Tasks whose route header was refused (not "
+        "sealed with LLM_ROUTER_HEADER_KEYS for that task: forged, or a key missing on a "
+        "producer or worker) and routed afresh, by the model they were routed to, today (UTC).",
+        labels=list(CALL_LABELS),
+    )
     for row in snap.rows:
         labels = [row.model_key, row.model, row.tier]
         outcomes = {"ok": row.calls - row.errors, "error": row.errors,
@@ -67,7 +73,9 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
         for reason in REROUTE_REASONS:
             rerouted.add_metric([*labels, reason], getattr(row, f"{reason}_calls"),
                                 created=created)
-    return [calls, tokens, spend, rerouted]
+        if row.route_headers_refused:
+            refused.add_metric(labels, row.route_headers_refused, created=created)
+    return [calls, tokens, spend, rerouted, refused]
 
 
 def counterfactual_metrics(snap: Snapshot) -> list[Metric]:
