@@ -5,10 +5,11 @@ this process and its worker subprocesses at them. Every key is deleted afterward
 from __future__ import annotations
 
 import os
+import secrets
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -59,6 +60,9 @@ class BenchEnv:
     redis_url: str
     namespace: str
     server: LLMServer
+    # The run's route-header key: live workers refuse to start without one, and the bench's
+    # producers and workers must share it.
+    header_key: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def broker_prefix(self) -> str:
@@ -70,6 +74,7 @@ class BenchEnv:
             "LLM_ROUTER_NAMESPACE": self.namespace,
             "LLM_ROUTER_BROKER_PREFIX": self.broker_prefix,
             "LLM_ROUTER_PROVIDER_MODE": "live",
+            "LLM_ROUTER_HEADER_KEYS": self.header_key,
             "LLM_ROUTER_REQUEST_TIMEOUT": "30",
             **self.server.env(),
         }

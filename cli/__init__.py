@@ -30,6 +30,14 @@ cost_app = typer.Typer(help="What calls cost: estimates and reports.", no_args_i
                        rich_markup_mode=None)
 budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
                          no_args_is_help=True, rich_markup_mode=None)
+prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
+                         short_help="Prices against the price catalog.",
+                         no_args_is_help=True, rich_markup_mode=None)
+batches_app = typer.Typer(
+    help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
+    short_help="Provider batches: list, cancel.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _version(given: bool) -> None:
@@ -54,6 +62,8 @@ def _each_invocation(
 app.add_typer(config_app, name="config")
 app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
+app.add_typer(prices_app, name="prices")
+app.add_typer(batches_app, name="batches")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -67,6 +77,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "review": ("cli.review_cmd",),
     "flower": ("cli.flower_cmd",),
     "plan": ("cli.plan_cmd",),
+    "prices": ("cli.prices_cmd",),
+    "batches": ("cli.batches_cmd",),
 }
 
 

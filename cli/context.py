@@ -4,7 +4,8 @@ Exit codes: 0 ok, 1 an operational error (Redis unreachable or refusing, no conf
 unknown version), 2 a refused config or bad input (an unknown model key, a prompt no
 model of the key can hold, an environment variable the settings refuse, a malformed
 LLM_ROUTER_REDIS_URL), 3 a version conflict
-(someone else wrote first).
+(someone else wrote first), 4 a check that ran and found a difference (`prices check`:
+a price drifts from the catalog).
 
 `--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
 fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on
@@ -41,6 +42,8 @@ if TYPE_CHECKING:
 EXIT_ERROR = 1
 EXIT_INVALID = 2
 EXIT_CONFLICT = 3
+# A check that ran and found a difference (`prices check`: the config against the catalog).
+EXIT_DRIFT = 4
 # What each exit code means, for the CLI reference (docs/cli.md).
 EXIT_CODES: dict[int, str] = {
     0: "done (also a write that changes nothing: it prints `unchanged (version N)`)",
@@ -51,6 +54,8 @@ EXIT_CODES: dict[int, str] = {
                   "config (each problem printed as `path: reason` on stderr)",
     EXIT_CONFLICT: "a version conflict: someone else wrote since the version given to "
                    "`--expect-version`; nothing stored",
+    EXIT_DRIFT: "a check that ran and found a difference: `prices check` when a price in "
+                "the config drifts from the price catalog",
 }
 EXIT_CODES_HELP = (
     "Exit codes: 0 done; 1 Redis unreachable or nothing to act on; 2 refused input or config "

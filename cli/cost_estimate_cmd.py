@@ -21,7 +21,8 @@ def estimate_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Daily cost of a recurring task on every catalog model, and each one's ratio to the
-    cheapest (from the config's prices)."""
+    cheapest (from the config's prices); a model whose context window cannot hold a run
+    is left out, saying so."""
     from routing.planning.estimate import estimate
 
     with guarded():
@@ -47,3 +48,5 @@ def estimate_cmd(
             f"{usd(m.daily_micros * 30):.2f}", ratio, "<- routed" if m.routed else "",
         )
     say(table)
+    for model, why in result.excluded:
+        say(f"left out: {model}: cannot hold a run ({why})")

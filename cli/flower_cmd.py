@@ -8,7 +8,6 @@ the task list shows the result column (model key, model and cost come first in a
 from __future__ import annotations
 
 import os
-import re
 
 import typer
 
@@ -16,7 +15,6 @@ from cli import app
 from cli.context import EXIT_INVALID, fail, guarded
 
 TASK_COLUMNS = "name,uuid,state,result,received,runtime,worker"
-_PAIR = re.compile(r"^[^:,\s]+:[^,\s]+$")
 
 
 def flower_argv(extra: list[str]) -> list[str]:
@@ -33,11 +31,12 @@ def flower(ctx: typer.Context) -> None:
     """Start Flower on this deployment's broker (extra arguments go to `celery flower`,
     e.g. --address=127.0.0.1 --port=5555 --persistent=True --db=flower.db). Refuses to
     start without FLOWER_BASIC_AUTH=user:password[,user2:password2]."""
+    from workers.flower_login import login_problem  # (Celery: not at every CLI start)
+
     auth = os.environ.get("FLOWER_BASIC_AUTH", "").strip()
-    if not auth or not all(_PAIR.match(pair) for pair in auth.split(",")):
-        fail("FLOWER_BASIC_AUTH must be set to user:password[,user2:password2]: Flower shows "
-             "every task's prompt and answer, so it does not start without a login",
-             EXIT_INVALID)
+    problem = login_problem(auth.split(",") if auth else [], None)
+    if problem is not None:  # (`celery -A workers.app flower` refuses too: workers.flower_login)
+        fail(problem, EXIT_INVALID)
     if any(arg.startswith("--basic-auth") or arg.startswith("--basic_auth") for arg in ctx.args):
         fail("give the credentials in FLOWER_BASIC_AUTH, not on the command line (where "
              "every user of the host sees them)", EXIT_INVALID)

@@ -52,13 +52,33 @@ def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[s
         lines += [str(keys_table(result)), ""]
     trials = trials_table(result)
     if trials.rows:
-        lines += [str(trials), ""]
+        lines += [str(trials)]
+    if "saving_basis" in result:  # a review stored before it said so has none
+        lines.append(result["saving_basis"])
+    lines.append("")
     for key, e in result["model_keys"].items():
         rec = e["recommendation"]
         shown = e["trials"] if only_trials else (
             rec["action"] != "keep" or e["trials"] or e["escalation_rate"])
         if shown:
             lines.append(f"{key}: {_action(rec)}: {rec['reason']}")
+    if not only_trials and "prices" in result:
+        lines.append(prices_line(result["prices"]))
     if not only_trials:
         lines.append(f"summary: {result['summary']}")
     return lines
+
+
+def prices_line(prices: dict[str, Any]) -> str:
+    """The review's price section in one line: drift against the catalog and its effect."""
+    cat = prices["catalog"]
+    source = f"{cat['package']} {cat['version']}, verified up to {cat['data_date']}"
+    spend = (f"the window's spend ${prices['recorded_micros'] / 1e6:.4f} at config prices, "
+             f"${prices['at_catalog_micros'] / 1e6:.4f} at catalog prices")
+    unknown = (f"; not in the catalog: {', '.join(prices['not_in_catalog'])}"
+               if prices["not_in_catalog"] else "")
+    if prices["drifted"]:
+        return (f"prices: drift from the catalog ({source}) on "
+                f"{', '.join(prices['drifted'])}: {spend}; see llm-router prices "
+                f"check{unknown}")
+    return f"prices: agree with the catalog ({source}): {spend}{unknown}"

@@ -10,7 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from celery.exceptions import Ignore
+
 from tasks.base import LLMTask
+from tasks.inbox import first_hand_on
 from tasks.kinds import KINDS
 from tasks.run_spec import RunInput, RunSpec
 from tasks.typed import TypedSpec
@@ -41,6 +44,11 @@ def run(self: LLMTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
 def _typed(spec: TypedSpec) -> LLMTask:
     def work(self: LLMTask, /, *args: Any, **kwargs: Any) -> dict[str, Any]:
         keywords_only(self.name, args, spec.input_model.model_fields)
+        token = kwargs.get("hand_on")
+        if isinstance(token, str) and not first_hand_on(str(self.request.id), token):
+            # another delivery of the cron run handed these items on first: this one is
+            # the repeat (no result: the task id's result is the first one's)
+            raise Ignore()
         return execute(self, self.spec, kwargs)
 
     work.__name__ = spec.model_key

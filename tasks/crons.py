@@ -8,6 +8,7 @@ test can check that every cron's work routes to an existing queue.
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -87,12 +88,13 @@ def content_curation(self: Cron, topic: str = "multi-agent systems") -> dict[str
         return {"skipped": reason, "dead_lettered": claim.dead}
     # Items are handed on at least once. A run delivered again before `done` recorded its
     # hand-on (its worker died in between) sends the same items again under the same task
-    # id: Celery runs both messages (it does not deduplicate by id), but a batched key
-    # stores a task id in a provider batch once (the shipped config batches
-    # content_curation), so they are curated once; a key called directly would curate
-    # them twice. A run delivered again after `done` hands on nothing (`claim.handed`).
+    # id: Celery runs both messages (it does not deduplicate by id), so each delivery's
+    # hand-on has a token of its own and the task runs for the first one only
+    # (`CurationInbox.first_hand_on`): curated once, called directly or batched. A run
+    # delivered again after `done` hands on nothing (`claim.handed`).
     result = app.send_task("tasks.content_curation",
-                           kwargs={"topic": topic, "items": claim.items}, task_id=handed_id)
+                           kwargs={"topic": topic, "items": claim.items,
+                                   "hand_on": uuid.uuid4().hex}, task_id=handed_id)
     inbox.done(run)
     return {"task_id": result.id, "items": len(claim.items), "dead_lettered": claim.dead}
 

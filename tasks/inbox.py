@@ -12,6 +12,13 @@ the next run, once it is older than `STALE_SECONDS`.
 Once a run has handed its items on, `done` records it (for `HANDED_SECONDS`): the same run
 delivered again (its worker died before acknowledging it) claims nothing more, rather than
 the next items, which it would hand on under the task id it used already.
+
+A run delivered again before `done` (its worker died in between) hands the same items on
+again, under the same task id. Each delivery's hand-on carries a token of its own
+(`hand_on`), and the curation task runs only for the first token its task id meets
+(`first_hand_on`, one SET NX GET): the other message is dropped (counted under
+`repeats`), whichever arrives first, so the items are curated once, called directly or
+in a provider batch. A hop of the winner keeps its token and goes on.
 """
 
 from __future__ import annotations
@@ -62,6 +69,14 @@ return items
 """
 
 
+def first_hand_on(task_id: str, token: str) -> bool:
+    """`CurationInbox.first_hand_on` in this worker's namespace."""
+    from workers.execution.runtime import get_runtime
+
+    rt = get_runtime()
+    return CurationInbox(rt.redis, rt.settings.namespace).first_hand_on(task_id, token)
+
+
 @dataclass(frozen=True)
 class Claim:
     """A run's claim: its valid items, how many were dead-lettered, and whether the run
@@ -80,6 +95,8 @@ class CurationInbox:
         self.claims_key = f"{keyspace(namespace)}:curation:claims"
         self.claimed_at_key = f"{keyspace(namespace)}:curation:claimed-at"
         self.handed_key = f"{keyspace(namespace)}:curation:handed"
+        self.hand_on_key = f"{keyspace(namespace)}:curation:hand-on"
+        self.repeats_key = f"{keyspace(namespace)}:curation:repeats"
         self._claim = client.register_script(_CLAIM)
 
     def claim(self, run: str, batch: int) -> Claim:
@@ -103,6 +120,23 @@ class CurationInbox:
         if dead:
             self.redis.rpush(self.dead_key, *dead)
         return Claim(items, len(dead))
+
+    def first_hand_on(self, task_id: str, token: str) -> bool:
+        """Whether `token` is the hand-on `task_id` runs for (the first one it met, in one
+        SET NX GET); a repeat with another token is counted and refused."""
+        key = f"{self.hand_on_key}:{task_id}"
+        held = self.redis.set(key, token, nx=True, get=True, ex=HANDED_SECONDS)
+        if held is None or text(held) == token:
+            return True
+        with self.redis.pipeline() as pipe:
+            pipe.hincrby(self.repeats_key, task_id, 1)
+            pipe.expire(self.repeats_key, HANDED_SECONDS)
+            pipe.execute()
+        return False
+
+    def repeats(self, task_id: str) -> int:
+        """Hand-ons of `task_id` dropped as repeats."""
+        return int(self.redis.hget(self.repeats_key, task_id) or 0)
 
     def done(self, run: str) -> None:
         """The claim was handed on (or was all dead letters): let it go, and remember that

@@ -163,7 +163,8 @@ class RunResult(BaseModel):
     deferrals: int | None = Field(
         default=None, description="times the task waited for a budget window")
     hops: list[RouteHop] | None = Field(
-        default=None, description="every move to another model, in order (see `RouteHop`)")
+        default=None,
+        description="every move to another model, in order, the latest 32 (see `RouteHop`)")
     text: str = Field(description="the model's answer")
 
 

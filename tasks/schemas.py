@@ -23,6 +23,8 @@ class In(BaseModel):
     """A typed task's kwargs: strict (no coercion; text without lone surrogates)."""
 
     model_config = ConfigDict(extra="forbid")
+    # Fields that steer the task, never shown to the model
+    not_prompted: ClassVar[frozenset[str]] = frozenset()
 
 
 class Out(BaseModel):
@@ -72,6 +74,13 @@ class CurationIn(In):
     items: list[CurationItem] = Field(min_length=1, description="the candidates")
     max_selected: StrictInt = Field(default=5, ge=1, le=100,
                                     description="select at most this many")
+    hand_on: Text | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="set by `cron.content_curation`: which delivery of its run handed these "
+                    "items on; a second hand-on of the same run (same task id, another "
+                    "value) is dropped, so the items are curated once")
+
+    not_prompted: ClassVar[frozenset[str]] = frozenset({"hand_on"})
 
 
 class Selection(BaseModel):

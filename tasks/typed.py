@@ -54,7 +54,8 @@ class TypedSpec:
 
     def parse(self, kwargs: dict[str, Any], config: RoutingConfig) -> Call:
         given = self._input(kwargs)
-        prompt = json.dumps(given.model_dump(mode="json"), indent=1, ensure_ascii=False)
+        prompt = json.dumps(given.model_dump(mode="json", exclude=set(given.not_prompted)),
+                            indent=1, ensure_ascii=False)
         return Call(self.model_key, (Message("user", prompt),), self.system(given, config),
                     None, given)
 

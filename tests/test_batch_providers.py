@@ -8,10 +8,13 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from tests.support.llm_server import TEST_KEYS, LLMServer
 from tests.support.llm_wire import tokens
+from tests.support.properties import bounded
 from workers.contract import Message
 from workers.providers.anthropic import AnthropicProvider
 from workers.providers.anthropic_batch import AnthropicBatches
@@ -151,3 +154,56 @@ def test_the_openai_batch_file_is_jsonl_of_chat_completion_requests(
     assert lines[0]["body"]["messages"][0] == {"role": "system", "content": "sys"}
     batch_id = api.create(batch, file_id, label="b-x")
     assert compat.client.batches.retrieve(batch_id).metadata == {"llm_router_batch": "b-x"}
+
+
+def test_listing_pages_newest_first_and_find_knows_a_submission_by_its_label_or_requests(
+    api: BatchAPI, llm_server: LLMServer
+) -> None:
+    import time
+
+    # Given four batches at the provider, listed two a page: three of other requests
+    # (as many of them, other custom ids), and the submission looked for
+    llm_server.batches.page_limit = 2
+    ours = items(api.name, 3)
+    others = [BatchItem(f"other-{i}", item.request) for i, item in enumerate(ours)]
+    made = [api.create(others, api.prepare(others, label="b-other"), label="b-other"),
+            api.create(ours, api.prepare(ours, label="b-ours"), label="b-ours"),
+            api.create(others, api.prepare(others, label="b-other"), label="b-other"),
+            api.create(others, api.prepare(others, label="b-other"), label="b-other")]
+    # Then the listing has every one, newest first, across pages
+    listed = list(api.listing(since=0))
+    assert [b.id for b in listed] == made[::-1]
+    assert all(b.requests == 3 and b.ended for b in listed)
+    assert llm_server.batches.count("GET", r"batches$") == 2
+    # and nothing created before `since`
+    assert list(api.listing(since=time.time() + 3600)) == []
+    # find picks the submission out (OpenAI: by its metadata label; Anthropic: by the
+    # custom ids of an ended batch)
+    assert api.find(ours, "b-ours", since=0) == [made[1]]
+    # and cancel stops it
+    api.cancel(made[1])
+    assert made[1] not in llm_server.batches.live()
+
+
+@bounded(max_examples=25)
+@given(sizes=st.lists(st.integers(1, 3), max_size=7), page=st.integers(1, 4),
+       wanted=st.integers(0, 6))
+def test_listing_and_find_hold_across_any_paging(
+    api: BatchAPI, llm_server: LLMServer, sizes: list[int], page: int, wanted: int
+) -> None:
+    # Given batches of any sizes, listed `page` at a time, one of them the submission
+    llm_server.batches.reset()
+    llm_server.batches.page_limit = page
+    made, ours = [], None
+    for n, size in enumerate(sizes):
+        batch = [BatchItem(f"b{n}-{i}", item.request) for i, item in
+                 enumerate(items(api.name, size))]
+        label = "b-wanted" if n == wanted else f"b-{n}"
+        made.append(api.create(batch, api.prepare(batch, label=label), label=label))
+        if n == wanted:
+            ours = batch
+    # Then the listing has each batch once, newest first, whatever the paging
+    assert [b.id for b in api.listing(since=0)] == made[::-1]
+    # and find picks out the submission, only it
+    if ours is not None:
+        assert api.find(ours, "b-wanted", since=0) == [made[wanted]]

@@ -30,11 +30,12 @@ CASES = {"anthropic": ("content_curation", "claude-haiku-4-5"),
          "openai": ("strategic_decision", "gpt-4o")}
 # Per call of `llm.run(prompt="p0")`: 5 input tokens (1 + 4 per message) and the default
 # reply "test reply from <model>" (32 and 22 characters: 8 and 6 output tokens).
-# Haiku 0.80/4 per MTok, GPT-4o 5/15, both half price in a batch:
-BATCH_COST = {"anthropic": 18, "openai": 58}  # (5x0.8 + 8x4)/2 = 18; (5x5 + 6x15)/2 = 57.5
-DIRECT_COST = {"anthropic": 36, "openai": 115}
-# reserved: input at the dearest input rate + max_tokens (1024, 4096) x output, halved
-WORST = {"anthropic": 2051, "openai": 30733}  # (5x1 + 1024x4)/2; (5x5 + 4096x15)/2
+# Haiku 1/5 per MTok, GPT-4o 2.5/10, both half price in a batch (rounded half-up):
+BATCH_COST = {"anthropic": 23, "openai": 36}  # (5x1 + 8x5)/2 = 22.5; (5x2.5 + 6x10)/2 = 36.25
+DIRECT_COST = {"anthropic": 45, "openai": 73}  # 5x1 + 8x5; 5x2.5 + 6x10 = 72.5
+# reserved: input at the dearest input rate + max_tokens (1024, 4096) x output, halved,
+# rounded up: (5x1.25 + 1024x5)/2 = 2563.125; (5x2.5 + 4096x10)/2 = 20486.25
+WORST = {"anthropic": 2564, "openai": 20487}
 
 
 @pytest.fixture(params=sorted(CASES))

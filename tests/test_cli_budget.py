@@ -84,12 +84,13 @@ def test_a_downgrade_that_is_not_one_is_refused_naming_the_flag_and_prices(
     # A downgrade to a dearer model: the flag, both models' prices and the fix
     dearer = run("budget", "set", "--model-key", "lookup", "--policy", "downgrade",
                  "--downgrade-to", "claude-opus-4-6", code=2).stderr
-    assert ("error: --downgrade-to: 'claude-opus-4-6' ($15.00/$75.00 per MTok in/out) is not "
-            "cheaper than the key's model 'claude-haiku-4-5' ($0.80/$4.00 per MTok in/out): "
+    assert ("error: --downgrade-to: 'claude-opus-4-6' ($5.00/$25.00 per MTok in/out) is not "
+            "cheaper than the key's model 'claude-haiku-4-5' ($1.00/$5.00 per MTok in/out): "
             "a downgrade moves to a cheaper model; give a cheaper model (kimi-for-coding), or "
             "use policy 'defer' or 'reject'") in dearer
     # ... one of the same price, the key's own model, and whatever the policy
-    assert "'claude-sonnet-4-5' ($3.00/$15.00 per MTok in/out) is not cheaper" in run(
+    assert ("'claude-sonnet-4-5' ($3.00/$15.00 per MTok in/out, more above 200,000 input "
+            "tokens) is not cheaper") in run(
         "budget", "set", "--model-key", "code_review", "--policy", "downgrade",
         "--downgrade-to", "claude-sonnet-4-5", code=2).stderr
     own = run("budget", "set", "--model-key", "lookup", "--downgrade-to", "claude-haiku-4-5",
@@ -97,7 +98,7 @@ def test_a_downgrade_that_is_not_one_is_refused_naming_the_flag_and_prices(
     assert "'claude-haiku-4-5' is already the key's model" in own.stderr
     assert "--downgrade-to" in own.stderr
     assert "is not cheaper" in run("budget", "set", "--model-key", "code_review",
-                                   "--downgrade-to", "gpt-4o", code=2).stderr
+                                   "--downgrade-to", "claude-opus-4-6", code=2).stderr
     assert store.read().version == 1  # nothing stored
     # A cheaper one is stored
     ok = as_json("budget", "set", "--model-key", "code_review", "--policy", "downgrade",
@@ -109,7 +110,7 @@ def test_a_downgrade_that_is_not_one_is_refused_naming_the_flag_and_prices(
     with pytest.raises(ConfigError) as refused:
         store.write(doc, author="test")
     reasons = dict(refused.value.problems)
-    assert "'claude-haiku-4-5' ($30.00/$4.00 per MTok in/out) is not cheaper than the key's " \
+    assert "'claude-haiku-4-5' ($30.00/$5.00 per MTok in/out) is not cheaper than the key's " \
         "model 'claude-sonnet-4-6' ($3.00/$15.00" in reasons["model_keys.code_review.downgrade_to"]
     # while a key moved onto its own downgrade model (`config set`) is accepted: it simply
     # has no downgrade left

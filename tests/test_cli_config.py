@@ -150,14 +150,14 @@ def test_apply_with_a_stale_expected_version_exits_3(
     initialized: dict[str, str], tmp_path: Path
 ) -> None:
     doc = default_document()
-    doc["models"]["gpt-4o"]["price"]["input"] = 2.5
+    doc["models"]["gpt-4o"]["price"]["input"] = 2
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(doc))
     assert as_json("config", "apply", str(good), "--expect-version", "1")["version"] == 2
     conflict = run("config", "apply", str(good), "--expect-version", "1", code=3)
     assert "expected version 1 but the store holds version 2" in conflict.stderr
     assert as_json("config", "diff")["changes"] == [
-        {"path": "models.gpt-4o.price.input", "old": "5", "new": "2.5"}]
+        {"path": "models.gpt-4o.price.input", "old": "2.5", "new": "2"}]
 
 
 def test_help_documents_the_exit_codes(env: dict[str, str]) -> None:

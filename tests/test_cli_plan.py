@@ -41,8 +41,8 @@ def test_plan_uses_the_stored_config_and_the_measured_latency(deployment: Ledger
     assert lookup["latency_source"] == "measured mean (n=30, 3d)"
     assert (lookup["latency_seconds"], lookup["input_tokens"], lookup["output_tokens"]) == (
         2.0, 1000, 100)
-    # 1,000 x 0.80 + 100 x 4 = 1,200 micro-dollars a call
-    assert lookup["cost_per_day_micros"] == 1_200 * 86_400
+    # 1,000 x 1 + 100 x 5 = 1,500 micro-dollars a call
+    assert lookup["cost_per_day_micros"] == 1_500 * 86_400
     haiku = next(t for t in doc["tiers"] if t["tier"] == "haiku")
     assert (haiku["slots"], haiku["replicas"]) == (3, 1)
     opus = next(k for k in doc["model_keys"] if k["model_key"] == "strategic_decision")

@@ -114,14 +114,15 @@ def test_the_bounds_themselves_are_accepted(wait: float) -> None:
 
 
 def test_the_batch_rate_is_priced_exactly() -> None:
-    price = default_config().price_of("claude-haiku-4-5")  # 0.80 / 4 / 0.08 / 1, half off
+    price = default_config().price_of("claude-haiku-4-5")  # 1 / 5 / 0.1 / 1.25, half off
     usage = Usage(input_tokens=1001, output_tokens=333, cache_read_tokens=2000,
                   cache_write_tokens=7)
-    direct = 1001 * Decimal("0.8") + 333 * 4 + 2000 * Decimal("0.08") + 7 * 1  # 2299.8
-    assert cost_micros(usage, price) == 2300
-    assert cost_micros(usage, price, batch=True) == 1150  # 1149.9, rounded half-up
-    assert direct == Decimal("2299.8")
-    assert worst_case_micros(5, 1024, price, batch=True) == 2051  # (5x1 + 1024x4)/2 = 2050.5
+    direct = 1001 * 1 + 333 * 5 + 2000 * Decimal("0.1") + 7 * Decimal("1.25")  # 2874.75
+    assert cost_micros(usage, price) == 2875
+    assert cost_micros(usage, price, batch=True) == 1437  # 1437.375, rounded half-up
+    assert direct == Decimal("2874.75")
+    # (5 x 1.25 + 1024 x 5) / 2 = 2563.125, rounded up
+    assert worst_case_micros(5, 1024, price, batch=True) == 2564
     kimi = default_config().price_of("kimi-for-coding")
     with pytest.raises(ValueError, match="no batch price"):
         cost_micros(usage, kimi, batch=True)

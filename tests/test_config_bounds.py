@@ -190,7 +190,7 @@ def test_the_shipped_models_carry_their_output_limits() -> None:
 
 def _yaml_with(tmp_path: Path, line_from: str, line_to: str) -> Path:
     text = Path(__file__).resolve().parents[1].joinpath(
-        "routing", "default_config.yaml").read_text()
+        "routing", "config", "default_config.yaml").read_text()
     assert line_from in text
     file = tmp_path / "config.yaml"
     file.write_text(text.replace(line_from, line_to, 1))
@@ -206,7 +206,7 @@ def _yaml_with(tmp_path: Path, line_from: str, line_to: str) -> Path:
      "model_keys.monitoring.max_tokens", "valid integer"),
     ("window_seconds: 86400", "window_seconds: 100000000000000000000",
      "budgets.window_seconds", "less than or equal to 31622400"),
-    ("price: {input: 5,", "price: {input: 1e20,", "models.gpt-4o.price.input",
+    ("price: {input: 2.5,", "price: {input: 1e20,", "models.gpt-4o.price.input",
      "above the cap of 10,000 USD per MTok"),
     ("max_tokens: 4096\n    on_budget_exceeded: defer\n    description: delegation",
      "max_tokens: 1000000000000000000000000000000\n    on_budget_exceeded: defer\n"
@@ -232,7 +232,7 @@ def test_a_config_written_by_config_show_applies_unchanged(
     # The stored document writes prices as strings: they read back as the same amounts
     as_json("config", "init")
     shown = json.loads(run("config", "show", "--json").stdout)
-    assert shown["models"]["gpt-4o"]["price"]["input"] == "5"
+    assert shown["models"]["gpt-4o"]["price"]["input"] == "2.5"
     file = tmp_path / "shown.yaml"
     file.write_text(yaml.safe_dump(shown))
     assert as_json("config", "apply", str(file))["unchanged"] is True

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
+import pytest
 import redis
 from celery.result import AsyncResult
 
@@ -13,6 +15,8 @@ from tasks.inbox import STALE_SECONDS, CurationInbox
 from tests.support.batches import submit_waiting
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
+from tests.support.wait import wait_until
+from workers.execution.runtime import get_runtime
 
 
 def _item(n: int) -> str:
@@ -110,3 +114,48 @@ def test_a_redelivered_cron_run_neither_loses_nor_recurates_items(
     assert nxt["items"] == 1 and inbox.redis.llen(inbox.key) == 0
     submit_waiting(worker.app)
     assert AsyncResult(nxt["task_id"], app=worker.app).get(timeout=30)["output"]
+
+
+def test_a_run_that_dies_between_handing_on_and_done_curates_its_items_once(
+    worker: Session, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given curation called directly (no provider batch), and two items in the inbox
+    def direct(doc: dict[str, Any]) -> str:
+        doc["model_keys"]["content_curation"]["batch"] = None
+        return "curation direct"
+
+    cfg = worker.store.update(direct, author="tests")
+    assert get_runtime().live.wait_for_version(cfg.version, timeout=5)
+    inbox = CurationInbox(redis.Redis.from_url(worker.env["LLM_ROUTER_REDIS_URL"]),
+                          worker.namespace)
+    inbox.redis.delete(inbox.key, inbox.dead_key)
+    llm_server.set_reply(json.dumps({"selected": [{"id": "i1", "reason": "on topic"}]}))
+    inbox.redis.rpush(inbox.key, _item(1), _item(2))
+    # and a cron run whose worker dies after handing the items on, before `done`
+    real_done = CurationInbox.done
+    calls: list[str] = []
+
+    def dies_once(self: CurationInbox, run: str) -> None:
+        calls.append(run)
+        if len(calls) == 1:
+            raise RuntimeError("the worker died before recording the hand-on")
+        real_done(self, run)
+
+    monkeypatch.setattr(CurationInbox, "done", dies_once)
+    run = f"cron-run-{time.time_ns()}"
+    first = worker.app.send_task("cron.content_curation", task_id=run)
+    with pytest.raises(RuntimeError):
+        first.get(timeout=30)
+    # When the run is delivered again: it hands the same items on again, same task id
+    AsyncResult(run, app=worker.app).forget()
+    again = worker.app.send_task("cron.content_curation", task_id=run).get(timeout=30)
+    assert again["items"] == 2 and again["task_id"] == f"{run}:curation"
+    # Then one hand-on runs and the other is dropped as its repeat, whichever came first
+    wait_until(lambda: inbox.repeats(f"{run}:curation") == 1, timeout=30,
+               what="the second hand-on dropped as a repeat")
+    assert AsyncResult(again["task_id"], app=worker.app).get(timeout=30)["output"]
+    curated = [r for r in llm_server.requests_for("claude-haiku-4-5")
+               if "title 1" in json.dumps(r.body)]
+    assert len(curated) == 1
+    # and the items were not shown a token (it steers the task, it is not the prompt)
+    assert "hand_on" not in json.dumps(curated[0].body)

@@ -237,6 +237,9 @@ def test_the_panels_the_issue_asks_for(dashboard: dict[str, Any]) -> None:
     assert {"llm_router_budget_limit_usd", "llm_router_budget_spent_usd",
             "llm_router_budget_reserved_usd"} <= set(by_metric)
     assert "reason" in by_metric["llm_router_rerouted_calls_total"]
+    drift = [e for _, _, e in queries if "llm_router_price_drift_ratio" in e]
+    assert drift and all("{{model}}" in t["legendFormat"] for title, t in _targets(dashboard)
+                         if "llm_router_price_drift_ratio" in t["expr"])
     # the routed line and the counterfactual lines share one panel
     assert any({"llm_router_spend_usd_total", "llm_router_counterfactual_spend_usd_total"}
                <= {m for t in p["targets"] for m, _ in parse(t["expr"]).metrics}

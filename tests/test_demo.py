@@ -8,7 +8,6 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -136,15 +135,21 @@ def check_report(report: dict[str, Any]) -> None:
 
 def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
-    started = time.monotonic()
-    proc = run_demo(env, "--json")
-    elapsed = time.monotonic() - started
+    # Not timed: the demo fails by itself (exit 1, "got no answer") when no result comes
+    # for --timeout seconds, so a stall fails the test and a loaded machine does not
+    proc = run_demo(env, "--json", "--timeout", "30", timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)  # exactly one JSON document on stdout
     check_report(report)
     assert report["mode"] == "offline"
+    # it says which config it ran: the shipped one, and what it changed for the day
+    config = report["config"]
+    assert config["started_from"].startswith("the shipped default config")
+    changes = " ".join(c["summary"] for c in config["demo_changes"])
+    assert ("provider batches for monitoring (the config it started from calls monitoring "
+            "directly)") in changes
+    assert "shadow trials" in changes and "lookup" in changes
     assert len(report["workers"]) == 4  # one per tier
-    assert elapsed < 30, f"the demo took {elapsed:.1f} s"
 
     # one compressed day: the crons at their cadence, every ad-hoc call, through workers
     events = timeline(load_workload())
@@ -188,7 +193,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "all on sonnet (claude-sonnet-4-6)", "overall",
                  "is the cheaper model good enough?", "95% interval", "gemini-2.5-pro",
                  "that the crons handed on to typed tasks", "provider calls: ",
-                 "tasks called none: ", "provider batches: ", "at direct prices): saved $"):
+                 "tasks called none: ", "provider batches: ", "at direct prices): saved $",
+                 "config: the shipped default config (version 1), changed for the day",
+                 "calls monitoring directly"):
         assert text in out, text
 
 
@@ -202,14 +209,18 @@ def demo_env(redis_url: str) -> Iterator[dict[str, str]]:
 
 
 def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, str]) -> None:
-    store = ConfigStore.from_url(redis_url, demo_env["LLM_ROUTER_NAMESPACE"])
+    from cli.demo.namespace import claim
+
+    namespace = demo_env["LLM_ROUTER_NAMESPACE"]
+    store = ConfigStore.from_url(redis_url, namespace)
+    claim(store.redis, store)  # the demo's namespace (as a run of the demo leaves it)
     store.init(author="tests")  # workers load the config at start
     worker = WorkerProcess(demo_env, ALL_QUEUES, "demo", concurrency=8, extra_env={
         "LLM_ROUTER_PROVIDER_MODE": "simulated", "LLM_ROUTER_SIMULATED_LATENCY": "0.01"})
     try:
         worker.wait_ready()
-        proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05",
-                        "--day-seconds", "0", "--timeout", "30")
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", namespace,
+                        "--json", "--scale", "0.05", "--day-seconds", "0", "--timeout", "30")
         assert proc.returncode == 0, proc.stderr[-3000:] + worker.output()[-3000:]
     finally:
         worker.stop()
@@ -228,7 +239,8 @@ def test_demo_against_redis_and_its_workers(redis_url: str, demo_env: dict[str, 
 def test_demo_against_redis_without_workers_says_so(
     redis_url: str, demo_env: dict[str, str]
 ) -> None:
-    proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05")
+    proc = run_demo(demo_env, "--redis-url", redis_url, "--json", "--scale", "0.05",
+                    "--namespace", demo_env["LLM_ROUTER_NAMESPACE"])
     assert proc.returncode == 1
     # --json: the one JSON document on stdout is the error
     assert json.loads(proc.stdout) == {"error": ANY, "exit_code": 1}
@@ -240,3 +252,53 @@ def test_demo_against_redis_without_workers_says_so(
         assert not [k for k in broker.scan_iter(match=f"{prefix}llm.*")]
     finally:
         broker.close()
+
+
+def test_demo_refuses_a_namespace_holding_a_deployments_config(
+    redis_url: str, demo_env: dict[str, str]
+) -> None:
+    # Given a deployment's namespace: a routing config with its history, and the
+    # environment pointing at it (as an operator's shell would)
+    namespace = demo_env["LLM_ROUTER_NAMESPACE"]
+    store = ConfigStore.from_url(redis_url, namespace)
+    store.init(author="ops")
+    store.set_model("lookup", "claude-sonnet-4-6", author="ops")
+    version, history = store.version(), store.history()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = sorted(client.scan_iter(match=f"{{{namespace}}}:*"))
+        # When the demo is pointed at that namespace
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", namespace,
+                        "--scale", "0.05", "--timeout", "5")
+        # Then it is refused in one line, exit 2, and nothing of the namespace moved
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.strip().count("\n") == 0, proc.stderr
+        assert f"namespace '{namespace}' holds a routing config the demo did not " \
+               "create" in proc.stderr
+        assert (store.version(), store.history()) == (version, history)
+        assert sorted(client.scan_iter(match=f"{{{namespace}}}:*")) == keys
+        assert not list(client.scan_iter(match=f"{namespace}:broker:*"))
+    finally:
+        client.close()
+
+
+def test_demo_on_redis_plays_in_its_namespace_not_the_environments(
+    redis_url: str, demo_env: dict[str, str]
+) -> None:
+    # Given the environment's namespace holding a deployment's config
+    deployment = ConfigStore.from_url(redis_url, demo_env["LLM_ROUTER_NAMESPACE"])
+    deployment.init(author="ops")
+    version = deployment.version()
+    own = f"llmr-demo-{uuid.uuid4().hex[:8]}"
+    try:
+        # When the demo runs in a namespace of its own (no worker answers there)
+        proc = run_demo(demo_env, "--redis-url", redis_url, "--namespace", own, "--json",
+                        "--scale", "0.05")
+        # Then it set up its own namespace, and the deployment's is untouched
+        assert proc.returncode == 1 and "LLM_ROUTER_NAMESPACE=" + own in proc.stderr
+        assert deployment.version() == version
+        ours = ConfigStore.from_url(redis_url, own)
+        assert ours.version() == 1
+        assert ours.redis.get(f"{{{own}}}:demo") is not None
+    finally:
+        delete_namespace(redis_url, own)

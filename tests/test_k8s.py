@@ -253,7 +253,8 @@ def test_secrets_reach_only_the_pods_that_need_them(
             ref = entry.get("valueFrom", {}).get("secretKeyRef")
             if ref is not None:
                 assert ref["key"] == entry["name"]
-                allowed = PROVIDER_KEYS if is_worker else {"FLOWER_BASIC_AUTH",
+                allowed = PROVIDER_KEYS | {"LLM_ROUTER_HEADER_KEYS"} if is_worker else {
+                    "FLOWER_BASIC_AUTH",
                                                             "FLOWER_BROKER_API"}
                 assert entry["name"] in allowed, (name, entry["name"])
         given = env_names(doc, objects)

@@ -18,9 +18,9 @@ from tests.support.spend import config_with
 
 # The shipped price table, written out again so that costs are recomputed independently.
 PRICES = {  # model: (input, output, cache read, cache write) USD per MTok
-    "claude-opus-4-6": ("15", "75", "1.5", "18.75"),
+    "claude-opus-4-6": ("5", "25", "0.5", "6.25"),
     "claude-sonnet-4-6": ("3", "15", "0.3", "3.75"),
-    "claude-haiku-4-5": ("0.80", "4", "0.08", "1"),
+    "claude-haiku-4-5": ("1", "5", "0.1", "1.25"),
     "kimi-for-coding": ("0.30", "1.50", "0.075", "0.30"),
 }
 TIERS = {"claude-opus-4-6": "opus", "claude-sonnet-4-6": "sonnet",
@@ -80,13 +80,13 @@ def test_a_price_change_between_two_calls_keeps_each_calls_price(
 ) -> None:
     # Given a call priced under config A, then Haiku's price doubles in config B
     cheap = config_with({})
-    dear = config_with({}, claude_haiku_4_5={"input": "1.60", "output": 8, "cache_read": "0.16",
-                                             "cache_write": 2, "batch_discount": 0.5})
+    dear = config_with({}, claude_haiku_4_5={"input": 2, "output": 10, "cache_read": "0.2",
+                                             "cache_write": "2.5", "batch_discount": 0.5})
     ledger = Ledger(redis_client, namespace)
-    usage = Usage(10_000, 2_000)
+    usage = Usage(8_000, 1_600)
     first = cost_micros(usage, cheap.price_of("claude-haiku-4-5"))
     second = cost_micros(usage, dear.price_of("claude-haiku-4-5"))
-    assert (first, second) == (16_000, 32_000)  # 10k x 0.8 + 2k x 4, then doubled
+    assert (first, second) == (16_000, 32_000)  # 8k x 1 + 1.6k x 5, then doubled
     for call_id, cost, version in (("before", first, 1), ("after", second, 2)):
         day = ledger.settle(CallRecord(task_id="t", call_id=call_id, model_key="monitoring",
                                        model="claude-haiku-4-5", tier="haiku", usage=usage,

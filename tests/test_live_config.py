@@ -82,13 +82,13 @@ def test_change_made_by_the_cli_in_another_process_is_seen_within_1s(
 
 
 CHILD = textwrap.dedent("""
-    import sys, time
+    import sys
     from routing.live import LiveConfig
     from routing.config.store import ConfigStore
     live = LiveConfig(ConfigStore.from_url(sys.argv[1], sys.argv[2])).start()
     print("ready", live.version, flush=True)
-    ok = live.wait_for_version(2, timeout=10)
-    print("seen", repr(time.time()), live.router.decide("lookup").model, flush=True)
+    ok = live.wait_for_version(2, timeout=1.0)
+    print("seen", ok, live.router.decide("lookup").model, flush=True)
 """)
 
 
@@ -102,11 +102,9 @@ def test_another_process_holding_live_config_sees_a_write_within_1s(
     try:
         assert child.stdout is not None
         assert child.stdout.readline().split() == ["ready", "1"]
-        wrote_at = time.time()
         store.set_model("lookup", "gpt-4o", author="t")
-        word, seen_at, model = child.stdout.readline().split()
-        assert (word, model) == ("seen", "gpt-4o")
-        assert float(seen_at) - wrote_at < 1.0
+        # the child waits (on the change's event, within 1 s) for the new version
+        assert child.stdout.readline().split() == ["seen", "True", "gpt-4o"]
     finally:
         child.wait(timeout=10)
 

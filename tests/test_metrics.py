@@ -390,7 +390,7 @@ def test_scrape_reports_batched_calls_their_saving_and_the_batches_by_state(
     store = ConfigStore(source.redis, settings.namespace)
     config = store.init(author="metrics-test")
     price = config.price_of("claude-haiku-4-5")
-    usage = Usage(1000, 200)
+    usage = Usage(800, 160)
     batched, direct = cost_micros(usage, price, batch=True), cost_micros(usage, price)
     assert (batched, direct) == (800, 1600)
     # Given two calls answered by a provider batch today
@@ -413,3 +413,29 @@ def test_scrape_reports_batched_calls_their_saving_and_the_batches_by_state(
     for state, count, calls in (("open", 1, 1), ("submitting", 1, 2), ("submitted", 0, 0)):
         assert _get(samples, "llm_router_batches", state=state) == count
         assert _get(samples, "llm_router_batch_waiting_calls", state=state) == calls
+
+
+def test_scrape_reports_the_price_drift_of_each_model_and_follows_an_update(
+    settings: Settings, source: RedisMetricsSource, server: MetricsServer
+) -> None:
+    # Given a config that still has the strategy document's Opus price (3x the catalog's)
+    store = ConfigStore(source.redis, settings.namespace)
+    store.init(author="metrics-test")
+
+    def old_opus(doc: dict[str, Any]) -> str:
+        doc["models"]["claude-opus-4-6"]["price"].update(
+            input="15", output="75", cache_read="1.5", cache_write="18.75")
+        return "the old Opus price"
+
+    store.update(old_opus, author="metrics-test")
+    samples = _scrape(server.port)
+    assert _get(samples, "llm_router_price_drift_ratio", model="claude-opus-4-6") == 3.0
+    assert _get(samples, "llm_router_price_drift_ratio", model="claude-haiku-4-5") == 1.0
+    assert ("llm_router_price_drift_ratio",
+            frozenset({("model", "kimi-for-coding")})) not in samples  # not in the catalog
+    # When the catalog's prices are written back, the next scrape shows no drift
+    doc = store.read().document()
+    doc["models"]["claude-opus-4-6"]["price"] = "catalog"
+    store.write(doc, author="prices")
+    assert _get(_scrape(server.port), "llm_router_price_drift_ratio",
+                model="claude-opus-4-6") == 1.0

@@ -2,8 +2,8 @@
 
 Little's law: busy slots = calls per second x seconds per call; slots = ceil(busy / u);
 replicas = ceil(slots / concurrency). Shipped profiles: Haiku 32 threads, Sonnet 8,
-Opus 2, Kimi 4. Shipped prices per MTok (input / output): Haiku 0.80 / 4, Sonnet 4.6
-3 / 15, Opus 15 / 75, Kimi 0.30 / 1.50; a price per MTok is micro-dollars per token.
+Opus 2, Kimi 4. Shipped prices per MTok (input / output): Haiku 1 / 5, Sonnet 4.6
+3 / 15, Opus 5 / 25, Kimi 0.30 / 1.50; a price per MTok is micro-dollars per token.
 """
 
 from __future__ import annotations
@@ -43,25 +43,25 @@ def test_the_example_fleet_on_the_tier_defaults() -> None:
                         "strategic_decision": 2_000})
     haiku, sonnet, opus, kimi = (tier(result, t) for t in ("haiku", "sonnet", "opus", "kimi"))
     # Haiku: 1,000,000 / 86,400 = 11.574/s x 3 s = 34.72 busy; / 0.7 = 49.6 -> 50 slots;
-    # 50 / 32 -> 2 replicas. A call: 1,500 x 0.80 + 300 x 4 = 2,400 micro-dollars.
+    # 50 / 32 -> 2 replicas. A call: 1,500 x 1 + 300 x 5 = 3,000 micro-dollars.
     assert (haiku.busy_slots, haiku.slots, haiku.replicas) == (34.722, 50, 2)
-    assert haiku.cost_per_day_micros == 2_400 * 1_000_000
+    assert haiku.cost_per_day_micros == 3_000 * 1_000_000
     # Sonnet: 0.5787/s x 15 s = 8.68 busy; / 0.7 = 12.4 -> 13 slots; 13 / 8 -> 2 replicas.
     # A call: 3,000 x 3 + 1,000 x 15 = 24,000 micro-dollars.
     assert (sonnet.busy_slots, sonnet.slots, sonnet.replicas) == (8.681, 13, 2)
     assert sonnet.cost_per_day_micros == 24_000 * 50_000
     # Opus: 0.02315/s x 30 s = 0.694 busy; / 0.7 = 0.99 -> 1 slot, 1 replica.
-    # A call: 4,000 x 15 + 1,500 x 75 = 172,500 micro-dollars.
+    # A call: 4,000 x 5 + 1,500 x 25 = 57,500 micro-dollars.
     assert (opus.busy_slots, opus.slots, opus.replicas) == (0.694, 1, 1)
-    assert opus.cost_per_day_micros == 172_500 * 2_000
+    assert opus.cost_per_day_micros == 57_500 * 2_000
     assert (kimi.calls_per_day, kimi.slots, kimi.replicas, kimi.cost_per_day_micros) == (
         0, 0, 0, 0)
     assert all(k.latency_source == "default" and k.tokens_source == "default"
                for k in result.keys)
     total = result.as_dict()["total"]
     assert total == {"calls_per_day": 1_052_000, "slots": 64, "replicas": 5,
-                     "cost_per_day_micros": 3_945_000_000, "cost_per_day_usd": 3945.0,
-                     "cost_per_30_days_usd": 118_350.0}
+                     "cost_per_day_micros": 4_315_000_000, "cost_per_day_usd": 4315.0,
+                     "cost_per_30_days_usd": 129_450.0}
 
 
 def test_littles_law_on_round_numbers_and_no_float_ceiling_error() -> None:
@@ -91,9 +91,9 @@ def test_keys_of_one_tier_add_up_and_replicas_follow_the_concurrency() -> None:
 
 
 def test_given_tokens_are_priced_and_a_large_input_follows_the_routing_rule() -> None:
-    # 1,000 classifications of 1,000 in / 200 out on Haiku: 800 + 800 = 1,600 a call
+    # 1,000 classifications of 1,000 in / 200 out on Haiku: 1,000 + 1,000 = 2,000 a call
     small = plan(CFG, {"classification": 1_000}, tokens={"classification": (1000, 200)})
-    assert key(small, "classification").cost_per_day_micros == 1_600_000
+    assert key(small, "classification").cost_per_day_micros == 2_000_000
     assert key(small, "classification").tokens_source == "given"
     # 60,000 input tokens of code review: the 50,000-token rule routes it to Kimi, so its
     # slots are Kimi's: 60,000 x 0.30 + 2,000 x 1.50 = 21,000 micro-dollars a call
@@ -107,7 +107,7 @@ def test_given_tokens_are_priced_and_a_large_input_follows_the_routing_rule() ->
 
 def test_a_batched_key_holds_no_slot_and_is_priced_at_the_batch_rate() -> None:
     # content_curation is batched on Haiku (batch_discount 0.5): 86,400 calls of the Haiku
-    # default (1,500 in / 300 out: 2,400 micro-dollars direct) cost 1,200 each, and hold
+    # default (1,500 in / 300 out: 3,000 micro-dollars direct) cost 1,500 each, and hold
     # no slot while the provider works (latency 0 whatever is given), so beside 86,400
     # lookups at 3 s (3 busy slots) the tier still needs 3 / 0.7 -> 5 slots
     result = plan(CFG, {"content_curation": 86_400, "lookup": 86_400},
@@ -116,12 +116,12 @@ def test_a_batched_key_holds_no_slot_and_is_priced_at_the_batch_rate() -> None:
     assert curation.batched and not key(result, "lookup").batched
     assert (curation.latency_seconds, curation.latency_source, curation.busy_slots) == (
         0.0, "batched", 0.0)
-    assert curation.cost_per_day_micros == 1_200 * 86_400
+    assert curation.cost_per_day_micros == 1_500 * 86_400
     haiku = tier(result, "haiku")
     assert (haiku.busy_slots, haiku.slots) == (3.0, 5)
     # monitoring, on the same model but not batched, is a direct call at the full price
     direct = key(plan(CFG, {"monitoring": 86_400}), "monitoring")
-    assert not direct.batched and direct.cost_per_day_micros == 2_400 * 86_400
+    assert not direct.batched and direct.cost_per_day_micros == 3_000 * 86_400
 
 
 def test_measured_latency_and_tokens_from_the_day_aggregates() -> None:
@@ -137,8 +137,8 @@ def test_measured_latency_and_tokens_from_the_day_aggregates() -> None:
     assert (lookup.latency_seconds, lookup.latency_source) == (1.5, "measured mean (n=40, 2d)")
     assert (lookup.input_tokens, lookup.output_tokens) == (1000, 200)
     assert lookup.tokens_source == "measured (n=40, 2d)"
-    # 1/s x 1.5 s = 1.5 busy; / 0.7 = 2.14 -> 3 slots. 1,600 micro-dollars a call.
-    assert (tier(result, "haiku").slots, lookup.cost_per_day_micros) == (3, 1_600 * 86_400)
+    # 1/s x 1.5 s = 1.5 busy; / 0.7 = 2.14 -> 3 slots. 2,000 micro-dollars a call.
+    assert (tier(result, "haiku").slots, lookup.cost_per_day_micros) == (3, 2_000 * 86_400)
     p95 = key(plan(CFG, {"lookup": 86_400}, measured=measured, latency_stat="p95"), "lookup")
     assert (p95.latency_seconds, p95.latency_source) == (1.475, "measured p95 (n=40, 7d)")
 

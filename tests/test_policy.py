@@ -34,7 +34,6 @@ from workers.execution.policy import (
     Defer,
     Fail,
     Hop,
-    Misrouted,
     OutputRejected,
     ProviderFailed,
     RetryPolicy,
@@ -442,12 +441,6 @@ def test_an_honest_escalation_along_the_chain_runs() -> None:
               queue=r.config.tiers[tier].queue,
               escalated_from=(HAIKU, r.config.model_keys[middle].model))
     assert next_step(s, Arrived(0.0), ctx("lookup", r)) == Call(s)
-
-
-def test_a_malformed_header_is_routed_again_and_said_so() -> None:
-    step = next_step(None, Misrouted("attempt: expected an integer"), ctx("lookup"))
-    assert isinstance(step, Hop) and step.state.rerouted
-    assert "route header refused (attempt" in step.state.hops[0]["reason"]
 
 
 @pytest.mark.parametrize(("raw", "problem"), [

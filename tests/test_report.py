@@ -171,7 +171,7 @@ def test_the_report_shows_batch_spend_and_the_saving_against_direct_calls(
     config = ConfigStore(redis_client, namespace).init(default_document(), author="test")
     ledger = Ledger(redis_client, namespace)
     price = config.price_of("claude-haiku-4-5")
-    usage = Usage(10_000, 2_000)  # 8,000 + 8,000 micros direct; half in a batch
+    usage = Usage(8_000, 1_600)  # 8,000 + 8,000 micros direct; half in a batch
     batched, direct = cost_micros(usage, price, batch=True), cost_micros(usage, price)
     assert (batched, direct) == (8_000, 16_000)
     day = ""

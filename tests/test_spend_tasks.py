@@ -34,13 +34,14 @@ def _configure(session: Session, change: Any) -> int:
 def test_fifty_concurrent_tasks_against_room_for_ten(
     worker: Session, llm_server: LLMServer
 ) -> None:
-    # Given: a lookup call's worst case is 5 input tokens at $1/MTok (the dearest input
-    # rate, a cache write) + 50 output tokens at $4/MTok = 205 micro-dollars, its actual
-    # cost 204; a budget of 2,050 micro-dollars admits exactly ten such calls.
+    # Given: a lookup call's worst case is 5 input tokens at $1.25/MTok (the dearest input
+    # rate, a cache write) + 50 output tokens at $5/MTok = 256.25, reserved as 257
+    # micro-dollars, its actual cost 255; a budget of 2,570 micro-dollars admits exactly
+    # ten such calls (ten reservations at once fit, an eleventh never does).
     llm_server.set_reply("y" * 400)  # longer than max_tokens: the server cuts at 50
     def budget(doc: dict[str, Any]) -> None:
         doc["budgets"]["window_seconds"] = 86399  # a fresh window for this test
-        doc["budgets"]["model_keys"]["lookup"] = {"daily_usd": "0.00205"}
+        doc["budgets"]["model_keys"]["lookup"] = {"daily_usd": "0.00257"}
         doc["model_keys"]["lookup"]["on_budget_exceeded"] = "reject"
         doc["model_keys"]["lookup"].pop("downgrade_to", None)
     _configure(worker, budget)
@@ -57,10 +58,10 @@ def test_fifty_concurrent_tasks_against_room_for_ten(
     assert len(ok) == 10 and len(llm_server.requests) == 10
     assert len(refused) == 40
     assert all("model_key:lookup" in r and "resets at" in r for r in refused)
-    assert sum(r["cost_micros"] for r in ok) == 10 * 204 <= 2050
+    assert sum(r["cost_micros"] for r in ok) == 10 * 255 <= 2570
     status = {s.budget: s for s in get_runtime().budgets.status(worker.store.read())}
     lookup = status["model_key:lookup"]
-    assert lookup.spent_micros == 2040 and lookup.reserved_micros == 0
+    assert lookup.spent_micros == 2550 and lookup.reserved_micros == 0
 
 
 def test_deferred_task_runs_after_its_window_resets(
@@ -207,14 +208,14 @@ def test_a_price_change_between_two_calls_prices_each_at_its_time(
     llm_server.set_reply("w" * 400)
     run = worker.app.tasks["llm.run"]
     before = run.delay(model_key="lookup", prompt="q", max_tokens=50).get(timeout=30)
-    # 5 input tokens x $0.80 + 50 output tokens x $4 per MTok
-    assert before["cost_micros"] == 204
+    # 5 input tokens x $1 + 50 output tokens x $5 per MTok
+    assert before["cost_micros"] == 255
 
     def dearer(doc: dict[str, Any]) -> None:
         doc["models"]["claude-haiku-4-5"]["price"]["output"] = "8"
     _configure(worker, dearer)
     after = run.delay(model_key="lookup", prompt="q", max_tokens=50).get(timeout=30)
-    assert after["cost_micros"] == 404
+    assert after["cost_micros"] == 405
     today = datetime.now(UTC).date()
     costs = {c["task_id"]: c["cost_micros"] for c in get_runtime().ledger.calls(today)}
-    assert (costs[before["task_id"]], costs[after["task_id"]]) == (204, 404)
+    assert (costs[before["task_id"]], costs[after["task_id"]]) == (255, 405)

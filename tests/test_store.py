@@ -158,7 +158,7 @@ def test_a_write_equal_to_the_current_config_writes_nothing(
     assert events.get_message(timeout=1) is not None  # the subscription itself
     # The same document (also with prices spelled differently), the same model, itself
     doc = current.document()
-    doc["models"]["claude-haiku-4-5"]["price"]["input"] = "0.800"
+    doc["models"]["claude-haiku-4-5"]["price"]["input"] = "1.000"
     assert store.write(doc, author="t").version == 1
     assert store.set_model("monitoring", current.model_keys["monitoring"].model,
                            author="t").version == 1

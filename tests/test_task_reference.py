@@ -41,6 +41,21 @@ def test_the_reference_covers_every_task_and_the_inbox() -> None:
     assert f"RPUSH '{inbox.key}' " in text
 
 
+def test_the_user_docs_name_every_result_field_in_order() -> None:
+    # The hand-written list a user reads first (README, or the docs/ page it moved to):
+    # every field `RunResult` documents, in the order a result has them
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    said = next(text for page in pages if page.name != "tasks.md"
+                for text in [" ".join(page.read_text("utf-8").split())]
+                if "returns, in this order, `model_key`" in text)
+    listed = said.split("returns, in this order, ", 1)[1].split("and `text`", 1)[0]
+    fields = [name for name in RunResult.model_fields if name != "text"]
+    at = [listed.find(f"`{name}`") for name in fields]
+    missing = [name for name, i in zip(fields, at, strict=True) if i < 0]
+    assert not missing, f"result fields the user docs do not list: {missing}"
+    assert at == sorted(at), "the user docs list the result fields out of order"
+
+
 def check_documented(result: dict[str, Any], model: type[RunResult]) -> None:
     """Every field of `result` is documented, of its documented type, in the documented
     order."""

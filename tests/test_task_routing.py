@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from celery import Celery
 from routing.config.defaults import default_config
 from tests.support.batches import submit_waiting
 from tests.support.broker import waiting
-from tests.support.celery import Session, WorkerProcess
+from tests.support.celery import HEADER_KEY, Session, WorkerProcess
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from tests.support.wait import wait_until
@@ -102,6 +103,7 @@ def test_bad_input_fails_at_once_naming_the_field(
 def test_a_model_removed_since_routing_is_routed_again(
     worker: Session, llm_server: LLMServer
 ) -> None:
+    from workers.execution.route_seal import seal
     from workers.execution.route_state import ROUTE_HEADER
     from workers.execution.runtime import get_runtime
 
@@ -113,10 +115,11 @@ def test_a_model_removed_since_routing_is_routed_again(
         "config_version": max(0, current - 1),
     }
     run = worker.app.tasks["llm.run"]
+    task_id = f"stale-{uuid.uuid4()}"  # (sealed for it, as this deployment's router seals)
     pending = run.apply_async(
         kwargs={"model_key": "lookup", "prompt": "q"},
-        queue="llm.haiku",
-        headers={ROUTE_HEADER: stale},
+        queue="llm.haiku", task_id=task_id,
+        headers={ROUTE_HEADER: seal(stale, task_id, HEADER_KEY.encode())},
     )
     out = pending.get(timeout=30)
     # Then the worker routed it again with the current config, and says so

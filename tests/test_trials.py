@@ -3,6 +3,7 @@ from their own budget, never part of the caller's result or of production spend.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable
@@ -245,6 +246,49 @@ def test_two_deliveries_of_a_trial_at_once_score_it_once(
     # Then both called the candidate, but one call was recorded and one score counted
     assert len(llm_server.requests_for(KIMI)) == 3
     assert (row.samples - base.samples, row.calls - base.calls) == (1, 1)
+
+
+def test_a_fault_after_the_candidates_call_cannot_leave_a_sample_paid_and_unscored(
+    worker: Session, llm_server: LLMServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    from routing.spend.ledger import Ledger
+    from tasks.trials import SPECS
+    from workers.execution.trial import TrialJob, run_trial
+
+    configure(worker)
+    llm_server.set_reply(label_reply(lambda _: "spam"))
+    result = classify(worker, "z").get(timeout=30)
+    scored(1)
+    base = trial_row()
+    assert base is not None
+    task_id = f"trial-fault-{uuid.uuid4().hex}"
+    job = trial_job(task_id, "z", result)
+    job.pop("task_name")
+    # Given Redis drops every write but a replay's count (a fault after the settle: the
+    # worker loses Redis, or dies, between paying the sample and scoring it)
+    real_count = Ledger.count
+
+    def faulty(self: Ledger, row: tuple[str, str, str], increments: dict[str, int],
+               **kw: Any) -> str:
+        if set(increments) - {"replayed"}:
+            raise RedisConnectionError("Redis went away")
+        return real_count(self, row, increments, **kw)
+
+    monkeypatch.setattr(Ledger, "count", faulty)
+    # When the trial runs, and (its first delivery failed or not) is delivered again
+    spec = SPECS["tasks.classification"]
+    rt = get_runtime()
+    with contextlib.suppress(RedisConnectionError):  # the first delivery's fault, if any
+        run_trial(spec, TrialJob(**job), rt)
+    again = run_trial(spec, TrialJob(**job), rt)
+    # Then the sample was paid, scored and replayed exactly once
+    assert again["skipped"].startswith("scored already")
+    row = trial_row()
+    assert row is not None
+    assert (row.calls - base.calls, row.samples - base.samples, row.agree - base.agree,
+            row.replayed - base.replayed) == (1, 1, 1, 1)
 
 
 def test_trial_spend_is_apart_from_production_and_capped_by_its_budget(

@@ -16,7 +16,7 @@ import click
 from celery import Celery
 
 from routing.config.defaults import default_config
-from workers import lifecycle
+from workers import flower_login, lifecycle
 from workers.celery_config import celery_config
 from workers.errors import BrokerURLError, SettingsError
 from workers.settings import get_settings
@@ -42,3 +42,4 @@ def _config() -> dict[str, Any]:
 app = Celery("llm_router", include=["tasks"])
 app.add_defaults(_config)
 lifecycle.connect(app)
+flower_login.connect(app)  # Flower against this app: never without a login

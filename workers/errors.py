@@ -39,6 +39,18 @@ class MissingKeysError(WorkerError):
         )
 
 
+class HeaderKeysMissingError(WorkerError):
+    """A live-mode worker without LLM_ROUTER_HEADER_KEYS: it could not tell the route
+    headers its own fleet sealed from forged ones, so it refuses to start."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "LLM_ROUTER_HEADER_KEYS is not set: a live worker needs the key that seals route "
+            "headers (the same on every worker and producer); make one with `python -c "
+            "'import secrets; print(secrets.token_urlsafe(32))'`, or run with "
+            "LLM_ROUTER_PROVIDER_MODE=simulated")
+
+
 class TaskError(WorkerError):
     """Root of the errors a task fails with (after which nothing is retried)."""
 

@@ -1,7 +1,8 @@
 """What a worker does at start and stop, as worker bootsteps (so that it runs in every
 kind of worker: `celery worker`, `llm-router worker`, and in-thread test workers):
-load the live config before taking tasks, refuse to start when a model of the worker's
-tiers has no API key (live mode), warn of simulated error rates that name no model, run
+load the live config before taking tasks, refuse to start without the route headers' key
+(LLM_ROUTER_HEADER_KEYS, live mode) or when a model of the worker's tiers has no API key
+(live mode), warn of simulated error rates that name no model, run
 the deferred-task releaser, serve metrics when LLM_ROUTER_METRICS_PORT is set, and let go
 of all of it at shutdown. On RabbitMQ, declare the tier queues before consuming, refusing
 to start when one is in the way."""
@@ -19,7 +20,7 @@ from routing.spend.deferred import Releaser
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning
-from workers.errors import MissingKeysError
+from workers.errors import HeaderKeysMissingError, MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
@@ -41,6 +42,8 @@ class RouterStep(bootsteps.StartStopStep):
 
     def start(self, parent: Any) -> None:
         rt = get_runtime()
+        if not rt.settings.signing_keys:  # live mode without LLM_ROUTER_HEADER_KEYS
+            raise HeaderKeysMissingError()
         cfg = rt.live.get()  # fail fast, before any task, if no config can be had
         log.info("llm-router worker: config version %d, namespace %s",
                  cfg.version, rt.settings.namespace)

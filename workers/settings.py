@@ -34,6 +34,12 @@ from workers.errors import SettingsError
 
 NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
 
+MIN_HEADER_KEY_CHARS = 32
+# Simulated mode spends nothing, so its route headers need no secret: without
+# LLM_ROUTER_HEADER_KEYS its processes share this public key (the offline demo, a
+# docker-compose trial run). Live mode never uses it.
+SIMULATED_HEADER_KEY = b"llm-router simulated mode: no secret, nothing is spent"
+
 BrokerKind = Literal["redis", "amqp", "other"]
 # kombu's transport names for these URL schemes: its Redis transport, and py-amqp (RabbitMQ)
 REDIS_SCHEMES = frozenset({"redis", "rediss"})
@@ -129,6 +135,14 @@ class Settings(BaseModel):
         default=60, ge=2, le=3600, validation_alias="LLM_ROUTER_BEAT_LOCK_TIMEOUT"
     )
 
+    # Keys of the route header's HMAC (`workers.execution.route_seal`), comma-separated:
+    # the first signs, every one verifies. Rotation without downtime: add the new key last
+    # everywhere, then make it first everywhere, then drop the old one. Unset in live mode:
+    # a worker refuses to start and a producer sends no route header (the task is routed on
+    # arrival); unset in simulated mode (nothing is spent): SIMULATED_HEADER_KEY.
+    header_keys: tuple[SecretStr, ...] = Field(
+        default=(), validation_alias="LLM_ROUTER_HEADER_KEYS")
+
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias="ANTHROPIC_API_KEY")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
     moonshot_api_key: SecretStr | None = Field(default=None, validation_alias="MOONSHOT_API_KEY")
@@ -180,6 +194,19 @@ class Settings(BaseModel):
                 "key starts with {namespace})")
         return value
 
+    @field_validator("header_keys", mode="before")
+    @classmethod
+    def _header_keys(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        keys = tuple(k.strip() for k in value.split(","))
+        if any(len(k) < MIN_HEADER_KEY_CHARS for k in keys):
+            raise ValueError(
+                f"LLM_ROUTER_HEADER_KEYS: expected comma-separated keys of at least "
+                f"{MIN_HEADER_KEY_CHARS} characters each (make one with `python -c 'import "
+                f"secrets; print(secrets.token_urlsafe(32))'`)")
+        return keys
+
     @field_validator("simulated_error_rates", mode="before")
     @classmethod
     def _rates(cls, value: Any) -> Any:
@@ -229,6 +256,13 @@ class Settings(BaseModel):
         return self
 
     @property
+    def signing_keys(self) -> tuple[bytes, ...]:
+        """The route header's HMAC keys, the signing one first (empty: none, live mode)."""
+        if self.header_keys:
+            return tuple(k.get_secret_value().encode() for k in self.header_keys)
+        return (SIMULATED_HEADER_KEY,) if self.provider_mode == "simulated" else ()
+
+    @property
     def broker_kind(self) -> BrokerKind:
         return broker_kind(self.broker_url)
 
@@ -251,7 +285,7 @@ _FIELD_OF = {alias: name for name, aliases in _ALIASES.items() for alias in alia
 
 
 # Fields whose value a refusal does not repeat (secrets), or shows without its password.
-_SECRET = {name for name in _ALIASES if name.endswith("_key")}
+_SECRET = {name for name in _ALIASES if name.endswith(("_key", "_keys"))}
 _URLS = {name for name in _ALIASES if name.endswith("_url") or name == "result_backend"}
 
 
@@ -275,7 +309,7 @@ def refused(exc: ValidationError) -> SettingsError:
                  else f"={redact_url(value)!r}" if name in _URLS else f"={value!r}")
         field = Settings.model_fields.get(name)
         default = None if field is None else field.get_default(call_default_factory=True)
-        unset = ("unset it for the default" if default in (None, "", {})
+        unset = ("unset it for the default" if default in (None, "", {}, ())
                  else f"unset it for the default ({default})")
         problems.append(f"{variable}{shown}: {reason.removeprefix(f'{variable}: ')}; "
                         f"set a valid value or {unset}")

@@ -4,6 +4,7 @@ ledger), offline in one process, or against a real Redis and its workers.
 
 - `workload`: the shipped day (workload.yaml) and its timeline of sends
 - `system`: the offline system (fakeredis, memory:// broker, a worker per tier) or Redis
+- `namespace`: on Redis, the demo's own namespace; a deployment's is refused
 - `runner`: plays the day, changes one route live halfway, follows every result
 - `report`: per model key calls, models, queues, tokens, cost; naive comparisons; budgets
 """

@@ -25,11 +25,14 @@ def start(rt: Runtime, keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
     if not keys:
         return {}
     before = {key: rt.live.get().model_keys[key].batch for key in keys}
+    direct = sorted(k for k, batch in before.items() if batch is None)
 
     def add(doc: dict[str, Any]) -> str:
         for key, batch in keys.items():
             doc["model_keys"][key]["batch"] = batch
-        return "demo: provider batches for " + ", ".join(sorted(keys))
+        return "demo: provider batches for " + ", ".join(sorted(keys)) + (
+            f" (the config it started from calls {', '.join(direct)} directly)"
+            if direct else "")
 
     stored = rt.store.update(add, author=AUTHOR)
     rt.live.wait_for_version(stored.version, timeout=5)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +17,13 @@ import typer
 from rich.console import Console
 from rich.logging import RichHandler
 
-from cli.context import EXIT_ERROR, emit_json, fail, guarded
+from cli.context import EXIT_ERROR, EXIT_INVALID, emit_json, fail, guarded
 from cli.demo import report as demo_report
+from cli.demo.namespace import NamespaceRefused
 from cli.demo.runner import Played, Player, make_progress, run_days
 from cli.demo.system import System, against_redis, offline
 from cli.demo.workload import load_workload, timeline
+from workers.settings import NAMESPACE_PATTERN
 
 
 def _queues_served(system: System, timeout: float) -> dict[str, list[str]]:
@@ -36,8 +40,10 @@ def _check_workers(system: System, err: Console) -> None:
     config = system.rt.live.get()
     served = _queues_served(system, timeout=2.0)
     if not served:
+        ns = system.rt.settings.namespace
         fail(f"no worker answered on {system.where} within 2 s: nothing was sent. Start "
-             "workers on that Redis (same LLM_ROUTER_NAMESPACE and LLM_ROUTER_BROKER_PREFIX), "
+             f"the demo's workers on that Redis (LLM_ROUTER_NAMESPACE={ns} "
+             f"LLM_ROUTER_BROKER_PREFIX={ns}:broker: LLM_ROUTER_PROVIDER_MODE=simulated), "
              "e.g. `llm-router worker --tier haiku` for each tier, then run the demo again")
     system.workers = sorted({w for ws in served.values() for w in ws})
     missing = [t.queue for t in config.tiers.values() if t.queue not in served]
@@ -45,6 +51,14 @@ def _check_workers(system: System, err: Console) -> None:
     if missing:
         err.print(f"[yellow]warning:[/] no worker consumes {', '.join(missing)}; tasks "
                   "routed there will wait (the demo reports them as unanswered)")
+
+
+@contextmanager
+def _refused() -> Iterator[None]:
+    try:
+        yield
+    except NamespaceRefused as exc:
+        fail(str(exc), EXIT_INVALID)
 
 
 def write_html(system: System, played: Played, path: Path, title: str) -> None:
@@ -64,7 +78,7 @@ def write_html(system: System, played: Played, path: Path, title: str) -> None:
                subtitle=f"{title} ({where})")
 
 
-def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: float,
+def play(*, redis_url: str | None, namespace: str, as_json: bool, scale: float, day_seconds: float,
          latency: float, timeout: float, workload: Path | None,
          html: Path | None = None) -> None:
     """See `llm-router demo --help`."""
@@ -73,13 +87,16 @@ def play(*, redis_url: str | None, as_json: bool, scale: float, day_seconds: flo
                         format="%(name)s: %(message)s", force=True)
     # memory:// has no host, and kombu says so on every connection.
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)
+    if redis_url is not None and not NAMESPACE_PATTERN.fullmatch(namespace):
+        fail(f"--namespace: '{namespace}' is not a namespace: letters, digits, '_', '.', "
+             "':' and '-' only (e.g. llmr-demo)", EXIT_INVALID)
     with guarded():
         w = load_workload(workload)
         events = timeline(w, scale)
     started = (offline(latency=latency, error_rates=w.simulated_error_rates)
-               if redis_url is None else against_redis(redis_url))
+               if redis_url is None else against_redis(redis_url, namespace))
     report: dict[str, Any]
-    with guarded(), started as system:
+    with guarded(), _refused(), started as system:
         if system.mode == "redis":
             _check_workers(system, err)
         err.print(f"playing '{w.name}': {len(events)} sends over {day_seconds:g} s "

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.demo import batches as demo_batches
+from cli.demo import config as demo_config
 from cli.demo.runner import Played, run_days
 from cli.review_view import review_lines
 from routing.config.models import RoutingConfig
@@ -139,7 +140,7 @@ def per_model_key(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def comparison(config: RoutingConfig, totals: dict[str, Any]) -> dict[str, Any]:
     """The same calls (same tokens) all on one tier's model, at the config's prices."""
     usage = Usage(*(int(totals[t]) for t in TOKENS))
-    costs = naive_costs(config, usage)
+    costs = naive_costs(config, usage, int(totals["calls"]))
     actual = int(totals["cost_micros"])
     out: dict[str, Any] = {}
     for tier in ("opus", "sonnet"):
@@ -180,6 +181,7 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
         "tasks_and_calls": breakdown,
         "live_change": played.change,
         "config_version": config.version,
+        "config": demo_config.described(rt.store, system.mode, played.base_version),
         "model_keys": per_model_key(rows),
         "rows": rows,
         "totals": totals,
@@ -223,6 +225,8 @@ def render(report: dict[str, Any], console: Console) -> None:
                   f"{tot['cache_read_tokens']}/{tot['cache_write_tokens']}",
                   f"[bold]{tot['cost_usd']:.6f}")
     console.print(table)
+    for line in demo_config.lines(report["config"]):
+        console.print(line, soft_wrap=True)
     console.print(_why_tasks_and_calls_differ(report["tasks_and_calls"]))
     split = [r for r in report["rows"] if r["model_key"] in _changed(report)]
     change = report["live_change"]

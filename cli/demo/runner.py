@@ -44,6 +44,7 @@ class Played:
     pending: set[str] = field(default_factory=set)
     change: dict[str, Any] | None = None
     review: dict[str, Any] | None = None  # the routing review of the day (with trials)
+    base_version: int = 0  # the config version the day started from
     started_at: float = 0.0
     wall_seconds: float = 0.0
     timed_out: bool = False
@@ -190,6 +191,7 @@ class Player:
         played = self.played
         played.started_at = time.time()
         start = time.monotonic()
+        played.base_version = self.rt.live.get().version
         demo_trials.start(self.rt, self.trials)
         batched_before = demo_batches.start(self.rt, self.batch.model_keys)
         change_at = self.change.at_hour * 3600 if self.change is not None else None

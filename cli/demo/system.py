@@ -5,8 +5,10 @@
   and the ledger; kombu's `memory://` transport is the broker and `cache+memory://` the
   result backend; the simulated provider answers; one Celery worker per tier runs in a
   thread, on its tier's queue with its tier's profile (concurrency capped for the demo).
-- `against_redis(url)`: the config store, ledger and broker of a real Redis, and whatever
-  workers consume its queues; no worker is started here.
+- `against_redis(url, namespace)`: the config store, ledger and broker of a real Redis,
+  in the demo's own namespace and broker prefix (`cli.demo.namespace`: a deployment's
+  namespace is refused), and whatever workers consume the demo's queues there; no worker
+  is started here.
 """
 
 from __future__ import annotations
@@ -164,12 +166,16 @@ def offline(*, latency: float, max_concurrency: int = 4,
 
 
 @contextmanager
-def against_redis(url: str) -> Iterator[System]:
+def against_redis(url: str, namespace: str) -> Iterator[System]:
+    from cli.demo.namespace import broker_prefix, claim
+
     settings = get_settings().model_copy(
-        update={"redis_url": url, "broker_url": url, "result_backend": url}
+        update={"redis_url": url, "broker_url": url, "result_backend": url,
+                "namespace": namespace, "broker_prefix": broker_prefix(namespace)}
     )
     rt = install_runtime(Runtime(settings))
     try:
+        claim(rt.redis, rt.store)  # before anything is written
         if not rt.store.version():
             rt.store.init(author=AUTHOR)
         rt.live.get()

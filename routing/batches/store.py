@@ -9,8 +9,12 @@ Life of a batch (the scripts are `routing.batches.lua`):
   its own id, to be submitted (`submitting`); `close`: when the open batch's oldest call
   waited `max_wait_seconds`, one caller closes it, claimed by that caller;
 - `update` records what the provider said (the uploaded file, the provider's batch id:
-  `submitted`); `claim` lets one caller at a time resume a submission or poll a batch
-  (a claim lapses, so a caller that died holds nothing for long);
+  `submitted`) and, before each create, the intent (`creating`: when the first create
+  was sent, `creates`: how many were): a create whose answer was lost is looked up at
+  the provider before any other; `own` notes which record holds a provider batch, so
+  that two records never adopt the same one; `claim` lets one caller at a time resume a
+  submission or poll a batch (a claim lapses, so a caller that died holds nothing for
+  long);
 - `save_outcome` writes each task's answer (once), `mark_sent` notes that its task was
   re-published for delivery, `finish` ends the batch (`done` or `failed`).
 """
@@ -89,6 +93,11 @@ class Batch:
     prepared: str = ""  # what a submission prepared first (OpenAI: the uploaded file's id)
     provider_batch: str = ""  # the provider's batch id
     error: str = ""
+    creating: int = 0  # unix ms, server clock: when the first create was sent (0: none)
+    creates: int = 0  # creates sent
+    duplicates: str = ""  # provider batches of this submission that were canceled
+    checked: int = 0  # 1: looked for duplicates at the first poll (after 2+ creates)
+    canceled: int = 0  # unix ms: when `llm-router batches cancel` canceled it
 
     @classmethod
     def from_hash(cls, raw: dict[Any, Any]) -> Batch:
@@ -111,6 +120,7 @@ class BatchStore:
         self.max_bytes = max_bytes
         self.due_key = f"{self.prefix}:due"
         self.active_key = f"{self.prefix}:active"
+        self.owners_key = f"{self.prefix}:owners"
         self._append = client.register_script(APPEND)
         self._close = client.register_script(CLOSE)
         self._claim = client.register_script(CLAIM)
@@ -207,6 +217,35 @@ class BatchStore:
         for name, value in values.items():
             args += [name, value]
         return bool(int(self._update(keys=[self._batch(batch_id)[0]], args=args)))
+
+    def own(self, provider_batch: str, batch_id: str) -> bool:
+        """Note that `batch_id` holds `provider_batch`; False when another record does."""
+        with self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(self.owners_key, provider_batch, batch_id)
+            pipe.hget(self.owners_key, provider_batch)
+            pipe.expire(self.owners_key, KEEP_SECONDS)
+            _, owner, _ = pipe.execute()
+        return text(owner) == batch_id
+
+    def mark_canceled(self, batch_id: str) -> None:
+        """Note that an operator canceled the batch at its provider (the sweep delivers it
+        as the provider reports it: its calls unanswered, by their key's `on_failure`)."""
+        self.client.hset(self._batch(batch_id)[0], "canceled", self.now_ms())
+
+    def owners(self) -> dict[str, str]:
+        """Provider batch id -> the record holding it."""
+        return {text(k): text(v) for k, v in self.client.hgetall(self.owners_key).items()}
+
+    def tracked(self) -> list[Batch]:
+        """Every closed batch record still kept (active or over), oldest first."""
+        start = len(self.prefix) + 1
+        ids = [text(k)[start:] for k in self.client.scan_iter(
+            match=f"{self.prefix}:b-*", count=1000) if ":" not in text(k)[start:]]
+        with self.client.pipeline(transaction=False) as pipe:
+            for batch_id in ids:
+                pipe.hgetall(self._batch(batch_id)[0])
+            found = [Batch.from_hash(raw) for raw in pipe.execute() if raw]
+        return sorted(found, key=lambda b: (b.closed or b.created, b.id))
 
     def finish(self, batch_id: str, token: str, state: str) -> bool:
         keys = [*self._batch(batch_id), self.active_key]

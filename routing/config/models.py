@@ -26,6 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from routing.config.batch import BatchSpec, batch_problems
 from routing.config.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
+from routing.config.price import Price
 from routing.config.values import Count, Number, Ref, Text, Usd, capped
 from routing.errors import ConfigError
 from routing.money import MICROS_PER_USD
@@ -33,10 +34,7 @@ from routing.money import MICROS_PER_USD
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
 _NAME_MAX = 100
 
-# Bounds of every number (each refusal names its bound). Prices are USD per million
-# tokens: the dearest model today costs well under 100; a price above the cap is a unit
-# mistake (USD per token, or per thousand), and would make a reservation overflow.
-MAX_PRICE_USD_PER_MTOK = Decimal(10_000)
+# Bounds of every number (each refusal names its bound; prices: routing.config.price).
 # One day of spend, overall or per model key, in USD.
 MAX_DAILY_BUDGET_USD = Decimal(1_000_000)
 # A budget window of at most a leap year (Redis keeps a window's keys 2 windows + 1 day).
@@ -46,40 +44,12 @@ MAX_CONTEXT_WINDOW = 10_000_000
 MAX_OUTPUT_TOKENS = 1_000_000
 DEFAULT_MAX_OUTPUT_TOKENS = 8_192
 
-PerMTok = Annotated[Usd, capped(MAX_PRICE_USD_PER_MTOK, "USD per MTok",
-                                "prices are USD per million tokens: check the unit")]
 DailyUsd = Annotated[Usd, capped(MAX_DAILY_BUDGET_USD, "USD a day",
                                  "give a smaller daily budget")]
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Price(Strict):
-    """USD per million tokens (numerically equal to micro-dollars per token)."""
-
-    input: PerMTok
-    output: PerMTok
-    cache_read: PerMTok
-    cache_write: PerMTok
-    # The share of the price a provider batch saves (0.5: half price); None: this model has
-    # no batch price (a model key on it cannot say `batch`).
-    batch_discount: Usd | None = Field(default=None, le=1)
-
-    @property
-    def list_usd(self) -> Decimal:
-        """The list price that ranks models: input + output USD per MTok."""
-        return self.input + self.output
-
-    def shown(self) -> str:
-        """`$0.80/$4.00 per MTok in/out` (cents at least, every digit given)."""
-        def cents(value: Decimal) -> str:
-            exponent = value.as_tuple().exponent
-            fine = isinstance(exponent, int) and exponent < -2
-            return f"${value:f}" if fine else f"${value:.2f}"
-
-        return f"{cents(self.input)}/{cents(self.output)} per MTok in/out"
 
 
 class ModelSpec(Strict):
@@ -92,6 +62,22 @@ class ModelSpec(Strict):
     max_output_tokens: Count = Field(default=DEFAULT_MAX_OUTPUT_TOKENS, ge=1,
                                      le=MAX_OUTPUT_TOKENS)
     price: Price | None = None
+    # The model's id in the price catalog when it differs from the config's model name
+    # (`price: catalog` and `llm-router prices check|update` look it up by this id).
+    catalog_id: Text | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("price", mode="before")
+    @classmethod
+    def _catalog_resolved(cls, value: Any) -> Any:
+        if value == "catalog":
+            # A config write (routing.catalog.resolve_document) replaces it by numbers.
+            raise PydanticCustomError(
+                "catalog_unresolved",
+                "'catalog' is resolved into numbers from the price catalog when the config "
+                "is written (config init/apply); here give input, output, cache_read and "
+                "cache_write in USD per MTok",
+            )
+        return value
 
 
 class TierSpec(Strict):

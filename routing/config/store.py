@@ -61,6 +61,20 @@ return {1, new}
 """
 
 
+def _resolve_catalog_prices(document: dict[str, Any], summary: str) -> tuple[dict[str, Any], str]:
+    """`price: catalog` replaced by the catalog's numbers (stored so in this version), the
+    summary saying so. The catalog is imported only when a model asks for it."""
+    models = document.get("models")
+    if not isinstance(models, dict) or not any(
+            isinstance(spec, dict) and spec.get("price") == "catalog" for spec in models.values()):
+        return document, summary
+    from routing import catalog
+
+    document, names = catalog.resolve_document(document)
+    note = f"prices of {', '.join(names)} from the catalog: {catalog.info().shown()}"
+    return document, f"{summary}; {note}" if summary else note
+
+
 class ConfigStore:
     """The versioned routing config of one namespace, in Redis."""
 
@@ -173,6 +187,7 @@ class ConfigStore:
             document = document.document()
         if not isinstance(document, dict):
             load_config(document)  # raises ConfigError naming what it got
+        document, summary = _resolve_catalog_prices(document, summary)
         config = load_config({**document, "version": 0})
         new_doc = config.document()
         for _ in range(_RETRIES):

@@ -3,9 +3,14 @@ production, and how each trial candidate compared on the same work.
 
 Pure functions over the ledger's day aggregates (`routing.spend.aggregates`): no I/O. Rates are
 shares of calls; latencies are the histograms' p50/p95 in milliseconds; agreement comes
-with its 95% Wilson score interval (`wilson`), which stays honest on few samples. A
-switch's monthly saving reprices only the calls of the key's own model (`model_usage`):
-escalations, fallbacks and rule targets would not move with it.
+with its 95% Wilson score interval (`wilson`), which stays honest on few samples.
+
+Every monthly figure has one definition (`SAVING_BASIS`, printed with the review): the
+window's tokens of the key's own model (`model_usage`: escalations, fallbacks and rule
+targets would not move with a switch) priced both ways, scaled to 30 days by the days
+the key was observed (`observed_days`: from its first day with calls in the window to
+the window's last day). So a one-day window and a 30-day window whose only data is that
+day say the same, and a key added last week is not diluted by weeks it did not exist.
 """
 
 from __future__ import annotations
@@ -21,6 +26,12 @@ from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, TrialRow, merge
 
 Z95 = 1.959963984540054
+MONTH_DAYS = 30
+SAVING_BASIS = (
+    "saving $/month = (the window's calls of the key's own model at its price - the same "
+    f"tokens at the other model's price) x {MONTH_DAYS} / days observed (from the key's "
+    "first day with calls in the window to the window's last day), at the config's prices"
+)
 
 
 def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
@@ -82,10 +93,22 @@ def trial_performance(row: TrialRow) -> dict[str, Any]:
     }
 
 
+def observed_days(per_day: list[tuple[str, list[AggregateRow]]]) -> dict[str, int]:
+    """Per model key with calls in the window (`per_day`: its days, oldest first, with
+    their production rows): the days from its first day with calls to the window's end."""
+    out: dict[str, int] = {}
+    for i, (_, rows) in enumerate(per_day):
+        for row in rows:
+            out.setdefault(row.model_key, len(per_day) - i)
+    return out
+
+
 def key_evidence(
-    config: RoutingConfig, days: int, prod: list[AggregateRow], trials: list[TrialRow]
+    config: RoutingConfig, days: int, prod: list[AggregateRow], trials: list[TrialRow],
+    observed: dict[str, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Per model key of the config: its model, volume, cost, rates, models and trials."""
+    """Per model key of the config: its model, volume, cost, rates, models and trials.
+    `observed`: per key, the days its monthly figures are scaled from (default `days`)."""
     by_key: dict[str, list[AggregateRow]] = defaultdict(list)
     for row in merge(prod):
         by_key[row.model_key].append(row)
@@ -107,9 +130,11 @@ def key_evidence(
         calls = sum(r.calls for r in on_model)
         escalations = sum(r.escalations_out for r in on_model)
         fallbacks = sum(r.fallbacks_out for r in on_model)
+        seen = (observed or {}).get(key, days)
         out[key] = {
             "model": spec.model,
             "days": days,
+            "days_observed": seen,
             "calls": sum(r.calls for r in rows),
             "tasks": sum(r.tasks for r in rows),
             "cost_micros": sum(r.micros for r in rows),
@@ -121,24 +146,28 @@ def key_evidence(
             "fallback_rate": _ratio(fallbacks, calls),
             "models": [model_performance(r) for r in rows],
             "trials": [{**trial_performance(r),
-                        **trial_saving(config, spec.model, r.model, model_usage, days)}
+                        **trial_saving(config, spec.model, r.model, model_usage, seen,
+                                       calls)}
                        for r in trials_by_key.get(key, [])],
         }
     return out
 
 
 def trial_saving(config: RoutingConfig, model: str, candidate: str, usage: Usage,
-                 days: int) -> dict[str, Any]:
-    """What moving the key's own calls (their tokens: `usage` over `days`) from `model` to
-    `candidate` saves per 30 days at config prices (negative: it costs more; None: the
-    candidate left the catalog)."""
+                 days: int, calls: int = 1) -> dict[str, Any]:
+    """What moving the key's own calls (`calls` calls, their tokens `usage`, over `days`
+    observed) from `model` to `candidate` saves per month (`SAVING_BASIS`; negative: it
+    costs more; None: the candidate left the catalog)."""
     if candidate not in config.models or model not in config.models:
         return {"monthly_saving_micros": None, "monthly_saving_usd": None}
-    saving = (monthly_micros(config, usage, model, days)
-              - monthly_micros(config, usage, candidate, days))
+    saving = (monthly_micros(config, usage, model, days, calls)
+              - monthly_micros(config, usage, candidate, days, calls))
     return {"monthly_saving_micros": saving, "monthly_saving_usd": round(usd(saving), 2)}
 
 
-def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int) -> int:
-    """What `usage` (the window's tokens) costs per 30 days on `model` at config prices."""
-    return round(cost_micros(usage, config.price_of(model)) * 30 / max(1, days))
+def monthly_micros(config: RoutingConfig, usage: Usage, model: str, days: int,
+                   calls: int = 1) -> int:
+    """What `usage` (the tokens of `calls` calls over `days` observed: the tier of their
+    mean call) costs per month on `model` at config prices (`SAVING_BASIS`)."""
+    price = config.price_of(model)
+    return round(cost_micros(usage, price, calls=max(1, calls)) * MONTH_DAYS / max(1, days))

@@ -24,12 +24,14 @@ from typing import Any
 
 from routing.config.models import ModelKeySpec, RoutingConfig
 from routing.config.store import ConfigStore
-from routing.errors import ConfigError, NothingToApplyError
-from routing.evidence.keys import key_evidence
+from routing.errors import ConfigError, NothingToApplyError, VersionConflictError
+from routing.evidence.keys import MONTH_DAYS, SAVING_BASIS, key_evidence, observed_days
+from routing.evidence.price_drift import price_drift
 from routing.keys import keyspace
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros
 from routing.reports.report import report_days
+from routing.spend.aggregates import merge
 from routing.spend.ledger import Ledger
 
 AUTHOR = "review"
@@ -39,8 +41,11 @@ def review(ledger: Ledger, config: RoutingConfig, days: int = 30,
            *, day: str | None = None) -> dict[str, Any]:
     """The evidence and the recommendation of every model key over `days` UTC days."""
     span = report_days(day, days)
-    prod, trials = ledger.spans(span)
-    keys = key_evidence(config, len(span), prod, trials)
+    per_day = ledger.by_day(span)
+    prod = [row for _, rows, _ in per_day for row in rows]
+    trials = [row for _, _, rows in per_day for row in rows]
+    keys = key_evidence(config, len(span), prod, trials,
+                        observed_days([(d, rows) for d, rows, _ in per_day]))
     for key, entry in keys.items():
         entry["recommendation"] = recommend(config, key, entry)
     actions = [k for k, e in keys.items() if e["recommendation"]["action"] != "keep"]
@@ -53,8 +58,13 @@ def review(ledger: Ledger, config: RoutingConfig, days: int = 30,
                      f"{keys[k]['recommendation']['to']}" for k in actions)
            if actions else "no change recommended")
     )
+    prices = price_drift(config, merge(prod))
+    if prices["drifted"]:
+        summary += (f"; prices drift from the catalog on {', '.join(prices['drifted'])} "
+                    f"(${prices['difference_usd']:+.2f} against catalog prices)")
     return {"from": span[0], "to": span[-1], "days": len(span),
             "config_version": config.version, "model_keys": keys, "summary": summary,
+            "prices": prices, "saving_basis": SAVING_BASIS,
             "generated_at": datetime.now(UTC).isoformat(timespec="seconds")}
 
 
@@ -119,7 +129,7 @@ def _move_up(config: RoutingConfig, spec: ModelKeySpec,
     expected = own + rate * up
     if expected <= up:
         return None
-    saving = (expected - up) * calls * 30 / max(1, entry["days"])
+    saving = (expected - up) * calls * MONTH_DAYS / max(1, entry["days_observed"])
     return {"action": "move_up", "to": target, "monthly_saving_usd": round(usd(round(saving)), 2),
             "reason": (f"{rate:.1%} of {calls} calls escalate: {own} + {rate:.3f} x {up} = "
                        f"{expected:.0f} > {up} micro-dollars per call on {target} directly")}
@@ -147,8 +157,14 @@ def apply(store: ConfigStore, ledger: Ledger, key: str, *, days: int = 30,
           day: str | None = None,
           expect_version: int | None = None) -> tuple[RoutingConfig, dict[str, Any]]:
     """Carry out `key`'s recommendation (a new config version by `review`); raise
-    `NothingToApplyError` when it says keep, `ConfigError` for an unknown key."""
+    `VersionConflictError` when `expect_version` is not the stored version (checked
+    first: a stale caller learns that before anything else), `ConfigError` for an unknown
+    key, `NothingToApplyError` when the recommendation says keep."""
     config = store.read()
+    if expect_version is not None and expect_version != config.version:
+        # the caller decided on another version's review: whatever this one says (keep
+        # included) is not what they saw, so the conflict is the answer
+        raise VersionConflictError(expect_version, config.version)
     if key not in config.model_keys:
         raise ConfigError([(f"model_keys.{key}", "unknown model key (known: "
                             f"{', '.join(sorted(config.model_keys))})")])

@@ -198,7 +198,8 @@ def _key_plan(config: RoutingConfig, key: str, calls: int, *, stat: LatencyStat,
         busy_slots=rate * seconds,
         # `usage` is `per` calls' worth (one mean call of the window, or the given one),
         # priced exactly and rounded once per day.
-        cost_per_day_micros=round(cost_micros(usage, price, batch=batched) * calls / per),
+        cost_per_day_micros=round(cost_micros(usage, price, batch=batched, calls=per)
+                                  * calls / per),
         batched=batched,
     )
 

@@ -1,11 +1,12 @@
 """The cost report: what the routed calls cost, against running everything on one model.
 
 Actual spend is the ledger's: each call priced at call time. The naive comparison prices
-the same token counts (summed over the period, rounded once) at the *current* catalog
-prices of the config given, on (a) the catalog's most expensive model by list price
-(`most_expensive_model`: chosen from the prices, so an empty day names the same model as a
-busy one) and (b) the default model of the `orchestration` key. So after a price change
-the comparison uses the new prices while the spend keeps the old ones.
+the same token counts (summed per aggregate row, each row at the long-context tier of its
+mean call, rounded once) at the *current* prices of the config given, on (a) the catalog's
+most expensive model by list price (`most_expensive_model`: chosen from the prices, so an
+empty day names the same model as a busy one) and (b) the default model of the
+`orchestration` key. So after a price change the comparison uses the new prices while the
+spend keeps the old ones.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from routing.config.models import RoutingConfig
 from routing.keys import keyspace
 from routing.money import usd
-from routing.prices.pricing import Usage, cost_micros
+from routing.prices.pricing import Usage, cost_micros, total_cost_micros
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, merge
 from routing.spend.budget import iso
@@ -39,10 +40,6 @@ def report_days(day: date | str | None, days: int) -> list[str]:
     return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
-def _total_usage(rows: list[AggregateRow]) -> Usage:
-    return Usage(*(sum(getattr(r, t) for r in rows) for t in TOKENS))
-
-
 def _comparison(model: str, naive: int, actual: int) -> dict[str, Any]:
     savings = naive - actual
     return {
@@ -57,9 +54,19 @@ def _comparison(model: str, naive: int, actual: int) -> dict[str, Any]:
     }
 
 
-def naive_costs(config: RoutingConfig, usage: Usage) -> dict[str, int]:
-    """What `usage` costs on each catalog model, at the config's current prices."""
-    return {m: cost_micros(usage, config.price_of(m)) for m in sorted(config.models)}
+def naive_costs(config: RoutingConfig, usage: Usage, calls: int = 1) -> dict[str, int]:
+    """What `usage` (the tokens of `calls` calls) costs on each catalog model, at the
+    config's current prices."""
+    return {m: cost_micros(usage, config.price_of(m), calls=max(1, calls))
+            for m in sorted(config.models)}
+
+
+def row_costs(config: RoutingConfig, rows: list[AggregateRow]) -> dict[str, int]:
+    """What the calls of `rows` cost on each catalog model at the config's current prices:
+    each row at the tier of its mean call (a sum of short calls is no long-context call),
+    rounded once."""
+    groups = [(r.usage, r.calls) for r in rows]
+    return {m: total_cost_micros(groups, config.price_of(m)) for m in sorted(config.models)}
 
 
 def most_expensive_model(config: RoutingConfig) -> str:
@@ -76,10 +83,10 @@ def most_expensive_model(config: RoutingConfig) -> str:
 def counterfactuals(
     config: RoutingConfig, rows: list[AggregateRow]
 ) -> dict[str, tuple[str, int] | None]:
-    """basis -> (model, micro-dollars): the tokens of `rows` (summed, priced once) all on
-    the catalog model that costs the most for them (`most_expensive`) and all on the
+    """basis -> (model, micro-dollars): the tokens of `rows` (`row_costs`) all on the
+    catalog model with the highest list price (`most_expensive`) and all on the
     `orchestration` key's model (`orchestration_default`; None without that key)."""
-    costs = naive_costs(config, _total_usage(rows))
+    costs = row_costs(config, rows)
     dearest = most_expensive_model(config)
     orchestration = config.model_keys.get("orchestration")
     return {

@@ -94,6 +94,9 @@ class AggregateRow(Row):
     deferrals_needed_micros: int = 0
     rejections: int = 0
     rejections_needed_micros: int = 0
+    # tasks whose route header was refused (not sealed by this deployment) and that were
+    # routed afresh to this row's model
+    route_headers_refused: int = 0
 
 
 @dataclass(slots=True)

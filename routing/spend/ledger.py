@@ -76,6 +76,9 @@ class CallRecord:
     # id, and what the same usage costs at direct prices (the saving is the difference).
     batch_id: str | None = None
     direct_micros: int | None = None
+    # Counters settled with the call, in the same step (a trial's scores: a sample is
+    # paid and scored at once, or neither)
+    scores: tuple[tuple[str, int], ...] = ()
 
     @property
     def batch(self) -> bool:
@@ -140,6 +143,9 @@ class CallRecord:
         saved = (self.direct_micros or 0) - self.cost_micros
         if self.batch and saved > 0:
             parts["batch_saved_micros"] = saved
+        for name, value in self.scores:
+            if value > 0:
+                parts[name] = parts.get(name, 0) + value
         return ",".join(f"{k}={v}" for k, v in parts.items())
 
 
@@ -197,12 +203,15 @@ class Ledger:
     def __repr__(self) -> str:
         return f"Ledger(namespace={self.namespace!r}, keep_days={self.keep_days})"
 
-    def settle(self, record: CallRecord, *, window_seconds: int = DAY) -> Settlement:
+    def settle(self, record: CallRecord, *, window_seconds: int = DAY,
+               on_duplicate: dict[str, int] | None = None) -> Settlement:
         """Release the call's reservation, charge its cost, record it: one EVALSHA.
 
         Without a reservation (budgets off, or it expired) the cost is charged to the
         current window of `window_seconds` (pass `config.budgets.window_seconds`).
-        Settling a call id again changes nothing and returns `duplicate=True`.
+        Settling a call id again changes nothing but `on_duplicate` (counters added to the
+        record's row in the same step, e.g. a trial's `replayed`) and returns
+        `duplicate=True`.
         """
         u = record.usage
         days = candidate_days()
@@ -218,6 +227,7 @@ class Ledger:
             record.increments(),
             "" if record.trial else record.task_id,
             record.call_id.rsplit(":", 1)[-1],
+            ",".join(f"{k}={int(v)}" for k, v in (on_duplicate or {}).items() if int(v) > 0),
         ]
         keys = spend_keys(self.prefix, days, window_seconds=window_seconds,
                           call_id=record.call_id)
@@ -302,17 +312,22 @@ class Ledger:
 
     def spans(self, days: list[str]) -> tuple[list[AggregateRow], list[TrialRow]]:
         """Every production and trial row of `days` (one pipelined round trip)."""
+        prod: list[AggregateRow] = []
+        trial: list[TrialRow] = []
+        for _, day_prod, day_trial in self.by_day(days):
+            prod += day_prod
+            trial += day_trial
+        return prod, trial
+
+    def by_day(self, days: list[str]) -> list[tuple[str, list[AggregateRow], list[TrialRow]]]:
+        """Per day of `days`: its production and trial rows (one pipelined round trip)."""
         with self.client.pipeline(transaction=False) as pipe:
             for day in days:
                 pipe.hgetall(day_key(self.prefix, day_text(day), PRODUCTION))
                 pipe.hgetall(day_key(self.prefix, day_text(day), TRIAL))
             replies = pipe.execute()
-        prod: list[AggregateRow] = []
-        trial: list[TrialRow] = []
-        for i in range(0, len(replies), 2):
-            prod += parse_rows(replies[i], AggregateRow)
-            trial += parse_rows(replies[i + 1], TrialRow)
-        return prod, trial
+        return [(day, parse_rows(replies[2 * i], AggregateRow),
+                 parse_rows(replies[2 * i + 1], TrialRow)) for i, day in enumerate(days)]
 
     def calls(self, day: date | str, *, trial: bool = False) -> list[dict[str, Any]]:
         """The per-call records of one UTC day (production, or shadow trials), in

@@ -207,7 +207,8 @@ return {1, idx, 0}
 #       keep_s, agg_keep_s, record JSON (an object), budgets charged without a
 #       reservation (space-separated), aggregate ('agg'|'trial'), extra row increments
 #       ('metric=n,metric=n': outcome, latency buckets, errors), owner (the task id, or
-#       ''), run (this execution's call id suffix)
+#       ''), run (this execution's call id suffix), increments on a repeat ('metric=n,...'
+#       added to the row instead when the call id was settled already: a trial's replay)
 # -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already.
 # Open reservations of the same task from another execution (a delivery whose worker died)
 # are charged first, as estimated: by the time a redelivered task is done, so is that.
@@ -227,6 +228,13 @@ if owner ~= '' then
 end
 if was_estimated(cid) or not redis.call('SET', SETTLED, '1', 'NX', 'EX', 172800) then
   release(cid)
+  if ARGV[22] ~= '' then  -- a repeat counted where the first settle counted (a replay)
+    local agg = agg_key(ARGV[18])
+    for metric, value in string.gmatch(ARGV[22], '([^,=]+)=(%d+)') do
+      redis.call('HINCRBY', agg, mk .. '|' .. ARGV[5] .. '|' .. ARGV[6] .. '|' .. metric, value)
+    end
+    redis.call('EXPIRE', agg, ARGV[15])
+  end
   return {0, '', 0}
 end
 local r = release(cid)

@@ -32,6 +32,8 @@ from tests.support.llm_server import LLMServer
 from tests.support.redis import delete_namespace
 
 ROOT = Path(__file__).resolve().parents[2]
+# The route headers' HMAC key of the test session (LLM_ROUTER_HEADER_KEYS).
+HEADER_KEY = "test-route-header-key-" + "k" * 16
 TIER_QUEUES = ["llm.opus", "llm.sonnet", "llm.haiku", "llm.kimi"]
 ALL_QUEUES = [*TIER_QUEUES, "celery"]
 
@@ -76,6 +78,8 @@ def celery_session(redis_url: str, llm_server_session: LLMServer) -> Iterator[Se
         "LLM_ROUTER_RETRY_BASE": "0.2",
         "LLM_ROUTER_RETRY_MAX": "5",
         "LLM_ROUTER_REQUEST_TIMEOUT": "10",
+        # the key that seals route headers (live mode: a worker refuses to start without)
+        "LLM_ROUTER_HEADER_KEYS": HEADER_KEY,
         **llm_server_session.env(),
     }
     saved = {k: os.environ.get(k) for k in env}

@@ -152,3 +152,34 @@ class FlowerProcess(_Process):
     def db_files(self) -> list[Path]:
         """The state database's files (dbm backends add suffixes such as .db or .dat)."""
         return sorted(self.db.parent.glob(self.db.name + "*"))
+
+
+class PlainFlower(_Process):
+    """`celery -A workers.app flower` as every Celery user starts it (no wrapper), with the
+    FLOWER_* variables given, on loopback."""
+
+    def __init__(self, env: dict[str, str], flower_env: dict[str, str]) -> None:
+        cmd = [sys.executable, "-m", "celery", "-A", "workers.app", "flower",
+               "--address=127.0.0.1", "--port=0"]
+        full_env = {k: v for k, v in {**os.environ, **env}.items()
+                    if not k.startswith("FLOWER_")}
+        super().__init__(cmd, {**full_env, **flower_env}, _BANNER)
+
+    @property
+    def url(self) -> str:
+        assert self.match is not None, "flower not ready"
+        return f"http://127.0.0.1:{self.match.group(1)}"
+
+    def status(self, path: str) -> int:
+        """The status of an anonymous GET of `path` (redirects not followed)."""
+        class _NoRedirect(urllib.request.HTTPRedirectHandler):
+            def redirect_request(self, *args: object, **kwargs: object) -> None:
+                return None
+
+        opener = urllib.request.build_opener(_NoRedirect)
+        try:
+            with opener.open(self.url + path, timeout=30) as resp:
+                return int(resp.status)
+        except urllib.error.HTTPError as exc:
+            with exc:
+                return exc.code

@@ -1,9 +1,11 @@
 """The batch APIs of the fake LLM server, at the wire level the official SDKs speak.
 
 Anthropic Message Batches: `POST /v1/messages/batches` ({"requests": [{custom_id, params}]}),
-`GET /v1/messages/batches/{id}`, `GET {results_url}` (JSONL), `POST .../{id}/cancel`.
+`GET /v1/messages/batches/{id}`, `GET {results_url}` (JSONL), `POST .../{id}/cancel`,
+`GET /v1/messages/batches?limit=&after_id=&before_id=` (newest first, paged).
 OpenAI: `POST /v1/files` (multipart: `file`, `purpose=batch`), `POST /v1/batches`,
-`GET /v1/batches/{id}`, `GET /v1/files/{id}/content`, `POST /v1/batches/{id}/cancel`.
+`GET /v1/batches/{id}`, `GET /v1/files/{id}/content`, `POST /v1/batches/{id}/cancel`,
+`GET /v1/batches?limit=&after=` (newest first, paged, with each batch's metadata).
 
 Every request of a batch is answered when the batch is created, through the same logic
 as a direct request (`FakeLLM.serve`: replies, scripted failures, the prompt cache, the
@@ -17,6 +19,11 @@ times=2)` makes two items of the next batch error. Controls:
     server.batches.fail_next("invalid")   # OpenAI: the next batch fails validation
     server.batches.fail_retrieve(404)     # every retrieve of a batch answers 404 (or a
                                           # 500, 401, ...) until fail_retrieve(None)
+    server.batches.lose_answer(3.0)       # the next create is accepted, its answer held
+                                          # 3 s (the client times out first)
+    server.batches.lose_answer(4, commit_after=2)  # ... accepted 2 s after it arrived
+    server.batches.page_limit = 2         # list pages hold at most 2 batches
+    server.batches.live()                 # batches not canceled: what the provider bills
     server.batches.calls                  # [(method, path), ...] of every batch request
 """
 
@@ -29,6 +36,7 @@ import json
 import re
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -79,6 +87,12 @@ class FakeBatches:
             self._fail: list[str] = []
             self._retrieve_status: int | None = None
             self.seconds = 0.0  # processing time of a batch
+            self.page_limit = 100  # the most batches a list page holds
+            self._lose: list[tuple[float, float]] = []
+            # Set: every withheld answer goes out now (a reset, or the server stopping).
+            if (old := getattr(self, "_unstall", None)) is not None:
+                old.set()
+            self._unstall = threading.Event()
 
     # -- controls --------------------------------------------------------------------
     def hold(self) -> None:
@@ -101,6 +115,18 @@ class FakeBatches:
         with self._lock:
             self._retrieve_status = status
 
+    def lose_answer(self, seconds: float, *, commit_after: float = 0.0) -> None:
+        """The next batch create is accepted (`commit_after` seconds after it arrived: a
+        provider slow to commit it) and answered `seconds` after it arrived: a client with
+        a shorter timeout never learns that its batch exists."""
+        with self._lock:
+            self._lose.append((seconds, commit_after))
+
+    def live(self) -> list[str]:
+        """Batches created and not canceled: those whose requests the provider bills."""
+        with self._lock:
+            return [b.id for b in self._batches.values() if not b.canceled]
+
     def created(self) -> list[str]:
         with self._lock:
             return list(self._batches)
@@ -116,9 +142,22 @@ class FakeBatches:
                     or OPENAI_FILES.match(path))
 
     def answer(self, method: str, path: str, headers: dict[str, str], raw: bytes,
-               base: str) -> Answer:
+               base: str, query: str = "") -> Answer:
         with self._lock:
             self.calls.append((method, path))
+            lose = self._lose.pop(0) if self._lose and method == "POST" and (
+                path.endswith("/messages/batches") or re.search(r"/batches$", path)) \
+                else None
+            unstall = self._unstall
+        if lose is not None and lose[1] > 0:
+            unstall.wait(lose[1])
+        answer = self._answer(method, path, headers, raw, base, query)
+        if lose is not None:
+            unstall.wait(max(0.0, lose[0] - lose[1]))
+        return answer
+
+    def _answer(self, method: str, path: str, headers: dict[str, str], raw: bytes,
+                base: str, query: str) -> Answer:
         if self.llm.require_auth and not SECRET_HEADERS.intersection(headers):
             return _json(401, {"error": {"type": "authentication_error",
                                          "message": "missing API key"}})
@@ -127,6 +166,10 @@ class FakeBatches:
                 (m := ANTHROPIC_BATCHES.match(path) or OPENAI_BATCHES.match(path))
                 and m.group(1) and not m.group(2)):
             return self._retrieve_error(path, self._retrieve_status)
+        params = dict(urllib.parse.parse_qsl(query))
+        if method == "GET" and path.rstrip("/").endswith("batches"):
+            api: wire.Api = "anthropic" if ANTHROPIC_BATCHES.match(path) else "openai"
+            return self._list(api, params, base)
         if match := ANTHROPIC_BATCHES.match(path):
             return self._anthropic(method, match.group(1), match.group(2), raw, base)
         if match := OPENAI_FILES.match(path):
@@ -165,6 +208,29 @@ class FakeBatches:
             batch.results[cid] = (status, payload, dict(out_headers).get(
                 "request-id" if api == "anthropic" else "x-request-id", ""))
         return batch
+
+    def _list(self, api: wire.Api, params: dict[str, str], base: str) -> Answer:
+        """A page of `api`'s batches, newest first, as each provider pages them (Anthropic:
+        `after_id`/`before_id`, OpenAI: `after`; `has_more`, `first_id`, `last_id`)."""
+        with self._lock:
+            every = [b for b in reversed(self._batches.values()) if b.api == api]
+        ids = [b.id for b in every]
+        limit = min(int(params.get("limit") or 20), self.page_limit)
+        after = params.get("after_id" if api == "anthropic" else "after")
+        before = params.get("before_id")
+        if after in ids:
+            every = every[ids.index(after) + 1:]
+        elif before in ids:
+            every = every[:ids.index(before)][-limit:]
+        page = every[:limit]
+        data = [self._message_batch(b, base) if api == "anthropic" else self._openai_batch(b)
+                for b in page]
+        body: dict[str, Any] = {
+            "data": data, "has_more": len(every) > len(page),
+            "first_id": page[0].id if page else None, "last_id": page[-1].id if page else None}
+        if api == "openai":
+            body["object"] = "list"
+        return _json(200, body)
 
     def _ended(self, batch: _Batch) -> bool:
         return batch.failure is not None or batch.canceled or (

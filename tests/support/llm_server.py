@@ -67,6 +67,7 @@ class LLMServer(FakeLLM):
 
     def stop(self) -> None:
         self.release_stalls()
+        self.batches.reset()  # and the withheld batch answers
         if self._httpd is not None:
             self._httpd.shutdown()
             self._httpd.server_close()
@@ -129,13 +130,17 @@ class _Handler(BaseHTTPRequestHandler):
             return False
         headers = {k.lower(): v for k, v in self.headers.items()}
         base = f"http://{self.headers.get('host') or self.server.llm.url.split('//')[1]}"
-        status, extra, payload = batches.answer(method, path, headers, raw, base)
-        self.send_response(status)
-        for name, value in extra:
-            self.send_header(name, value)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        status, extra, payload = batches.answer(method, path, headers, raw, base, query)
+        try:
+            self.send_response(status)
+            for name, value in extra:
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except OSError:  # the client gave up (a withheld answer): nothing to answer
+            self.close_connection = True
         return True
 
     def do_POST(self) -> None:

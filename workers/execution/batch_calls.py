@@ -17,10 +17,11 @@ from celery import Task
 
 from routing.batches.store import TaskRecord, custom_id
 from routing.config.batch import BatchSpec
-from routing.config.models import Price
+from routing.config.price import Price
 from routing.spend.budget import Reservation
 from workers.execution.batch_policy import BATCH_HEADER
 from workers.execution.batch_sweep import BatchSweeper
+from workers.execution.route_seal import seal
 from workers.execution.route_state import ROUTE_HEADER, RouteState
 from workers.execution.runtime import Runtime
 from workers.providers.base import CompletionRequest
@@ -44,7 +45,8 @@ def enqueue(rt: Runtime, task: Task[Any, Any], state: RouteState, request: Compl
     model = cfg.models[state.model]
     kept = {k: v for k, v in (headers or {}).items() if k != BATCH_HEADER}
     message = dict(task.signature_from_request(
-        queue=state.queue, headers={**kept, ROUTE_HEADER: state.header()}))
+        queue=state.queue,
+        headers={**kept, ROUTE_HEADER: seal(state.header(), task_id, rt.settings.signing_keys[0])}))
     record = TaskRecord(custom_id(task_id), state.calls, held.call_id, state.model,
                         held.needed_micros, price.model_dump(mode="json"))
     item = {"task_id": task_id, "model_key": state.model_key,

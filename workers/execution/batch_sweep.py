@@ -16,10 +16,16 @@ it every 30 seconds; a worker whose call filled a batch submits that one at once
 A submission refused for good (or 5 times in a row) fails the batch the same way, and so
 does polling that the provider refuses for good (a 404: the batch is not found; a 401) or
 that has not seen the batch over `POLL_DEADLINE_SECONDS` after its submission (the
-provider's 24 hours and half an hour): its tasks are never left waiting. If a
-worker dies between the provider accepting a batch and the batch's id being recorded, the
-batch is submitted again when the claim lapses: the provider may answer twice, but each
-task takes one answer (outcomes are written once, settlements are idempotent).
+provider's 24 hours and half an hour): its tasks are never left waiting.
+
+A submission is paid once. Before each create the record notes the intent (`creating`);
+a create that failed without a clear refusal (a timeout: the answer may be what was
+lost), or a record found with an intent but no provider batch (its worker died between
+the provider's acceptance and the record), is looked up at the provider
+(`batch_lookup`) before any new create: a batch found is adopted, and every other batch
+of the same submission is canceled, then and once more at the batch's first poll (a
+create the provider committed late). Each task takes one answer (outcomes are written
+once, settlements are idempotent), so a duplicate is never charged twice.
 """
 
 from __future__ import annotations
@@ -30,12 +36,14 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from routing.batches.store import DONE, FAILED, SUBMITTED, SUBMITTING, Batch, record_from_json
+from workers.execution.batch_lookup import cancel_duplicates, lookup
 from workers.execution.batch_policy import BATCH_HEADER, CLAIM_SECONDS, POLL_DEADLINE_SECONDS
 from workers.execution.runtime import Runtime
-from workers.providers.batch import BatchItem, outcome_json, request_from_json
+from workers.providers.batch import BatchAPI, BatchItem, outcome_json, request_from_json
 from workers.providers.errors import PermanentError, ProviderError
 
 log = logging.getLogger(__name__)
@@ -104,11 +112,26 @@ class BatchSweeper:
         raw, items = self._items(batch)
         try:
             api = self.rt.providers.batches(batch.provider)
+            if batch.creating and self._adopt(api, batch, token, items, counts):
+                return
             prepared = batch.prepared or api.prepare(items, label=batch.id)
             if prepared and not batch.prepared and not self.store.update(
                     batch.id, token, prepared=prepared):
                 return  # our claim lapsed: someone else carries on
-            provider_batch = api.create(items, prepared or None, label=batch.id)
+            # The intent, written before the create: whoever comes next looks it up first.
+            batch = replace(batch, creating=batch.creating or self.store.now_ms(),
+                            creates=batch.creates + 1)
+            if not self.store.update(batch.id, token, creating=batch.creating,
+                                     creates=batch.creates):
+                return
+            try:
+                provider_batch = api.create(items, prepared or None, label=batch.id)
+            except ProviderError as exc:
+                # Not refused: the provider may have accepted it and the answer was lost.
+                if not isinstance(exc, PermanentError) and self._adopt(
+                        api, batch, token, items, counts):
+                    return
+                raise
         except ProviderError as exc:
             attempts = batch.attempts + 1
             if isinstance(exc, PermanentError) or attempts >= MAX_SUBMIT_ATTEMPTS:
@@ -122,15 +145,66 @@ class BatchSweeper:
                               error=str(exc)[:500])
             counts["submit_retries"] += 1
             return
-        self.store.update(batch.id, token, release=True, state=SUBMITTED,
-                          provider_batch=provider_batch, submitted="NOW")
-        log.info("batch %s: %d calls on %s submitted to %s as %s", batch.id, len(items),
-                 batch.model, batch.provider, provider_batch)
+        # An earlier create of this submission may yet have been accepted: cancel it.
+        canceled = self._cancel_duplicates(api, batch, items, provider_batch) \
+            if batch.creates > 1 else []
+        self._record(batch, token, provider_batch, len(items), canceled, counts)
         counts["submitted"] += 1
+
+    def _adopt(self, api: BatchAPI, batch: Batch, token: str, items: list[BatchItem],
+               counts: Counter[str]) -> bool:
+        """Take the provider batch of this submission an earlier create made, if any (and
+        cancel the others); False: there is none, create it."""
+        for found in lookup(api, self.store, batch, items):
+            if self.store.own(found, batch.id):
+                log.warning("batch %s: a create's answer was lost; the provider had "
+                            "accepted it as %s: adopted", batch.id, found)
+                canceled = self._cancel_duplicates(api, batch, items, found)
+                self._record(batch, token, found, len(items), canceled, counts)
+                counts["adopted"] += 1
+                return True
+        return False
+
+    def _record(self, batch: Batch, token: str, provider_batch: str, n: int,
+                canceled: list[str], counts: Counter[str]) -> None:
+        self.store.own(provider_batch, batch.id)
+        self.store.update(batch.id, token, release=True, state=SUBMITTED,
+                          provider_batch=provider_batch, submitted="NOW",
+                          duplicates=" ".join(canceled))
+        log.info("batch %s: %d calls on %s submitted to %s as %s", batch.id, n,
+                 batch.model, batch.provider, provider_batch)
+        if canceled:
+            log.warning("batch %s: canceled %s, duplicate(s) of %s at %s", batch.id,
+                        ", ".join(canceled), provider_batch, batch.provider)
+            counts["duplicates_canceled"] += len(canceled)
+
+    def _late_duplicates(self, api: BatchAPI, batch: Batch, token: str,
+                         counts: Counter[str]) -> None:
+        """Once, at the first poll: a create that was not found when the next one was made
+        may have been accepted since (a provider slow to commit it): cancel it."""
+        canceled = self._cancel_duplicates(api, batch, self._items(batch)[1],
+                                           batch.provider_batch)
+        if canceled:
+            log.warning("batch %s: canceled %s, accepted late, duplicate(s) of %s at %s",
+                        batch.id, ", ".join(canceled), batch.provider_batch, batch.provider)
+            counts["duplicates_canceled"] += len(canceled)
+        self.store.update(batch.id, token, checked=1,
+                          duplicates=" ".join([*batch.duplicates.split(), *canceled]))
+
+    def _cancel_duplicates(self, api: BatchAPI, batch: Batch, items: list[BatchItem],
+                           kept: str) -> list[str]:
+        try:
+            return cancel_duplicates(api, self.store, batch, items, kept)
+        except ProviderError as exc:  # `llm-router batches list` shows what is left
+            log.warning("batch %s: looking for duplicates of %s failed: %s", batch.id, kept,
+                        exc)
+            return []
 
     def _poll(self, batch: Batch, token: str, counts: Counter[str]) -> None:
         try:
             api = self.rt.providers.batches(batch.provider)
+            if batch.creates > 1 and not batch.checked:
+                self._late_duplicates(api, batch, token, counts)
             status = api.status(batch.provider_batch)
             if not status.ended:
                 if self._overdue(batch, token, f"still {status.detail[:200]}", counts):

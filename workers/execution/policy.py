@@ -7,7 +7,8 @@ clock: the Celery side (`workers.execution.runner`) reads the facts (a cooldown,
 refusal, a provider error), asks, and carries the step out.
 
 Events and what they lead to:
-- `Unrouted` (a foreign producer's `send_task` on the default queue): route, `Hop` there.
+- `Unrouted` (a foreign producer's `send_task` on the default queue, or a message whose
+  route header was refused: not sealed by this deployment): route, `Hop` there.
 - `Arrived`: the routed model left the config -> route again (`Hop`, rerouted); the task
   was delivered on another queue than its routed one (a producer's explicit
   `apply_async(queue=...)`) -> `Hop` to the routed queue (forward: the routing config
@@ -62,14 +63,8 @@ from workers.settings import Settings
 
 @dataclass(frozen=True, slots=True)
 class Unrouted:
-    """The message carries no route: it was sent by name to the default queue."""
-
-
-@dataclass(frozen=True, slots=True)
-class Misrouted:
-    """The message's route header was refused (malformed): route again, and say so."""
-
-    reason: str
+    """The message carries no route (it was sent by name to the default queue), or one
+    that was refused (not sealed by this deployment): it is routed as if new."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +94,7 @@ class OutputRejected:
     reason: str
 
 
-Event = Unrouted | Misrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
+Event = Unrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
 
 # -- what to do next -------------------------------------------------------------------
 
@@ -195,16 +190,11 @@ def route(ctx: Context) -> Decision:
 
 def next_step(state: RouteState | None, event: Event, ctx: Context) -> Step:
     """The next step of a task in `state` after `event` (see the module docstring)."""
-    if isinstance(event, Unrouted | Misrouted) or state is None:
+    if isinstance(event, Unrouted) or state is None:
         try:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
-        if isinstance(event, Misrouted):
-            reason = f"route header refused ({event.reason}): routed again"
-            fresh = replace(RouteState.initial(decision), rerouted=True)
-            hop = {"kind": "reroute", "from": "", "to": fresh.model, "reason": reason[:300]}
-            return Hop(replace(fresh, hops=(hop,)), "reroute", reason)
         return Hop(RouteState.initial(decision), "route", "sent by name: routed on arrival")
     if isinstance(event, Arrived):
         return _arrived(state, event, ctx)

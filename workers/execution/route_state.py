@@ -17,6 +17,10 @@ ROUTE_HEADER = "llmr_route"
 # Tuple fields, carried as JSON lists in the header.
 _SEQUENCES = ("fallback_from", "escalated_from", "tried", "hops")
 HOP_REASON_CHARS = 300
+# A task keeps its latest hops only (a legitimate task makes a handful: its fallbacks,
+# at most 5 escalations, a re-route or two); what is read from a header is cut to these.
+MAX_HOPS = 32
+_HOP_FIELDS = ("kind", "from", "to", "reason")
 
 
 def _routed(decision: Decision) -> dict[str, Any]:
@@ -39,7 +43,7 @@ _TEXT = ("model_key", "route_key", "model", "tier", "queue", "rule")
 # integer field -> its largest sane value
 _COUNTS = {"config_version": 10**9, "attempt": 1000, "calls": 10_000,
            "cost_micros": 10**12, "deferrals": 10_000}
-_MAX_HOPS = 100
+_MAX_LIST = 100  # entries of a list field (fallback_from, ..., hops) a header may hold
 
 
 def _name(value: Any) -> bool:
@@ -57,11 +61,11 @@ def _problem(raw: dict[str, Any]) -> str | None:
             return f"{name}: expected an integer in [0, {most}], got {value!r:.80}"
     for name in ("fallback_from", "escalated_from", "tried"):
         value = raw.get(name) or []
-        if not isinstance(value, list | tuple) or len(value) > _MAX_HOPS or not all(
+        if not isinstance(value, list | tuple) or len(value) > _MAX_LIST or not all(
                 _name(v) for v in value):
             return f"{name}: expected a list of names, got {value!r:.80}"
     hops = raw.get("hops") or []
-    if not isinstance(hops, list | tuple) or len(hops) > _MAX_HOPS or not all(
+    if not isinstance(hops, list | tuple) or len(hops) > _MAX_LIST or not all(
             isinstance(h, dict) and all(isinstance(v, str) for v in h.values()) for h in hops):
         return f"hops: expected a list of objects of strings, got {hops!r:.80}"
     if type(raw.get("rerouted", False)) is not bool:
@@ -73,6 +77,12 @@ def _problem(raw: dict[str, Any]) -> str | None:
     if type(sent_at) not in (int, float) or not 0 <= sent_at < 1e11:
         return f"sent_at: expected unix seconds, got {sent_at!r:.80}"
     return None
+
+
+def _bounded_hop(hop: dict[str, str]) -> dict[str, str]:
+    """A hop as read: its four fields only, names and reason cut to their bounds."""
+    return {name: hop.get(name, "")[:HOP_REASON_CHARS if name == "reason" else 200]
+            for name in _HOP_FIELDS}
 
 
 @dataclass(frozen=True)
@@ -104,9 +114,14 @@ class RouteState:
         return cls(model_key=decision.model_key, sent_at=sent_at, **_routed(decision))
 
     @classmethod
-    def from_headers(cls, headers: dict[str, Any] | None) -> RouteState | None:
+    def from_headers(cls, headers: dict[str, Any] | None, *, now: float | None = None,
+                     max_age: float = 0.0) -> RouteState | None:
         """The state a message carries; None when it carries none. A header that is not a
-        well-formed state (any producer can write one) raises `BadRouteHeader`."""
+        well-formed state (any producer can write one) raises `BadRouteHeader`.
+
+        What is read is bounded: the latest `MAX_HOPS` hops, each reason cut to
+        `HOP_REASON_CHARS`; with `now`, `sent_at` within [now - max_age, now] (a clock
+        ahead, or a forgotten task, never puts a day, or 57 years, into the histograms)."""
         raw = (headers or {}).get(ROUTE_HEADER)
         if raw is None:
             return None
@@ -118,6 +133,9 @@ class RouteState:
         data = {k: v for k, v in raw.items() if k in cls.__dataclass_fields__}
         for name in _SEQUENCES:
             data[name] = tuple(data.get(name) or ())
+        data["hops"] = tuple(_bounded_hop(h) for h in data["hops"][-MAX_HOPS:])
+        if now is not None and data.get("sent_at"):
+            data["sent_at"] = min(max(float(data["sent_at"]), now - max_age), now)
         return cls(**data)
 
     def header(self) -> dict[str, Any]:
@@ -135,7 +153,7 @@ class RouteState:
         """This state with the move from `origin`'s model recorded in `hops`."""
         hop = {"kind": kind, "from": origin.model, "to": self.model,
                "reason": reason[:HOP_REASON_CHARS]}
-        return replace(self, hops=(*origin.hops, hop))
+        return replace(self, hops=(*origin.hops, hop)[-MAX_HOPS:])
 
     def after_call(self, cost_micros: int, *, failed: bool) -> RouteState:
         return replace(

@@ -34,7 +34,8 @@ from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 
 from routing.batches.store import TaskRecord
 from routing.config.batch import BatchSpec
-from routing.config.models import Price
+from routing.config.models import RoutingConfig
+from routing.config.price import Price
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
@@ -52,7 +53,6 @@ from workers.execution.policy import (
     Defer,
     Fail,
     Hop,
-    Misrouted,
     OutputRejected,
     ProviderFailed,
     RetryPolicy,
@@ -61,6 +61,7 @@ from workers.execution.policy import (
     next_step,
 )
 from workers.execution.results import task_result
+from workers.execution.route_seal import UnsealedRouteHeader, open_route, seal
 from workers.execution.route_state import ROUTE_HEADER, BadRouteHeader, RouteState
 from workers.execution.runtime import Runtime, get_runtime
 from workers.providers.base import Completion, CompletionRequest
@@ -92,6 +93,13 @@ def countdown_of(delay: float, settings: Settings) -> float:
     return float(math.ceil(delay)) if settings.broker_kind == "amqp" else delay
 
 
+def dearest_call_micros(cfg: RoutingConfig) -> int:
+    """The most one call can cost under `cfg`: a full context window and the most output,
+    on the dearest model."""
+    return max(worst_case_micros(m.context_window, m.max_output_tokens, cfg.price_of(name))
+               for name, m in cfg.models.items())
+
+
 def consumed_queues(task: Task[Any, Any]) -> frozenset[str]:
     """The queues the worker running `task` consumes (its app's selected queues)."""
     queues = task.app.amqp.queues
@@ -121,15 +129,13 @@ class Runner:
 
     def run(self) -> dict[str, Any]:
         step: Step | dict[str, Any]
-        try:
-            state = RouteState.from_headers(self.task.request.headers)
-            first: Unrouted | Misrouted = Unrouted()
-        except BadRouteHeader as exc:
-            state, first = None, Misrouted(str(exc))
-        if state is None:  # sent by name: its end-to-end time starts now
-            step = next_step(None, first, self.ctx)
+        state, refused = self._route_state()
+        if state is None:  # sent by name (or its header refused): its end-to-end time starts now
+            step = next_step(None, Unrouted(), self.ctx)
             if isinstance(step, Hop):
                 step = replace(step, state=replace(step.state, sent_at=time.time()))
+                if refused is not None:
+                    self._refused_header(step.state, refused)
         else:
             delivered = delivered_queue(self.task)
             answered = self._batch_answer(state)
@@ -147,6 +153,42 @@ class Runner:
                 self._defer(step)
             else:
                 raise step.error
+
+    # -- the route header -------------------------------------------------------------------
+
+    def _route_state(self) -> tuple[RouteState | None, str | None]:
+        """The message's route state when its header is this deployment's (sealed for this
+        task by a key of LLM_ROUTER_HEADER_KEYS) and well-formed; else None, and why the
+        header was refused (None: the message carries none, it was sent by name)."""
+        settings = self.rt.settings
+        try:
+            state = open_route(self.task.request.headers, self.task_id,
+                               settings.signing_keys, now=time.time(),
+                               max_age=settings.result_expires_seconds)
+        except UnsealedRouteHeader as exc:
+            return None, str(exc)
+        except BadRouteHeader:  # (sealed, so a bug of ours: its text is not logged either)
+            return None, "malformed"
+        if state is None:
+            return None, None
+        # The cost it carries was settled by this router's workers (it is sealed): bounded
+        # all the same, by what its calls can have cost at most under this config.
+        if state.cost_micros > state.calls * dearest_call_micros(self.router.config):
+            return None, "cost out of bounds"
+        return state, None
+
+    def _refused_header(self, fresh: RouteState, why: str) -> None:
+        """A refused route header: one warning (never the header's contents: a producer
+        wrote them) and one count in the day's aggregates (`llm_router_route_headers_refused`);
+        the task runs as if it were new."""
+        log.warning("task %s: route header refused (%s): routed afresh as %s", self.task_id,
+                    why, fresh.model_key)
+        self.rt.ledger.count((fresh.model_key, fresh.model, fresh.tier),
+                             {"route_headers_refused": 1})
+
+    def _sealed(self, state: RouteState) -> dict[str, Any]:
+        """`state`'s header, sealed for this task (a worker always has a key: lifecycle)."""
+        return seal(state.header(), self.task_id, self.rt.settings.signing_keys[0])
 
     # -- steps ----------------------------------------------------------------------------
 
@@ -174,7 +216,7 @@ class Runner:
     def _republish(self, state: RouteState, delay: float = 0.0) -> NoReturn:
         headers = {k: v for k, v in (self.task.request.headers or {}).items()
                    if k != BATCH_HEADER}
-        headers[ROUTE_HEADER] = state.header()
+        headers[ROUTE_HEADER] = self._sealed(state)
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
         if delay > 0:
             sig.apply_async(countdown=countdown_of(delay, self.rt.settings))
@@ -184,7 +226,7 @@ class Runner:
 
     def _defer(self, step: Defer) -> NoReturn:
         state, exc = step.state, step.error
-        headers = {**(self.task.request.headers or {}), ROUTE_HEADER: state.header()}
+        headers = {**(self.task.request.headers or {}), ROUTE_HEADER: self._sealed(state)}
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
         self.rt.deferred.park(dict(sig), Accounting.resets_at_ts(exc))
         self._accounting().refused(state, exc, deferred=True)

@@ -11,10 +11,13 @@ shadow's worst case in the trial's own budget; this runs on the candidate's tier
   is recorded as unjudged (cost, latency and validity only);
 - the scores (and the paired production/candidate latency and cost) go to the trial's day
   aggregates, from which `llm-router review` works.
-A re-delivered `llm.trial` (its worker died, or the message came twice) whose call was
-settled already makes no call and counts `replayed`; one that raced an earlier delivery
-to the candidate finds its settlement a duplicate and counts no scores: a sample is paid
-and scored once.
+A sample is paid and scored in one step: the candidate's call is settled together with
+its scores (one EVALSHA, `CallRecord.scores`), after the comparison and the judge, so no
+failure can leave it paid and unscored. A re-delivered `llm.trial` (its worker died, or
+the message came twice) whose call was settled already makes no call and counts
+`replayed`; one that raced an earlier delivery to the candidate finds its settlement a
+duplicate, and that same step counts its `replayed` instead of scores: replayed once,
+scored once.
 """
 
 from __future__ import annotations
@@ -89,8 +92,9 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     try:
         completion = rt.providers.for_model(model).complete(request)
     except ProviderError as exc:
-        if not record.call(Usage(), 0, error=type(exc).__name__).duplicate:
-            record.scores({"candidate_errors": 1})
+        if record.call(Usage(), 0, error=type(exc).__name__,
+                       scores={"candidate_errors": 1}).duplicate:
+            return {"candidate": job.candidate, "skipped": "scored by another delivery"}
         return {"candidate": job.candidate, "error": type(exc).__name__}
     cost = cost_micros(completion.usage, price)
     output: dict[str, Any] | None
@@ -98,11 +102,6 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         output = spec.parse_output(completion.text, call, cfg)
     except OutputInvalidError:
         output = None
-    if record.call(completion.usage, cost, invalid=output is None,
-                   latency_ms=completion.latency_s * 1000).duplicate:
-        # another delivery of this trial settled its call first, and scores it
-        record.scores({"replayed": 1})
-        return {"candidate": job.candidate, "skipped": "scored by another delivery"}
     comparison = spec.compare(job.output, output)
     if comparison is None and trial.judge is not None:
         comparison = _judged(rt, cfg, job, call, completion, trial.judge, record)
@@ -112,7 +111,10 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
               "prod_micros": job.cost_micros, "cand_micros": cost}
     if comparison is not None:
         scores["samples"] = 1
-    record.scores(scores)
+    if record.call(completion.usage, cost, invalid=output is None,
+                   latency_ms=completion.latency_s * 1000, scores=scores).duplicate:
+        # another delivery of this trial settled (and scored) its call first
+        return {"candidate": job.candidate, "skipped": "scored by another delivery"}
     return {"candidate": job.candidate, "verdict": verdict, "cost_micros": cost,
             "differs": list(comparison.fields) if comparison else []}
 
@@ -172,8 +174,10 @@ class _Recorder:
 
     def call(self, usage: Usage, cost: int, *, error: str | None = None, invalid: bool = False,
              latency_ms: float | None = None, call_id: str | None = None,
-             judge: bool = False) -> Settlement:
-        """Settle one call of the trial; `duplicate`: that call id was settled already."""
+             judge: bool = False, scores: dict[str, int] | None = None) -> Settlement:
+        """Settle one call of the trial with its `scores`, in one step; `duplicate`: that
+        call id was settled already, and the step counted `replayed` instead (the
+        sample's own call; a judge's repeat counts nothing)."""
         key, candidate, tier = self.row
         return self.rt.ledger.settle(
             CallRecord(
@@ -183,8 +187,10 @@ class _Recorder:
                 outcome=Outcome.ok if error is None else Outcome.error, error=error,
                 invalid=invalid, latency_ms=latency_ms, trial=True, judge=judge,
                 budgets=(trial_budget(key, candidate),),
+                scores=tuple((scores or {}).items()),
             ),
             window_seconds=self.cfg.budgets.window_seconds,
+            on_duplicate=None if judge else {"replayed": 1},
         )
 
     def scores(self, increments: dict[str, int]) -> None:

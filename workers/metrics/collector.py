@@ -55,6 +55,12 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
         "downgrade, or run after a budget deferral, today (UTC).",
         labels=[*CALL_LABELS, "reason"],
     )
+    refused = CounterMetricFamily(
+        "llm_router_route_headers_refused", "Tasks whose route header was refused (not "
+        "sealed with LLM_ROUTER_HEADER_KEYS for that task: forged, or a key missing on a "
+        "producer or worker) and routed afresh, by the model they were routed to, today (UTC).",
+        labels=list(CALL_LABELS),
+    )
     for row in snap.rows:
         labels = [row.model_key, row.model, row.tier]
         outcomes = {"ok": row.calls - row.errors, "error": row.errors,
@@ -67,7 +73,9 @@ def call_metrics(snap: Snapshot) -> list[Metric]:
         for reason in REROUTE_REASONS:
             rerouted.add_metric([*labels, reason], getattr(row, f"{reason}_calls"),
                                 created=created)
-    return [calls, tokens, spend, rerouted]
+        if row.route_headers_refused:
+            refused.add_metric(labels, row.route_headers_refused, created=created)
+    return [calls, tokens, spend, rerouted, refused]
 
 
 def counterfactual_metrics(snap: Snapshot) -> list[Metric]:
@@ -116,7 +124,15 @@ def state_metrics(snap: Snapshot) -> list[Metric]:
     )
     for tier, (queue, waiting) in sorted(snap.queue_depths.items()):
         depth.add_metric([tier, queue], waiting)
-    return [version, depth]
+    drift = GaugeMetricFamily(
+        "llm_router_price_drift_ratio", "Config price / catalog price (genai-prices, pinned) "
+        "of each model: the compared rate furthest from 1, over every rate and long-context "
+        "tier; 1 when they agree (models the catalog does not know are not listed).",
+        labels=["model"],
+    )
+    for model, ratio in sorted(snap.price_drift.items()):
+        drift.add_metric([model], ratio)
+    return [version, depth, drift]
 
 
 class RouterCollector(Collector):

@@ -30,6 +30,9 @@ class Snapshot:
     candidate (the agreement gauges)"""
     batches: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     """state -> (provider batches not over yet, calls in them)"""
+    price_drift: Mapping[str, float] = field(default_factory=dict)
+    """model -> config price / catalog price, the compared rate furthest from 1
+    (`routing.prices.drift`; models the catalog does not know are absent)"""
 
 
 class MetricsSource(Protocol):

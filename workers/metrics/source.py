@@ -6,6 +6,8 @@ agreement gauges), the config version (one GET; the config document itself only 
 version changed), the budget status (one EVALSHA), the queue depths (one pipeline on
 Redis, one passive declare per tier queue on RabbitMQ) and the provider batches (three).
 The counterfactual spend is priced from the aggregates and the config, with no round trip.
+The price drift against the catalog (genai-prices, imported at the first scrape, never by
+a task) is computed once per config version.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class RedisMetricsSource:
         self.batches = BatchStore(self.redis, settings.namespace)
         self._lock = threading.Lock()
         self._config: tuple[int, RoutingConfig] | None = None
+        self._drift: tuple[int, dict[str, float]] | None = None
 
     def close(self) -> None:
         self.redis.close()
@@ -62,6 +65,19 @@ class RedisMetricsSource:
         with self._lock:
             self._config = current
         return current
+
+    def drift(self, version: int, config: RoutingConfig) -> dict[str, float]:
+        """model -> price drift ratio of this config version (cached per version)."""
+        with self._lock:
+            cached = self._drift
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        from routing.prices.drift import drift_ratios
+
+        ratios = drift_ratios(config)
+        with self._lock:
+            self._drift = (version, ratios)
+        return ratios
 
     def today(self) -> tuple[str, float]:
         """The UTC day by the Redis server's clock (the ledger's) and its start."""
@@ -86,4 +102,5 @@ class RedisMetricsSource:
             trial_rows=self.ledger.trial_aggregates(day),
             trial_window=merge(self.ledger.trial_spans(report_days(day, TRIAL_WINDOW_DAYS))),
             batches=self.batches.summary(),
+            price_drift=self.drift(version, config),
         )

@@ -5,6 +5,13 @@
 batch's `results_url`, one line per request: `succeeded` (a Message), `errored` (an error
 response: classified as the same error of a direct call), `canceled` or `expired`. The
 provider's own client is reused (its connection pool, no SDK retries, its timeout).
+
+Message batches carry no metadata, and their requests are not readable before the batch
+is over. So `find` (a create whose answer was lost) takes a batch created in the window
+with as many requests as the submission, and once it is over only if its requests'
+custom ids are exactly the submission's. Another batch of that size, created in the same
+minutes with the same key, would be mistaken for it while in progress (its answers then
+match no task: each task is called directly, by its key's `on_failure`).
 """
 
 from __future__ import annotations
@@ -22,10 +29,11 @@ from workers.providers.anthropic import (
     message_params,
     sdk_error,
 )
-from workers.providers.batch import BatchItem, BatchStatus, ItemResult
+from workers.providers.batch import BatchItem, BatchStatus, ItemResult, ProviderBatch
 from workers.providers.errors import ProviderError
 
 T = TypeVar("T")
+PAGE = 100  # the largest page the list endpoint gives
 # An errored request's error type -> the HTTP status a direct call would have had.
 ERROR_STATUS = {
     "invalid_request_error": 400, "authentication_error": 401, "billing_error": 402,
@@ -67,6 +75,34 @@ class AnthropicBatches:
                   f"{counts.canceled} canceled, {counts.processing} processing")
         return BatchStatus(batch.id, batch.processing_status == "ended", detail,
                            unfinished="expired", reason="the batch's 24 hours ran out")
+
+    def listing(self, since: float) -> Iterator[ProviderBatch]:
+        page = self._call(lambda: self.client.messages.batches.list(
+            limit=PAGE, timeout=self.timeout))
+        while True:
+            for b in page.data:
+                created = b.created_at.timestamp()
+                if created < since:  # newest first: the rest are older
+                    return
+                c = b.request_counts
+                total = c.processing + c.succeeded + c.errored + c.canceled + c.expired
+                yield ProviderBatch(b.id, created, b.processing_status, total,
+                                    b.processing_status == "ended")
+            if not page.has_next_page():
+                return
+            page = self._call(page.get_next_page)
+
+    def find(self, items: Sequence[BatchItem], label: str, since: float) -> list[str]:
+        wanted = {item.custom_id for item in items}
+        found = [b for b in self.listing(since) if b.requests == len(wanted)]
+        return [b.id for b in reversed(found) if not b.ended or self._custom_ids(b.id) == wanted]
+
+    def cancel(self, batch_id: str) -> None:
+        self._call(lambda: self.client.messages.batches.cancel(batch_id, timeout=self.timeout))
+
+    def _custom_ids(self, batch_id: str) -> set[str]:
+        return self._call(lambda: {line.custom_id for line in self.client.messages.batches.results(
+            batch_id, timeout=self.timeout)})
 
     def results(self, status: BatchStatus, items: Sequence[BatchItem]) -> Iterator[ItemResult]:
         # Read whole before yielding: an HTTP failure midway is one ProviderError.

@@ -7,6 +7,12 @@ and `create`; `status` says whether the provider is done, and `results` gives on
 `ItemResult` per request it answered: a `Completion`, a `ProviderError` (classified as a
 direct call's would be), or `unprocessed` (expired, canceled, failed).
 
+A create whose answer is lost (a timeout) may still have been accepted: `find` looks the
+submission up among the provider's batches (OpenAI: by the label sent as the batch's
+metadata; Anthropic, which has no metadata: by the number of requests and the creation
+time, and by the requests' custom ids once the batch is over), `listing` pages through
+the provider's recent batches (for `llm-router batches list`), `cancel` stops one.
+
 Requests and outcomes are stored in Redis between those steps as JSON
 (`request_json`/`request_from_json`, `outcome_json`/`read_outcome`).
 """
@@ -55,6 +61,18 @@ class ItemResult:
     reason: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ProviderBatch:
+    """A batch as the provider lists it."""
+
+    id: str
+    created: float  # unix seconds, by the provider's clock
+    status: str  # the provider's own word
+    requests: int
+    ended: bool
+    label: str | None = None  # the llm-router label it carries (OpenAI metadata)
+
+
 class BatchAPI(Protocol):
     name: str
 
@@ -71,6 +89,18 @@ class BatchAPI(Protocol):
     def results(self, status: BatchStatus, items: Sequence[BatchItem]) -> Iterator[ItemResult]:
         """One result per request the provider has a line for (any order)."""
         ...
+
+    def listing(self, since: float) -> Iterator[ProviderBatch]:
+        """The provider's batches created at `since` (unix seconds) or later, newest first,
+        every page of them."""
+        ...
+
+    def find(self, items: Sequence[BatchItem], label: str, since: float) -> list[str]:
+        """The ids of the provider's batches created since `since` that are this
+        submission (`items`, sent with `label`), oldest first."""
+        ...
+
+    def cancel(self, batch_id: str) -> None: ...
 
 
 # -- stored forms ------------------------------------------------------------------------

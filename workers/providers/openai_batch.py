@@ -7,7 +7,9 @@
 are in the output file, the others in the error file) or `failed` (the whole file was
 refused). `results` reads the output and error files: a line with a 200 response is a
 completion, another status an error classified as a direct call's, an error without a
-response (`batch_expired`, `batch_cancelled`) a request never processed.
+response (`batch_expired`, `batch_cancelled`) a request never processed. Every batch
+carries its llm-router label in its `metadata` (`LABEL`): `find` matches a submission by
+it when a create's answer was lost.
 """
 
 from __future__ import annotations
@@ -21,7 +23,13 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from workers.providers import failures
-from workers.providers.batch import BatchItem, BatchStatus, ItemResult, Unprocessed
+from workers.providers.batch import (
+    BatchItem,
+    BatchStatus,
+    ItemResult,
+    ProviderBatch,
+    Unprocessed,
+)
 from workers.providers.errors import ProviderError
 from workers.providers.openai_compat import (
     OpenAICompatProvider,
@@ -32,6 +40,8 @@ from workers.providers.openai_compat import (
 
 T = TypeVar("T")
 ENDPOINT: Final = "/v1/chat/completions"
+LABEL: Final = "llm_router_batch"  # the metadata key of a batch's llm-router label
+PAGE: Final = 100  # the largest page the list endpoint gives
 _ENDED: dict[str, Unprocessed] = {"completed": "failed", "expired": "expired",
                                   "cancelled": "canceled", "failed": "failed"}
 _UNPROCESSED: dict[str, Unprocessed] = {"batch_expired": "expired",
@@ -67,7 +77,7 @@ class OpenAIBatches:
             raise ValueError("an OpenAI batch needs its uploaded file (prepare first)")
         batch = self._call(lambda: self.client.batches.create(
             input_file_id=prepared, endpoint=ENDPOINT, completion_window="24h",
-            metadata={"llm_router_batch": label}, timeout=self.timeout))
+            metadata={LABEL: label}, timeout=self.timeout))
         return batch.id
 
     def status(self, batch_id: str) -> BatchStatus:
@@ -82,6 +92,25 @@ class OpenAIBatches:
         return BatchStatus(batch.id, batch.status in _ENDED, detail,
                            unfinished=_ENDED.get(batch.status, "failed"), reason=reason,
                            files=files)
+
+    def listing(self, since: float) -> Iterator[ProviderBatch]:
+        page = self._call(lambda: self.client.batches.list(limit=PAGE, timeout=self.timeout))
+        while True:
+            for b in page.data:
+                if b.created_at < since:  # newest first: the rest are older
+                    return
+                yield ProviderBatch(b.id, float(b.created_at), b.status,
+                                    b.request_counts.total if b.request_counts else 0,
+                                    b.status in _ENDED, (b.metadata or {}).get(LABEL))
+            if not page.has_next_page():
+                return
+            page = self._call(page.get_next_page)
+
+    def find(self, items: Sequence[BatchItem], label: str, since: float) -> list[str]:
+        return [b.id for b in reversed(list(self.listing(since))) if b.label == label]
+
+    def cancel(self, batch_id: str) -> None:
+        self._call(lambda: self.client.batches.cancel(batch_id, timeout=self.timeout))
 
     def results(self, status: BatchStatus, items: Sequence[BatchItem]) -> Iterator[ItemResult]:
         for file_id in status.files:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterator, Sequence
 
-from workers.providers.batch import BatchItem, BatchStatus, ItemResult
+from workers.providers.batch import BatchItem, BatchStatus, ItemResult, ProviderBatch
 from workers.providers.simulated import SimulatedProvider
 
 
@@ -37,3 +37,12 @@ class SimulatedBatches:
     def results(self, status: BatchStatus, items: Sequence[BatchItem]) -> Iterator[ItemResult]:
         for item in items:
             yield ItemResult(item.custom_id, completion=self.provider.complete(item.request))
+
+    def listing(self, since: float) -> Iterator[ProviderBatch]:
+        return iter(())  # nothing is kept: a simulated create is never lost
+
+    def find(self, items: Sequence[BatchItem], label: str, since: float) -> list[str]:
+        return []
+
+    def cancel(self, batch_id: str) -> None:
+        return None
