@@ -57,12 +57,12 @@ def test_the_monthly_saving_is_the_same_whatever_window_holds_the_same_data(
     # Then both windows observed the key for one day, and give one saving
     assert (one["days_observed"], thirty["days_observed"]) == (1, 1)
     (t1,), (t30,) = one["trials"], thirty["trials"]
-    # 40 calls x (1,000 x 0.80 + 200 x 4 - 1,000 x 0.30 - 200 x 1.50 = 1,000) micros a day,
-    # x 30 days: $1.20 a month
-    assert t1["monthly_saving_micros"] == t30["monthly_saving_micros"] == 40 * 1000 * 30
+    # 40 calls x (1,000 x 1 + 200 x 5 - 1,000 x 0.30 - 200 x 1.50 = 1,400) micros a day
+    # (Haiku at the catalog's 1/5, Kimi at 0.30/1.50), x 30 days: $1.68 a month
+    assert t1["monthly_saving_micros"] == t30["monthly_saving_micros"] == 40 * 1400 * 30
     assert one["recommendation"] == thirty["recommendation"]
     assert thirty["recommendation"]["action"] == "switch"
-    assert thirty["recommendation"]["monthly_saving_usd"] == 1.2
+    assert thirty["recommendation"]["monthly_saving_usd"] == 1.68
     # and the output says how the figure is made
     assert as_json("review")["saving_basis"] == SAVING_BASIS
     assert SAVING_BASIS in run("review").stdout
