@@ -240,3 +240,35 @@ def test_a_bad_day_is_refused(config: RoutingConfig, stand_in: LLMServer) -> Non
     assert "YYYY-MM-DD" in run("cost", "reconcile", "--day", "yesterday", code=2).stderr
     assert "future" in run("cost", "reconcile", "--day", "2999-01-01", code=2).stderr
     assert stand_in.reports.calls == []
+
+
+def test_the_cost_report_and_the_metrics_show_the_last_reconciliation(
+    config: RoutingConfig, stand_in: LLMServer, redis_client: redis.Redis, namespace: str
+) -> None:
+    from prometheus_client.core import Metric
+
+    from workers.metrics.collector import RouterCollector
+    from workers.metrics.source import RedisMetricsSource
+    from workers.settings import get_settings
+
+    seed_fleet(redis_client, namespace, config, stand_in, differing_day=DAYS[1])
+    out = reconcile("--provider", "anthropic", code=5)["reconciliations"][0]
+    # The cost report carries it (JSON) and prints its line
+    report = json.loads(run("cost", "report", "--json").stdout)
+    shown = report["reconciliations"]["anthropic"]
+    assert shown["gaps"] == len(out["gaps"]) == 4 and shown["days"] == DAYS
+    assert shown["difference_micros"] == out["difference_micros"] > 0
+    text = run("cost", "report").stdout
+    assert f"reconciled anthropic {DAYS[0]}..{DAYS[-1]}" in text and "4 difference(s)" in text
+    # The metrics expose the difference
+    source = RedisMetricsSource(get_settings())
+    try:
+        metrics: list[Metric] = list(RouterCollector(source).collect())
+    finally:
+        source.close()
+    values = {(m.name, s.labels.get("provider")): s.value for m in metrics
+              for s in m.samples if m.name.startswith("llm_router_reconcile")}
+    assert values[("llm_router_reconcile_gaps", "anthropic")] == 4
+    assert values[("llm_router_reconcile_difference_usd", "anthropic")] == pytest.approx(
+        out["difference_micros"] / 1_000_000)
+    assert ("llm_router_reconcile_gaps", "openai") not in values

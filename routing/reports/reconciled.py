@@ -43,9 +43,10 @@ def summary(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def summary_line(document: dict[str, Any]) -> str:
+    """One line of a reconciliation's `summary` (the cost report's)."""
     days = document["days"]
     span = days[0] if len(days) == 1 else f"{days[0]}..{days[-1]}"
-    state = "within tolerance" if document["ok"] else f"{len(document['gaps'])} difference(s)"
+    state = "within tolerance" if document["ok"] else f"{document['gaps']} difference(s)"
     provisional = " (provisional)" if document.get("provisional") else ""
     return (f"reconciled {document['provider']} {span}{provisional} at "
             f"{document['generated_at']}: bill ${usd(document['provider_micros']):.6f}, "
