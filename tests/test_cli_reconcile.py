@@ -272,3 +272,30 @@ def test_the_cost_report_and_the_metrics_show_the_last_reconciliation(
     assert values[("llm_router_reconcile_difference_usd", "anthropic")] == pytest.approx(
         out["difference_micros"] / 1_000_000)
     assert ("llm_router_reconcile_gaps", "openai") not in values
+
+
+def test_the_daily_beat_job_reconciles_the_newest_final_day_and_stores_it(
+    worker: Any, llm_server: LLMServer, redis_url: str
+) -> None:
+    from routing.connect import connect
+    from workers.providers.usage_reports.reconciling import newest_final_day
+    from workers.settings import get_settings
+
+    # Given the newest final day in the workers' ledger, billed at a drifted price
+    client = connect(redis_url)
+    config = worker.store.read()
+    day = newest_final_day(get_settings()).isoformat()
+    for key in client.scan_iter(match=last_key(worker.namespace, "*")):
+        client.delete(key)
+    seed_ledger(client, worker.namespace, day, "monitoring", "claude-haiku-4-5", "haiku",
+                HAIKU, config)
+    llm_server.reports.add(entry("anthropic", config, day, "claude-haiku-4-5", HAIKU,
+                                 factor=Decimal(2)))
+    # When Beat's daily job runs (both admin keys are set in the workers' environment)
+    out = worker.app.send_task("cron.reconcile").get(timeout=30)
+    # Then each provider was reconciled for that day and the result stored
+    assert out["day"] == day
+    assert out["anthropic"] == {"ok": False, "gaps": 2} and out["openai"]["ok"]
+    stored = load_reconciliations(client, worker.namespace)
+    assert stored["anthropic"]["days"] == [day] and len(stored["anthropic"]["gaps"]) == 2
+    client.close()

@@ -28,7 +28,7 @@ import pytest
 
 from tests.support.llm_batches import FakeBatches
 from tests.support.llm_fake import REDACTED, SECRET_HEADERS, FakeLLM, RecordedRequest, Reply
-from tests.support.llm_reports import FakeReports
+from tests.support.llm_reports import ADMIN_KEYS, FakeReports
 
 __all__ = [
     "REDACTED", "SECRET_HEADERS", "TEST_KEYS", "LLMServer", "RecordedRequest", "Reply",
@@ -40,6 +40,9 @@ TEST_KEYS = {
     "OPENAI_API_KEY": "sk-openai-test-5e2d8c1a9b7f4e30",
     "MOONSHOT_API_KEY": "sk-moonshot-test-8a1b6c3d2e9f7a40",
     "GEMINI_API_KEY": "gemini-test-key-4d7e2a9c1b8f3e50",
+    # the usage and cost reports' admin keys (`llm_reports`)
+    "ANTHROPIC_ADMIN_KEY": ADMIN_KEYS["anthropic"],
+    "OPENAI_ADMIN_KEY": ADMIN_KEYS["openai"],
 }
 
 
