@@ -243,8 +243,9 @@ def reconcile(
         if model is not None:
             price = config.price_of(model)
             batch = row.batch and price.batch_discount is not None
+            # `calls`: a long-context tier applies by the mean input of the row's requests
             entry.priced_micros = (entry.priced_micros or 0) + cost_micros(
-                row.usage, price, batch=batch)
+                row.usage, price, batch=batch, calls=max(1, row.requests))
     for cost in costs:
         if cost.day not in wanted:
             continue
