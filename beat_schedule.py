@@ -37,6 +37,13 @@ SCHEDULE: dict[str, dict[str, Any]] = {
         "schedule": crontab(minute=5, hour=0),
         "options": {"expires": 12 * HOUR},
     },
+    # The ledger against the providers' bills (only with an admin key set), for the newest
+    # day past the reporting delay (LLM_ROUTER_RECONCILE_DELAY_HOURS).
+    "daily-reconciliation": {
+        "task": "cron.reconcile",
+        "schedule": crontab(minute=20, hour=1),
+        "options": {"expires": 12 * HOUR},
+    },
     "monthly-routing-review": {
         "task": "cron.routing_review",
         "schedule": crontab(minute=30, hour=6, day_of_month=1),
@@ -50,5 +57,6 @@ INTERVALS: dict[str, int] = {
     "content-curation-every-6-hours": 6 * HOUR,
     "provider-batches-every-30-seconds": 30,
     "daily-cost-report": DAY,
+    "daily-reconciliation": DAY,
     "monthly-routing-review": 28 * DAY,
 }

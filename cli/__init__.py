@@ -69,7 +69,7 @@ app.add_typer(batches_app, name="batches")
 COMMANDS: dict[str, tuple[str, ...]] = {
     "config": ("cli.config_cmd",),
     "route": ("cli.route_cmd",),
-    "cost": ("cli.cost_estimate_cmd", "cli.report_cmd"),
+    "cost": ("cli.cost_estimate_cmd", "cli.report_cmd", "cli.reconcile_cmd"),
     "budget": ("cli.budget_cmd",),
     "worker": ("cli.worker_cmd",),
     "metrics": ("cli.metrics_cmd",),

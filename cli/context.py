@@ -5,7 +5,8 @@ unknown version), 2 a refused config or bad input (an unknown model key, a promp
 model of the key can hold, an environment variable the settings refuse, a malformed
 LLM_ROUTER_REDIS_URL), 3 a version conflict
 (someone else wrote first), 4 a check that ran and found a difference (`prices check`:
-a price drifts from the catalog).
+a price drifts from the catalog), 5 a reconciliation gap (`cost reconcile`: the ledger and
+a provider's bill differ beyond tolerance).
 
 `--json` (`JsonOpt`) prints exactly one JSON document on stdout, also when the command
 fails: `fail` then prints `{"error": message, "exit_code": N}` (besides the message on

@@ -43,6 +43,10 @@ def _print(report: dict[str, Any]) -> None:
     trials = text.trials_line(report)
     if trials is not None:
         say(trials)
+    from routing.reports.reconciled import summary_line
+
+    for reconciled in report.get("reconciliations", {}).values():
+        say(summary_line(reconciled))
     say(f"note: {report['pricing']}")
 
 

@@ -123,3 +123,34 @@ def routing_review(self: Cron, days: int = 30) -> dict[str, Any]:
             "recommendations": {k: e["recommendation"]
                                 for k, e in review["model_keys"].items()
                                 if e["recommendation"]["action"] != "keep"}}
+
+
+@app.task(base=Cron, bind=True, name="cron.reconcile")
+def reconcile(self: Cron) -> dict[str, Any]:
+    """Daily: reconcile the ledger with each provider whose admin key is set, for the
+    newest day past the reporting delay; store each result (the cost report and the
+    `llm_router_reconcile_*` metrics show the last one). No admin key: nothing to do."""
+    from workers.providers.usage_reports.errors import ReportError
+    from workers.providers.usage_reports.fetch import PROVIDERS
+    from workers.providers.usage_reports.reconciling import (
+        newest_final_day,
+        reconcile_provider,
+    )
+
+    rt = get_runtime()
+    wanted = [p for p in PROVIDERS if getattr(rt.settings, f"{p}_admin_key") is not None]
+    if not wanted:
+        return {"skipped": "no admin key set (ANTHROPIC_ADMIN_KEY, OPENAI_ADMIN_KEY)"}
+    day = newest_final_day(rt.settings).isoformat()
+    out: dict[str, Any] = {"day": day}
+    for provider in wanted:
+        try:
+            result = reconcile_provider(rt.settings, rt.ledger, rt.live.get(), provider, [day])
+        except ReportError as exc:  # its message holds no key
+            log.warning("reconcile %s %s: %s", provider, day, exc)
+            out[provider] = {"error": str(exc)}
+            continue
+        log.info("reconcile %s %s: %s", provider, day,
+                 "within tolerance" if result.ok else f"{len(result.gaps)} difference(s)")
+        out[provider] = {"ok": result.ok, "gaps": len(result.gaps)}
+    return out

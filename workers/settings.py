@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from functools import lru_cache
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -149,6 +150,32 @@ class Settings(BaseModel):
     gemini_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("GEMINI_API_KEY", "GOOGLE_API_KEY")
     )
+    # Admin keys: only `llm-router cost reconcile` and its daily Beat job use them, to read
+    # the providers' usage and cost reports (never logged, never stored).
+    anthropic_admin_key: SecretStr | None = Field(
+        default=None, validation_alias="ANTHROPIC_ADMIN_KEY")
+    openai_admin_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_ADMIN_KEY")
+    # Reconciliation: the fleet's own workspace / project and API key at each provider (so
+    # that usage of a key or workspace shared with another system is not blamed on the
+    # ledger; unset: the whole organization), the tolerance of a difference (a share of the
+    # larger side, or, for money, at most this many USD) and the providers' reporting
+    # delay (a day is final this many hours after it ends).
+    reconcile_anthropic_workspace: str | None = Field(
+        default=None, validation_alias="LLM_ROUTER_RECONCILE_ANTHROPIC_WORKSPACE")
+    reconcile_anthropic_api_key_id: str | None = Field(
+        default=None, validation_alias="LLM_ROUTER_RECONCILE_ANTHROPIC_API_KEY_ID")
+    reconcile_openai_project: str | None = Field(
+        default=None, validation_alias="LLM_ROUTER_RECONCILE_OPENAI_PROJECT")
+    reconcile_openai_api_key_id: str | None = Field(
+        default=None, validation_alias="LLM_ROUTER_RECONCILE_OPENAI_API_KEY_ID")
+    reconcile_tolerance: Decimal = Field(
+        default=Decimal("0.01"), ge=0, lt=1, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_RECONCILE_TOLERANCE")
+    reconcile_tolerance_usd: Decimal = Field(
+        default=Decimal("0.01"), ge=0, le=1000, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_RECONCILE_TOLERANCE_USD")
+    reconcile_delay_hours: int = Field(
+        default=24, ge=0, le=24 * 7, validation_alias="LLM_ROUTER_RECONCILE_DELAY_HOURS")
     anthropic_base_url: str | None = Field(default=None, validation_alias="ANTHROPIC_BASE_URL")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     moonshot_base_url: str = Field(

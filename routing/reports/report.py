@@ -20,6 +20,7 @@ from routing.config.models import RoutingConfig
 from routing.keys import keyspace
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros, total_cost_micros
+from routing.reports.reconciled import load_reconciliations, summary
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, merge
 from routing.spend.budget import iso
@@ -194,6 +195,9 @@ def build_report(
                      for r in trial_rows],
         },
         "pricing": PRICING_NOTE,
+        # The ledger against each provider's bill, as last reconciled (`cost reconcile`).
+        "reconciliations": {p: summary(doc) for p, doc in
+                            load_reconciliations(ledger.client, ledger.namespace).items()},
     }
 
 

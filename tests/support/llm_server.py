@@ -1,6 +1,6 @@
 """A fake LLM API on a loopback port: Anthropic `POST /v1/messages` and OpenAI-style
-`POST {any prefix}/chat/completions`, both providers' batch APIs (`llm_batches`), with
-realistic usage (see `llm_wire` for the
+`POST {any prefix}/chat/completions`, both providers' batch APIs (`llm_batches`) and their
+usage and cost reports (`llm_reports`), with realistic usage (see `llm_wire` for the
 token formula), scripted failures and a record of every request.
 
     server.set_reply("hi")                          # every model
@@ -9,6 +9,7 @@ token formula), scripted failures and a record of every request.
     server.fail(529, times=2, model="claude-opus-4-6")
     server.stall(5.0)                               # next request answers after 5 s
     server.batches.hold()                           # batch APIs: see `llm_batches`
+    server.reports.add(Entry(...))                  # usage and cost reports: `llm_reports`
     server.requests                                 # [RecordedRequest, ...]
     server.env()                                    # base URLs + dummy keys for subprocesses
 
@@ -27,6 +28,7 @@ import pytest
 
 from tests.support.llm_batches import FakeBatches
 from tests.support.llm_fake import REDACTED, SECRET_HEADERS, FakeLLM, RecordedRequest, Reply
+from tests.support.llm_reports import ADMIN_KEYS, FakeReports
 
 __all__ = [
     "REDACTED", "SECRET_HEADERS", "TEST_KEYS", "LLMServer", "RecordedRequest", "Reply",
@@ -38,6 +40,9 @@ TEST_KEYS = {
     "OPENAI_API_KEY": "sk-openai-test-5e2d8c1a9b7f4e30",
     "MOONSHOT_API_KEY": "sk-moonshot-test-8a1b6c3d2e9f7a40",
     "GEMINI_API_KEY": "gemini-test-key-4d7e2a9c1b8f3e50",
+    # the usage and cost reports' admin keys (`llm_reports`)
+    "ANTHROPIC_ADMIN_KEY": ADMIN_KEYS["anthropic"],
+    "OPENAI_ADMIN_KEY": ADMIN_KEYS["openai"],
 }
 
 
@@ -50,10 +55,12 @@ class LLMServer(FakeLLM):
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
         self.batches = FakeBatches(self)
+        self.reports = FakeReports()
 
     def reset(self) -> None:
         super().reset()
         self.batches.reset()
+        self.reports.reset()
 
     # -- lifecycle -----------------------------------------------------------------
     def start(self) -> LLMServer:
@@ -165,6 +172,19 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
     def do_GET(self) -> None:
+        assert isinstance(self.server, _Server)
+        path, _, query = self.path.partition("?")
+        reports = self.server.llm.reports
+        if reports.handles(path):
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            status, extra, payload = reports.answer(path, query, headers)
+            self.send_response(status)
+            for name, value in extra:
+                self.send_header(name, value)
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         if self._batches("GET", b""):
             return
         self.send_response(404)

@@ -25,6 +25,7 @@ from prometheus_client.registry import Collector
 
 from routing.money import usd
 from workers.metrics.batches import batch_metrics
+from workers.metrics.reconcile import reconcile_metrics
 from workers.metrics.snapshot import MetricsSource, Snapshot
 from workers.metrics.trials import trial_metrics
 
@@ -163,6 +164,7 @@ class RouterCollector(Collector):
             yield from state_metrics(snap)
             yield from trial_metrics(snap)
             yield from batch_metrics(snap)
+            yield from reconcile_metrics(snap)
         yield up
         yield GaugeMetricFamily(
             "llm_router_scrape_duration_seconds", "Time spent reading Redis for this scrape.",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from routing.spend.aggregates import AggregateRow, TrialRow
 from routing.spend.budget import BudgetStatus
@@ -33,6 +33,8 @@ class Snapshot:
     price_drift: Mapping[str, float] = field(default_factory=dict)
     """model -> config price / catalog price, the compared rate furthest from 1
     (`routing.prices.drift`; models the catalog does not know are absent)"""
+    reconciliations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """provider -> its last stored reconciliation (`routing.reports.reconciled`)"""
 
 
 class MetricsSource(Protocol):

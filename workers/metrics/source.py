@@ -4,7 +4,8 @@ One scrape costs a handful of round trips: TIME, the day's ledger aggregates (on
 HGETALL), the trial aggregates of the last 30 days (one pipeline of small hashes: the
 agreement gauges), the config version (one GET; the config document itself only when the
 version changed), the budget status (one EVALSHA), the queue depths (one pipeline on
-Redis, one passive declare per tier queue on RabbitMQ) and the provider batches (three).
+Redis, one passive declare per tier queue on RabbitMQ), the provider batches (three) and
+the last reconciliations (one MGET).
 The counterfactual spend is priced from the aggregates and the config, with no round trip.
 The price drift against the catalog (genai-prices, imported at the first scrape, never by
 a task) is computed once per config version.
@@ -20,6 +21,7 @@ from routing.config.defaults import default_config
 from routing.config.models import RoutingConfig
 from routing.config.store import ConfigStore
 from routing.connect import connect
+from routing.reports.reconciled import load_reconciliations
 from routing.reports.report import counterfactuals, report_days
 from routing.spend.aggregates import merge
 from routing.spend.budget import BudgetBook
@@ -103,4 +105,5 @@ class RedisMetricsSource:
             trial_window=merge(self.ledger.trial_spans(report_days(day, TRIAL_WINDOW_DAYS))),
             batches=self.batches.summary(),
             price_drift=self.drift(version, config),
+            reconciliations=load_reconciliations(self.redis, self.settings.namespace),
         )
