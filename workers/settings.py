@@ -123,6 +123,13 @@ class Settings(BaseModel):
         default=300.0, ge=0, le=600, allow_inf_nan=False,
         validation_alias="LLM_ROUTER_SETTLE_RETRY_SECONDS",
     )
+    # Tests only: a worker pauses this many seconds after receiving a message and before
+    # recording its delivery (`workers.broker.qos`), so that a test can kill it there. 0
+    # (the default) adds nothing to the path.
+    broker_pause_before_record: float = Field(
+        default=0.0, ge=0, le=600, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_BROKER_PAUSE_BEFORE_RECORD",
+    )
     # Retry policy for overloaded/transient provider errors (exponential, with jitter).
     retry_base_delay: float = Field(default=2.0, ge=0, le=86400, allow_inf_nan=False,
                                     validation_alias="LLM_ROUTER_RETRY_BASE")

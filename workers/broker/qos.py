@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from time import monotonic, time
+from time import monotonic, sleep, time
 from typing import Any, cast
 
 import redis
@@ -56,6 +56,11 @@ class QoS(kredis.QoS):
 
     def append(self, message: Message, delivery_tag: str) -> None:
         channel = self.lease_channel
+        if channel.pause_before_record:
+            logger.warning("broker: pausing %g s before recording delivery %s (tests: "
+                           "LLM_ROUTER_BROKER_PAUSE_BEFORE_RECORD)",
+                           channel.pause_before_record, delivery_tag)
+            sleep(channel.pause_before_record)
         payload = _payload(message)
         try:
             epoch = leases.append(channel.lease_client(), channel.broker.keys, delivery_tag,

@@ -63,9 +63,12 @@ class Channel(kredis.Channel):
     lease_renew_interval: float = LeaseOptions.renew
     unacked_lease_key = "unacked_lease"
     unacked_clock_key = "unacked_clock"
+    #: Tests only: seconds to pause between receiving a message and recording it.
+    pause_before_record: float = 0.0
     from_transport_options = (
         *kredis.Channel.from_transport_options,
         "lease_timeout", "lease_renew_interval", "unacked_lease_key", "unacked_clock_key",
+        "pause_before_record",
     )
 
     # kombu's, absent from its type stubs
