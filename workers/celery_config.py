@@ -178,6 +178,8 @@ def _redis_broker(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
         # kombu's sweep period: expired leases first, then the visibility timeout
         "unacked_restore_interval": settings.broker_lease_sweep_seconds,
     })
+    if settings.broker_pause_before_record:
+        transport["pause_before_record"] = settings.broker_pause_before_record
     url = urlsplit(settings.broker_url.split(";", 1)[0])
     tls = url.scheme.lower() == "rediss"
     out["broker_transport"] = TLS_TRANSPORT if tls else TRANSPORT

@@ -115,6 +115,22 @@ class Settings(BaseModel):
     broker_lease_sweep_seconds: int = Field(
         default=2, ge=1, le=60, validation_alias="LLM_ROUTER_BROKER_LEASE_SWEEP_SECONDS"
     )
+    # A provider call's settle (one EVALSHA to the ledger) that cannot reach Redis (down,
+    # restarting, loading its AOF) is retried with capped exponential backoff for this
+    # many seconds, the provider's answer kept in memory; past it the task fails and the
+    # call is charged at its reserved bound. Kept below the reservations' TTL (900 s), so
+    # that a late settle is never pre-empted by the charge at the bound.
+    settle_retry_seconds: float = Field(
+        default=300.0, ge=0, le=600, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_SETTLE_RETRY_SECONDS",
+    )
+    # Tests only: a worker pauses this many seconds after receiving a message and before
+    # recording its delivery (`workers.broker.qos`), so that a test can kill it there. 0
+    # (the default) adds nothing to the path.
+    broker_pause_before_record: float = Field(
+        default=0.0, ge=0, le=600, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_BROKER_PAUSE_BEFORE_RECORD",
+    )
     # Retry policy for overloaded/transient provider errors (exponential, with jitter).
     retry_base_delay: float = Field(default=2.0, ge=0, le=86400, allow_inf_nan=False,
                                     validation_alias="LLM_ROUTER_RETRY_BASE")

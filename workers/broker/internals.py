@@ -44,6 +44,16 @@ CLASS_INTERNALS: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
     (_REDIS, "Channel", "conn_or_acquire", ("client",)),
     (_REDIS, "Channel", "_brpop_read", ()),
     (_REDIS, "Channel", "_in_poll", None),
+    (_REDIS, "Channel", "_brpop_start", ("timeout",)),
+    (_REDIS, "Channel", "_brpop_sent_at", None),
+    (_REDIS, "Channel", "_q_for_pri", ("queue", "pri")),
+    (_REDIS, "Channel", "_flush_brpop_reauth", ()),
+    (_REDIS, "Channel", "priority_steps", None),
+    (_REDIS, "Channel", "sep", None),
+    (_REDIS, "Channel", "client", None),
+    (_VIRTUAL, "Transport", "_deliver", ("message", "queue")),
+    ("kombu.utils.scheduling", "round_robin_cycle", "rotate", ("last_used",)),
+    ("kombu.utils.scheduling", "round_robin_cycle", "consume", ("n",)),
     (_REDIS, "Channel", "_do_restore_message",
      ("payload", "exchange", "routing_key", "pipe", "leftmost")),
     (_REDIS, "Channel", "basic_consume", ("queue",)),
@@ -62,7 +72,8 @@ CLASS_INTERNALS: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = (
 
 #: Attributes set in `__init__`, checked on live objects by the tests.
 INSTANCE_INTERNALS: dict[str, tuple[str, ...]] = {
-    "Channel": ("Client", "connection_errors", "auto_delete_queues", "connection", "closed"),
+    "Channel": ("Client", "connection_errors", "auto_delete_queues", "connection", "closed",
+                "_queue_cycle", "_active_queues"),
     "Message": ("_raw", "delivery_info", "delivery_tag"),
 }
 
@@ -85,6 +96,17 @@ class RedisChannelInternals(Protocol):
     def _create_client(self, asynchronous: bool = False) -> redis.Redis: ...
 
     def _brpop_read(self, **options: Any) -> bool: ...
+
+    _brpop_sent_at: float | None
+    _queue_cycle: Any
+    _active_queues: list[str]
+    priority_steps: list[int]
+    sep: str
+    client: Any
+
+    def _q_for_pri(self, queue: str, pri: int) -> str: ...
+
+    def _flush_brpop_reauth(self) -> None: ...
 
 
 class VirtualQoSInternals(Protocol):

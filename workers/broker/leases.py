@@ -79,7 +79,7 @@ class Beat:
     epoch: str
 
 
-class _Script:
+class Script:
     """A Lua script run with EVALSHA (EVAL when Redis does not have it, e.g. restarted)."""
 
     def __init__(self, text: str) -> None:
@@ -101,7 +101,7 @@ local stamp = string.format('%.6f', now)
 """
 
 # KEYS: unacked, index, lease, clock; ARGV: tag, payload, delivery time, epoch candidate
-_APPEND = _Script(_NOW + """
+_APPEND = Script(_NOW + """
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('ZADD', KEYS[2], ARGV[3], ARGV[1])
 redis.call('ZADD', KEYS[3], stamp, ARGV[1])
@@ -120,7 +120,7 @@ redis.call('HSET', KEYS[1], 'beat', stamp)
 """
 
 # KEYS: clock, lease; ARGV: gap, epoch candidate, tags to renew...
-_BEAT = _Script(_CLOCK + """
+_BEAT = Script(_CLOCK + """
 redis.call('HSETNX', KEYS[1], 'epoch', ARGV[2])
 for i = 3, #ARGV do
   redis.call('ZADD', KEYS[2], 'XX', stamp, ARGV[i])
@@ -133,7 +133,7 @@ return {stamp, redis.call('HGET', KEYS[1], 'epoch')}
 # silence before it sweeps), then claims (removes the lease of) each expired delivery
 # that is not the sweeper's own; returns tag, seconds since its last renewal for each;
 # the caller puts them back.
-_SWEEP = _Script(_CLOCK + """
+_SWEEP = Script(_CLOCK + """
 local resumed = tonumber(redis.call('HGET', KEYS[1], 'resumed'))
 local own = {}
 for i = 5, #ARGV do own[ARGV[i]] = true end

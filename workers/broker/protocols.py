@@ -17,6 +17,7 @@ class LeaseChannel(Protocol):
     lease: LeaseOptions
     unacked_lease_key: str
     unacked_restore_interval: float
+    pause_before_record: float
     connection_errors: tuple[type[BaseException], ...]
 
     @property

@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import OrderedDict
-from time import monotonic, time
+from time import monotonic, sleep, time
 from typing import Any, cast
 
 import redis
@@ -27,7 +27,7 @@ from kombu.transport import redis as kredis
 from kombu.transport.virtual import base as vbase
 from kombu.utils.json import dumps
 
-from workers.broker import leases, outage, worker_state
+from workers.broker import claim, leases, outage, worker_state
 from workers.broker.internals import Message, VirtualQoSInternals
 from workers.broker.protocols import LeaseChannel
 from workers.broker.registry import REGISTRY
@@ -56,15 +56,23 @@ class QoS(kredis.QoS):
 
     def append(self, message: Message, delivery_tag: str) -> None:
         channel = self.lease_channel
-        payload = _payload(message)
-        try:
-            epoch = leases.append(channel.lease_client(), channel.broker.keys, delivery_tag,
-                                  payload, time(), uuid.uuid4().hex)
-        except channel.connection_errors:
-            # BRPOP took it off its queue already: keep it, to put it back once reconnected
-            REGISTRY.requeue(channel.broker, delivery_tag, payload,
-                             message.delivery_info["exchange"], recorded=False)
-            raise
+        if channel.pause_before_record:
+            logger.warning("broker: pausing %g s before recording delivery %s (tests: "
+                           "LLM_ROUTER_BROKER_PAUSE_BEFORE_RECORD)",
+                           channel.pause_before_record, delivery_tag)
+            sleep(channel.pause_before_record)
+        # Claimed (popped and recorded in one step, `claim.py`), or else record it now
+        epoch = claim.RECORDED.pop(delivery_tag, None)
+        if epoch is None:
+            payload = _payload(message)
+            try:
+                epoch = leases.append(channel.lease_client(), channel.broker.keys,
+                                      delivery_tag, payload, time(), uuid.uuid4().hex)
+            except channel.connection_errors:
+                # Taken off its queue already: keep it, to put it back once reconnected
+                REGISTRY.requeue(channel.broker, delivery_tag, payload,
+                                 message.delivery_info["exchange"], recorded=False)
+                raise
         REGISTRY.delivered(channel.broker, delivery_tag, epoch)
         vbase.QoS.append(self, message, delivery_tag)
 

@@ -14,8 +14,12 @@ A dead worker's tasks run again within seconds instead of after the visibility t
 every delivery has a lease that its worker renews (`leases.py`, `keeper.py`), and the
 other workers put back the deliveries whose lease expired.
 
+No message is out of Redis between its queue and its delivery record: the worker claims
+it (pop and record in one Lua script) instead of kombu's BRPOP (`claim.py`).
+
 Transport options, besides kombu's: `lease_timeout` (seconds, default 20),
-`lease_renew_interval` (4), and kombu's `unacked_restore_interval`, the sweep period.
+`lease_renew_interval` (4), `claim_wait_timeout` (0.5, see `claim.py`), and kombu's
+`unacked_restore_interval`, the sweep period.
 Consumers of the queues should all use this transport: one on plain kombu records no
 leases, so its deliveries go back after the visibility timeout only (as before).
 """
@@ -24,17 +28,21 @@ from __future__ import annotations
 
 import logging
 import queue
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from time import monotonic, time
 from typing import Any, cast
 
 import redis
 from kombu import Connection
 from kombu.transport import redis as kredis
+from kombu.utils.encoding import bytes_to_str
+from kombu.utils.json import loads
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from workers.broker import TLS_TRANSPORT, TRANSPORT, internals
+from workers.broker import TLS_TRANSPORT, TRANSPORT, claim, internals
 from workers.broker.errors import KombuChangedError
 from workers.broker.internals import RedisChannelInternals
 from workers.broker.keeper import KEEPER
@@ -43,6 +51,9 @@ from workers.broker.qos import QoS
 from workers.broker.registry import REGISTRY, Broker
 
 logger = logging.getLogger(__name__)
+
+#: Seconds a worker waits before claiming again after Redis refused a claim.
+CLAIM_RETRY = 1.0
 
 
 def _fail_fast(params: dict[str, Any]) -> dict[str, Any]:
@@ -63,10 +74,16 @@ class Channel(kredis.Channel):
     lease_renew_interval: float = LeaseOptions.renew
     unacked_lease_key = "unacked_lease"
     unacked_clock_key = "unacked_clock"
+    #: Tests only: seconds to pause between receiving a message and recording it.
+    pause_before_record: float = 0.0
     from_transport_options = (
         *kredis.Channel.from_transport_options,
         "lease_timeout", "lease_renew_interval", "unacked_lease_key", "unacked_clock_key",
+        "pause_before_record", "claim_wait_timeout",
     )
+    #: Seconds an idle worker waits on its first queue before it claims again (its other
+    #: queues and priorities are seen within this; see `claim.py`).
+    claim_wait_timeout: float = 0.5
 
     # kombu's, absent from its type stubs
     connection_errors: tuple[type[BaseException], ...]
@@ -93,6 +110,12 @@ class Channel(kredis.Channel):
         REGISTRY.add_pool(self.broker, _fail_fast(params))
         # (pool, client): one client for the channel's pool, see conn_or_acquire
         self._client_of_pool: tuple[Any, redis.Redis] | None = None
+        # What the command in flight on the BRPOP connection is: "claim", "wait", or None
+        # (kombu's BRPOP: consumers without acknowledgements, see basic_consume)
+        self._pending: str | None = None
+        self._claim_next = True
+        self._no_ack_queues: set[str] = set()
+        self._retry_at = 0.0
 
     def detached(self) -> bool:
         """Closed, or its transport detached: nothing may be derived from the transport."""
@@ -125,9 +148,85 @@ class Channel(kredis.Channel):
 
     def basic_consume(self, queue: str, *args: Any, **kwargs: Any) -> Any:
         no_ack = kwargs.get("no_ack", args[0] if args else False)
-        if not no_ack:  # this process will hold deliveries: renew their leases
+        if no_ack:  # nothing to record: kombu's BRPOP (at most once anyway)
+            self._no_ack_queues.add(queue)
+        else:  # this process will hold deliveries: renew their leases
             KEEPER.watch(self.broker, self.lease)
         return super().basic_consume(queue, *args, **kwargs)
+
+    def _brpop_start(self, timeout: float | None = None) -> None:
+        """Claim (pop and record in one step), or wait for a message to claim, instead of
+        kombu's BRPOP (`claim.py`)."""
+        kombu = cast(RedisChannelInternals, self)
+        queues = list(kombu._queue_cycle.consume(len(kombu._active_queues)))
+        if not queues:
+            return
+        if any(q in self._no_ack_queues for q in queues):
+            self._pending = None
+            cast(Any, kredis.Channel)._brpop_start(self, timeout)
+            return
+        if self._retry_at and monotonic() < self._retry_at:
+            return  # Redis refused the last claim: nothing in flight until then
+        prefix = self.global_keyprefix
+        if self._claim_next:
+            keys = [prefix + kombu._q_for_pri(q, pri) for pri in kombu.priority_steps
+                    for q in queues]
+            command = claim.claim_command(self.broker.keys, keys, time(), uuid.uuid4().hex)
+            self._pending = "claim"
+        else:
+            first = kombu._active_queues[0]
+            command = claim.wait_command(prefix + first, float(self.claim_wait_timeout))
+            self._pending = "wait"
+        connection = kombu.client.connection
+        kombu._in_poll = connection
+        kombu._brpop_sent_at = monotonic()
+        connection.send_command(*command)
+
+    def _brpop_read(self, **options: Any) -> bool:
+        pending, self._pending = self._pending, None
+        kombu = cast(RedisChannelInternals, self)
+        if pending is None:
+            return bool(cast(Any, kredis.Channel)._brpop_read(self, **options))
+        client = kombu.client
+        try:
+            try:
+                reply = client.parse_response(
+                    client.connection, "EVALSHA" if pending == "claim" else "BLMOVE",
+                    **options)
+            except self.connection_errors:
+                client.connection.disconnect()  # the next poll reconnects, as kombu's
+                raise
+            except redis.exceptions.NoScriptError:  # Redis restarted: load it, claim again
+                self.lease_client().script_load(claim.CLAIM.text)
+                raise queue.Empty() from None
+            except redis.exceptions.ResponseError as exc:  # e.g. a full noeviction Redis
+                logger.warning("broker: Redis refused to hand out a message (%s); trying "
+                               "again in %g s", exc, CLAIM_RETRY)
+                self._retry_at = monotonic() + CLAIM_RETRY
+                raise queue.Empty() from None
+            self._retry_at = 0.0
+            claimed = claim.parse(reply) if pending == "claim" else None
+            # after a wait, claim; after a claim, claim again if it found a message
+            self._claim_next = pending == "wait" or claimed is not None
+            if claimed is None:
+                raise queue.Empty()
+            return self._deliver_claimed(claimed)
+        finally:
+            kombu._in_poll = None
+            kombu._flush_brpop_reauth()
+
+    def _deliver_claimed(self, claimed: claim.Claimed) -> bool:
+        kombu = cast(RedisChannelInternals, self)
+        dest = claimed.key[len(self.global_keyprefix):].rsplit(kombu.sep, 1)[0]
+        kombu._queue_cycle.rotate(dest)
+        if claimed.tag:
+            claim.RECORDED[claimed.tag] = claimed.epoch
+        try:
+            self.connection._deliver(loads(bytes_to_str(claimed.item)), dest)
+        finally:
+            if claimed.tag:
+                claim.RECORDED.pop(claimed.tag, None)
+        return True
 
     def close(self) -> None:
         kombu = cast(RedisChannelInternals, self)

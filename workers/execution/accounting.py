@@ -2,20 +2,41 @@
 
 Two Redis round trips per call in all (one EVALSHA each, `routing.spend.budget` and
 `routing.spend.ledger`); a key with no budget reserves without Redis at all.
+
+A settle that cannot reach Redis (a restart, a failover, a network cut) is tried again
+with capped exponential backoff for `LLM_ROUTER_SETTLE_RETRY_SECONDS`, the provider's
+answer kept in memory meanwhile: the provider was paid, so the task waits for Redis rather
+than failing. Retrying is safe: the settle is one Lua script (applied whole or not at
+all), keyed by the call id, and a call id settled already changes nothing. So a first
+attempt that ran but whose reply was lost is recorded once. A healthy Redis pays nothing
+for this (the first attempt is the only one).
 """
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from datetime import datetime
+
+import redis
 
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage
 from routing.spend.budget import Reservation
-from routing.spend.ledger import CallRecord, Outcome
+from routing.spend.ledger import CallRecord, Outcome, Settlement
 from workers.execution.route_state import RouteState
 from workers.execution.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+#: Errors of a Redis that did not answer (redis-py's BusyLoadingError, a Redis loading
+#: its data after a restart, is a ConnectionError); anything else is not retried.
+UNREACHABLE = (redis.ConnectionError, redis.TimeoutError)
+#: Seconds before the first retry of a settle, doubled after each failure up to the cap.
+FIRST_DELAY = 0.1
+MAX_DELAY = 5.0
 
 
 class Accounting:
@@ -51,7 +72,7 @@ class Accounting:
         `e2e_ms` is set on the task's last call; a call made in a provider batch names it
         (`batch_id`) and what it would have cost directly (`direct_micros`)."""
         outcome = Outcome.ok if error is None else Outcome.error
-        self.rt.ledger.settle(
+        self._settle(
             CallRecord(
                 task_id=self.task_id,
                 call_id=reservation.call_id,
@@ -74,8 +95,38 @@ class Accounting:
                 batch_id=batch_id,
                 direct_micros=direct_micros,
             ),
-            window_seconds=self.window_seconds,
         )
+
+    def _settle(self, record: CallRecord) -> Settlement:
+        """`Ledger.settle`, tried again while Redis does not answer, for at most the
+        settings' bound (then the last error is raised)."""
+        try:
+            return self.rt.ledger.settle(record, window_seconds=self.window_seconds)
+        except UNREACHABLE as exc:
+            last = exc
+        bound = self.rt.settings.settle_retry_seconds
+        deadline = time.monotonic() + bound
+        log.warning("ledger: call %s cannot be settled yet (%r): its answer is kept and "
+                    "the settle retried for up to %g s", record.call_id, last, bound)
+        delay, tries = FIRST_DELAY, 1
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                log.error("ledger: call %s still unsettled after %d tries in %g s: the task "
+                          "fails and the call is charged at its reserved bound",
+                          record.call_id, tries, bound)
+                raise last
+            time.sleep(min(delay, left))
+            delay = min(2 * delay, MAX_DELAY)
+            tries += 1
+            try:
+                done = self.rt.ledger.settle(record, window_seconds=self.window_seconds)
+            except UNREACHABLE as exc:
+                last = exc
+                continue
+            log.info("ledger: call %s settled at try %d%s", record.call_id, tries,
+                     " (recorded already: counted once)" if done.duplicate else "")
+            return done
 
     def refused(self, state: RouteState, exc: BudgetExceededError, *, deferred: bool) -> None:
         record = self.rt.ledger.record_deferral if deferred else self.rt.ledger.record_rejection
