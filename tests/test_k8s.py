@@ -205,7 +205,7 @@ def desired_replicas(spec: dict[str, Any], waiting: dict[str, int], prefix: str 
         wanted = math.ceil(metric / float(modifiers["target"]))
     else:
         wanted = max(math.ceil(v / t) for v, t in lengths.values())
-    return min(max(wanted, spec["minReplicaCount"]), spec["maxReplicaCount"])
+    return int(min(max(wanted, spec["minReplicaCount"]), spec["maxReplicaCount"]))
 
 
 @functools.cache
