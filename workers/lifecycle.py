@@ -15,6 +15,7 @@ from celery import Celery, bootsteps
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_process_init
 
+from routing.errors import RoutingError
 from routing.spend.deferred import Releaser
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
@@ -40,6 +41,15 @@ class RouterStep(bootsteps.StartStopStep):
         self.metrics: MetricsServer | None = None
 
     def start(self, parent: Any) -> None:
+        try:
+            self._start(parent)
+        except (RoutingError, MissingKeysError) as exc:
+            # What is wrong and what to do, in one line, exit 1: not Celery's "Unrecoverable
+            # error" and its traceback around the same message.
+            log.critical("%s", exc)
+            raise SystemExit(EX_FAILURE) from None
+
+    def _start(self, parent: Any) -> None:
         rt = get_runtime()
         cfg = rt.live.get()  # fail fast, before any task, if no config can be had
         log.info("llm-router worker: config version %d, namespace %s",
@@ -129,4 +139,9 @@ def connect(app: Celery) -> None:
 
     @worker_process_init.connect(weak=False)
     def _child(**_: Any) -> None:
-        get_runtime().live.get()  # a prefork child loads its own config
+        try:
+            get_runtime().live.get()  # a prefork child loads its own config
+        except RoutingError:
+            # The main process says why and stops the worker (RouterStep); the child loads
+            # it again at its first task: no traceback from a signal handler here.
+            return
