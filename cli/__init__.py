@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "flower": ("cli.flower_cmd",),
     "plan": ("cli.plan_cmd",),
     "prices": ("cli.prices_cmd",),
+    "tiers": ("cli.tiers_cmd",),
 }
 
 
