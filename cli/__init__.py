@@ -79,6 +79,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "plan": ("cli.plan_cmd",),
     "prices": ("cli.prices_cmd",),
     "batches": ("cli.batches_cmd",),
+    "tiers": ("cli.tiers_cmd",),
 }
 
 

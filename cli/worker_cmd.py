@@ -1,9 +1,9 @@
 """`llm-router worker --tier TIER [celery options]`: a worker on one tier's queue, with the
-tier's profile (pool, concurrency, prefetch) from the routing config in Redis."""
+tier's profile (pool, concurrency, prefetch) from the routing config in Redis, under a node
+name no other worker on the host has (`workers.nodenames`) unless `-n/--hostname` names it."""
 
 from __future__ import annotations
 
-import socket
 from typing import TYPE_CHECKING
 
 import typer
@@ -15,8 +15,9 @@ if TYPE_CHECKING:
     from routing.config.models import TierSpec
 
 
-def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:
-    """The `celery worker` arguments of a tier's profile; `extra` comes last and wins."""
+def worker_argv(tier: TierSpec, extra: list[str], nodename: str | None) -> list[str]:
+    """The `celery worker` arguments of a tier's profile, under `nodename` (None: `extra`
+    names it); `extra` comes last and wins."""
     from workers.contract import DEFAULT_QUEUE
 
     queues = [tier.queue, DEFAULT_QUEUE] if tier.dispatch else [tier.queue]
@@ -26,7 +27,7 @@ def worker_argv(tier_name: str, tier: TierSpec, extra: list[str]) -> list[str]:
         "--pool", str(tier.pool),
         "--concurrency", str(tier.concurrency),
         "--prefetch-multiplier", str(tier.prefetch),
-        "--hostname", f"{tier_name}@{socket.gethostname()}",
+        *(["--hostname", nodename] if nodename else []),
         "--task-events",
         *extra,
     ]
@@ -48,7 +49,17 @@ def worker(
         config = open_store().read()
     if tier not in config.tiers:
         fail(f"--tier: unknown tier '{tier}' (known: {', '.join(sorted(config.tiers))})", 2)
-    argv = worker_argv(tier, config.tiers[tier], list(ctx.args))
+    from workers import nodenames
+    from workers.settings import get_settings
+
+    extra = list(ctx.args)
+    node = None
+    if not nodenames.given_hostname(extra):
+        with guarded():
+            settings = get_settings()
+        # Held until this process ends: no other worker of the broker on the host takes it.
+        node = nodenames.claim(tier, f"{settings.broker_url}|{settings.broker_prefix}")
+    argv = worker_argv(config.tiers[tier], extra, node.name if node else None)
     if dry_run:
         typer.echo("celery -A workers.app " + " ".join(argv))
         return

@@ -4,7 +4,9 @@ restarts on failure sees a failed worker (it used to exit 0 whatever happened)."
 from __future__ import annotations
 
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -61,3 +63,46 @@ def test_a_warm_shutdown_exits_0(own_broker: Callable[[], dict[str, str]]) -> No
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _errors(out: str) -> list[str]:
+    return [line for line in out.splitlines()
+            if re.search(r"(CRITICAL|ERROR)/|^Error|Traceback", line)]
+
+
+def test_a_worker_that_cannot_reach_redis_says_so_in_one_line_and_exits_1(
+    own_broker: Callable[[], dict[str, str]],
+) -> None:
+    # Given Redis unreachable (a closed port), with a prefork pool whose children load the
+    # config too
+    env = {**own_broker(), "LLM_ROUTER_REDIS_URL": f"redis://127.0.0.1:{_closed_port()}/0"}
+    env.pop("LLM_ROUTER_BROKER_URL", None)
+    done = run(env, "-m", "celery", "-A", "workers.app", "worker", "--queues", "llm.haiku",
+               "--pool", "prefork", "--concurrency", "2")
+    out = done.stdout + done.stderr
+    # Then one line says what is wrong and what to check, and the worker exits 1
+    assert done.returncode == 1, out[-3000:]
+    errors = _errors(out)
+    assert len(errors) == 1, "\n".join(errors) or out[-3000:]
+    assert "cannot reach Redis" in errors[0] and "LLM_ROUTER_REDIS_URL" in errors[0]
+
+
+def test_a_worker_without_its_keys_says_so_in_one_line(
+    own_broker: Callable[[], dict[str, str]],
+) -> None:
+    # Given a live Haiku worker and no ANTHROPIC_API_KEY (empty means unset)
+    env = {**own_broker(), "LLM_ROUTER_PROVIDER_MODE": "live", "ANTHROPIC_API_KEY": ""}
+    done = run(env, "-m", "cli", "worker", "--tier", "haiku", "--pool", "threads",
+               "--concurrency", "2")
+    out = done.stdout + done.stderr
+    # Then one line names the variable (how to run without keys: the README), exit 1
+    assert done.returncode == 1, out[-3000:]
+    errors = _errors(out)
+    assert len(errors) == 1, "\n".join(errors) or out[-3000:]
+    assert "ANTHROPIC_API_KEY" in errors[0]

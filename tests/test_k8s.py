@@ -5,6 +5,9 @@ probe, run for real against a worker started with its Deployment's command."""
 
 from __future__ import annotations
 
+import ast
+import functools
+import math
 import os
 import re
 import signal
@@ -17,11 +20,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routing.config.defaults import default_config
 from routing.config.models import RoutingConfig
 from routing.config.store import ConfigStore
 from tests.support.kustomize import build
+from tests.support.properties import bounded
 from tests.support.wait import wait_until
 from workers.contract import DEFAULT_QUEUE
 
@@ -162,6 +168,71 @@ def test_each_tier_scales_on_its_own_queue_within_bounds_from_its_profile(
     # Haiku runs wide, Opus few
     assert scaled["worker-haiku"]["spec"]["maxReplicaCount"] > 3 * scaled[
         "worker-opus"]["spec"]["maxReplicaCount"]
+
+
+def _formula_value(formula: str, values: dict[str, float]) -> float:
+    """KEDA's scaling-modifier formula over the triggers' metrics, for the sums and
+    constants it is written with here (any other expression is refused)."""
+    def value(node: ast.expr) -> float:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            return value(node.left) + value(node.right)
+        if isinstance(node, ast.Name):
+            assert node.id in values, f"formula names {node.id}, not a trigger"
+            return values[node.id]
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            return float(node.value)
+        raise AssertionError(f"formula {formula!r}: {ast.dump(node)} not modelled")
+    tree = ast.parse(formula, mode="eval")
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    assert used == set(values), f"formula {formula!r} leaves out {set(values) - used}"
+    return value(tree.body)
+
+
+def desired_replicas(spec: dict[str, Any], waiting: dict[str, int], prefix: str = "") -> int:
+    """The replicas KEDA's HPA asks for with `waiting` messages per queue: each trigger's
+    metric is its queue's length; with a scaling-modifier formula, the HPA gets that one
+    composed metric against its target, otherwise one metric per trigger and it follows the
+    largest (AverageValue: ceil(metric / target) replicas), within the replica bounds."""
+    lengths: dict[str, tuple[float, float]] = {}  # trigger name -> (metric, its target)
+    for trigger in spec["triggers"]:
+        meta = trigger["metadata"]
+        queue = meta.get("queueName") or meta["listName"].removeprefix(prefix)
+        target = float(meta.get("value") or meta["listLength"])
+        lengths[trigger["name"]] = (float(waiting[queue]), target)
+    modifiers = spec.get("advanced", {}).get("scalingModifiers")
+    if modifiers is not None:
+        metric = _formula_value(modifiers["formula"], {k: v for k, (v, _) in lengths.items()})
+        wanted = math.ceil(metric / float(modifiers["target"]))
+    else:
+        wanted = max(math.ceil(v / t) for v, t in lengths.values())
+    return int(min(max(wanted, spec["minReplicaCount"]), spec["maxReplicaCount"]))
+
+
+@functools.cache
+def _built(tree: Path) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(d["kind"], d["metadata"]["name"]): d for d in build(tree)}
+
+
+@bounded(100)
+@given(tier_depth=st.integers(0, 2000), default_depth=st.integers(0, 2000))
+def test_a_tier_scales_on_all_the_work_waiting_for_it_its_queues_summed(
+    tier_depth: int, default_depth: int
+) -> None:
+    # The dispatch tier's workers drain two queues: with 32 tasks in each and 32 threads a
+    # pod, two pods are due, not the one the larger queue alone asks for.
+    config = default_config()
+    for tree in (BASE, RABBITMQ, REDIS_AUTH):
+        docs = _built(tree)
+        prefix = docs[("ConfigMap", "llm-router-env")]["data"]["LLM_ROUTER_BROKER_PREFIX"]
+        for tier_name, tier in config.tiers.items():
+            spec = docs[("ScaledObject", f"worker-{tier_name}")]["spec"]
+            waiting = {q.queue: 0 for q in config.tiers.values()}
+            waiting[tier.queue] = tier_depth
+            waiting[DEFAULT_QUEUE] = default_depth
+            total = tier_depth + (default_depth if tier.dispatch else 0)
+            expected = min(max(math.ceil(total / tier.concurrency), spec["minReplicaCount"]),
+                           spec["maxReplicaCount"])
+            assert desired_replicas(spec, waiting, prefix) == expected, (tree.name, tier_name)
 
 
 def test_the_rabbitmq_overlay_scales_on_the_same_queues(config: RoutingConfig) -> None:

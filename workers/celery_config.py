@@ -7,6 +7,8 @@ import ssl
 from typing import Any
 from urllib.parse import urlsplit
 
+from celery.app.defaults import DEFAULTS
+
 from routing.config.models import RoutingConfig
 from routing.redis_url import redact_url
 from workers.broker import TLS_TRANSPORT, TRANSPORT, is_redis_url
@@ -20,6 +22,16 @@ from workers.settings import Settings
 BEAT_SCHEDULER = "workers.beat:Scheduler"
 # Added to the derived visibility timeout: time to notice a lost worker, clock skew.
 VISIBILITY_MARGIN_SECONDS = 300
+# The AMQP heartbeat a worker proposes to RabbitMQ (the lower of the two sides' wins). Each
+# side sends a heartbeat frame every half of it and gives the connection up after two
+# heartbeats (20 s) without a byte from the other: a half-open connection (a host gone, a
+# partition, a NAT dropping the flow) is noticed by RabbitMQ within 20 to 30 s, and it
+# requeues the worker's unacknowledged tasks for its siblings (120 to 180 s with
+# RabbitMQ's 60 s). Not lower: RabbitMQ calls values under 5 s prone to false alarms, and
+# a worker's heartbeats come from its event loop, which a busy main thread (prefork's
+# result handling, a burst of events) may hold up for a few seconds; 10 s leaves it 20 s.
+# Only the consumer's connection carries heartbeats (producers' connections propose none).
+AMQP_HEARTBEAT_SECONDS = 10
 
 
 def minimum_visibility_timeout(settings: Settings, config: RoutingConfig) -> int:
@@ -138,6 +150,7 @@ def _rabbitmq_broker(config: RoutingConfig) -> dict[str, Any]:
     return {
         "broker_transport": None,
         "broker_use_ssl": False,
+        "broker_heartbeat": AMQP_HEARTBEAT_SECONDS,
         "broker_transport_options": {"confirm_publish": True},
         "task_queues": tier_queues(config, quorum=True),
         "task_create_missing_queue_type": "quorum",
@@ -165,6 +178,7 @@ def _redis_broker(settings: Settings, config: RoutingConfig) -> dict[str, Any]:
     out: dict[str, Any] = {
         "broker_transport": None,
         "broker_use_ssl": False,
+        "broker_heartbeat": DEFAULTS["broker_heartbeat"],  # (AMQP's alone: Redis has none)
         "broker_transport_options": transport,
         "task_queues": tier_queues(config),
         "task_create_missing_queue_type": "classic",

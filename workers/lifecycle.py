@@ -16,6 +16,7 @@ from celery import Celery, bootsteps
 from celery.platforms import EX_FAILURE
 from celery.signals import worker_process_init
 
+from routing.errors import RoutingError
 from routing.spend.deferred import Releaser
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
@@ -41,6 +42,15 @@ class RouterStep(bootsteps.StartStopStep):
         self.metrics: MetricsServer | None = None
 
     def start(self, parent: Any) -> None:
+        try:
+            self._start(parent)
+        except (RoutingError, MissingKeysError) as exc:
+            # What is wrong and what to do, in one line, exit 1: not Celery's "Unrecoverable
+            # error" and its traceback around the same message.
+            log.critical("%s", exc)
+            raise SystemExit(EX_FAILURE) from None
+
+    def _start(self, parent: Any) -> None:
         rt = get_runtime()
         if not rt.settings.signing_keys:  # live mode without LLM_ROUTER_HEADER_KEYS
             raise HeaderKeysMissingError()
@@ -132,4 +142,9 @@ def connect(app: Celery) -> None:
 
     @worker_process_init.connect(weak=False)
     def _child(**_: Any) -> None:
-        get_runtime().live.get()  # a prefork child loads its own config
+        try:
+            get_runtime().live.get()  # a prefork child loads its own config
+        except RoutingError:
+            # The main process says why and stops the worker (RouterStep); the child loads
+            # it again at its first task: no traceback from a signal handler here.
+            return

@@ -1,8 +1,8 @@
 """JSON schemas of KEDA's ScaledObject and TriggerAuthentication (custom resources, which
 the Kubernetes schemas do not cover), written from KEDA's documented fields (the
-ScaledObject specification, and the Redis Lists and RabbitMQ Queue scaler pages): unknown
-fields are refused, as a typo would be ignored by the cluster; the Redis and RabbitMQ
-triggers must carry the parameters those scalers require.
+ScaledObject specification and its scaling modifiers, and the Redis Lists and RabbitMQ
+Queue scaler pages): unknown fields are refused, as a typo would be ignored by the cluster;
+the Redis and RabbitMQ triggers must carry the parameters those scalers require.
 """
 
 from __future__ import annotations
@@ -138,7 +138,17 @@ SCALED_OBJECT = _resource("ScaledObject", {
                     "type": "object", "additionalProperties": False,
                     "properties": {"name": NAME, "behavior": {"type": "object"}},
                 },
-                "scalingModifiers": {"type": "object"},
+                # one metric composed of the triggers' (named in `formula`), scaled to `target`
+                "scalingModifiers": {
+                    "type": "object", "additionalProperties": False,
+                    "required": ["formula", "target"],
+                    "properties": {
+                        "formula": TEXT,
+                        "target": POSITIVE_NUMBER,
+                        "activationTarget": POSITIVE_NUMBER,
+                        "metricType": {"enum": ["AverageValue", "Value"]},
+                    },
+                },
             },
         },
         "triggers": {"type": "array", "minItems": 1, "items": TRIGGER},

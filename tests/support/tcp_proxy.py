@@ -1,4 +1,6 @@
-"""A TCP proxy to Redis that a test can cut and restore: a real outage, seen by a client."""
+"""A TCP proxy (to Redis, to RabbitMQ) that a test can cut and restore, a real outage seen by
+a client, or blackhole: a half-open connection (a host gone, a partition) that neither end
+is told of."""
 
 from __future__ import annotations
 
@@ -8,7 +10,9 @@ import threading
 
 
 class TcpProxy:
-    """Forward 127.0.0.1:<port> to `target`; `cut()` drops everything, `restore()` reopens."""
+    """Forward 127.0.0.1:<port> to `target`; `cut()` drops everything, `restore()` reopens;
+    `blackhole()` keeps every connection open and forwards nothing more, in either
+    direction, not even an end's close (until `cut()`)."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
@@ -16,6 +20,10 @@ class TcpProxy:
         self._listener: socket.socket | None = None
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
+        self.blackholed = False
+
+    def blackhole(self) -> None:
+        self.blackholed = True
 
     def start(self) -> TcpProxy:
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -59,14 +67,15 @@ class TcpProxy:
             for a, b in ((client, upstream), (upstream, client)):
                 threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
 
-    @staticmethod
-    def _pump(src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                if not self.blackholed:
+                    dst.sendall(data)
         except OSError:
             pass
         finally:
-            for sock in (src, dst):
+            # (blackholed, the other end is not told: its socket stays open until `cut()`)
+            for sock in (src,) if self.blackholed else (src, dst):
                 with contextlib.suppress(OSError):
                     sock.close()

@@ -7,8 +7,8 @@
 - `Hop` (route, re-route, forward, wait, retry, fall back, escalate, downgrade): when it is due now
   and its queue is one this worker consumes, the task goes on here, in place (same task
   id, no re-publish); otherwise it is re-published under the same task id on the queue
-  (with a countdown: whole seconds, rounded up, on RabbitMQ), and this execution ends
-  (`Ignore`);
+  (with a countdown: whole seconds, rounded up, on RabbitMQ), its state set to `QUEUED`,
+  and this execution ends (`Ignore`);
 - `Defer`: park the task in Redis until the budget window resets (state `DEFERRED`);
 - `Fail`: raise the task error; a successful call returns the result.
 
@@ -72,6 +72,11 @@ from workers.settings import Settings
 log = logging.getLogger(__name__)
 
 DEFERRED = "DEFERRED"
+# A task re-published to a queue (forwarded by the dispatcher, or a retry, fall back,
+# escalation waiting for its worker): it waits there, not running, so its state says so
+# (Celery marked it STARTED when this execution began). The next execution marks it
+# STARTED again.
+QUEUED = "QUEUED"
 # Celery's native delayed delivery (RabbitMQ) routes a delayed message by its delay in
 # binary digits, one word each, before its queue's routing key: `0.0.(...).1.1.llm.haiku`.
 _DELAY_PREFIX = re.compile(rf"^(?:[01]\.){{{MAX_NUMBER_OF_BITS_TO_USE}}}")
@@ -218,6 +223,9 @@ class Runner:
                    if k != BATCH_HEADER}
         headers[ROUTE_HEADER] = self._sealed(state)
         sig = self.task.signature_from_request(queue=state.queue, headers=headers)
+        # before the publish: the worker that takes it must not find its STARTED overwritten
+        self.task.update_state(state=QUEUED, meta={"queue": state.queue, "model": state.model,
+                                                   "delay_s": max(0.0, delay)})
         if delay > 0:
             sig.apply_async(countdown=countdown_of(delay, self.rt.settings))
         else:
