@@ -37,6 +37,7 @@ PERIODS = {
     "monitoring-every-30-minutes": 1.0,
     "content-curation-every-6-hours": 1.5,
     "daily-cost-report": 2.0,
+    "daily-reconciliation": 2.2,
     "monthly-routing-review": 2.5,
 }
 SCHEDULE = fast_schedule(PERIODS)

@@ -39,6 +39,8 @@ REDIS_AUTH = ROOT / "deploy/k8s/overlays/redis-auth"
 GRACE_MARGIN_SECONDS = 30  # terminationGracePeriodSeconds = task timeout + this
 AUTOSCALE_FACTOR = 4  # maxReplicaCount = the profile's replicas x this
 PROVIDER_KEYS = {"ANTHROPIC_API_KEY", "OPENAI_API_KEY", "MOONSHOT_API_KEY", "GEMINI_API_KEY"}
+# Besides the provider keys, only workers get these secrets (route headers; cost reconcile)
+WORKER_SECRETS = {"LLM_ROUTER_HEADER_KEYS", "ANTHROPIC_ADMIN_KEY", "OPENAI_ADMIN_KEY"}
 SECRET_NAME = re.compile(r"(KEY|SECRET|TOKEN|PASSWORD|AUTH)$")
 PROVIDER_SECRET, FLOWER_SECRET, CONNECTION_SECRET = (
     "llm-router-provider-keys", "llm-router-flower", "llm-router-connection")
@@ -324,7 +326,7 @@ def test_secrets_reach_only_the_pods_that_need_them(
             ref = entry.get("valueFrom", {}).get("secretKeyRef")
             if ref is not None:
                 assert ref["key"] == entry["name"]
-                allowed = PROVIDER_KEYS | {"LLM_ROUTER_HEADER_KEYS"} if is_worker else {
+                allowed = PROVIDER_KEYS | WORKER_SECRETS if is_worker else {
                     "FLOWER_BASIC_AUTH",
                                                             "FLOWER_BROKER_API"}
                 assert entry["name"] in allowed, (name, entry["name"])
