@@ -113,12 +113,13 @@ class RouteHop(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    kind: Literal["fallback", "escalate", "downgrade", "reroute", "direct"] = Field(
+    kind: Literal["fallback", "escalate", "downgrade", "reroute", "direct", "skip"] = Field(
         description="`fallback`: the model kept failing (or is cooling down, or has no API "
         "key); `escalate`: its output failed validation, on to the key's `escalate_to`; "
         "`downgrade`: a budget with policy `downgrade` had no room; `reroute`: the routed "
         "model (or the message's route header) no longer holds, routed again; `direct`: its "
-        "provider batch never answered, called directly")
+        "provider batch never answered, called directly; `skip`: `from` was passed over for "
+        "lacking a capability the call needs (`reason`: e.g. `lacks tools`) on the way to `to`")
     from_: str = Field(alias="from", description="the model moved away from (empty when a "
                        "refused route header named none)")
     to: str = Field(description="the model moved to (`direct`: the same model)")

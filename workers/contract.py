@@ -25,6 +25,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from routing.config.kinds import Capability
 from routing.config.models import RoutingConfig
 from routing.tokens import estimate_tokens
 from workers.errors import TaskInputError
@@ -57,6 +58,14 @@ class Call:
     max_tokens: int | None  # None: the model key's default
     # The validated input the spec parsed (typed tasks check their output against it).
     given: Any = None
+
+    @property
+    def needs(self) -> frozenset[Capability]:
+        """What a model must support to take this call: tools given -> `tools`, image
+        blocks in the messages -> `images` (text messages need nothing). A typed task's
+        output schema needs nothing: it falls back to the prompt convention on a model
+        without `structured_output`. The router skips models that lack a need."""
+        return frozenset()
 
     @property
     def input_tokens(self) -> int:

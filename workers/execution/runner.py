@@ -128,6 +128,7 @@ class Runner:
             input_tokens=self.call.input_tokens,
             max_tokens=self.call.max_tokens,
             retry=RetryPolicy.from_settings(rt.settings),
+            needs=self.call.needs,
         )
         self.task_id = str(task.request.id)
         self.in_place = False  # a hop was followed here instead of re-published
