@@ -172,6 +172,11 @@ class RunResult(BaseModel):
 class TypedResult(RunResult):
     """What a typed task returns: the `llm.run` result and the validated output."""
 
+    structured_output: Literal["native", "prompt"] = Field(
+        description="how the output was asked for on the answering model: `native`, the "
+        "provider's structured output (its `supports` lists `structured_output`: an "
+        "Anthropic forced tool, OpenAI-compatible `response_format` with a strict JSON "
+        "schema); `prompt`, the output's JSON Schema in the system prompt")
     output: dict[str, Any] = Field(description="the task's output model, validated (see "
                                                "each task)")
 

@@ -171,7 +171,8 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
     for kwargs in inputs:
         call = spec.parse(dict(kwargs), cfg)
         answers = [spec.parse_output(provider.complete(CompletionRequest(
-            model=model, messages=call.messages, max_tokens=1024, system=call.system)).text,
+            model=model, messages=call.messages, max_tokens=1024,
+            system=call.system_for(native=False))).text,
             call, cfg) for model in ("claude-haiku-4-5", "kimi-for-coding")]
         comparison = spec.compare(answers[0], answers[1])
         assert comparison is not None
