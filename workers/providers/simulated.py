@@ -165,7 +165,10 @@ class SimulatedProvider:
     def _text(request: CompletionRequest, seed: int, wrong: bool,
               malformed: bool) -> tuple[str, str]:
         native = request.output is not None
-        schema = request.output.schema if request.output is not None else find_schema(request)
+        schema = find_schema(request)
+        if request.output is not None:
+            # (keys sorted, as the prompt convention's block has them: the same answer)
+            schema = json.loads(json.dumps(request.output.schema, sort_keys=True))
         if schema is not None:
             # The input's answer (every model's), or one unlike it in every field.
             # Never cut JSON (a truncated document would fail validation for no reason),
