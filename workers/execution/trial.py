@@ -30,6 +30,7 @@ from typing import Any
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
+from routing.router import lacking
 from routing.spend.budget import trial_budget
 from routing.spend.ledger import CallRecord, Outcome, Settlement
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
@@ -75,6 +76,11 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         # The trial ended since the sample was taken; its reservation expires unused.
         return {"skipped": f"no trial of {job.candidate} on {job.model_key} any more"}
     call = spec.parse(job.kwargs, cfg)
+    lacks = lacking(cfg, job.candidate, call.needs)
+    if lacks is not None:
+        # (a call's own needs, tools or images: the candidate cannot take this one; its
+        # reservation expires unused)
+        return {"skipped": f"{job.candidate} {lacks}: it cannot take this call"}
     model = cfg.models[job.candidate]
     row = (job.model_key, job.candidate, model.tier)
     max_tokens = min(call.max_tokens or key.max_tokens, model.max_output_tokens)
