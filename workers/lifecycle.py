@@ -21,6 +21,7 @@ from routing.spend.deferred import Releaser
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning
+from workers.consumers import CONSUMERS_TIMEOUT, queue_consumers
 from workers.errors import HeaderKeysMissingError, MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
@@ -81,7 +82,8 @@ class RouterStep(bootsteps.StartStopStep):
 
         self.releaser = Releaser(rt.deferred, publish)
         self.releaser.start()
-        self.metrics = serve_from_worker(rt.settings)
+        self.metrics = serve_from_worker(
+            rt.settings, consumers=lambda: queue_consumers(app, CONSUMERS_TIMEOUT))
 
     def stop(self, parent: Any) -> None:
         if self.releaser is not None:
