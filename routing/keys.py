@@ -37,6 +37,11 @@ def settled_key(prefix: str, call_id: str) -> str:
     return f"{prefix}:ledger:settled:{call_id}"
 
 
+def claim_key(prefix: str, call_id: str) -> str:
+    """Held by the one delivery that may make a call (`Ledger.claim`): a trial's sample."""
+    return f"{prefix}:ledger:claimed:{call_id}"
+
+
 def spend_keys(
     prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None
 ) -> list[str]:

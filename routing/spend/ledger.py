@@ -24,7 +24,14 @@ import redis
 
 from routing.decode import text
 from routing.errors import BudgetExceededError
-from routing.keys import candidate_days, day_key, keyspace, settled_key, spend_keys
+from routing.keys import (
+    candidate_days,
+    claim_key,
+    day_key,
+    keyspace,
+    settled_key,
+    spend_keys,
+)
 from routing.prices.pricing import Usage
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, TrialRow, parse_rows
@@ -285,6 +292,16 @@ class Ledger:
         args: list[str | int] = [" ".join(days), TRIAL if trial else PRODUCTION,
                                  "|".join(row), self.aggregate_keep_days * DAY, parts]
         return text(self._count(keys=spend_keys(self.prefix, days), args=args))
+
+    def claim(self, call_id: str, holder: str, ttl_seconds: int) -> bool:
+        """Claim the right to make call `call_id` for `ttl_seconds`: True for the first
+        claimant (or the same `holder` again), False while another holds it or once the
+        call is settled. One SET NX: of two deliveries at once, exactly one calls."""
+        key = claim_key(self.prefix, call_id)
+        if self.client.set(key, holder, nx=True, ex=max(1, ttl_seconds)):
+            return not self.settled(call_id)
+        held = self.client.get(key)
+        return text(held) == holder if held is not None else False
 
     # -- reads ---------------------------------------------------------------------------
     def settled(self, call_id: str) -> bool:

@@ -15,15 +15,18 @@ A sample is paid and scored in one step: the candidate's call is settled togethe
 its scores (one EVALSHA, `CallRecord.scores`), after the comparison and the judge, so no
 failure can leave it paid and unscored. A re-delivered `llm.trial` (its worker died, or
 the message came twice) whose call was settled already makes no call and counts
-`replayed`; one that raced an earlier delivery to the candidate finds its settlement a
-duplicate, and that same step counts its `replayed` instead of scores: replayed once,
-scored once.
+`replayed`. Before calling, a delivery claims the call id in the ledger (one SET NX, held
+for the reservation's lifetime): of two deliveries at once, one calls, settles and
+scores, the other makes no call and counts `replayed`: called once, replayed once,
+scored once. A delivery whose worker died after claiming is not replayed: the sample is
+dropped, its reservation charged at its bound when it expires (a sample, not a task).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,6 +92,10 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         # a re-delivery of a trial that ran: its call was paid and scored once already
         record.scores({"replayed": 1})
         return {"candidate": job.candidate, "skipped": "scored already (a re-delivery)"}
+    if not rt.ledger.claim(job.call_id, uuid.uuid4().hex, int(rt.budgets.reservation_ttl)):
+        # another delivery holds the call (one SET NX): it calls, settles and scores it
+        record.scores({"replayed": 1})
+        return {"candidate": job.candidate, "skipped": "claimed by another delivery"}
     try:
         completion = rt.providers.for_model(model).complete(request)
     except ProviderError as exc:
