@@ -200,7 +200,8 @@ local function charge_estimated(cid, why)
   if r.run or r.agent then
     attribute(r.agg, r.agent or '', r.tags or '', r.run or '', r.agg_keep, r.run_keep or r.keep,
       {calls = 1, micros = r.amount, estimated_micros = r.amount},
-      {task_id = r.owner, call_id = cid, model_key = r.mk, model = r.model, tier = r.tier,
+      {task_id = r.owner, call_id = cid, agent = r.agent or '', model_key = r.mk,
+       model = r.model, tier = r.tier,
        hop = 'estimated', cost_micros = r.amount, outcome = 'estimated'})
   end
 end
@@ -369,7 +370,8 @@ if ARGV[23] ~= '' or ARGV[24] ~= '' or ARGV[25] ~= '' then
     {calls = 1, micros = cost, input_tokens = tonumber(ARGV[8]),
      output_tokens = tonumber(ARGV[9]), cache_read_tokens = tonumber(ARGV[10]),
      cache_write_tokens = tonumber(ARGV[11]), errors = err and 1 or 0},
-    {task_id = ARGV[28], call_id = cid, model_key = mk, model = ARGV[5], tier = ARGV[6],
+    {task_id = ARGV[28], call_id = cid, agent = ARGV[23], model_key = mk, model = ARGV[5],
+     tier = ARGV[6],
      hop = ARGV[27], cost_micros = cost, outcome = err and 'error' or 'ok',
      trial = ARGV[18] == 'trial'})
 end

@@ -168,8 +168,9 @@ class RunBook:
         return {kind: {name: Spend(name, counts) for name, counts in sorted(rows.items())}
                 for kind, rows in sums.items()}
 
-    def runs(self, days: list[str], n: int = 1000) -> list[Spend]:
-        """The runs of `days` with their spend (dearest first) and counters."""
+    def runs(self, days: list[str], n: int = 1000) -> list[dict[str, Any]]:
+        """The `n` dearest runs of `days`: id, agent, state, their spend on those days
+        (`day_micros`) and in all (`micros`), calls. One pipelined round trip more."""
         top = self.dearest(days, n)
         with self.client.pipeline(transaction=False) as pipe:
             for run_id, _ in top:
@@ -177,9 +178,9 @@ class RunBook:
             replies = pipe.execute()
         out = []
         for (run_id, micros), raw in zip(top, replies, strict=True):
-            fields = {text(k): text(v) for k, v in raw.items()}
-            counts = {m: int(fields[m]) for m in (*METRICS, "trial_calls", "trial_micros")
-                      if fields.get(m)}
-            counts["day_micros"] = micros
-            out.append(Spend(run_id, counts))
+            view = Run(run_id, {text(k): text(v) for k, v in raw.items()}, []).as_dict()
+            del view["calls_in_order"], view["agents"]
+            view["day_micros"] = micros
+            view["day_cost_usd"] = usd(micros)
+            out.append(view)
         return out
