@@ -22,7 +22,7 @@ def show(run_id: RunArg, as_json: JsonOpt = False) -> None:
     run_report(run_id, as_json)
 
 
-@runs_app.command("stop", short_help="Refuse every further call of a run, fleet-wide.")
+@runs_app.command("stop", short_help="Refuse every further call of a run.")
 def stop(run_id: RunArg, as_json: JsonOpt = False) -> None:
     """Stop the run: its next call, on any worker, fails with RunBudgetExceeded (stopped),
     nothing charged; calls in flight finish. Works before the run's first call too."""
