@@ -33,6 +33,10 @@ budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
 prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
                          short_help="Prices against the price catalog.",
                          no_args_is_help=True, rich_markup_mode=None)
+runs_app = typer.Typer(
+    help="Runs (run_id): one run's spend and calls, stopping a run.",
+    short_help="Runs: show one, stop one.", no_args_is_help=True, rich_markup_mode=None,
+)
 batches_app = typer.Typer(
     help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
     short_help="Provider batches: list, cancel.", no_args_is_help=True,
@@ -64,6 +68,7 @@ app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
+app.add_typer(runs_app, name="runs")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +85,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "prices": ("cli.prices_cmd",),
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
+    "runs": ("cli.runs_cmd",),
 }
 
 

@@ -27,9 +27,11 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from routing.attribution import Attribution
+from routing.attribution import split as split_attribution
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
@@ -68,6 +70,8 @@ class TrialJob:
     text: str  # ... and its text
     latency_ms: float  # its provider time, and its cost: for paired ratios
     cost_micros: int
+    # the production task's agent, run and tags: the trial's spend is theirs, as trial spend
+    attribution: Attribution = field(default_factory=Attribution)
 
 
 def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     if key is None or trial is None or job.candidate not in cfg.models:
         # The trial ended since the sample was taken; its reservation expires unused.
         return {"skipped": f"no trial of {job.candidate} on {job.model_key} any more"}
-    call = spec.parse(job.kwargs, cfg)
+    call = spec.parse(split_attribution(job.kwargs)[0], cfg)
     model = cfg.models[job.candidate]
     row = (job.model_key, job.candidate, model.tier)
     max_tokens = min(call.max_tokens or key.max_tokens, model.max_output_tokens)
@@ -197,6 +201,7 @@ class _Recorder:
                 invalid=invalid, latency_ms=latency_ms, trial=True, judge=judge,
                 budgets=(trial_budget(key, candidate),),
                 scores=tuple((scores or {}).items()),
+                attribution=self.job.attribution, hop="judge" if judge else "trial",
             ),
             window_seconds=self.cfg.budgets.window_seconds,
             on_duplicate=None if judge else {"replayed": 1},

@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from routing.money import usd
+from workers.metrics.agents import agent_metrics
 from workers.metrics.batches import batch_metrics
 from workers.metrics.reconcile import reconcile_metrics
 from workers.metrics.snapshot import MetricsSource, Snapshot
@@ -172,6 +173,7 @@ class RouterCollector(Collector):
             yield from trial_metrics(snap)
             yield from batch_metrics(snap)
             yield from reconcile_metrics(snap)
+            yield from agent_metrics(snap)
         yield up
         yield GaugeMetricFamily(
             "llm_router_scrape_duration_seconds", "Time spent reading Redis for this scrape.",

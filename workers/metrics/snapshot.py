@@ -42,6 +42,9 @@ class Snapshot:
     (`routing.prices.drift`; models the catalog does not know are absent)"""
     reconciliations: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     """provider -> its last stored reconciliation (`routing.reports.reconciled`)"""
+    agents: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    """agent label -> the day's counters (`workers.metrics.agents.bounded`: at most the
+    config's agents, the top N others and `other`)"""
 
 
 class MetricsSource(Protocol):

@@ -27,7 +27,9 @@ from routing.reports.report import counterfactuals, report_days
 from routing.spend.aggregates import merge
 from routing.spend.budget import BudgetBook
 from routing.spend.ledger import Ledger
+from routing.spend.runs import RunBook
 from workers.contract import DEFAULT_QUEUE
+from workers.metrics.agents import bounded
 from workers.metrics.broker_depth import QueueDepths, open_depths, tier_depths
 from workers.metrics.snapshot import ConsumerLookup, Snapshot
 from workers.metrics.trials import TRIAL_WINDOW_DAYS
@@ -49,6 +51,7 @@ class RedisMetricsSource:
         self.ledger = Ledger(self.redis, settings.namespace, keep_days=settings.ledger_keep_days)
         self.budgets = BudgetBook(self.redis, settings.namespace)
         self.batches = BatchStore(self.redis, settings.namespace)
+        self.runs = RunBook(self.redis, settings.namespace)
         self._lock = threading.Lock()
         self._config: tuple[int, RoutingConfig] | None = None
         self._drift: tuple[int, dict[str, float]] | None = None
@@ -120,6 +123,10 @@ class RedisMetricsSource:
             batches=self.batches.summary(),
             price_drift=self.drift(version, config),
             reconciliations=load_reconciliations(self.redis, self.settings.namespace),
+            agents=bounded(
+                {name: s.counts for name, s in
+                 self.runs.spend([day]).get("agent", {}).items()},
+                config.budgets.agents, self.settings.metrics_top_agents),
         )
 
 
