@@ -38,6 +38,14 @@ batches_app = typer.Typer(
     short_help="Provider batches: list, cancel.", no_args_is_help=True,
     rich_markup_mode=None,
 )
+samples_app = typer.Typer(
+    help="Recorded samples of a model key's calls (prompts included): show, purge.",
+    short_help="Recorded samples: show, purge.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+trial_app = typer.Typer(help="Trials of candidate models: replay recorded samples.",
+                        short_help="Replay recorded samples on a candidate.",
+                        no_args_is_help=True, rich_markup_mode=None)
 
 
 def _version(given: bool) -> None:
@@ -64,6 +72,7 @@ app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
+app.add_typer(samples_app, name="samples")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +89,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "prices": ("cli.prices_cmd",),
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
+    "samples": ("cli.samples_cmd",),
 }
 
 

@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 from routing.config.batch import BatchSpec, batch_problems
 from routing.config.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
 from routing.config.price import Price
+from routing.config.samples import SampleSpec
 from routing.config.values import Count, Number, Ref, Text, Usd, capped
 from routing.errors import ConfigError
 from routing.money import MICROS_PER_USD
@@ -163,6 +164,9 @@ class ModelKeySpec(Strict):
     min_samples: Count = Field(default=200, ge=1, le=10_000_000)
     # Work that can wait: calls on a model with a batch API go into provider batches.
     batch: BatchSpec | None = None
+    # Opt-in: record a share of the key's production calls (prompts included) for replay
+    # on candidates (`routing.samples`, `llm-router samples`).
+    samples: SampleSpec | None = None
 
     @field_validator("trials", mode="before")
     @classmethod
