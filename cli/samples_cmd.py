@@ -20,7 +20,8 @@ def _check_key(key: str, known: list[str]) -> None:
         fail(f"model key {key!r}: unknown (known: {', '.join(sorted(known))})", EXIT_INVALID)
 
 
-@samples_app.command("show", epilog=EXIT_HELP)
+@samples_app.command("show", short_help="Count, dates and bytes of KEY's samples.",
+                     epilog=EXIT_HELP)
 def show(
     key: str = typer.Argument(..., metavar="MODEL_KEY", help="The model key."),
     with_text: bool = typer.Option(
@@ -65,7 +66,8 @@ def show(
         say(f"  answer: {sample['answer']['text']}")
 
 
-@samples_app.command("purge", epilog=EXIT_HELP)
+@samples_app.command("purge", short_help="Delete every recorded sample of KEY.",
+                     epilog=EXIT_HELP)
 def purge(
     key: str = typer.Argument(..., metavar="MODEL_KEY", help="The model key."),
     as_json: JsonOpt = False,
