@@ -73,6 +73,7 @@ app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
 app.add_typer(samples_app, name="samples")
+app.add_typer(trial_app, name="trial")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -90,6 +91,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
     "samples": ("cli.samples_cmd",),
+    "trial": ("cli.replay_cmd",),
 }
 
 
