@@ -112,3 +112,20 @@ def test_retention_and_count_and_purge_delete_what_they_say(celery: Session) -> 
         "model_key": "classification", "deleted": 3}
     assert not any(celery.store.redis.exists(k) for k in samples.keys("classification"))
     run("samples", "show", "nope", code=2)
+
+
+def test_a_recorded_call_comes_back_as_the_same_call(celery: Session) -> None:
+    from tasks.samples import restore_call
+    from tasks.trials import SPECS
+    from workers.contract import call_document
+
+    cfg = get_runtime().router.config
+    for name, kwargs in (("tasks.classification", {"text": "hi", "labels": LABELS}),
+                         ("llm.run", {"model_key": "lookup", "system": "be brief",
+                                      "messages": [{"role": "user", "content": "q"},
+                                                   {"role": "assistant", "content": "a"},
+                                                   {"role": "user", "content": "q2"}]})):
+        spec = SPECS[name]
+        call = spec.parse(kwargs, cfg)
+        document = json.loads(json.dumps(call_document(call)))
+        assert restore_call(spec, {"call": document}) == call

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support import llm_structured as structured
 from tests.support import llm_wire as wire
 
 Reply = str | Callable[[dict[str, Any]], str]
@@ -217,11 +218,18 @@ class FakeLLM:
             payload = wire.error_body(api, status, rule.error_type, rule.message)
         else:
             status = 200
-            reply = reply_for(body) if callable(reply_for) else reply_for
+            if reply_for is default_reply:  # a request for a schema gets a document of it
+                reply = structured.schema_reply(api, body) or default_reply(body)
+            else:
+                reply = reply_for(body) if callable(reply_for) else reply_for
             text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int) else None)
             usage = self._usage(api, path, model, prompt, wire.tokens(text))
             payload = wire.success_body(api, model=model or "", text=text, truncated=truncated,
                                         usage=usage, seq=seq)
+            tool = structured.forced_tool(api, body)
+            content = structured.tool_use_content(tool, text, seq) if tool else None
+            if content is not None and not truncated:
+                payload.update(content=content, stop_reason="tool_use")
         stall = rule.stall if rule is not None else 0.0
         safe = {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
         record = RecordedRequest(

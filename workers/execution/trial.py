@@ -159,10 +159,12 @@ def candidate_request(rt: Runtime, cfg: RoutingConfig, call: Call, model_key: st
     """The call as the candidate is asked it: the key's settings, the candidate's limits."""
     key = cfg.model_keys[model_key]
     model = cfg.models[candidate]
+    native = call.native_output(cfg, candidate)
     return CompletionRequest(
         model=model.provider_model, messages=call.messages,
         max_tokens=min(call.max_tokens or key.max_tokens, model.max_output_tokens),
-        system=call.system, cache_system=key.prompt_cache,
+        system=call.system_for(native=native is not None), output=native,
+        cache_system=key.prompt_cache,
         timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
     )
 

@@ -22,6 +22,7 @@ from anthropic.types import (
 from pydantic import SecretStr
 
 from routing.prices.pricing import Usage
+from workers.contract import OUTPUT_TOOL
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
@@ -72,16 +73,18 @@ class AnthropicProvider:
                 messages.append(AssistantMessageParam(role="assistant", content=m.content))
         started = time.perf_counter()
         error: ProviderError
+        extra = structured_params(request)
         try:
             if request.system:
                 response = self._create(
                     model=request.model, max_tokens=request.max_tokens, messages=messages,
                     system=self._system(request.system, request.cache_system), timeout=timeout,
+                    **extra,
                 )
             else:
                 response = self._create(
                     model=request.model, max_tokens=request.max_tokens, messages=messages,
-                    timeout=timeout,
+                    timeout=timeout, **extra,
                 )
         except anthropic.AnthropicError as exc:
             error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
@@ -128,17 +131,32 @@ def message_params(request: CompletionRequest) -> dict[str, Any]:
     }
     if request.system:
         params["system"] = AnthropicProvider._system(request.system, request.cache_system)
+    params.update(structured_params(request))
     return params
+
+
+def structured_params(request: CompletionRequest) -> dict[str, Any]:
+    """Native structured output on the Messages API: one tool, `OUTPUT_TOOL`, whose input
+    schema is the output's, forced by `tool_choice` (its input is the output); {} when the
+    request asks for none."""
+    if request.output is None:
+        return {}
+    tool = {"name": OUTPUT_TOOL, "input_schema": request.output.schema,
+            "description": f"Record the {request.output.name}: call this tool exactly once, "
+                           "its input is the answer."}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": OUTPUT_TOOL}}
 
 
 def completion_from_body(body: dict[str, Any], request_id: str | None,
                          latency: float) -> Completion:
     """A Messages API response body (also a batch result's `message`) as a `Completion`."""
     usage = body.get("usage") or {}
-    text = "".join(
-        block.get("text", "") for block in body.get("content") or ()
-        if block.get("type") == "text"
-    )
+    blocks = body.get("content") or ()
+    text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
+    for block in blocks:
+        if block.get("type") == "tool_use" and block.get("name") == OUTPUT_TOOL:
+            # Native structured output: the forced tool's input is the answer.
+            text = json.dumps(block.get("input"), ensure_ascii=False)
     return Completion(
         text=text,
         usage=Usage(

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from routing.prices.pricing import Usage
-from workers.contract import Message
+from workers.contract import Message, OutputSchema
 
-__all__ = ["Completion", "CompletionRequest", "Message", "Provider"]
+__all__ = ["Completion", "CompletionRequest", "Message", "OutputSchema", "Provider"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +22,9 @@ class CompletionRequest:
     # Ask the provider to cache the (long, stable) system prompt where it supports it.
     cache_system: bool = False
     timeout: float | None = None
+    # Native structured output: the reply is one JSON document valid against this schema,
+    # by the provider's own mechanism (None: free text, or the prompt convention).
+    output: OutputSchema | None = None
 
 
 @dataclass(frozen=True, slots=True)
