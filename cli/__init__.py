@@ -42,6 +42,14 @@ batches_app = typer.Typer(
     short_help="Provider batches: list, cancel.", no_args_is_help=True,
     rich_markup_mode=None,
 )
+samples_app = typer.Typer(
+    help="Recorded samples of a model key's calls (prompts included): show, purge.",
+    short_help="Recorded samples: show, purge.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+trial_app = typer.Typer(help="Trials of candidate models: replay recorded samples.",
+                        short_help="Replay recorded samples on a candidate.",
+                        no_args_is_help=True, rich_markup_mode=None)
 
 
 def _version(given: bool) -> None:
@@ -69,6 +77,8 @@ app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
 app.add_typer(runs_app, name="runs")
+app.add_typer(samples_app, name="samples")
+app.add_typer(trial_app, name="trial")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -86,6 +96,8 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
     "runs": ("cli.runs_cmd",),
+    "samples": ("cli.samples_cmd",),
+    "trial": ("cli.replay_cmd",),
 }
 
 

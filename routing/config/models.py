@@ -35,6 +35,7 @@ from routing.config.kinds import (
     capabilities_shown,
 )
 from routing.config.price import Price
+from routing.config.samples import SampleSpec
 from routing.config.values import Count, Number, Ref, Text, Usd, capped
 from routing.errors import AttributionError, ConfigError
 from routing.money import MICROS_PER_USD
@@ -201,6 +202,9 @@ class ModelKeySpec(Strict):
     needs: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
 
     _unique = field_validator("needs")(_unique_capabilities)
+    # Opt-in: record a share of the key's production calls (prompts included) for replay
+    # on candidates (`routing.samples`, `llm-router samples`).
+    samples: SampleSpec | None = None
 
     @field_validator("trials", mode="before")
     @classmethod
