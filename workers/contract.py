@@ -28,8 +28,12 @@ from pydantic import ValidationError
 from routing.config.models import RoutingConfig
 from routing.tokens import estimate_tokens
 from workers.errors import TaskInputError
+from workers.turns import Message, Role, Tool, ToolChoice, extra_tokens, raw_extra_tokens
 
-Role = Literal["user", "assistant"]
+__all__ = [
+    "DEFAULT_QUEUE", "RUN_TASK", "TYPED_PREFIX", "Call", "Comparison", "Message", "Role",
+    "Verdict", "WorkSpec", "find_schema", "input_error", "json_schema_block", "send_facts",
+]
 
 # Celery's default queue: where a foreign producer's `send_task` lands (a dispatching
 # tier's workers consume it and route what they find there).
@@ -44,12 +48,6 @@ _SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE)
 
 
 @dataclass(frozen=True, slots=True)
-class Message:
-    role: Role
-    content: str
-
-
-@dataclass(frozen=True, slots=True)
 class Call:
     model_key: str
     messages: tuple[Message, ...]
@@ -57,12 +55,18 @@ class Call:
     max_tokens: int | None  # None: the model key's default
     # The validated input the spec parsed (typed tasks check their output against it).
     given: Any = None
+    # An agent turn's tools and tool choice (`workers.turns`): none for a text call.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
 
     @property
     def input_tokens(self) -> int:
-        return estimate_tokens(
+        """Estimated input tokens: text, plus tool definitions, tool calls and results,
+        and images (`workers.turns.extra_tokens`)."""
+        text = estimate_tokens(
             messages=[{"content": m.content} for m in self.messages], system=self.system
         )
+        return text + extra_tokens(self.messages, self.tools)
 
 
 Verdict = Literal["agree", "disagree", "candidate_invalid"]
@@ -164,11 +168,13 @@ def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | No
         tokens = estimate_tokens(
             prompt=prompt if isinstance(prompt, str) else None,
             messages=[m for m in messages if isinstance(m, dict)
-                      and isinstance(m.get("content"), str)]
+                      and isinstance(m.get("content"), str | list)]
             if isinstance(messages, list) else None,
             system=system if isinstance(system, str) else None,
         )
-        return key, tokens
+        # tool definitions, tool calls and results, images: the 50,000-token rule and the
+        # context windows see the real size
+        return key, tokens + raw_extra_tokens(messages, kwargs.get("tools"))
     if name.startswith(TYPED_PREFIX):
         try:
             rendered = json.dumps(kwargs, indent=1, ensure_ascii=False, default=str)

@@ -82,6 +82,7 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         model=model.provider_model, messages=call.messages, max_tokens=max_tokens,
         system=call.system, cache_system=key.prompt_cache,
         timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
+        tools=call.tools, tool_choice=call.tool_choice,
     )
     price = cfg.price_of(job.candidate)
     record = _Recorder(rt, job, cfg, row)

@@ -13,15 +13,11 @@ import time
 from typing import Any
 
 import anthropic
-from anthropic.types import (
-    AssistantMessageParam,
-    MessageParam,
-    TextBlockParam,
-    UserMessageParam,
-)
+from anthropic.types import TextBlockParam
 from pydantic import SecretStr
 
 from routing.prices.pricing import Usage
+from workers.providers import anthropic_turns as turns
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
@@ -64,25 +60,11 @@ class AnthropicProvider:
 
     def complete(self, request: CompletionRequest) -> Completion:
         timeout = request.timeout if request.timeout is not None else self.timeout
-        messages: list[MessageParam] = []
-        for m in request.messages:
-            if m.role == "user":
-                messages.append(UserMessageParam(role="user", content=m.content))
-            else:
-                messages.append(AssistantMessageParam(role="assistant", content=m.content))
+        params = message_params(request)
         started = time.perf_counter()
         error: ProviderError
         try:
-            if request.system:
-                response = self._create(
-                    model=request.model, max_tokens=request.max_tokens, messages=messages,
-                    system=self._system(request.system, request.cache_system), timeout=timeout,
-                )
-            else:
-                response = self._create(
-                    model=request.model, max_tokens=request.max_tokens, messages=messages,
-                    timeout=timeout,
-                )
+            response = self._create(**params, timeout=timeout)
         except anthropic.AnthropicError as exc:
             error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
         else:
@@ -124,10 +106,14 @@ def message_params(request: CompletionRequest) -> dict[str, Any]:
     """The Messages API parameters of `request` (a batch request's `params`)."""
     params: dict[str, Any] = {
         "model": request.model, "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "messages": turns.messages(request.messages),
     }
     if request.system:
         params["system"] = AnthropicProvider._system(request.system, request.cache_system)
+    if request.tools:
+        params["tools"] = turns.tools(request.tools)
+        if request.tool_choice is not None:
+            params["tool_choice"] = turns.tool_choice(request.tool_choice)
     return params
 
 
@@ -135,9 +121,9 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
                          latency: float) -> Completion:
     """A Messages API response body (also a batch result's `message`) as a `Completion`."""
     usage = body.get("usage") or {}
+    content = body.get("content") or []
     text = "".join(
-        block.get("text", "") for block in body.get("content") or ()
-        if block.get("type") == "text"
+        block.get("text", "") for block in content if block.get("type") == "text"
     )
     return Completion(
         text=text,
@@ -152,4 +138,5 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
         latency_s=latency,
         mode="live",
         stop_reason=body.get("stop_reason"),
+        tool_calls=turns.tool_calls(content),
     )

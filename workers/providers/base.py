@@ -7,8 +7,14 @@ from typing import Literal, Protocol, runtime_checkable
 
 from routing.prices.pricing import Usage
 from workers.contract import Message
+from workers.turns import Tool, ToolCall, ToolChoice
 
-__all__ = ["Completion", "CompletionRequest", "Message", "Provider"]
+__all__ = ["STOP_REASONS", "Completion", "CompletionRequest", "Message", "Provider"]
+
+# The normalised stop reasons of a completion (Anthropic's names; OpenAI's `stop`,
+# `length`, `tool_calls`, `content_filter` map to `end_turn`, `max_tokens`, `tool_use`,
+# `refusal`).
+STOP_REASONS = ("end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +28,9 @@ class CompletionRequest:
     # Ask the provider to cache the (long, stable) system prompt where it supports it.
     cache_system: bool = False
     timeout: float | None = None
+    # An agent turn's tools and tool choice (`workers.turns`); none for a text call.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +41,9 @@ class Completion:
     request_id: str | None
     latency_s: float
     mode: Literal["live", "simulated"] = "live"
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # normalised: one of `STOP_REASONS` (None: unknown)
     extra: dict[str, str] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable
