@@ -93,6 +93,7 @@ def sample_trials(
             "output": result.get("output") or {}, "text": result.get("text", ""),
             "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
             "cost_micros": int(result.get("cost_micros", 0)),
+            "tool_calls": result.get("tool_calls") or [],
         }
         queue = cfg.tiers[cfg.models[candidate].tier].queue
         app.send_task(TRIAL_TASK, kwargs=job, queue=queue, task_id=f"{task_id}:trial:{candidate}")

@@ -217,11 +217,19 @@ class FakeLLM:
             payload = wire.error_body(api, status, rule.error_type, rule.message)
         else:
             status = 200
-            reply = reply_for(body) if callable(reply_for) else reply_for
-            text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int) else None)
-            usage = self._usage(api, path, model, prompt, wire.tokens(text))
+            agent = wire.tool_answer(api, body) if reply_for is default_reply else None
+            calls: tuple[Any, ...] = ()
+            if agent is not None:
+                text, calls, truncated = agent[0], agent[1], False
+            else:
+                reply = reply_for(body) if callable(reply_for) else reply_for
+                text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int)
+                                           else None)
+            out_tokens = wire.tokens(text) + sum(wire.tokens(json.dumps(c.arguments)) + 8
+                                                 for c in calls)
+            usage = self._usage(api, path, model, prompt, out_tokens)
             payload = wire.success_body(api, model=model or "", text=text, truncated=truncated,
-                                        usage=usage, seq=seq)
+                                        usage=usage, seq=seq, tool_calls=calls)
         stall = rule.stall if rule is not None else 0.0
         safe = {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
         record = RecordedRequest(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,7 @@ from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
+from workers.turns import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class TrialJob:
     text: str  # ... and its text
     latency_ms: float  # its provider time, and its cost: for paired ratios
     cost_micros: int
+    tool_calls: list[dict[str, Any]] | None = None  # its tool calls (an agent turn)
 
 
 def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
@@ -104,6 +107,9 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     except OutputInvalidError:
         output = None
     comparison = spec.compare(job.output, output)
+    tool_turn = bool(call.tools)
+    if comparison is None and tool_turn:
+        comparison = compare_decisions(job.tool_calls or [], completion.tool_calls)
     if comparison is None and trial.judge is not None:
         comparison = _judged(rt, cfg, job, call, completion, trial.judge, record)
     verdict = comparison.verdict if comparison is not None else "unjudged"
@@ -112,12 +118,41 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
               "prod_micros": job.cost_micros, "cand_micros": cost}
     if comparison is not None:
         scores["samples"] = 1
+        if tool_turn:  # agent turns apart from text turns (the review shows both)
+            scores["tool_samples"] = 1
+            scores["tool_agree"] = int(comparison.agrees)
     if record.call(completion.usage, cost, invalid=output is None,
                    latency_ms=completion.latency_s * 1000, scores=scores).duplicate:
         # another delivery of this trial settled (and scored) its call first
         return {"candidate": job.candidate, "skipped": "scored by another delivery"}
     return {"candidate": job.candidate, "verdict": verdict, "cost_micros": cost,
             "differs": list(comparison.fields) if comparison else []}
+
+
+def decision(calls: Iterable[ToolCall | Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """A turn's decision: each tool called with its arguments as normalised JSON (keys
+    sorted), in order."""
+    out = []
+    for c in calls:
+        name, args = (c.name, c.arguments) if isinstance(c, ToolCall) else \
+            (str(c.get("name")), c.get("arguments") or {})
+        out.append((name, json.dumps(args, sort_keys=True, separators=(",", ":"))))
+    return out
+
+
+def compare_decisions(production: list[dict[str, Any]],
+                      candidate: tuple[ToolCall, ...]) -> Comparison | None:
+    """Two answers to an agent turn, on their decisions: the same tools with the same
+    arguments agree; a tool against another (or against text) disagrees; None when
+    neither called a tool (the text decides: the judge compares it)."""
+    if not production and not candidate:
+        return None
+    ours, theirs = decision(production), decision(candidate)
+    if ours == theirs:
+        return Comparison("agree")
+    differs = ("tool_calls",) if [n for n, _ in ours] != [n for n, _ in theirs] else \
+        ("arguments",)
+    return Comparison("disagree", differs)
 
 
 def _judged(

@@ -2,12 +2,14 @@
 
 Deterministic, a function of the conversation (never of the model, so that every model
 makes the same decision, except one with an error rate on its share of inputs):
-- the last message holds tool results: the turn is answered in text that quotes them
-  (`end_turn`);
-- else the tool the last user message names (the first named in its text; `tool_choice`
-  `tool`: that one; `any`: the named one or else the first tool) is called, with
-  arguments valid against its schema, seeded by the message, its top-level free-text
-  arguments taking the words after the tool's name (`tool_use`);
+- the next tool the last user message names (in the order of its text, skipping those
+  called since it; `tool_choice` `tool`: that one, `any`: else the first tool, on the
+  turn that message opens) is called, with arguments valid against its schema, seeded
+  by the message, its top-level free-text arguments taking the words after the tool's
+  name up to a punctuation mark (`tool_use`): "Use get_weather for Paris, then get_time
+  for Paris" runs as three turns, two calls and an answer;
+- every named tool called, the last message holding their results: the turn is answered
+  in text that quotes them (`end_turn`);
 - no tool named (or `tool_choice` `none`): None, the provider answers in text as usual.
 A wrong answer (`wrong`) calls the same tool with other arguments. The test LLM server
 answers its wire requests through this too (`tests/support/llm_fake.py`).
@@ -31,17 +33,21 @@ def tool_turn(messages: tuple[Message, ...], tools: tuple[Tool, ...],
     """(text, tool calls, stop reason) of a tool turn, or None: answer in text."""
     if not tools or not messages or (choice is not None and choice.mode == "none"):
         return None
-    last = messages[-1]
-    results = [b for b in last.blocks if isinstance(b, ToolResult)]
-    if results:
+    asked = next((i for i in range(len(messages) - 1, -1, -1)
+                  if messages[i].role == "user" and messages[i].content), None)
+    if asked is None:
+        return None
+    text = messages[asked].content
+    called = {c.name for m in messages[asked + 1:] for c in m.tool_calls}
+    results = [b for b in messages[-1].blocks if isinstance(b, ToolResult)]
+    tool = _chosen(text, tools, choice, called, after_results=bool(results))
+    if tool is None:
+        if not results:
+            return None
         names = {c.id: c.name for m in messages for c in m.tool_calls}
         quoted = "; ".join(f"{names.get(r.tool_call_id, 'the tool')} returned "
                            f"{r.content[:200]}" for r in results)
         return f"Done: {quoted}.", (), "end_turn"
-    text = next((m.content for m in reversed(messages) if m.role == "user"), "")
-    tool = _chosen(text, tools, choice)
-    if tool is None:
-        return None
     digest = hashlib.sha256(f"{tool.name}\0{text}".encode()).digest()
     seed = int.from_bytes(digest[:8], "big")
     args = _arguments(tool, text, seed)
@@ -52,14 +58,18 @@ def tool_turn(messages: tuple[Message, ...], tools: tuple[Tool, ...],
     return "", (call,), "tool_use"
 
 
-def _chosen(text: str, tools: tuple[Tool, ...], choice: ToolChoice | None) -> Tool | None:
+def _chosen(text: str, tools: tuple[Tool, ...], choice: ToolChoice | None,
+            called: set[str], *, after_results: bool) -> Tool | None:
+    """The next tool to call: the first the user's message names that was not called yet
+    since it (a forced tool or `any`: on the first turn only)."""
     if choice is not None and choice.mode == "tool":
-        return next((t for t in tools if t.name == choice.name), None)
-    named = [(m.start(), t) for t in tools
-             if (m := re.search(rf"(?<![\w-]){re.escape(t.name)}(?![\w-])", text))]
+        return None if after_results else next(
+            (t for t in tools if t.name == choice.name), None)
+    named = [(m.start(), t) for t in tools if t.name not in called
+             and (m := re.search(rf"(?<![\w-]){re.escape(t.name)}(?![\w-])", text))]
     if named:
         return min(named, key=lambda pair: pair[0])[1]
-    if choice is not None and choice.mode == "any":
+    if choice is not None and choice.mode == "any" and not after_results:
         return tools[0]
     return None
 
@@ -67,7 +77,8 @@ def _chosen(text: str, tools: tuple[Tool, ...], choice: ToolChoice | None) -> To
 def _arguments(tool: Tool, text: str, seed: int) -> dict[str, Any]:
     value = schema_instance(tool.parameters, seed)
     args: dict[str, Any] = value if isinstance(value, dict) else {}
-    after = text.split(tool.name, 1)[1] if tool.name in text else ""
+    after = re.split(r"[,.;:!?\n]", text.split(tool.name, 1)[1])[0] \
+        if tool.name in text else ""
     found = re.findall(r"[\w.@/-]+", after)
     while found and found[0].lower() in _LINKS:
         found.pop(0)
