@@ -15,7 +15,8 @@ from typing import Any
 
 from tests.support import llm_wire as wire
 
-Reply = str | Callable[[dict[str, Any]], str]
+# A reply text, or a function of the request JSON (None: as if no reply were set)
+Reply = str | Callable[[dict[str, Any]], str | None]
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 REDACTED = "[redacted]"
 
@@ -217,14 +218,17 @@ class FakeLLM:
             payload = wire.error_body(api, status, rule.error_type, rule.message)
         else:
             status = 200
-            agent = wire.tool_answer(api, body) if reply_for is default_reply else None
+            # an agent turn is answered as the simulated provider would, unless a reply is
+            # set for it (a reply function returning None leaves the turn to that rule)
+            reply = None if reply_for is default_reply else \
+                reply_for(body) if callable(reply_for) else reply_for
+            agent = wire.tool_answer(api, body) if reply is None else None
             calls: tuple[Any, ...] = ()
             if agent is not None:
                 text, calls, truncated = agent[0], agent[1], False
             else:
-                reply = reply_for(body) if callable(reply_for) else reply_for
-                text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int)
-                                           else None)
+                text, truncated = wire.cut(default_reply(body) if reply is None else reply,
+                                           max_tokens if isinstance(max_tokens, int) else None)
             out_tokens = wire.tokens(text) + sum(wire.tokens(json.dumps(c.arguments)) + 8
                                                  for c in calls)
             usage = self._usage(api, path, model, prompt, out_tokens)
