@@ -19,6 +19,7 @@ from cli.context import (
     say,
 )
 from cli.table import Table
+from routing.config.kinds import Capability, capabilities_shown
 
 
 @app.command("route", short_help="Which model and queue a model key gets.",
@@ -32,11 +33,18 @@ def route(
         Path | None,
         typer.Option(help="Estimate the input size from this prompt (about 4 chars/token)."),
     ] = None,
+    needs: Annotated[
+        str | None,
+        typer.Option(help="What the call needs of its model, comma-separated: "
+                          f"{', '.join(Capability)} (models without it are skipped)."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Which model, tier and queue MODEL_KEY goes to, and the rule that decided it."""
     from routing.router import Router
     from routing.tokens import estimate_tokens
+
+    needed = _needs(needs)
 
     if input_tokens is not None and prompt_file is not None:
         fail("give either --input-tokens or --prompt-file, not both", EXIT_INVALID)
@@ -47,10 +55,10 @@ def route(
         except (OSError, UnicodeDecodeError) as exc:
             fail(f"--prompt-file: cannot read {prompt_file}: {exc}", EXIT_INVALID)
     with guarded():
-        decision = Router(open_store().read()).decide(model_key, tokens)
+        decision = Router(open_store().read()).decide(model_key, tokens, needed)
     out = decision.as_dict()
     if as_json:
-        emit_json({**out, "input_tokens": tokens})
+        emit_json({**out, "input_tokens": tokens, "needs": sorted(needed)})
         return
 
     table = Table("field", "value", show_header=False)
@@ -58,4 +66,19 @@ def route(
         table.add_row(field, str(out[field]))
     table.add_row("fallbacks", ", ".join(decision.fallbacks))
     table.add_row("input_tokens", str(tokens))
+    if needed:
+        table.add_row("needs", capabilities_shown(needed))
+    for model, reason in decision.skipped:
+        table.add_row("skipped", f"{model} ({reason})")
     say(table)
+
+
+def _needs(given: str | None) -> frozenset[Capability]:
+    if not given:
+        return frozenset()
+    names = [n.strip() for n in given.split(",") if n.strip()]
+    unknown = [n for n in names if n not in Capability.__members__]
+    if unknown:
+        fail(f"--needs: unknown capability {', '.join(repr(n) for n in unknown)}; give "
+             f"a comma-separated list of {', '.join(Capability)}", EXIT_INVALID)
+    return frozenset(Capability(n) for n in names)

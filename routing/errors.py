@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from routing.money import usd
 
 
@@ -133,6 +135,21 @@ class PromptTooLargeError(RoutingError):
             f"prompt: about {input_tokens} input tokens do not fit the context window of any "
             f"model of '{model_key}' ({sizes}); shorten the prompt or add a larger model "
             "to the key's fallbacks"
+        )
+
+
+class NoCapableModelError(RoutingError):
+    """No candidate model of a model key supports what the call needs (tools, images)."""
+
+    def __init__(self, model_key: str, needs: Iterable[str], lacking: dict[str, str]) -> None:
+        self.model_key = model_key
+        self.needs = sorted(needs)
+        shown = ", ".join(f"{m} {why}" for m, why in lacking.items())
+        super().__init__(
+            f"the call needs {', '.join(self.needs)}, which no model of '{model_key}' "
+            f"supports ({shown}); send it to a model key whose models support it, or add "
+            "such a model to the key's fallbacks (models.<name>.supports lists what a "
+            "model takes)"
         )
 
 

@@ -182,8 +182,12 @@ def _typed_all() -> Iterator[str]:
     yield "## Typed tasks"
     yield ""
     yield (f"{_doc(TypedResult)} The model must reply with one JSON object of the output "
-           "model (its JSON Schema ends the system prompt); a reply that does not parse, "
-           "does not fit, or fails the check below escalates to the model key's "
+           "model: by the provider's native structured output on a model whose `supports` "
+           "lists `structured_output` (Anthropic: a forced tool whose input schema is the "
+           "output's; OpenAI-compatible: `response_format` with a strict JSON schema), "
+           "else by the prompt convention (its JSON Schema ends the system prompt); the "
+           "result's `structured_output` says which. Either way a reply that does not "
+           "parse, does not fit, or fails the check below escalates to the model key's "
            "`escalate_to`, and fails the task with `OutputInvalidError` when no escalation "
            "is left.")
     for spec in KINDS:

@@ -24,7 +24,7 @@ from pydantic_core import PydanticCustomError
 
 from routing.config.models import RoutingConfig
 from routing.config.values import Text, text
-from workers.contract import Call, Comparison, Message, input_error
+from workers.contract import OUTPUT_TOOL, Call, Comparison, Message, input_error
 from workers.turns import Turn, TurnError, normalise
 
 
@@ -105,6 +105,10 @@ class RunInput(BaseModel):
             self._turn = normalise(raw, self.tools, self.tool_choice, first_index=first)
         except TurnError as exc:
             raise _invalid(str(exc).replace("{", "{{").replace("}", "}}")) from None
+        for i, tool in enumerate(self._turn.tools):
+            if tool.name == OUTPUT_TOOL:
+                raise _invalid(f"tools.{i}: the name `{OUTPUT_TOOL}` is reserved (typed tasks' "
+                               "native structured output): rename the tool")
         return self
 
     def system_prompt(self) -> str | None:
@@ -172,12 +176,13 @@ class RouteHop(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    kind: Literal["fallback", "escalate", "downgrade", "reroute", "direct"] = Field(
+    kind: Literal["fallback", "escalate", "downgrade", "reroute", "direct", "skip"] = Field(
         description="`fallback`: the model kept failing (or is cooling down, or has no API "
         "key); `escalate`: its output failed validation, on to the key's `escalate_to`; "
         "`downgrade`: a budget with policy `downgrade` had no room; `reroute`: the routed "
         "model (or the message's route header) no longer holds, routed again; `direct`: its "
-        "provider batch never answered, called directly")
+        "provider batch never answered, called directly; `skip`: `from` was passed over for "
+        "lacking a capability the call needs (`reason`: e.g. `lacks tools`) on the way to `to`")
     from_: str = Field(alias="from", description="the model moved away from (empty when a "
                        "refused route header named none)")
     to: str = Field(description="the model moved to (`direct`: the same model)")
@@ -246,6 +251,11 @@ class RunResult(BaseModel):
 class TypedResult(RunResult):
     """What a typed task returns: the `llm.run` result and the validated output."""
 
+    structured_output: Literal["native", "prompt"] = Field(
+        description="how the output was asked for on the answering model: `native`, the "
+        "provider's structured output (its `supports` lists `structured_output`: an "
+        "Anthropic forced tool, OpenAI-compatible `response_format` with a strict JSON "
+        "schema); `prompt`, the output's JSON Schema in the system prompt")
     output: dict[str, Any] = Field(description="the task's output model, validated (see "
                                                "each task)")
 

@@ -62,11 +62,15 @@ def sample_trials(
                        ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
     sent: list[str] = []
+    needs = SPECS[task_name].parse(kwargs, cfg).needs if result.get("tool_calls") or \
+        kwargs.get("tools") or kwargs.get("messages") else frozenset()
     for trial in candidates_for(key, result.get("model")):
         candidate = trial.candidate
         if candidate not in cfg.models:
             continue
         model = cfg.models[candidate]
+        if not model.can(needs):
+            continue  # a tool or image turn is never replayed on a model without it
         if input_tokens + max_tokens > model.context_window:
             continue  # the candidate cannot hold this input: nothing to learn
         if not sampled(task_id, candidate, trial.sample):

@@ -1,11 +1,14 @@
 """Typed work: a pydantic input rendered into a prompt, JSON output parsed and checked.
 
-The system prompt ends with the output's JSON Schema in a `<json-schema>` block (the
+The call carries the output's JSON Schema (`OutputSchema`, narrowed for the input). On a
+model that supports `structured_output` the provider's own mechanism returns it (an
+Anthropic forced tool, OpenAI-compatible `response_format` with a strict schema); on the
+others the system prompt ends with the schema in a `<json-schema>` block (the prompt
 convention of `workers.contract`, which the simulated provider reads, so typed tasks also
-run offline); models
-are asked for one JSON object and nothing else. A reply that does not parse,
-does not fit the schema, or does not answer the input (see `Out.check`) is invalid,
-which makes the task escalate to the model key's escalation target.
+run offline) and the model is asked for one JSON object and nothing else. Either way a
+reply that does not parse, does not fit the output model, or does not answer the input
+(see `Out.check`) is invalid, which makes the task escalate to the model key's
+escalation target.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from workers.contract import (
     Call,
     Comparison,
     Message,
+    OutputSchema,
     input_error,
-    json_schema_block,
 )
 from workers.errors import OutputInvalidError
 
@@ -42,9 +45,9 @@ class TypedSpec:
         """The task name, `tasks.<model key>` (what `send_facts` routes by)."""
         return TYPED_PREFIX + self.model_key
 
-    def system(self, given: In, config: RoutingConfig) -> str:
+    def output(self, given: In, config: RoutingConfig) -> OutputSchema:
         schema = self.output_model.schema_for(given, frozenset(config.model_keys))
-        return f"{self.instruction}\n\n{json_schema_block(schema)}"
+        return OutputSchema(self.output_model.__name__, schema)
 
     def _input(self, kwargs: dict[str, Any]) -> In:
         try:
@@ -56,8 +59,8 @@ class TypedSpec:
         given = self._input(kwargs)
         prompt = json.dumps(given.model_dump(mode="json", exclude=set(given.not_prompted)),
                             indent=1, ensure_ascii=False)
-        return Call(self.model_key, (Message("user", prompt),), self.system(given, config),
-                    None, given)
+        return Call(self.model_key, (Message("user", prompt),), self.instruction, None, given,
+                    self.output(given, config))
 
     def compare(
         self, production: dict[str, Any], candidate: dict[str, Any] | None

@@ -171,7 +171,8 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
     for kwargs in inputs:
         call = spec.parse(dict(kwargs), cfg)
         answers = [spec.parse_output(provider.complete(CompletionRequest(
-            model=model, messages=call.messages, max_tokens=1024, system=call.system)).text,
+            model=model, messages=call.messages, max_tokens=1024,
+            system=call.system_for(native=False))).text,
             call, cfg) for model in ("claude-haiku-4-5", "kimi-for-coding")]
         comparison = spec.compare(answers[0], answers[1])
         assert comparison is not None
@@ -199,3 +200,53 @@ def test_error_rates_that_name_no_model_are_found() -> None:
     assert "write gpt-4o-2024-08-06=0.2" in problem
     (live,) = error_rate_problems({"gpt-4o": 0.2}, models, simulated=False)
     assert "LLM_ROUTER_PROVIDER_MODE is live" in live
+
+
+@pytest.mark.parametrize("rate", [0.1, 0.3])
+def test_a_format_error_rate_breaks_the_prompt_convention_only(rate: float) -> None:
+    # The same 2,000 typed calls, asked natively (request.output) and by the prompt
+    # convention (the schema in the system prompt): only the latter loses the format, at
+    # about `rate`, and both give the same (right) answer otherwise
+    from routing.config.defaults import default_config
+    from tasks.kinds import KINDS
+    from workers.errors import OutputInvalidError
+
+    spec = {k.name: k for k in KINDS}["tasks.classification"]
+    cfg = default_config()
+    provider = SimulatedProvider(format_error_rate=rate)
+    invalid = {"native": 0, "prompt": 0}
+    inputs = _typed_inputs("classification", 2000)
+    for kwargs in inputs:
+        call = spec.parse(dict(kwargs), cfg)
+        answers = {}
+        for mode in invalid:
+            native = mode == "native"
+            completion = provider.complete(CompletionRequest(
+                model="claude-haiku-4-5", messages=call.messages, max_tokens=1024,
+                system=call.system_for(native=native), output=call.output if native else None))
+            try:
+                answers[mode] = spec.parse_output(completion.text, call, cfg)
+            except OutputInvalidError:
+                invalid[mode] += 1
+        if len(answers) == 2:
+            assert answers["native"] == answers["prompt"]
+    assert invalid["native"] == 0
+    assert abs(invalid["prompt"] / len(inputs) - rate) <= 0.03, invalid
+
+
+def test_the_format_error_rate_setting_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from workers.errors import SettingsError
+    from workers.settings import Settings, get_settings
+
+    variable = "LLM_ROUTER_SIMULATED_FORMAT_ERROR_RATE"
+    assert Settings(**{variable: "0.2"}).simulated_format_error_rate == 0.2
+    monkeypatch.setenv(variable, "1.5")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SettingsError) as refused:
+            get_settings()
+    finally:
+        monkeypatch.delenv(variable)
+        get_settings.cache_clear()
+    assert refused.value.variables == [variable]
+    assert str(refused.value).startswith(f"{variable}='1.5': ")

@@ -7,9 +7,12 @@ without importing the other:
 - `WorkSpec`: what every task's spec offers (`parse` kwargs into a `Call`, `parse_output`
   the model's text into the task's output, or raise `OutputInvalidError`; `compare` two
   outputs for a shadow trial, `Comparison`);
-- the prompt convention of typed outputs: the system prompt ends with the output's JSON
-  Schema between `<json-schema>` markers (`json_schema_block`), which the simulated
-  provider reads (`find_schema`) so that typed tasks also run offline;
+- typed outputs (`OutputSchema`): on a model that supports `structured_output` the
+  provider's own mechanism (Anthropic: the forced tool `OUTPUT_TOOL` whose input schema
+  is the output's; OpenAI-compatible: `response_format` with a strict JSON schema);
+  elsewhere the prompt convention: the system prompt ends with the output's JSON Schema
+  between `<json-schema>` markers (`json_schema_block`), which the simulated provider
+  reads (`find_schema`) so that typed tasks also run offline (`Call.system_for`);
 - the names of LLM tasks and the facts a producer routes them by (`send_facts`), so that
   a producer routes at send time from the task name and kwargs alone, without importing
   the task modules.
@@ -25,14 +28,24 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from routing.config.kinds import Capability
 from routing.config.models import RoutingConfig
 from routing.tokens import estimate_tokens
 from workers.errors import TaskInputError
-from workers.turns import Message, Role, Tool, ToolChoice, extra_tokens, raw_extra_tokens
+from workers.turns import (
+    Image,
+    Message,
+    Role,
+    Tool,
+    ToolChoice,
+    extra_tokens,
+    raw_extra_tokens,
+)
 
 __all__ = [
-    "DEFAULT_QUEUE", "RUN_TASK", "TYPED_PREFIX", "Call", "Comparison", "Message", "Role",
-    "Verdict", "WorkSpec", "find_schema", "input_error", "json_schema_block", "send_facts",
+    "DEFAULT_QUEUE", "OUTPUT_TOOL", "RUN_TASK", "TYPED_PREFIX", "Call", "Comparison",
+    "Message", "OutputSchema", "Role", "Verdict", "WorkSpec", "find_schema", "input_error",
+    "json_schema_block", "send_facts",
 ]
 
 # Celery's default queue: where a foreign producer's `send_task` lands (a dispatching
@@ -47,6 +60,22 @@ SCHEMA_CLOSE = "</json-schema>"
 _SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE), re.DOTALL)
 
 
+_STRUCTURED = frozenset({Capability.structured_output})
+# The name of the forced tool that carries a typed output on Anthropic models (its input
+# is the output): reserved, a task's own tools never take it.
+OUTPUT_TOOL = "structured_output"
+
+
+@dataclass(frozen=True, slots=True)
+class OutputSchema:
+    """A typed task's output, as native structured output asks for it: `name` (the output
+    model's, `^[A-Za-z0-9_-]{1,64}$` as both APIs want) and its JSON Schema (narrowed for
+    the input: offered labels, ids...)."""
+
+    name: str
+    schema: dict[str, Any]
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     model_key: str
@@ -55,16 +84,48 @@ class Call:
     max_tokens: int | None  # None: the model key's default
     # The validated input the spec parsed (typed tasks check their output against it).
     given: Any = None
+    # A typed task's output (None: free text). `system` is then the instruction alone:
+    # `system_for` adds the schema block where native structured output is not used.
+    output: OutputSchema | None = None
     # An agent turn's tools and tool choice (`workers.turns`): none for a text call.
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None
+
+    def native_output(self, config: RoutingConfig, model: str) -> OutputSchema | None:
+        """The output to ask `model` for natively (None: free text, or a model without
+        `structured_output`, which gets the prompt convention)."""
+        if self.output is None or not config.models[model].can(_STRUCTURED):
+            return None
+        return self.output
+
+    def system_for(self, native: bool) -> str | None:
+        """The system prompt of a call with native structured output (`native`) or with
+        the prompt convention (the output's schema block at its end)."""
+        if self.output is None or native:
+            return self.system
+        block = json_schema_block(self.output.schema)
+        return f"{self.system}\n\n{block}" if self.system else block
+
+    @property
+    def needs(self) -> frozenset[Capability]:
+        """What a model must support to take this call: tools given -> `tools`, image
+        blocks in the messages -> `images` (text messages need nothing). A typed task's
+        output schema needs nothing: it falls back to the prompt convention on a model
+        without `structured_output`. The router skips models that lack a need."""
+        needs = set()
+        if self.tools or any(m.tool_calls for m in self.messages):
+            needs.add(Capability.tools)
+        if any(isinstance(b, Image) for m in self.messages for b in m.blocks):
+            needs.add(Capability.images)
+        return frozenset(needs)
 
     @property
     def input_tokens(self) -> int:
         """Estimated input tokens: text, plus tool definitions, tool calls and results,
         and images (`workers.turns.extra_tokens`)."""
         text = estimate_tokens(
-            messages=[{"content": m.content} for m in self.messages], system=self.system
+            messages=[{"content": m.content} for m in self.messages],
+            system=self.system_for(native=False),
         )
         return text + extra_tokens(self.messages, self.tools)
 

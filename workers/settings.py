@@ -79,6 +79,15 @@ class Settings(BaseModel):
     simulated_error_rates: dict[str, float] = Field(
         default_factory=dict, validation_alias="LLM_ROUTER_SIMULATED_ERROR_RATES"
     )
+    # Share of the simulated provider's typed answers under the prompt convention (the
+    # output's schema in the system prompt) that are not valid JSON, in [0, 1]
+    # (deterministic on the request): what a model without native structured output gets
+    # wrong now and then. Native structured output never errs so (that is its point; the
+    # bench and the demo measure it).
+    simulated_format_error_rate: float = Field(
+        default=0.0, ge=0, le=1, allow_inf_nan=False,
+        validation_alias="LLM_ROUTER_SIMULATED_FORMAT_ERROR_RATE",
+    )
     # How often a process checks the config version in case a pub/sub message was missed.
     config_poll_seconds: float = Field(
         default=0.5, gt=0, le=60, allow_inf_nan=False,

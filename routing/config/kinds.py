@@ -1,5 +1,5 @@
 """The named choices of a routing config: providers, worker pools, budget and batch
-policies.
+policies, model capabilities.
 
 Plain enums in a module of their own, so that the CLI can offer them as choices without
 loading the config models.
@@ -41,3 +41,20 @@ class BatchFailure(StrEnum):
 
     direct = "direct"
     fail = "fail"
+
+
+class Capability(StrEnum):
+    """What a model can take beyond plain text (`models.<name>.supports`), and what a
+    model key's work or a call needs (`model_keys.<key>.needs`, `Call.needs`):
+    `tools` (function definitions and tool calls), `images` (image input blocks),
+    `structured_output` (the provider's own JSON-schema output: Anthropic's forced tool,
+    OpenAI-compatible `response_format` with a strict JSON schema)."""
+
+    tools = "tools"
+    images = "images"
+    structured_output = "structured_output"
+
+
+def capabilities_shown(capabilities: frozenset[Capability] | set[Capability]) -> str:
+    """`tools, images` (sorted, for messages)."""
+    return ", ".join(sorted(capabilities))

@@ -25,7 +25,14 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from routing.config.batch import BatchSpec, batch_problems
-from routing.config.kinds import BATCH_PROVIDERS, BudgetPolicy, Pool, Provider
+from routing.config.kinds import (
+    BATCH_PROVIDERS,
+    BudgetPolicy,
+    Capability,
+    Pool,
+    Provider,
+    capabilities_shown,
+)
 from routing.config.price import Price
 from routing.config.values import Count, Number, Ref, Text, Usd, capped
 from routing.errors import ConfigError
@@ -48,6 +55,15 @@ DailyUsd = Annotated[Usd, capped(MAX_DAILY_BUDGET_USD, "USD a day",
                                  "give a smaller daily budget")]
 
 
+def _unique_capabilities(value: tuple[Capability, ...]) -> tuple[Capability, ...]:
+    repeated = sorted({c for c in value if value.count(c) > 1})
+    if repeated:
+        raise PydanticCustomError(
+            "capability_repeated", "{repeated} listed more than once: list each capability "
+            "once", {"repeated": ", ".join(repeated)})
+    return value
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,6 +81,18 @@ class ModelSpec(Strict):
     # The model's id in the price catalog when it differs from the config's model name
     # (`price: catalog` and `llm-router prices check|update` look it up by this id).
     catalog_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    # What the model takes beyond plain text (`Capability`); none declared: text only. A
+    # call that needs a capability is never routed to a model without it.
+    supports: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
+
+    _unique = field_validator("supports")(_unique_capabilities)
+
+    def can(self, needs: frozenset[Capability]) -> bool:
+        """Whether the model supports every capability of `needs`."""
+        return not needs or needs.issubset(self.supports)
+
+    def lacks(self, needs: frozenset[Capability]) -> frozenset[Capability]:
+        return needs.difference(self.supports)
 
     @field_validator("price", mode="before")
     @classmethod
@@ -163,6 +191,15 @@ class ModelKeySpec(Strict):
     min_samples: Count = Field(default=200, ge=1, le=10_000_000)
     # Work that can wait: calls on a model with a batch API go into provider batches.
     batch: BatchSpec | None = None
+    # What every call of this key needs of its model (`Capability`), e.g. [tools] for an
+    # agent's tool-calling turns: a config whose key (or a model or key it may move to)
+    # cannot serve it is refused when written. A call's own needs (tools given, image
+    # blocks) are checked per call by the router. Typed tasks do not need
+    # structured_output: they use it where the model has it and the prompt convention
+    # elsewhere, so list it only to keep a key's typed work on native structured output.
+    needs: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
+
+    _unique = field_validator("needs")(_unique_capabilities)
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -347,6 +384,7 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
         if spec.escalate_to is not None and spec.escalate_to not in keys:
             problems.append((f"{base}.escalate_to", f"unknown model key '{spec.escalate_to}'"))
         problems += _trial_problems(base, spec, models, keys)
+        problems += _capability_problems(base, key, spec, cfg)
         target = models.get(spec.model)
         if spec.batch is not None and target is not None:
             problems += batch_problems(base, spec.model, str(target.provider),
@@ -393,6 +431,45 @@ def downgrade_problem(models: dict[str, ModelSpec], model: str, target: str) -> 
     return (f"'{target}' ({theirs.price.shown()}) is not cheaper than the key's model "
             f"'{model}' ({ours.price.shown()}): a downgrade moves to a cheaper model; {fix}, "
             "or use policy 'defer' or 'reject'")
+
+
+def _capability_problems(
+    base: str, key: str, spec: ModelKeySpec, cfg: RoutingConfig
+) -> list[tuple[str, str]]:
+    """A key that declares `needs` must be served by every model it may land on: its
+    model, fallbacks, budget downgrade, the rules naming it and the models of the keys it
+    escalates to (unknown names are other problems, named elsewhere)."""
+    needs = frozenset(spec.needs)
+    if not needs:
+        return []
+    places: list[tuple[str, str | None]] = [(f"{base}.model", spec.model)]
+    places += [(f"{base}.fallbacks[{i}]", fb) for i, fb in enumerate(spec.fallbacks)]
+    if spec.on_budget_exceeded is BudgetPolicy.downgrade:
+        places.append((f"{base}.downgrade_to", spec.downgrade_to))
+    places += [(f"rules[{i}].model", rule.model) for i, rule in enumerate(cfg.rules)
+               if key in rule.model_keys]
+    places += [(f"{base}.trials[{i}].candidate", t.candidate)
+               for i, t in enumerate(spec.trials)]
+    chain, cur = [key], spec.escalate_to
+    while cur is not None and cur in cfg.model_keys and cur not in chain:
+        chain.append(cur)
+        places.append((f"{base}.escalate_to", cfg.model_keys[cur].model))
+        cur = cfg.model_keys[cur].escalate_to
+    capable = sorted(m for m, s in cfg.models.items() if s.can(needs))
+    fix = (f"models that support it: {', '.join(capable)}" if capable
+           else "no model of this config supports it")
+    problems: list[tuple[str, str]] = []
+    for path, model in places:
+        target = cfg.models.get(model) if model is not None else None
+        if target is None or target.can(needs):
+            continue
+        lacking = capabilities_shown(target.lacks(needs))
+        problems.append((path, (
+            f"'{model}' lacks {lacking} (models.{model}.supports: "
+            f"[{capabilities_shown(set(target.supports))}]), which {base}.needs declares: "
+            f"give a model that supports it ({fix}), add it to models.{model}.supports if "
+            f"the provider offers it, or remove it from {base}.needs")))
+    return problems
 
 
 def _trial_problems(

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from tests.support import llm_structured as structured
 from tests.support import llm_wire as wire
 
 # A reply text, or a function of the request JSON (None: as if no reply were set)
@@ -219,7 +220,8 @@ class FakeLLM:
         else:
             status = 200
             # an agent turn is answered as the simulated provider would, unless a reply is
-            # set for it (a reply function returning None leaves the turn to that rule)
+            # set for it (a reply function returning None leaves the turn to that rule); a
+            # request for a schema gets a document of it
             reply = None if reply_for is default_reply else \
                 reply_for(body) if callable(reply_for) else reply_for
             agent = wire.tool_answer(api, body) if reply is None else None
@@ -227,13 +229,19 @@ class FakeLLM:
             if agent is not None:
                 text, calls, truncated = agent[0], agent[1], False
             else:
-                text, truncated = wire.cut(default_reply(body) if reply is None else reply,
-                                           max_tokens if isinstance(max_tokens, int) else None)
+                if reply is None:
+                    reply = structured.schema_reply(api, body) or default_reply(body)
+                text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int)
+                                           else None)
             out_tokens = wire.tokens(text) + sum(wire.tokens(json.dumps(c.arguments)) + 8
                                                  for c in calls)
             usage = self._usage(api, path, model, prompt, out_tokens)
             payload = wire.success_body(api, model=model or "", text=text, truncated=truncated,
                                         usage=usage, seq=seq, tool_calls=calls)
+            tool = structured.forced_tool(api, body) if agent is None else None
+            content = structured.tool_use_content(tool, text, seq) if tool else None
+            if content is not None and not truncated:
+                payload.update(content=content, stop_reason="tool_use")
         stall = rule.stall if rule is not None else 0.0
         safe = {k: (REDACTED if k in SECRET_HEADERS else v) for k, v in headers.items()}
         record = RecordedRequest(

@@ -29,6 +29,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from workers.contract import OUTPUT_TOOL
 from workers.providers.simulated_tools import tool_turn
 from workers.turns import ToolCall, TurnError, normalise
 
@@ -133,8 +134,9 @@ def openai_usage(prompt: Prompt, output: int, *, cached: bool) -> dict[str, Any]
 def tool_answer(api: Api, body: dict[str, Any]) -> tuple[str, tuple[ToolCall, ...]] | None:
     """(text, tool calls) of an agent turn's answer; None: not one (no tools, or the
     simulated rules answer it in plain text)."""
-    if not body.get("tools"):
-        return None
+    choice = body.get("tool_choice")
+    if not body.get("tools") or (isinstance(choice, dict) and choice.get("name") == OUTPUT_TOOL):
+        return None  # (a typed task's native structured output: `llm_structured`)
     messages = [m for m in body.get("messages") or []
                 if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
     try:

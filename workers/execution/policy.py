@@ -32,15 +32,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal, assert_never
 
-from routing.config.kinds import BudgetPolicy
+from routing.config.kinds import BudgetPolicy, Capability
 from routing.config.models import RoutingConfig
 from routing.errors import (
     BudgetExceededError,
+    NoCapableModelError,
     PromptTooLargeError,
     RoutingError,
     UnknownModelKeyError,
 )
-from routing.router import Decision, Router
+from routing.router import Decision, Router, lacking
 from workers.errors import (
     AllModelsFailedError,
     BudgetRejectedError,
@@ -101,6 +102,8 @@ Event = Unrouted | Arrived | BudgetRefused | ProviderFailed | OutputRejected
 HopKind = Literal[
     "route", "reroute", "forward", "wait", "retry", "fallback", "escalate", "downgrade"
 ]
+# (A model passed over for lacking a capability the call needs is recorded in the state's
+# hops as kind "skip", next to the move that passed it over.)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +171,8 @@ class Context:
     input_tokens: int  # the call's estimated input size
     max_tokens: int | None  # what the caller asked for (None: the model key's default)
     retry: RetryPolicy = RetryPolicy()
+    # What the call needs of its model (`Call.needs`): models without it are skipped.
+    needs: frozenset[Capability] = frozenset()
     jitter: Callable[[float, float], float] = random.uniform
 
     @property
@@ -181,10 +186,10 @@ class Context:
 def route(ctx: Context) -> Decision:
     """The decision for the call, or `TaskInputError` naming what the caller must fix."""
     try:
-        return ctx.router.decide(ctx.model_key, ctx.input_tokens)
+        return ctx.router.decide(ctx.model_key, ctx.input_tokens, ctx.needs)
     except UnknownModelKeyError as exc:
         raise TaskInputError(f"model_key: {exc}") from None
-    except PromptTooLargeError as exc:
+    except (PromptTooLargeError, NoCapableModelError) as exc:
         raise TaskInputError(str(exc)) from None
 
 
@@ -263,21 +268,27 @@ def _arrived(state: RouteState, event: Arrived, ctx: Context) -> Step:
         else:  # someone else's (or a forged) state: start afresh
             moved = replace(RouteState.initial(decision, state.sent_at), rerouted=True)
         return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
-    if _fresh(state) and state.config_version == cfg.version:
+    lacks = lacking(cfg, state.model, ctx.needs)
+    if lacks is not None or (_fresh(state) and state.config_version == cfg.version):
         # As routed at send time, under this config, from an estimate of the input's size
-        # (a typed task's system prompt is not in it): the exact size may route elsewhere
-        # (a rule's threshold, a context window). A task routed under an older config runs
-        # as routed while its model is one the key may use (a live change applies to what
-        # is sent after it; queued work is not re-published).
+        # (a typed task's system prompt is not in it) and without what the call needs
+        # (tools, images): the exact size may route elsewhere (a rule's threshold, a
+        # context window), and so may a capability. A task routed under an older config
+        # runs as routed while its model is one the key may use and supports what the
+        # call needs (a live change applies to what is sent after it; queued work is not
+        # re-published).
         try:
             decision = route(ctx)
         except TaskInputError as exc:
             return Fail(exc)
         if decision.model != state.model:
-            reason = (f"routed again on arrival by the input's exact size ({ctx.input_tokens} "
+            reason = (f"{state.model} {lacks}: routed again for what the call needs"
+                      if lacks is not None else
+                      f"routed again on arrival by the input's exact size ({ctx.input_tokens} "
                       f"tokens): {decision.rule}")
             moved = state.moved_to(decision, rerouted=True)
-            return Hop(moved.hopped("reroute", state, reason), "reroute", reason)
+            return Hop(moved.hopped("reroute", state, reason).with_hops(decision.skip_hops()),
+                       "reroute", reason)
     tier = cfg.models[state.model].tier
     if (tier, cfg.tiers[tier].queue) != (state.tier, state.queue):
         # The model runs on another tier than the header says (it moved since the task
@@ -330,16 +341,22 @@ def _fallback(
     spec = cfg.model_keys[state.route_key]
     tried = {*state.tried, state.model}
     need = ctx.input_tokens + ctx.max_tokens_for(state)
+    skipped: list[tuple[str, str]] = []
     for model in (spec.model, *spec.fallbacks):
         if model in tried or model not in cfg.models:
+            continue
+        lacks = lacking(cfg, model, ctx.needs)
+        if lacks is not None:
+            skipped.append((model, lacks))
             continue
         if need > cfg.models[model].context_window:
             continue
         decision = ctx.router.for_model(state.route_key, model, "fallback")
         moved = state.moved_to(decision, fallback_from=(*state.fallback_from, state.model),
                                tried=tuple(sorted(tried)))
-        return Hop(moved.hopped("fallback", state, reason), "fallback", reason,
-                   cooldown=cooldown)
+        skips = replace(decision, skipped=tuple(skipped)).skip_hops()
+        return Hop(moved.hopped("fallback", state, reason).with_hops(skips), "fallback",
+                   reason, cooldown=cooldown)
     return Fail(AllModelsFailedError(
         f"{state.model_key}: every model failed (tried {', '.join(sorted(tried))}); "
         f"last error: {reason}"
@@ -354,7 +371,7 @@ def _escalate(state: RouteState, reason: str, ctx: Context) -> Hop | Fail:
             f"escalation is left ({reason})"
         ))
     try:
-        decision = ctx.router.decide(target, ctx.input_tokens)
+        decision = ctx.router.decide(target, ctx.input_tokens, ctx.needs)
     except RoutingError as exc:
         return Fail(OutputInvalidError(
             f"{state.model_key}: output of {state.model} failed validation ({reason}) and "
@@ -362,14 +379,17 @@ def _escalate(state: RouteState, reason: str, ctx: Context) -> Hop | Fail:
         ))
     moved = state.moved_to(decision, escalated_from=(*state.escalated_from, state.model),
                            tried=())
-    return Hop(moved.hopped("escalate", state, reason), "escalate", reason)
+    return Hop(moved.hopped("escalate", state, reason).with_hops(decision.skip_hops()),
+               "escalate", reason)
 
 
 def _over_budget(state: RouteState, exc: BudgetExceededError, ctx: Context) -> Hop | Defer | Fail:
     spec = ctx.config.model_keys[state.model_key]
     target = spec.downgrade_to
+    # (A downgrade model that lacks what the call needs is no way out: the key defers.)
     if (spec.on_budget_exceeded is BudgetPolicy.downgrade and target
-            and state.downgraded_from is None and target != state.model):
+            and state.downgraded_from is None and target != state.model
+            and lacking(ctx.config, target, ctx.needs) is None):
         decision = ctx.router.for_model(state.route_key, target, "budget_downgrade")
         moved = state.moved_to(decision, downgraded_from=state.model)
         return Hop(moved.hopped("downgrade", state, str(exc)), "downgrade", str(exc))

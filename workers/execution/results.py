@@ -15,11 +15,13 @@ from workers.providers.base import Completion
 
 
 def task_result(state: RouteState, completion: Completion, cost: int, output: dict[str, Any],
-                *, queue: str, task_id: str, batch_id: str | None = None) -> dict[str, Any]:
+                *, queue: str, task_id: str, batch_id: str | None = None,
+                structured: str | None = None) -> dict[str, Any]:
     """The result of a task whose last call (costing `cost` micro-dollars) was `completion`
     in `state` (after the call); `queue`: where it ran from (its delivery queue, or the
     routed queue when a hop was followed in place); `batch_id`: the provider batch that
-    answered its last call."""
+    answered its last call; `structured`: how a typed output was asked for, `native` or
+    `prompt`."""
     result: dict[str, Any] = {
         "model_key": state.model_key,
         "model": state.model,
@@ -53,6 +55,8 @@ def task_result(state: RouteState, completion: Completion, cost: int, output: di
     result["stop_reason"] = completion.stop_reason
     result["tool_calls"] = [call.to_dict() for call in completion.tool_calls]
     result["text"] = completion.text
+    if structured is not None:
+        result["structured_output"] = structured
     if output:
         result["output"] = output
     return result

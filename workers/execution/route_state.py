@@ -111,7 +111,8 @@ class RouteState:
 
     @classmethod
     def initial(cls, decision: Decision, sent_at: float = 0.0) -> RouteState:
-        return cls(model_key=decision.model_key, sent_at=sent_at, **_routed(decision))
+        return cls(model_key=decision.model_key, sent_at=sent_at, hops=decision.skip_hops(),
+                   **_routed(decision))
 
     @classmethod
     def from_headers(cls, headers: dict[str, Any] | None, *, now: float | None = None,
@@ -154,6 +155,12 @@ class RouteState:
         hop = {"kind": kind, "from": origin.model, "to": self.model,
                "reason": reason[:HOP_REASON_CHARS]}
         return replace(self, hops=(*origin.hops, hop)[-MAX_HOPS:])
+
+    def with_hops(self, hops: tuple[dict[str, str], ...]) -> RouteState:
+        """This state with `hops` (e.g. a decision's skips) recorded after its own."""
+        if not hops:
+            return self
+        return replace(self, hops=(*self.hops, *hops)[-MAX_HOPS:])
 
     def after_call(self, cost_micros: int, *, failed: bool) -> RouteState:
         return replace(

@@ -128,6 +128,7 @@ class Runner:
             input_tokens=self.call.input_tokens,
             max_tokens=self.call.max_tokens,
             retry=RetryPolicy.from_settings(rt.settings),
+            needs=self.call.needs,
         )
         self.task_id = str(task.request.id)
         self.in_place = False  # a hop was followed here instead of re-published
@@ -263,12 +264,14 @@ class Runner:
     def _request(self, state: RouteState) -> CompletionRequest:
         cfg = self.router.config
         model = cfg.models[state.model]
+        output = self.call.native_output(cfg, state.model)
         return CompletionRequest(
             model=model.provider_model,
             messages=self.call.messages,
             # Never above the called model's output limit (a fallback's may be smaller).
             max_tokens=min(self.ctx.max_tokens_for(state), model.max_output_tokens),
-            system=self.call.system,
+            system=self.call.system_for(native=output is not None),
+            output=output,
             cache_system=cfg.model_keys[state.route_key].prompt_cache,
             timeout=min(self.rt.settings.request_timeout,
                         cfg.tiers[model.tier].task_timeout_seconds),
@@ -331,8 +334,13 @@ class Runner:
         e2e_ms = (time.time() - state.sent_at) * 1000 if state.sent_at else None
         accounting.settle(reservation, state, completion.usage, cost, e2e_ms=e2e_ms, **extra)
         state = state.after_call(cost, failed=False)
+        structured = None
+        if self.call.output is not None:
+            native = self.call.native_output(self.router.config, state.model) is not None
+            structured = "native" if native else "prompt"
         return task_result(state, completion, cost, output, queue=self._queue(state),
-                           task_id=str(self.task.request.id), batch_id=batch_id)
+                           task_id=str(self.task.request.id), batch_id=batch_id,
+                           structured=structured)
 
     # -- provider batches -------------------------------------------------------------------
 

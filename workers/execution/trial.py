@@ -81,9 +81,11 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     model = cfg.models[job.candidate]
     row = (job.model_key, job.candidate, model.tier)
     max_tokens = min(call.max_tokens or key.max_tokens, model.max_output_tokens)
+    native = call.native_output(cfg, job.candidate)
     request = CompletionRequest(
         model=model.provider_model, messages=call.messages, max_tokens=max_tokens,
-        system=call.system, cache_system=key.prompt_cache,
+        system=call.system_for(native=native is not None), output=native,
+        cache_system=key.prompt_cache,
         timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
         tools=call.tools, tool_choice=call.tool_choice,
     )

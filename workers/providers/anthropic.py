@@ -17,6 +17,7 @@ from anthropic.types import TextBlockParam
 from pydantic import SecretStr
 
 from routing.prices.pricing import Usage
+from workers.contract import OUTPUT_TOOL
 from workers.providers import anthropic_turns as turns
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
@@ -114,7 +115,20 @@ def message_params(request: CompletionRequest) -> dict[str, Any]:
         params["tools"] = turns.tools(request.tools)
         if request.tool_choice is not None:
             params["tool_choice"] = turns.tool_choice(request.tool_choice)
+    params.update(structured_params(request))
     return params
+
+
+def structured_params(request: CompletionRequest) -> dict[str, Any]:
+    """Native structured output on the Messages API: one tool, `OUTPUT_TOOL`, whose input
+    schema is the output's, forced by `tool_choice` (its input is the output); {} when the
+    request asks for none."""
+    if request.output is None:
+        return {}
+    tool = {"name": OUTPUT_TOOL, "input_schema": request.output.schema,
+            "description": f"Record the {request.output.name}: call this tool exactly once, "
+                           "its input is the answer."}
+    return {"tools": [tool], "tool_choice": {"type": "tool", "name": OUTPUT_TOOL}}
 
 
 def completion_from_body(body: dict[str, Any], request_id: str | None,
@@ -122,9 +136,11 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
     """A Messages API response body (also a batch result's `message`) as a `Completion`."""
     usage = body.get("usage") or {}
     content = body.get("content") or []
-    text = "".join(
-        block.get("text", "") for block in content if block.get("type") == "text"
-    )
+    text = "".join(block.get("text", "") for block in content if block.get("type") == "text")
+    for block in content:
+        if block.get("type") == "tool_use" and block.get("name") == OUTPUT_TOOL:
+            # Native structured output: the forced tool's input is the answer.
+            text = json.dumps(block.get("input"), ensure_ascii=False)
     return Completion(
         text=text,
         usage=Usage(
@@ -138,5 +154,5 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
         latency_s=latency,
         mode="live",
         stop_reason=body.get("stop_reason"),
-        tool_calls=turns.tool_calls(content),
+        tool_calls=tuple(c for c in turns.tool_calls(content) if c.name != OUTPUT_TOOL),
     )

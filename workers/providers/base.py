@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol, runtime_checkable
 
 from routing.prices.pricing import Usage
-from workers.contract import Message
+from workers.contract import Message, OutputSchema
 from workers.turns import Tool, ToolCall, ToolChoice
 
-__all__ = ["STOP_REASONS", "Completion", "CompletionRequest", "Message", "Provider"]
+__all__ = ["STOP_REASONS", "Completion", "CompletionRequest", "Message", "OutputSchema",
+           "Provider"]
 
 # The normalised stop reasons of a completion (Anthropic's names; OpenAI's `stop`,
 # `length`, `tool_calls`, `content_filter` map to `end_turn`, `max_tokens`, `tool_use`,
@@ -28,6 +29,9 @@ class CompletionRequest:
     # Ask the provider to cache the (long, stable) system prompt where it supports it.
     cache_system: bool = False
     timeout: float | None = None
+    # Native structured output: the reply is one JSON document valid against this schema,
+    # by the provider's own mechanism (None: free text, or the prompt convention).
+    output: OutputSchema | None = None
     # An agent turn's tools and tool choice (`workers.turns`); none for a text call.
     tools: tuple[Tool, ...] = ()
     tool_choice: ToolChoice | None = None

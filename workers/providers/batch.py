@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from routing.prices.pricing import Usage
-from workers.contract import Message
+from workers.contract import Message, OutputSchema
 from workers.providers import errors as provider_errors
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
@@ -111,7 +111,9 @@ def request_json(request: CompletionRequest) -> dict[str, Any]:
     data: dict[str, Any] = {
         "model": request.model, "max_tokens": request.max_tokens,
         "messages": [[m.role, m.content] for m in request.messages],
-        "system": request.system, "cache_system": request.cache_system}
+        "system": request.system, "cache_system": request.cache_system,
+        "output": None if request.output is None else
+        {"name": request.output.name, "schema": request.output.schema}}
     if request.tools or any(m.blocks for m in request.messages):
         data["turn"] = Turn(request.messages, request.tools, request.tool_choice).to_dict()
     return data
@@ -124,9 +126,16 @@ def request_from_json(data: dict[str, Any]) -> CompletionRequest:
         messages=turn.messages if turn is not None else
         tuple(Message(role, content) for role, content in data["messages"]),
         system=data.get("system"), cache_system=bool(data.get("cache_system")),
+        output=_output(data.get("output")),
         tools=turn.tools if turn is not None else (),
         tool_choice=turn.tool_choice if turn is not None else None,
     )
+
+
+def _output(data: Any) -> OutputSchema | None:
+    if not isinstance(data, dict):
+        return None
+    return OutputSchema(str(data["name"]), dict(data["schema"]))
 
 
 def outcome_json(result: ItemResult, batch_id: str, latency_s: float) -> dict[str, Any]:

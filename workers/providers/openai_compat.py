@@ -10,10 +10,12 @@ in `prompt_tokens`: it is moved to `cache_read_tokens` so it is not billed twice
 
 from __future__ import annotations
 
+import copy
 import time
 from typing import Any
 
 import openai
+from openai.lib._pydantic import _ensure_strict_json_schema
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from openai.types.completion_usage import CompletionUsage
 from pydantic import SecretStr
@@ -138,12 +140,30 @@ def chat_params(provider: str, request: CompletionRequest,
     params: dict[str, Any] = {
         "model": request.model,
         "messages": chat_messages(request) if messages is None else messages,
-        limit: request.max_tokens}
+        limit: request.max_tokens, **structured_params(request)}
     if request.tools:
         params["tools"] = turns.tools(request.tools)
         if request.tool_choice is not None:
             params["tool_choice"] = turns.tool_choice(request.tool_choice)
     return params
+
+
+def structured_params(request: CompletionRequest) -> dict[str, Any]:
+    """Native structured output on Chat Completions: `response_format` with the output's
+    JSON schema made strict (every object closed, every property required, as strict mode
+    demands); {} when the request asks for none."""
+    if request.output is None:
+        return {}
+    return {"response_format": {"type": "json_schema", "json_schema": {
+        "name": request.output.name, "schema": strict_schema(request.output.schema),
+        "strict": True}}}
+
+
+def strict_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """`schema` as OpenAI's strict mode takes it (the SDK's own conversion, on a copy):
+    `additionalProperties: false` and every property required, on every object."""
+    copied = copy.deepcopy(schema)
+    return _ensure_strict_json_schema(copied, path=(), root=copied)
 
 
 def completion_from_chat(response: ChatCompletion, latency: float) -> Completion:

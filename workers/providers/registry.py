@@ -75,7 +75,9 @@ class Providers:
     def _build_batches(self, name: str) -> BatchAPI:
         s = self.settings
         if name == "simulated":  # no per-call latency: the batch is over when submitted
-            return SimulatedBatches(SimulatedProvider(error_rates=s.simulated_error_rates))
+            return SimulatedBatches(SimulatedProvider(
+                error_rates=s.simulated_error_rates,
+                format_error_rate=s.simulated_format_error_rate))
         client = self.get(name)
         if isinstance(client, AnthropicProvider):
             return AnthropicBatches(client, timeout=s.request_timeout)
@@ -122,7 +124,8 @@ class Providers:
         s = self.settings
         if name == "simulated":
             return SimulatedProvider(latency=s.simulated_latency,
-                                     error_rates=s.simulated_error_rates)
+                                     error_rates=s.simulated_error_rates,
+                                     format_error_rate=s.simulated_format_error_rate)
         if name not in KEY_VARIABLES:
             raise ValueError(f"unknown provider {name!r} (known: {', '.join(KEY_VARIABLES)})")
         key = self._key(name)
