@@ -20,6 +20,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "ledger_round_trips_per_call": ("<=", 2),
     "overhead_foreign_ratio": (">=", 0.9),
     "overhead_cpu_ratio": ("<=", 1.5),
+    "overhead_tool_ratio": (">=", 0.95),
+    "overhead_tool_cpu_ratio": ("<=", 1.15),
     **{f"cli_{name}_ratio": ("<=", 1.3) for name in COMMANDS},
 }
 
@@ -57,12 +59,32 @@ ROWS: list[tuple[str, str, str]] = [
     ("overhead_sdk_per_s", "   bare Celery task calling the SDK (tasks/s)", ",.1f"),
     ("overhead_sdk_cpu_ms", "   worker CPU per bare Celery SDK call (ms)", ".2f"),
     ("overhead_sdk_cpu_ratio", "   ratio CPU llm.run / bare Celery SDK call", ".2f"),
+    ("overhead_tools_per_s", "   plain app llm.run, a tool turn (tasks/s)", ",.1f"),
+    ("overhead_sdk_tools_per_s", "   bare Celery task, the same SDK call with tools (tasks/s)",
+     ",.1f"),
+    ("overhead_tool_ratio", "   ratio tool turn llm.run / bare Celery SDK call", ".3f"),
+    ("overhead_tools_cpu_ms", "   worker CPU per tool turn llm.run (ms)", ".2f"),
+    ("overhead_sdk_tools_cpu_ms", "   worker CPU per bare Celery SDK call with tools (ms)",
+     ".2f"),
+    ("overhead_tool_cpu_ratio", "   ratio CPU tool turn llm.run / bare SDK call", ".2f"),
     ("cli_floor_ms", "8. python -c 'import typer, redis, pydantic, yaml' (ms)", ",.0f"),
     *((f"cli_{name}_ratio", f"   llm-router {' '.join(args)} / that", ".2f")
       for name, args in COMMANDS.items()),
     ("cli_floor_cpu_ms", "   the same floor, CPU time (ms)", ",.0f"),
     *((f"cli_{name}_cpu_ratio", f"   llm-router {' '.join(args)} / that, CPU", ".2f")
       for name, args in COMMANDS.items()),
+    ("structured_format_error_rate", "9. typed tasks, simulated: prompt format error rate",
+     ".3f"),
+    ("structured_native_invalid_rate", "   invalid outputs / calls, native structured output",
+     ".4f"),
+    ("structured_prompt_invalid_rate", "   invalid outputs / calls, prompt convention", ".4f"),
+    ("structured_native_escalation_rate", "   escalated tasks / tasks, native", ".4f"),
+    ("structured_prompt_escalation_rate", "   escalated tasks / tasks, prompt convention",
+     ".4f"),
+    ("structured_native_cost_micros_per_task", "   cost per task, native (micro-USD)", ",.1f"),
+    ("structured_prompt_cost_micros_per_task", "   cost per task, prompt convention (micro-USD)",
+     ",.1f"),
+    ("structured_cost_ratio", "   ratio cost native / prompt", ".3f"),
 ]
 
 

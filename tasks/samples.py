@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from routing.attribution import split as split_attribution
 from tasks.trials import SPECS, sampled
 from tasks.typed import TypedSpec
 from workers.contract import Call, WorkSpec, call_document, call_from_document
@@ -36,12 +37,13 @@ def record_sample(task_name: str, task_id: str, kwargs: dict[str, Any],
         return False
     if result.get("model") != key.model or not sampled(task_id, SAMPLE_SALT, key.samples.share):
         return False
-    call = SPECS[task_name].parse(kwargs, cfg)
+    call = SPECS[task_name].parse(split_attribution(kwargs)[0], cfg)  # agent, run: not input
     sample = {
         "id": task_id, "task_name": task_name, "model_key": call.model_key,
         "model": result.get("model"), "config_version": result.get("config_version"),
         "recorded_at": round(time.time(), 3), "call": call_document(call),
-        "answer": {"text": result.get("text", ""), "output": result.get("output") or {}},
+        "answer": {"text": result.get("text", ""), "output": result.get("output") or {},
+                   "tool_calls": result.get("tool_calls") or []},
         "usage": result.get("usage") or {},
         "cost_micros": int(result.get("last_call_cost_micros", result.get("cost_micros", 0))),
         "latency_ms": round(float(result.get("latency_s", 0.0)) * 1000, 1),

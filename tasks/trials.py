@@ -64,11 +64,15 @@ def sample_trials(
                        ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
     sent: list[str] = []
+    needs = SPECS[task_name].parse(kwargs, cfg).needs if result.get("tool_calls") or \
+        kwargs.get("tools") or kwargs.get("messages") else frozenset()
     for trial in candidates_for(key, result.get("model")):
         candidate = trial.candidate
         if candidate not in cfg.models:
             continue
         model = cfg.models[candidate]
+        if not model.can(needs):
+            continue  # a tool or image turn is never replayed on a model without it
         if input_tokens + max_tokens > model.context_window:
             continue  # the candidate cannot hold this input: nothing to learn
         if not sampled(task_id, candidate, trial.sample):
@@ -95,6 +99,7 @@ def sample_trials(
             "output": result.get("output") or {}, "text": result.get("text", ""),
             "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
             "cost_micros": int(result.get("cost_micros", 0)),
+            "tool_calls": result.get("tool_calls") or [],
         }
         queue = cfg.tiers[cfg.models[candidate].tier].queue
         app.send_task(TRIAL_TASK, kwargs=job, queue=queue, task_id=f"{task_id}:trial:{candidate}")

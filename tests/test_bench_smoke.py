@@ -27,6 +27,8 @@ FIGURES = [
     "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
     "overhead_foreign_per_s", "overhead_project_per_s", "overhead_plain_per_s",
     "overhead_foreign_ratio", "overhead_project_ratio", "overhead_sdk_per_s",
+    # a tool turn against a bare Celery task making the same SDK call with the same tools
+    "overhead_tools_per_s", "overhead_sdk_tools_per_s", "overhead_tool_ratio",
     "cli_floor_ms", "cli_floor_cpu_ms",
     # every command that only reads, in wall time and in CPU time
     *(f"cli_{name}_{kind}" for name in ("route", "config_show", "config_history", "config_diff",
@@ -49,8 +51,15 @@ def test_bench_tiny_prints_every_figure(redis_url: str) -> None:
         assert isinstance(figures[name], int | float), (name, figures.get(name))
         assert figures[name] > 0, (name, figures[name])
     for name in ("overhead_foreign_cpu_ms", "overhead_plain_cpu_ms", "overhead_cpu_ratio",
-                 "overhead_sdk_cpu_ms", "overhead_sdk_cpu_ratio"):
+                 "overhead_sdk_cpu_ms", "overhead_sdk_cpu_ratio", "overhead_tools_cpu_ms",
+                 "overhead_sdk_tools_cpu_ms", "overhead_tool_cpu_ratio"):
         assert figures[name] >= 0, (name, figures[name])  # idle-subtracted: tiny rounds may be 0
+    # typed tasks with and without native structured output, side by side: native never
+    # loses the format (the simulated provider's format errors hit the prompt only)
+    assert figures["structured_native_invalid_rate"] == 0
+    assert figures["structured_prompt_invalid_rate"] >= 0
+    assert figures["structured_cost_ratio"] > 0
+    assert "native / prompt" in proc.stdout
     assert figures["publish_queue"] == "llm.haiku"  # the router chose the tier's queue
     assert figures["ledger_round_trips_per_call"] <= 2  # counted, not timed
     assert set(figures["met"]) == set(figures["targets"])

@@ -56,6 +56,8 @@ def task_result(state: RouteState, completion: Completion, cost: int, output: di
         result["deferrals"] = state.deferrals
     if state.hops:
         result["hops"] = list(state.hops)
+    result["stop_reason"] = completion.stop_reason
+    result["tool_calls"] = [call.to_dict() for call in completion.tool_calls]
     result["text"] = completion.text
     if structured is not None:
         result["structured_output"] = structured

@@ -282,6 +282,8 @@ class Runner:
             cache_system=cfg.model_keys[state.route_key].prompt_cache,
             timeout=min(self.rt.settings.request_timeout,
                         cfg.tiers[model.tier].task_timeout_seconds),
+            tools=self.call.tools,
+            tool_choice=self.call.tool_choice,
         )
 
     def _call(self, state: RouteState) -> Step | dict[str, Any]:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +47,7 @@ from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
+from workers.turns import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class TrialJob:
     cost_micros: int
     # the production task's agent, run and tags: the trial's spend is theirs, as trial spend
     attribution: Attribution = field(default_factory=Attribution)
+    tool_calls: list[dict[str, Any]] | None = None  # its tool calls (an agent turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +90,7 @@ class Production:
     text: str
     latency_ms: float
     cost_micros: int
+    tool_calls: list[dict[str, Any]] | None = None  # its tool calls (an agent turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,13 +109,17 @@ def score(spec: WorkSpec, cfg: RoutingConfig, call: Call, production: Production
           judge: Callable[[], Comparison | None] | None) -> Scored:
     """The one scoring of a candidate's answer, live trials and replays alike: validated
     like a production output (invalid -> candidate_invalid), compared with production
-    (`WorkSpec.compare`), free text by the `judge` when there is one."""
+    (`WorkSpec.compare`), an agent turn on its decisions (the tools called and their
+    arguments), free text by the `judge` when there is one."""
     output: dict[str, Any] | None
     try:
         output = spec.parse_output(completion.text, call, cfg)
     except OutputInvalidError:
         output = None
     comparison = spec.compare(production.output, output)
+    tool_turn = bool(call.tools)
+    if comparison is None and tool_turn:
+        comparison = compare_decisions(production.tool_calls or [], completion.tool_calls)
     if comparison is None and judge is not None:
         comparison = judge()
     verdict = comparison.verdict if comparison is not None else "unjudged"
@@ -121,6 +128,9 @@ def score(spec: WorkSpec, cfg: RoutingConfig, call: Call, production: Production
               "prod_micros": production.cost_micros, "cand_micros": cost}
     if comparison is not None:
         scores["samples"] = 1
+        if tool_turn:  # agent turns apart from text turns (the review shows both)
+            scores["tool_samples"] = 1
+            scores["tool_agree"] = int(comparison.agrees)
     return Scored(verdict, output is not None, comparison.fields if comparison else (),
                   scores)
 
@@ -154,7 +164,8 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
             return {"candidate": job.candidate, "skipped": "scored by another delivery"}
         return {"candidate": job.candidate, "error": type(exc).__name__}
     cost = cost_micros(completion.usage, price)
-    production = Production(job.output, job.text, job.latency_ms, job.cost_micros)
+    production = Production(job.output, job.text, job.latency_ms, job.cost_micros,
+                            job.tool_calls)
     scored = score(spec, cfg, call, production, completion, cost,
                    judge_of(rt, cfg, trial.judge, call, production, completion, record))
     if record.call(completion.usage, cost, invalid=not scored.valid,
@@ -177,6 +188,7 @@ def candidate_request(rt: Runtime, cfg: RoutingConfig, call: Call, model_key: st
         system=call.system_for(native=native is not None), output=native,
         cache_system=key.prompt_cache,
         timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
+        tools=call.tools, tool_choice=call.tool_choice,
     )
 
 
@@ -187,6 +199,32 @@ def judge_of(rt: Runtime, cfg: RoutingConfig, judge_key: str | None, call: Call,
     if judge_key is None:
         return None
     return lambda: _judged(rt, cfg, call, production.text, candidate, judge_key, record)
+
+
+def decision(calls: Iterable[ToolCall | Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """A turn's decision: each tool called with its arguments as normalised JSON (keys
+    sorted), in order."""
+    out = []
+    for c in calls:
+        name, args = (c.name, c.arguments) if isinstance(c, ToolCall) else \
+            (str(c.get("name")), c.get("arguments") or {})
+        out.append((name, json.dumps(args, sort_keys=True, separators=(",", ":"))))
+    return out
+
+
+def compare_decisions(production: list[dict[str, Any]],
+                      candidate: tuple[ToolCall, ...]) -> Comparison | None:
+    """Two answers to an agent turn, on their decisions: the same tools with the same
+    arguments agree; a tool against another (or against text) disagrees; None when
+    neither called a tool (the text decides: the judge compares it)."""
+    if not production and not candidate:
+        return None
+    ours, theirs = decision(production), decision(candidate)
+    if ours == theirs:
+        return Comparison("agree")
+    differs = ("tool_calls",) if [n for n, _ in ours] != [n for n, _ in theirs] else \
+        ("arguments",)
+    return Comparison("disagree", differs)
 
 
 def _judged(
