@@ -28,11 +28,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to wait for each answer")
     parser.add_argument("--latency", type=float, default=0.02,
                         help="offline: the simulated provider's seconds per call")
+    parser.add_argument("--run-max-usd", type=float,
+                        help="the run's cap: its first call over it is refused, and the rest")
     args = parser.parse_args(argv)
     system = (against_redis(args.redis_url, args.namespace) if args.redis_url
               else offline(latency=args.latency))
     with system as s:
-        played = play(s, timeout=args.timeout)
+        played = play(s, timeout=args.timeout, max_usd=args.run_max_usd)
         config = s.rt.live.get()
     if args.json:
         import json

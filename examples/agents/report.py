@@ -51,9 +51,14 @@ def text(played: dict[str, Any], config: RoutingConfig) -> str:
         lines.append(f"  {call.agent:<13} {call.what:<26} {r['model_key']:<19} "
                      f"{r['model']:<19} ${usd(r['cost_micros']):.6f}  {did}")
     review, decision = played["review"], played["decision"]
-    lines += ["", f"patches proposed: {len(played['patches'])}; reviewer "
-              f"{'approves' if review['approve'] else 'does not approve'} "
-              f"({len(review['findings'])} findings); CEO: {decision['choice']}", "",
+    lines.append("")
+    if played["stopped"]:
+        lines.append(f"the run was stopped by its cap: {played['stopped']}")
+    if review and decision:
+        lines.append(f"patches proposed: {len(played['patches'])}; reviewer "
+                     f"{'approves' if review['approve'] else 'does not approve'} "
+                     f"({len(review['findings'])} findings); CEO: {decision['choice']}")
+    lines += ["",
               f"{'cost per agent':<16}{'calls':>6}{'cost':>13}"
               f"{'all on ' + s['opus_model']:>28}"]
     for agent, a in sorted(s["agents"].items(), key=lambda kv: -kv[1]["cost_micros"]):
@@ -67,7 +72,18 @@ def text(played: dict[str, Any], config: RoutingConfig) -> str:
     lines += ["", f"{'cost per model':<22}{'calls':>6}{'cost':>13}"]
     for model, m in sorted(s["models"].items(), key=lambda kv: -kv[1]["cost_micros"]):
         lines.append(f"  {model:<20}{m['calls']:>6}  ${usd(m['cost_micros']):>10.6f}")
-    if s["crons_micros"]:
-        lines += ["", "beside the run (Beat crons): " + ", ".join(
-            f"{name} ${usd(micros):.6f}" for name, micros in s["crons_micros"].items())]
+    ledger = played.get("ledger")
+    if ledger:
+        lines += ["", f"the ledger's view (llm-router runs show {s['run_id']}): "
+                  f"{ledger['calls']} calls, ${ledger['cost_usd']:.6f}, {ledger['state']}"]
+    lines += ["", "beside the run (Beat crons):"]
+    for cron in played["crons"]:
+        ran, answer = cron["ran"], cron["answer"]
+        if answer:
+            did = f"{answer['model']} ${usd(answer['cost_micros']):.6f}"
+        elif ran.get("items"):
+            did = f"{ran['items']} inbox items handed on (a provider batch, at half price)"
+        else:
+            did = ran.get("skipped") or "handed on"
+        lines.append(f"  {cron['cron']:<24} {did}")
     return "\n".join(lines)

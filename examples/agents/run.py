@@ -25,6 +25,7 @@ from celery import Celery
 
 from cli.demo.system import System
 from examples.agents.tools import TOOLS, Workspace
+from routing.spend.runs import RunBook
 from tasks.crons import CURATION_INBOX
 
 REQUEST = ("Order totals drift by a cent on large orders: fix the rounding in "
@@ -50,12 +51,17 @@ class Call:
     result: dict[str, Any]
 
 
+class RunStopped(Exception):
+    """The run reached its cap (or was stopped): the router refused its next call."""
+
+
 @dataclass
 class Run:
     """One piece of work: a request and everything spawned for it, under one `run_id`."""
 
     app: Celery
     timeout: float
+    max_usd: float | None = None  # the run's cap, given by the sender with every call
     run_id: str = field(default_factory=lambda: f"example-{uuid.uuid4().hex[:10]}")
     calls: list[Call] = field(default_factory=list)
     _lock: Lock = field(default_factory=Lock)
@@ -65,8 +71,16 @@ class Run:
         attribution: dict[str, Any] = {"agent": agent}
         if in_run:
             attribution["run_id"] = self.run_id
+            if self.max_usd is not None:
+                attribution["run_max_usd"] = self.max_usd
         result = self.app.send_task(task, kwargs={**kwargs, **attribution})
-        answer: dict[str, Any] = result.get(timeout=self.timeout, disable_sync_subtasks=False)
+        try:
+            answer: dict[str, Any] = result.get(timeout=self.timeout,
+                                                disable_sync_subtasks=False)
+        except Exception as exc:
+            if type(exc).__name__ == "RunBudgetExceeded":
+                raise RunStopped(str(exc)) from exc
+            raise
         with self._lock:
             self.calls.append(Call(agent, what, task, answer))
         return answer
@@ -100,15 +114,42 @@ def coder(run: Run, n: int, task: str, workspace: Workspace) -> str:
     return text
 
 
-def play(system: System, *, request: str = REQUEST, timeout: float = 60.0) -> dict[str, Any]:
+def play(system: System, *, request: str = REQUEST, timeout: float = 60.0,
+         max_usd: float | None = None) -> dict[str, Any]:
     app = system.app
-    run = Run(app, timeout)
+    run = Run(app, timeout, max_usd)
 
     # Beside the run: the crons, sent as Beat sends them (their work is the monitor's and
     # the curator's, not the run's).
-    crons = {name: app.send_task(name, headers={"agent": agent})
+    crons = {name: app.send_task(name, headers={"llm_agent": agent})
              for name, agent in (("cron.monitoring", "monitor"),)}
 
+    workspace = Workspace()
+    outcome: dict[str, Any] = {"review": {}, "decision": {}, "stopped": None}
+    try:
+        work(run, request, workspace, outcome)
+    except RunStopped as exc:  # the run's cap ended it: what was done is still reported
+        outcome["stopped"] = str(exc)
+    review = outcome["review"]
+
+    # The reviewer's findings go to the curation inbox, which the curation cron drains.
+    findings = [{"id": f"{run.run_id}-{n}", "title": f"review finding ({f['severity']})",
+                 "text": f["message"]} for n, f in enumerate(review.get("findings", []), 1)]
+    if findings:
+        system.rt.redis.rpush(system.rt.settings.key(CURATION_INBOX),
+                              *(json.dumps(item) for item in findings))
+    crons["cron.content_curation"] = app.send_task(
+        "cron.content_curation", headers={"llm_agent": "curator"})
+    cron_work = _follow(app, crons, timeout)
+    ledger = RunBook(system.rt.redis, system.rt.settings.namespace).show(run.run_id)
+    return {"run_id": run.run_id, "request": request, "calls": run.calls,
+            "patches": workspace.patches, "review": review, "decision": outcome["decision"],
+            "stopped": outcome["stopped"], "crons": cron_work,
+            "ledger": ledger.as_dict() if ledger else None}
+
+
+def work(run: Run, request: str, workspace: Workspace, outcome: dict[str, Any]) -> None:
+    """The run itself: triage, plan, coding workers in parallel, review, decision."""
     triage = run.send("ceo", "takes the request", "tasks.strategic_decision",
                       question=f"The human asks: {request} How do we take it on?",
                       options=["delegate to engineering now", "ask the human for details first"],
@@ -117,9 +158,6 @@ def play(system: System, *, request: str = REQUEST, timeout: float = 60.0) -> di
                     context=f"The CEO decided: {triage['output']['choice']}.")
     steps = plan["output"]["steps"][:MAX_CODERS]
 
-    workspace = Workspace()
-    review: dict[str, Any] = {}
-    decision: dict[str, Any] = {}
     for round_ in (1, 2):
         with ThreadPoolExecutor(len(steps)) as pool:
             list(pool.map(lambda s: coder(run, s[0], s[1]["instructions"], workspace),
@@ -135,31 +173,24 @@ def play(system: System, *, request: str = REQUEST, timeout: float = 60.0) -> di
             context=(f"{len(workspace.patches)} patches; the reviewer "
                      f"{'approves' if review['approve'] else 'does not approve'} with "
                      f"{len(review['findings'])} findings."))["output"]
+        outcome["review"], outcome["decision"] = review, decision
         if decision["choice"] == "show the human":
             break
 
-    # The reviewer's findings go to the curation inbox, which the curation cron drains.
-    findings = [{"id": f"{run.run_id}-{n}", "title": f"review finding ({f['severity']})",
-                 "text": f["message"]} for n, f in enumerate(review["findings"], 1)]
-    if findings:
-        system.rt.redis.rpush(system.rt.settings.key(CURATION_INBOX),
-                              *(json.dumps(item) for item in findings))
-    crons["cron.content_curation"] = app.send_task(
-        "cron.content_curation", headers={"agent": "curator"})
-    cron_work = _follow(app, crons, timeout)
-    return {"run_id": run.run_id, "request": request, "calls": run.calls,
-            "patches": workspace.patches, "review": review, "decision": decision,
-            "crons": cron_work}
+
+# Curation's calls go to provider batches in the shipped config (answered within the
+# batch window, by the batch cron): the example waits for the monitoring status only.
+FOLLOWED = ("cron.monitoring",)
 
 
 def _follow(app: Celery, crons: dict[str, Any], timeout: float) -> list[dict[str, Any]]:
-    """Each cron's outcome, and the result of the work it handed on (if any)."""
+    """Each cron's outcome, and the answer to the work it handed on (monitoring's)."""
     out = []
     for name, result in crons.items():
         ran = result.get(timeout=timeout, disable_sync_subtasks=False)
         handed = ran.get("task_id") if not ran.get("skipped") else None
         answer = None
-        if handed:
+        if handed and name in FOLLOWED:
             answer = app.AsyncResult(handed).get(timeout=timeout, disable_sync_subtasks=False)
         out.append({"cron": name, "ran": ran, "answer": answer})
     return out
