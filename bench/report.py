@@ -18,6 +18,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "decisions_per_second": (">=", 100_000),
     "propagation_p99_ms": ("<=", 1000),
     "ledger_round_trips_per_call": ("<=", 2),
+    "attributed_round_trips_per_call": ("<=", 2),
+    "attributed_llm_ratio": (">=", 0.95),
     "overhead_foreign_ratio": (">=", 0.9),
     "overhead_cpu_ratio": ("<=", 1.5),
     **{f"cli_{name}_ratio": ("<=", 1.3) for name in COMMANDS},
@@ -63,6 +65,14 @@ ROWS: list[tuple[str, str, str]] = [
     ("cli_floor_cpu_ms", "   the same floor, CPU time (ms)", ",.0f"),
     *((f"cli_{name}_cpu_ratio", f"   llm-router {' '.join(args)} / that, CPU", ".2f")
       for name, args in COMMANDS.items()),
+    ("attributed_round_trips_per_call", "9. attributed call: Redis round trips (reserve+settle)",
+     ".2f"),
+    ("attributed_ledger_plain_per_s", "   plain reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_per_s", "   attributed reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_ratio", "   ratio attributed / plain (ledger)", ".3f"),
+    ("attributed_llm_plain_per_s", "   plain llm.run, one Haiku worker (tasks/s)", ",.1f"),
+    ("attributed_llm_per_s", "   attributed llm.run, same worker (tasks/s)", ",.1f"),
+    ("attributed_llm_ratio", "   ratio attributed / plain llm.run", ".3f"),
 ]
 
 

@@ -26,6 +26,8 @@ FIGURES = [
     "ledger_round_trips_per_call", "ledger_calls_per_s",
     "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
     "overhead_foreign_per_s", "overhead_project_per_s", "overhead_plain_per_s",
+    "attributed_round_trips_per_call", "attributed_ledger_ratio", "attributed_llm_ratio",
+    "attributed_llm_plain_per_s", "attributed_llm_per_s",
     "overhead_foreign_ratio", "overhead_project_ratio", "overhead_sdk_per_s",
     "cli_floor_ms", "cli_floor_cpu_ms",
     # every command that only reads, in wall time and in CPU time
