@@ -1,0 +1,1 @@
+"""A tiny shop (the agents example's sample repository)."""
