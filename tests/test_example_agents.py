@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from examples.agents.system import AGENTS, handle, repo_files, run_cost
+from examples.agents.system import AGENTS, handle, repo_files, run_cost, runaway
 from routing.spend.runs import RunBook
 from tests.support.celery import Session
 from tests.support.llm_server import LLMServer
@@ -47,3 +47,18 @@ def test_the_example_runs_offline_with_one_command() -> None:
     for agent in AGENTS:
         assert f"  {agent} " in out
     assert "the same calls all on" in out and "x the routed run" in out
+
+
+def test_a_looping_agent_is_stopped_by_its_run_cap(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    llm_server.set_reply("z" * 4000)  # every answer fills its 256 tokens
+    run_id, made, refusal = runaway(worker.app, run_max_usd=0.02)
+    assert made > 0 and "RunBudgetExceeded" in refusal and "max usd" in refusal
+    run = RunBook(get_runtime().redis, worker.namespace).show(run_id)
+    assert run is not None
+    view = run.as_dict()
+    assert view["calls"] == made and view["refused"] == 1
+    # within one call of the cap: the spend plus one more call's cost would pass it
+    per_call = view["micros"] // made
+    assert view["micros"] <= view["cap_micros"] < view["micros"] + 2 * per_call

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
-from examples.agents.system import handle, render, run_cost
+from examples.agents.system import handle, render, run_cost, runaway
 
 DEFAULT_REQUEST = "Make sure a discount can never make a cart's total negative."
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--request", default=DEFAULT_REQUEST)
     parser.add_argument("--run-max-usd", type=float, default=None,
                         help="cap the run's spend (RunBudgetExceeded past it)")
+    parser.add_argument("--loop-cap-usd", type=float, default=0.02,
+                        help="then a looping coder under this run cap (0: skip it)")
     args = parser.parse_args(argv)
     from routing.spend.runs import RunBook
 
@@ -39,10 +42,20 @@ def main(argv: list[str] | None = None) -> int:
             cost = run_cost(RunBook(rt.redis, rt.settings.namespace), rt.live.get(),
                             outcome.run_id)
             print(render(outcome, cost))
+            _loop(system.app, args.loop_cap_usd)
             return 0
     cost = run_cost(RunBook(rt.redis, rt.settings.namespace), rt.live.get(), outcome.run_id)
     print(render(outcome, cost))
+    _loop(app, args.loop_cap_usd)
     return 0
+
+
+def _loop(app: Any, cap_usd: float) -> None:
+    if cap_usd <= 0:
+        return
+    run_id, made, refusal = runaway(app, run_max_usd=cap_usd)
+    print(f"\na looping coder under a ${cap_usd:g} run cap ({run_id}): {made} calls, then "
+          f"refused:\n  {refusal}")
 
 
 if __name__ == "__main__":

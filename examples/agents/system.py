@@ -140,3 +140,20 @@ def render(outcome: RunOutcome, cost: RunCost) -> str:
               f"the same calls all on {cost.single_model}: ${cost.single_model_micros / 1e6:.6f}"
               f" ({cost.ratio:.1f}x the routed run)"]
     return "\n".join(lines)
+
+
+def runaway(app: Celery, *, run_max_usd: float, limit: int = 1000) -> tuple[str, int, str]:
+    """A coder stuck in a loop (it keeps asking): its run's cap ends it. Returns the run
+    id, the calls it got, and the refusal it met."""
+    from celery.exceptions import CeleryError
+
+    run_id = f"loop-{uuid.uuid4().hex[:10]}"
+    with attributed(agent="coder", run_id=run_id, run_max_usd=run_max_usd):
+        for made in range(limit):
+            try:
+                _ask(app, "coder", "Try the fix once more.", max_tokens=256).delay().get(**WAIT)
+            except (CeleryError, Exception) as exc:  # the task's RunBudgetExceeded
+                if type(exc).__name__ != "RunBudgetExceeded":
+                    raise
+                return run_id, made, str(exc)
+    return run_id, limit, ""
