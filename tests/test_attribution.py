@@ -160,3 +160,109 @@ def test_hops_keep_the_run_fallback_and_escalation(
     assert len(run.calls) == result["attempts"] and hops[-1] == "fallback"
     assert run.calls[-1]["model"] == result["model"]
     assert run.as_dict()["errors"] == result["attempts"] - 1
+
+
+def test_a_batched_call_and_a_shadow_trial_keep_the_run_trial_spend_apart(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    from tests.support.batches import beat_round, set_batch
+    from tests.support.wait import wait_until
+
+    # content_curation waits for a provider batch on Haiku
+    set_batch(worker, "content_curation", "claude-haiku-4-5", max_wait_seconds=600)
+    run_id = _run_id()
+    sent = worker.app.send_task(
+        "llm.run", kwargs={"model_key": "content_curation", "prompt": "p0"},
+        headers={"llm_agent": "curator", "llm_run_id": run_id})
+    wait_until(lambda: get_runtime().batches.summary().get("open", (0, 0))[1] == 1,
+               what="the call in its open batch")
+    beat_round(worker.app, flush=True)
+    beat_round(worker.app)
+    result = sent.get(timeout=30)
+    assert result["batch_id"] and result["run_id"] == run_id
+    run = _book(worker).show(run_id)
+    assert run is not None
+    [call] = run.calls
+    assert call["hop"] == "batch" and call["agent"] == "curator"
+    assert call["cost_micros"] == result["cost_micros"]
+
+    # a shadow trial of a production call of another run: attributed to that run, as
+    # trial spend (never the run's production spend)
+    def trial(doc: dict[str, Any]) -> None:
+        doc["model_keys"]["lookup"]["trials"] = [
+            {"candidate": "kimi-for-coding", "sample": 1.0, "daily_budget_usd": "1"}]
+    _configure(worker, trial)
+    traced = _run_id()
+    with attributed(agent="ceo", run_id=traced):
+        prod = worker.app.tasks["llm.run"].delay(model_key="lookup", prompt="q").get(
+            timeout=30)
+
+    def shadowed() -> dict[str, Any] | None:
+        shown = _book(worker).show(traced)
+        view = shown.as_dict() if shown else None
+        return view if view and view["trial_calls"] == 1 else None
+
+    view = wait_until(shadowed, timeout=20, what="the shadow's call in the run")
+    assert view["calls"] == 1 and view["micros"] == prod["cost_micros"]
+    assert view["trial_micros"] > 0
+    assert [c.get("trial", False) for c in view["calls_in_order"]] == [False, True]
+    assert view["calls_in_order"][1]["hop"] == "trial"
+    assert view["agents"] == {"ceo": {"calls": 1, "micros": prod["cost_micros"]}}
+
+
+def test_cost_report_by_agent_run_and_tag_and_the_html_page(
+    worker: Session, llm_server: LLMServer, tmp_path: Any
+) -> None:
+    from tests.support.cli import as_json, run
+
+    run_id = _run_id()
+    task = worker.app.tasks["llm.run"]
+    task.delay(model_key="lookup", prompt="q", agent="reporter-a", run_id=run_id,
+               tags={"team": "ops"}).get(timeout=30)
+    task.delay(model_key="drafting", prompt="q", agent="reporter-b", run_id=run_id).get(
+        timeout=30)
+    by_agent = as_json("cost", "report", "--by", "agent")
+    agents = {a["name"]: a for a in by_agent["agents"]}
+    assert agents["reporter-a"]["calls"] >= 1 and agents["reporter-b"]["micros"] > 0
+    assert run_id in agents["reporter-a"]["dearest_runs"]
+    by_tag = as_json("cost", "report", "--by", "tag")
+    assert any(t["name"] == "team=ops" for t in by_tag["tags"])
+    by_run = as_json("cost", "report", "--by", "run")
+    mine = next(r for r in by_run["runs"] if r["run_id"] == run_id)
+    assert mine["calls"] == 2 and mine["agent"] == "reporter-a"
+    one = as_json("cost", "report", "--run", run_id)
+    assert [(c["agent"], c["model_key"]) for c in one["calls_in_order"]] == [
+        ("reporter-a", "lookup"), ("reporter-b", "drafting")]
+    assert set(one["agents"]) == {"reporter-a", "reporter-b"}
+    text = run("cost", "report", "--run", run_id).stdout
+    assert "reporter-b" in text and "drafting" in text
+    assert "reporter-a" in run("cost", "report", "--by", "agent").stdout
+    page = tmp_path / "report.html"
+    run("cost", "report", "--html", str(page))
+    html = page.read_text("utf-8")
+    assert 'id="agent-reporter-a"' in html and 'id="runs"' in html and run_id in html
+    assert "--by must be agent, run or tag" in run("cost", "report", "--by", "model",
+                                                   code=2).stderr
+    assert "no run 'no-such-run'" in run("runs", "show", "no-such-run", code=1).stderr
+    assert "run_id" in run("runs", "show", "bad run", code=2).stderr
+
+
+def test_an_escalation_keeps_the_run(worker: Session, llm_server: LLMServer) -> None:
+    import json as _json
+
+    # the classification model answers junk; its escalation target answers well
+    cfg = get_runtime().router.config
+    spec = cfg.model_keys["classification"]
+    assert spec.escalate_to is not None
+    target = cfg.models[cfg.model_keys[spec.escalate_to].model].provider_model
+    llm_server.set_reply("no json")
+    llm_server.set_reply(_json.dumps({"label": "bug", "confidence": 0.9}), model=target)
+    run_id = _run_id()
+    result = worker.app.tasks["tasks.classification"].delay(
+        text="it crashes", labels=["bug", "question"], agent="triage", run_id=run_id,
+    ).get(timeout=60)
+    assert result["escalated_from"] and result["run_id"] == run_id
+    run = _book(worker).show(run_id)
+    assert run is not None
+    assert [c["hop"] for c in run.calls][-1] == "escalate"
+    assert len(run.calls) == result["attempts"]

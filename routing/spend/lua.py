@@ -373,7 +373,9 @@ if ARGV[23] ~= '' or ARGV[24] ~= '' or ARGV[25] ~= '' then
     {task_id = ARGV[28], call_id = cid, agent = ARGV[23], model_key = mk, model = ARGV[5],
      tier = ARGV[6],
      hop = ARGV[27], cost_micros = cost, outcome = err and 'error' or 'ok',
-     trial = ARGV[18] == 'trial'})
+     trial = ARGV[18] == 'trial', input_tokens = tonumber(ARGV[8]),
+     output_tokens = tonumber(ARGV[9]), cache_read_tokens = tonumber(ARGV[10]),
+     cache_write_tokens = tonumber(ARGV[11])})
 end
 return {1, today, reserved}
 """
