@@ -181,6 +181,20 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert (kimi["samples"], gemini["samples"]) == (300, 40)
     assert kimi["agreement"] == pytest.approx(0.98, abs=0.02)
     assert gemini["agreement"] == pytest.approx(0.80, abs=0.05)
+    # a new model evaluated the same day: the day's classification calls recorded, a
+    # cheaper catalog model with a batch API proposed and trialled, the samples replayed
+    # on it at the batch price, and the review's recommendation appears
+    replay = report["replay"]
+    assert replay["model_key"] == "classification" and replay["recorded"] >= 300
+    assert replay["candidate"]["new"] and replay["candidate"]["provider"] in (
+        "anthropic", "openai")
+    assert replay["replay"]["batch"] and replay["replay"]["sent"] == replay["recorded"]
+    assert replay["replay"]["counts"]["agree"] >= 300 and not replay["replay"]["stopped"]
+    assert replay["trial"]["replay"]["samples"] >= 300 and replay["trial"]["live"][
+        "samples"] == 0
+    rec = replay["recommendation"]
+    assert (rec["action"], rec["to"]) == ("switch", replay["candidate"]["model"])
+    assert "replay 3" in rec["reason"]
 
 
 def test_offline_demo_prints_a_readable_report() -> None:

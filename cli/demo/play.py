@@ -104,7 +104,7 @@ def play(*, redis_url: str | None, namespace: str, as_json: bool, scale: float, 
         with make_progress(err) as progress:
             player = Player(system, events, w.live_change, day_seconds=day_seconds,
                             timeout=timeout, progress=progress, trials=w.trials,
-                            batch=w.batch)
+                            batch=w.batch, replay=w.replay)
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)
