@@ -201,8 +201,18 @@ def review_key(namespace: str, month: str | None = None) -> str:
 
 
 def store_review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:
-    """Build the review and keep it in Redis (by month, and as the latest)."""
+    """Build the review, with the candidates proposed per key (`routing.evidence.
+    candidates`), and keep it in Redis (by month, and as the latest)."""
+    from routing.evidence.candidates import propose
+    from routing.samples.store import SampleStore
+
     result = review(ledger, config, days)
+    samples = SampleStore(ledger.client, ledger.namespace)
+    try:
+        result["candidates"] = propose(config, result["model_keys"], {
+            k: samples.largest_input(k) for k in result["model_keys"]})
+    except (LookupError, ValueError) as exc:  # a catalog failure is not the review's
+        result["candidates"] = {"error": f"{type(exc).__name__}: {exc}"}
     raw = json.dumps(result, separators=(",", ":"))
     keep = ledger.aggregate_keep_days * 86400
     ledger.client.set(review_key(ledger.namespace, result["to"][:7]), raw, ex=keep)
