@@ -63,6 +63,18 @@ ROWS: list[tuple[str, str, str]] = [
     ("cli_floor_cpu_ms", "   the same floor, CPU time (ms)", ",.0f"),
     *((f"cli_{name}_cpu_ratio", f"   llm-router {' '.join(args)} / that, CPU", ".2f")
       for name, args in COMMANDS.items()),
+    ("structured_format_error_rate", "9. typed tasks, simulated: prompt format error rate",
+     ".3f"),
+    ("structured_native_invalid_rate", "   invalid outputs / calls, native structured output",
+     ".4f"),
+    ("structured_prompt_invalid_rate", "   invalid outputs / calls, prompt convention", ".4f"),
+    ("structured_native_escalation_rate", "   escalated tasks / tasks, native", ".4f"),
+    ("structured_prompt_escalation_rate", "   escalated tasks / tasks, prompt convention",
+     ".4f"),
+    ("structured_native_cost_micros_per_task", "   cost per task, native (micro-USD)", ",.1f"),
+    ("structured_prompt_cost_micros_per_task", "   cost per task, prompt convention (micro-USD)",
+     ",.1f"),
+    ("structured_cost_ratio", "   ratio cost native / prompt", ".3f"),
 ]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli_startup, ledger_cost, overhead, publish, throughput
+from bench import cli_startup, ledger_cost, overhead, publish, structured, throughput
 from bench.env import DEFAULT_REDIS_URL, bench_env, bench_redis_url
 from bench.report import TARGETS, met, print_report
 
@@ -48,12 +48,17 @@ class Mode:
     overhead_latency: float
     overhead_waves: int
     overhead_rounds: int
+    # typed tasks per variant and round, and rounds (each: native then prompt)
+    structured_tasks: int = 8
+    structured_rounds: int = 1
 
 
 MODES = {
     "tiny": Mode(2, 50, 4, 0.05, 2, 1, 0.2, 4, 10, 50, 1, 1, 4, 0.05, 2, 1),
-    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3, 7, 32, 0.5, 8, 3),
-    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7, 15, 32, 0.5, 20, 5),
+    "quick": Mode(6, 400, 16, 0.2, 10, 2, 1.0, 20, 200, 400, 3, 7, 32, 0.5, 8, 3,
+                  structured_tasks=200, structured_rounds=2),
+    "full": Mode(12, 2000, 16, 0.2, 20, 5, 3.0, 100, 1000, 2000, 7, 15, 32, 0.5, 20, 5,
+                 structured_tasks=400, structured_rounds=4),
 }
 
 
@@ -76,6 +81,8 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
                                 latency=mode.overhead_latency, waves=mode.overhead_waves,
                                 rounds=mode.overhead_rounds)
         cli = cli_startup.measure(benv.env(), mode.cli_rounds)
+        typed = structured.measure(benv, tasks=mode.structured_tasks,
+                                   rounds=mode.structured_rounds)
         leftover = len(benv.keys())
     figures: dict[str, Any] = {
         "mode": mode_name,
@@ -119,8 +126,10 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},
         "cli_floor_cpu_ms": round(cli.floor_cpu_ms, 1),
         **{f"cli_{name}_cpu_ratio": round(cli.cpu_ratio(name), 3) for name in cli.command_ms},
+        **typed.figures(),
         "rounds": {"publish": pub.rounds, "worker": mode.worker_rounds,
-                   "overhead": mode.overhead_rounds, "cli": cli.rounds},
+                   "overhead": mode.overhead_rounds, "cli": cli.rounds,
+                   "structured": typed.rounds},
         "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
                     "llm_two_per_s": thr.llm_two_per_s,
                     "overhead_per_s": over.per_s, "overhead_cpu_ms": over.cpu_ms},

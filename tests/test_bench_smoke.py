@@ -51,6 +51,12 @@ def test_bench_tiny_prints_every_figure(redis_url: str) -> None:
     for name in ("overhead_foreign_cpu_ms", "overhead_plain_cpu_ms", "overhead_cpu_ratio",
                  "overhead_sdk_cpu_ms", "overhead_sdk_cpu_ratio"):
         assert figures[name] >= 0, (name, figures[name])  # idle-subtracted: tiny rounds may be 0
+    # typed tasks with and without native structured output, side by side: native never
+    # loses the format (the simulated provider's format errors hit the prompt only)
+    assert figures["structured_native_invalid_rate"] == 0
+    assert figures["structured_prompt_invalid_rate"] >= 0
+    assert figures["structured_cost_ratio"] > 0
+    assert "native / prompt" in proc.stdout
     assert figures["publish_queue"] == "llm.haiku"  # the router chose the tier's queue
     assert figures["ledger_round_trips_per_call"] <= 2  # counted, not timed
     assert set(figures["met"]) == set(figures["targets"])

@@ -23,7 +23,8 @@ SHA-256.
   structured output never is.
 - Otherwise a phrase of 30 to 249 estimated tokens, cut at `max_tokens`.
 
-Usage: input tokens are `routing.tokens.estimate_tokens` of the request. With
+Usage: input tokens are `routing.tokens.estimate_tokens` of the request (plus its native
+output schema's, which the providers count as input too). With
 `cache_system` and a system prompt of at least `MIN_CACHE_TOKENS` tokens, the first call
 for a (model, system) writes the cache (`cache_write_tokens`) and later calls within
 `CACHE_TTL_S` read it (`cache_read_tokens`); those tokens are not in `input_tokens`.
@@ -194,6 +195,10 @@ class SimulatedProvider:
         total = estimate_tokens(
             messages=[{"content": m.content} for m in request.messages], system=request.system
         )
+        if request.output is not None:
+            # The providers count the output's schema (the forced tool's definition, the
+            # response format) as input, as they count it in a system prompt.
+            total += estimate_text_tokens(json.dumps(request.output.schema, sort_keys=True))
         system = estimate_text_tokens(request.system) if request.system else 0
         if not (request.cache_system and system >= MIN_CACHE_TOKENS):
             return {"input_tokens": total}
