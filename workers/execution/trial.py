@@ -81,6 +81,9 @@ class Production:
     text: str
     latency_ms: float
     cost_micros: int
+    # Its tool calls (`id`, `name`, `arguments`) when the call was an agent turn: a
+    # comparison of tool decisions (h-tools) reads them here, for trials and replays alike.
+    tool_calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
