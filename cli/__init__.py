@@ -33,6 +33,10 @@ budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
 prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
                          short_help="Prices against the price catalog.",
                          no_args_is_help=True, rich_markup_mode=None)
+runs_app = typer.Typer(
+    help="Runs (run_id): one run's spend and calls, stopping a run.",
+    short_help="Runs: show one, stop one.", no_args_is_help=True, rich_markup_mode=None,
+)
 batches_app = typer.Typer(
     help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
     short_help="Provider batches: list, cancel.", no_args_is_help=True,
@@ -72,6 +76,7 @@ app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
+app.add_typer(runs_app, name="runs")
 app.add_typer(samples_app, name="samples")
 app.add_typer(trial_app, name="trial")
 
@@ -90,6 +95,7 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "prices": ("cli.prices_cmd",),
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
+    "runs": ("cli.runs_cmd",),
     "samples": ("cli.samples_cmd",),
     "trial": ("cli.replay_cmd",),
 }

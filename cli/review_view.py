@@ -32,6 +32,7 @@ def keys_table(result: dict[str, Any]) -> Table:
 
 def trials_table(result: dict[str, Any]) -> Table:
     table = Table("model key", "candidate", "samples live+replay", "agreement", "95% interval",
+                  "tool turns", "text turns",
                   "cand. invalid", "latency x", "cost x", "saving $/month", "trial $")
     for key, e in result["model_keys"].items():
         for t in e["trials"]:
@@ -40,10 +41,18 @@ def trials_table(result: dict[str, Any]) -> Table:
             split = (f"{t['live']['samples']}+{t['replay']['samples']}" if "live" in t
                      else str(t["samples"]))  # (a review stored before replays)
             table.add_row(key, t["candidate"], split, _num(t["agreement"], ".3f"),
-                          interval, _pct(t["candidate_invalid_rate"]),
+                          interval, _turns(t.get("tool_turns")), _turns(t.get("text_turns")),
+                          _pct(t["candidate_invalid_rate"]),
                           _num(t["latency_ratio"]), _num(t["cost_ratio"]),
                           _num(t.get("monthly_saving_usd")), f"{t['trial_spend_usd']:.4f}")
     return table
+
+
+def _turns(turns: dict[str, Any] | None) -> str:
+    """`agreement (samples)` of one kind of turn (a review stored before: `-`)."""
+    if not turns or not turns["samples"]:
+        return "-"
+    return f"{turns['agreement']:.3f} ({turns['samples']})"
 
 
 def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[str]:

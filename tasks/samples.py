@@ -16,6 +16,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
+from routing.attribution import split as split_attribution
 from tasks.trials import SPECS, sampled
 from tasks.typed import TypedSpec
 from workers.contract import Call, WorkSpec, call_document, call_from_document
@@ -36,7 +37,7 @@ def record_sample(task_name: str, task_id: str, kwargs: dict[str, Any],
         return False
     if result.get("model") != key.model or not sampled(task_id, SAMPLE_SALT, key.samples.share):
         return False
-    call = SPECS[task_name].parse(kwargs, cfg)
+    call = SPECS[task_name].parse(split_attribution(kwargs)[0], cfg)  # agent, run: not input
     sample = {
         "id": task_id, "task_name": task_name, "model_key": call.model_key,
         "model": result.get("model"), "config_version": result.get("config_version"),

@@ -81,6 +81,11 @@ class BatchFailedError(TaskError):
     model key's batch policy is `on_failure: fail` (with `direct` it is called directly)."""
 
 
+class RunBudgetExceeded(TaskError):
+    """The task's run (`run_id`) reached its cap (max USD, max calls) or was stopped: the
+    call was refused, nothing charged, and so is every later call of the run."""
+
+
 class ReplayPendingError(WorkerError):
     """A replay's provider batch is not over yet: its task polls again later."""
 

@@ -114,7 +114,17 @@ def trial_performance(row: TrialRow) -> dict[str, Any]:
         "latency_ms": _percentiles(row.latency),
         "trial_spend_micros": row.micros, "trial_spend_usd": usd(row.micros),
         "judge_calls": row.judge_calls,
+        # agreement on agent turns (the tool and its arguments) apart from text turns
+        "tool_turns": _turns(row.tool_agree, row.tool_samples),
+        "text_turns": _turns(row.agree - row.tool_agree, row.samples - row.tool_samples),
     }
+
+
+def _turns(agree: int, samples: int) -> dict[str, Any]:
+    low, high = wilson(agree, samples)
+    return {"samples": samples, "agree": agree, "agreement": _ratio(agree, samples),
+            "agreement_low": round(low, 4) if samples else None,
+            "agreement_high": round(high, 4) if samples else None}
 
 
 def observed_days(per_day: list[tuple[str, list[AggregateRow]]]) -> dict[str, int]:

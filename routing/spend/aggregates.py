@@ -135,6 +135,10 @@ class TrialRow(Row):
     replay_cand_latency_ms: int = 0
     replay_prod_micros: int = 0
     replay_cand_micros: int = 0
+    # agent turns (tools offered) among `samples`, and how many of them agreed: decisions
+    # (the tool and its arguments) compared, apart from text turns
+    tool_samples: int = 0
+    tool_agree: int = 0
 
 
 R = TypeVar("R", bound=Row)

@@ -92,7 +92,7 @@ def production_of(sample: dict[str, Any]) -> Production:
     answer = sample.get("answer") or {}
     return Production(answer.get("output") or {}, str(answer.get("text") or ""),
                       float(sample.get("latency_ms") or 0.0), int(sample.get("cost_micros") or 0),
-                      tuple(answer.get("tool_calls") or ()))
+                      list(answer.get("tool_calls") or []))
 
 
 class _Replay:

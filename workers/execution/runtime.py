@@ -73,11 +73,13 @@ class Runtime:
     @cached_property
     def budgets(self) -> BudgetBook:
         return BudgetBook(self.redis, self.settings.namespace,
-                          keep_days=self.settings.ledger_keep_days)
+                          keep_days=self.settings.ledger_keep_days,
+                          run_keep_days=self.settings.run_keep_days)
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.redis, self.settings.namespace, keep_days=self.settings.ledger_keep_days)
+        return Ledger(self.redis, self.settings.namespace, keep_days=self.settings.ledger_keep_days,
+                      run_keep_days=self.settings.run_keep_days)
 
     @cached_property
     def cooldowns(self) -> Cooldowns:

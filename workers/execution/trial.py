@@ -15,9 +15,11 @@ A sample is paid and scored in one step: the candidate's call is settled togethe
 its scores (one EVALSHA, `CallRecord.scores`), after the comparison and the judge, so no
 failure can leave it paid and unscored. A re-delivered `llm.trial` (its worker died, or
 the message came twice) whose call was settled already makes no call and counts
-`replayed`; one that raced an earlier delivery to the candidate finds its settlement a
-duplicate, and that same step counts its `replayed` instead of scores: replayed once,
-scored once.
+`replayed`. Before calling, a delivery claims the call id in the ledger (one SET NX, held
+for the reservation's lifetime): of two deliveries at once, one calls, settles and
+scores, the other makes no call and counts `replayed`: called once, replayed once,
+scored once. A delivery whose worker died after claiming is not replayed: the sample is
+dropped, its reservation charged at its bound when it expires (a sample, not a task).
 
 `score` is the one scoring of a candidate's answer: a replay of a recorded sample
 (`workers.execution.replay`) scores with it too, into the same trial row under its own
@@ -28,10 +30,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+from routing.attribution import Attribution
+from routing.attribution import split as split_attribution
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
@@ -42,6 +47,7 @@ from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
+from workers.turns import ToolCall
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,9 @@ class TrialJob:
     text: str  # ... and its text
     latency_ms: float  # its provider time, and its cost: for paired ratios
     cost_micros: int
+    # the production task's agent, run and tags: the trial's spend is theirs, as trial spend
+    attribution: Attribution = field(default_factory=Attribution)
+    tool_calls: list[dict[str, Any]] | None = None  # its tool calls (an agent turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,9 +90,7 @@ class Production:
     text: str
     latency_ms: float
     cost_micros: int
-    # Its tool calls (`id`, `name`, `arguments`) when the call was an agent turn: a
-    # comparison of tool decisions (h-tools) reads them here, for trials and replays alike.
-    tool_calls: tuple[dict[str, Any], ...] = ()
+    tool_calls: list[dict[str, Any]] | None = None  # its tool calls (an agent turn)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,13 +109,17 @@ def score(spec: WorkSpec, cfg: RoutingConfig, call: Call, production: Production
           judge: Callable[[], Comparison | None] | None) -> Scored:
     """The one scoring of a candidate's answer, live trials and replays alike: validated
     like a production output (invalid -> candidate_invalid), compared with production
-    (`WorkSpec.compare`), free text by the `judge` when there is one."""
+    (`WorkSpec.compare`), an agent turn on its decisions (the tools called and their
+    arguments), free text by the `judge` when there is one."""
     output: dict[str, Any] | None
     try:
         output = spec.parse_output(completion.text, call, cfg)
     except OutputInvalidError:
         output = None
     comparison = spec.compare(production.output, output)
+    tool_turn = bool(call.tools)
+    if comparison is None and tool_turn:
+        comparison = compare_decisions(production.tool_calls or [], completion.tool_calls)
     if comparison is None and judge is not None:
         comparison = judge()
     verdict = comparison.verdict if comparison is not None else "unjudged"
@@ -117,6 +128,9 @@ def score(spec: WorkSpec, cfg: RoutingConfig, call: Call, production: Production
               "prod_micros": production.cost_micros, "cand_micros": cost}
     if comparison is not None:
         scores["samples"] = 1
+        if tool_turn:  # agent turns apart from text turns (the review shows both)
+            scores["tool_samples"] = 1
+            scores["tool_agree"] = int(comparison.agrees)
     return Scored(verdict, output is not None, comparison.fields if comparison else (),
                   scores)
 
@@ -128,16 +142,20 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
     if key is None or trial is None or job.candidate not in cfg.models:
         # The trial ended since the sample was taken; its reservation expires unused.
         return {"skipped": f"no trial of {job.candidate} on {job.model_key} any more"}
-    call = spec.parse(job.kwargs, cfg)
+    call = spec.parse(split_attribution(job.kwargs)[0], cfg)
     model = cfg.models[job.candidate]
     request = candidate_request(rt, cfg, call, job.model_key, job.candidate)
     price = cfg.price_of(job.candidate)
     record = Recorder(rt, cfg, (job.model_key, job.candidate, model.tier), job.task_id,
-                      job.call_id)
+                      job.call_id, attribution=job.attribution)
     if rt.ledger.settled(job.call_id):
         # a re-delivery of a trial that ran: its call was paid and scored once already
         record.scores({"replayed": 1})
         return {"candidate": job.candidate, "skipped": "scored already (a re-delivery)"}
+    if not rt.ledger.claim(job.call_id, uuid.uuid4().hex, int(rt.budgets.reservation_ttl)):
+        # another delivery holds the call (one SET NX): it calls, settles and scores it
+        record.scores({"replayed": 1})
+        return {"candidate": job.candidate, "skipped": "claimed by another delivery"}
     try:
         completion = rt.providers.for_model(model).complete(request)
     except ProviderError as exc:
@@ -146,7 +164,8 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
             return {"candidate": job.candidate, "skipped": "scored by another delivery"}
         return {"candidate": job.candidate, "error": type(exc).__name__}
     cost = cost_micros(completion.usage, price)
-    production = Production(job.output, job.text, job.latency_ms, job.cost_micros)
+    production = Production(job.output, job.text, job.latency_ms, job.cost_micros,
+                            job.tool_calls)
     scored = score(spec, cfg, call, production, completion, cost,
                    judge_of(rt, cfg, trial.judge, call, production, completion, record))
     if record.call(completion.usage, cost, invalid=not scored.valid,
@@ -169,6 +188,7 @@ def candidate_request(rt: Runtime, cfg: RoutingConfig, call: Call, model_key: st
         system=call.system_for(native=native is not None), output=native,
         cache_system=key.prompt_cache,
         timeout=min(rt.settings.request_timeout, cfg.tiers[model.tier].task_timeout_seconds),
+        tools=call.tools, tool_choice=call.tool_choice,
     )
 
 
@@ -179,6 +199,32 @@ def judge_of(rt: Runtime, cfg: RoutingConfig, judge_key: str | None, call: Call,
     if judge_key is None:
         return None
     return lambda: _judged(rt, cfg, call, production.text, candidate, judge_key, record)
+
+
+def decision(calls: Iterable[ToolCall | Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """A turn's decision: each tool called with its arguments as normalised JSON (keys
+    sorted), in order."""
+    out = []
+    for c in calls:
+        name, args = (c.name, c.arguments) if isinstance(c, ToolCall) else \
+            (str(c.get("name")), c.get("arguments") or {})
+        out.append((name, json.dumps(args, sort_keys=True, separators=(",", ":"))))
+    return out
+
+
+def compare_decisions(production: list[dict[str, Any]],
+                      candidate: tuple[ToolCall, ...]) -> Comparison | None:
+    """Two answers to an agent turn, on their decisions: the same tools with the same
+    arguments agree; a tool against another (or against text) disagrees; None when
+    neither called a tool (the text decides: the judge compares it)."""
+    if not production and not candidate:
+        return None
+    ours, theirs = decision(production), decision(candidate)
+    if ours == theirs:
+        return Comparison("agree")
+    differs = ("tool_calls",) if [n for n, _ in ours] != [n for n, _ in theirs] else \
+        ("arguments",)
+    return Comparison("disagree", differs)
 
 
 def _judged(
@@ -233,9 +279,13 @@ class Recorder:
     (`prefix` `replay_`) keeps its scores apart: the same row, its own counters."""
 
     def __init__(self, rt: Runtime, cfg: RoutingConfig, row: tuple[str, str, str],
-                 task_id: str, call_id: str, *, prefix: str = "") -> None:
+                 task_id: str, call_id: str, *, prefix: str = "",
+                 attribution: Attribution | None = None) -> None:
         self.rt, self.cfg, self.row = rt, cfg, row
         self.task_id, self.call_id, self.prefix = task_id, call_id, prefix
+        # the production task's agent, run and tags: the trial's spend is theirs, as trial
+        # spend
+        self.attribution = attribution or Attribution()
 
     def call(self, usage: Usage, cost: int, *, error: str | None = None, invalid: bool = False,
              latency_ms: float | None = None, call_id: str | None = None,
@@ -255,6 +305,7 @@ class Recorder:
                 budgets=(trial_budget(key, candidate),),
                 scores=tuple((self.prefix + k, n) for k, n in (scores or {}).items()),
                 batch_id=batch_id, direct_micros=direct_micros,
+                attribution=self.attribution, hop="judge" if judge else "trial",
             ),
             window_seconds=self.cfg.budgets.window_seconds,
             on_duplicate=None if judge else {"replayed": 1},
