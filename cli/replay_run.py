@@ -115,7 +115,7 @@ def send_and_wait(app: Celery, config: RoutingConfig, p: Plan, *, timeout: float
     out = Outcome()
     for result in results:
         try:
-            summary = result.get(timeout=timeout)
+            summary = result.get(timeout=timeout, disable_sync_subtasks=False)
         except CeleryTimeout:
             out.interrupted = True
             break

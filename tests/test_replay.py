@@ -252,3 +252,38 @@ def test_replay_refuses_a_candidate_without_a_trial(celery: Session) -> None:
     result = run("trial", "replay", "classification", "--candidate", KIMI, code=2)
     assert "no trial" in result.stderr
     run("trial", "replay", "classification", "--candidate", "nope", code=2)
+
+
+def test_from_a_release_to_a_recommendation_in_one_sitting(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given production traffic of classification, recorded, and no trial
+    llm_server.set_reply(production_reply)
+    configure(worker, samples={"share": 1.0})
+    for n in range(8):
+        classify(worker, f"offer number {n}")
+    store = SampleStore(worker.store.redis, worker.namespace)
+    wait_until(lambda: len(store.ids("classification")) == 8, timeout=10,
+               what="the recorded samples")
+    production_calls = len(llm_server.requests)
+    # When the operator adds the best candidate, replays the samples on it, and reviews
+    added = json.loads(run("review", "--candidates", "--add", "--key", "classification",
+                           "--json").stdout)
+    best = added["model_keys"]["classification"]["candidates"][0]
+    assert get_runtime().live.wait_for_version(added["version"], timeout=5)
+    lines = json_lines(run("trial", "replay", "classification", "--candidate", best["model"],
+                           "--poll-seconds", "0.2", "--json").stdout)
+    summary = lines[-1]["summary"]
+    assert summary["sent"] == 8 and summary["counts"] == {"agree": 8}
+    review = json.loads(run("review", "--json").stdout)
+    rec = review["model_keys"]["classification"]["recommendation"]
+    # Then the review recommends the candidate on the replayed samples
+    assert (rec["action"], rec["to"]) == ("switch", best["model"])
+    assert "replay 8" in rec["reason"]
+    # ... production traffic untouched: the replay asked only the candidate
+    asked = {r.model for r in llm_server.requests[production_calls:]}
+    assert asked == {best["catalog_id"]}, asked
+    # and review --apply carries it out
+    applied = json.loads(run("review", "--apply", "classification", "--json").stdout)
+    assert applied["recommendation"]["to"] == best["model"]
+    assert worker.store.read().model_keys["classification"].model == best["model"]

@@ -103,6 +103,16 @@ class SampleStore:
         raws = self.client.hmget(self.keys(model_key)[1], ids)
         return [dict(json.loads(r)) for r in raws if r is not None]
 
+    def largest_input(self, model_key: str) -> int:
+        """The largest input (tokens, cached ones included) of `model_key`'s samples."""
+        largest = 0
+        for raw in self.client.hvals(self.keys(model_key)[1]):
+            usage = json.loads(raw).get("usage") or {}
+            largest = max(largest, sum(int(usage.get(f, 0)) for f in
+                                       ("input_tokens", "cache_read_tokens",
+                                        "cache_write_tokens")))
+        return largest
+
     def summary(self, model_key: str) -> SampleSummary:
         index, bodies, stats = self.keys(model_key)
         pipe = self.client.pipeline(transaction=False)
