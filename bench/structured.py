@@ -114,9 +114,22 @@ def _switch(app: Any, store: Any, document: dict[str, Any], variant: str) -> Non
     raise RuntimeError(f"the worker never took the {variant} config")
 
 
-def _round(app: Any, inputs: list[tuple[str, dict[str, Any]]], tally: Tally) -> None:
-    pending = [app.tasks[name].delay(**kwargs) for name, kwargs in inputs]
-    for result in pending:
+def _chain_calls(document: dict[str, Any], key: str, max_escalations: int) -> int:
+    """The calls a typed task of `key` makes when every output is invalid: one per key of
+    its escalation chain, at most `max_escalations` + 1."""
+    keys, chain = document["model_keys"], [key]
+    while (nxt := keys[chain[-1]].get("escalate_to")) and nxt not in chain:
+        chain.append(nxt)
+    return min(len(chain), max_escalations + 1)
+
+
+def _round(app: Any, inputs: list[tuple[str, dict[str, Any]]], tally: Tally,
+           document: dict[str, Any]) -> None:
+    from workers.settings import get_settings
+
+    most = get_settings().max_escalations
+    pending = [(name, app.tasks[name].delay(**kwargs)) for name, kwargs in inputs]
+    for name, result in pending:
         tally.tasks += 1
         try:
             out = result.get(timeout=120)
@@ -124,10 +137,11 @@ def _round(app: Any, inputs: list[tuple[str, dict[str, Any]]], tally: Tally) -> 
             if type(exc).__name__ != "OutputInvalidError":
                 raise
             tally.failed += 1
-            tally.escalated += 1
-            # every call failed validation: the chain's length, at most max_escalations + 1
-            tally.calls += 3
-            tally.invalid += 3
+            # every call failed validation, along the key's whole escalation chain
+            calls = _chain_calls(document, name.removeprefix("tasks."), most)
+            tally.escalated += calls > 1
+            tally.calls += calls
+            tally.invalid += calls
             continue
         finally:
             result.forget()
@@ -156,7 +170,7 @@ def measure(benv: BenchEnv, *, tasks: int, rounds: int,
         for _ in range(rounds):
             for variant in VARIANTS:
                 _switch(app, store, documents[variant], variant)
-                _round(app, inputs, tallies[variant])
+                _round(app, inputs, tallies[variant], documents[variant])
     finally:
         worker.stop()
         store.write(documents["native"], author="bench", summary="structured bench: done")

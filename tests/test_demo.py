@@ -171,8 +171,10 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     keep = review["code_review"]["recommendation"]
     assert keep["action"] == "keep" and "agreement too low" in keep["reason"]
     # the day's typed answers of both trial keys are distinct inputs, and the candidates'
-    # agreement is about 1 - their simulated error rate (0.02 and 0.2): measured 0.987 on
-    # 300 samples and 0.825 on 40
+    # agreement is about 1 - their simulated error rate: Kimi's 0.02 is the share of its
+    # prompt-convention replies that lose the JSON format (it has no native structured
+    # output), Gemini's 0.2 that of wrong answers: measured 0.987 on 300 samples and 0.825
+    # on 40
     for task, field in (("tasks.classification", "text"), ("tasks.code_review", "guidelines")):
         given = [e.kwargs[field] for e in events if e.task == task and e.kind == "adhoc"]
         assert len(set(given)) == len(given) > 1, task
@@ -181,6 +183,17 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert (kimi["samples"], gemini["samples"]) == (300, 40)
     assert kimi["agreement"] == pytest.approx(0.98, abs=0.02)
     assert gemini["agreement"] == pytest.approx(0.80, abs=0.05)
+    # typed outputs per mechanism: native structured output never loses the format; the
+    # prompt convention (Kimi: the afternoon's lookups, long context, its trial replays)
+    # does, at the workload's rate
+    typed = report["structured_output"]
+    assert typed["format_error_rate"] == 0.02
+    assert typed["native"]["answers"] > 300 and typed["native"]["invalid_outputs"] == 0
+    assert typed["native"]["trial_invalid"] == 0
+    assert typed["prompt"]["answers"] >= 10
+    assert typed["prompt"]["trial_samples"] == kimi["samples"]
+    assert typed["prompt"]["trial_invalid"] == kimi["candidate_invalid"] > 0
+    assert typed["failed_invalid"] == 0
 
 
 def test_offline_demo_prints_a_readable_report() -> None:
@@ -195,7 +208,8 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "that the crons handed on to typed tasks", "provider calls: ",
                  "tasks called none: ", "provider batches: ", "at direct prices): saved $",
                  "config: the shipped default config (version 1), changed for the day",
-                 "calls monitoring directly"):
+                 "calls monitoring directly",
+                 "typed outputs (native structured output vs the prompt convention"):
         assert text in out, text
 
 

@@ -93,7 +93,8 @@ def play(*, redis_url: str | None, namespace: str, as_json: bool, scale: float, 
     with guarded():
         w = load_workload(workload)
         events = timeline(w, scale)
-    started = (offline(latency=latency, error_rates=w.simulated_error_rates)
+    started = (offline(latency=latency, error_rates=w.simulated_error_rates,
+                       format_error_rate=w.simulated_format_error_rate)
                if redis_url is None else against_redis(redis_url, namespace))
     report: dict[str, Any]
     with guarded(), _refused(), started as system:

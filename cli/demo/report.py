@@ -15,6 +15,7 @@ from rich.table import Table
 
 from cli.demo import batches as demo_batches
 from cli.demo import config as demo_config
+from cli.demo import structured as demo_structured
 from cli.demo.runner import Played, run_days
 from cli.review_view import review_lines
 from routing.config.models import RoutingConfig
@@ -196,6 +197,11 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
         # Shadow trials: replays of sampled calls on a candidate, scored against the
         # production answer, paid from their own budgets (not in the totals above).
         "review": _trials_review(played.review),
+        # Typed outputs per mechanism: native structured output or the prompt convention.
+        "structured_output": {**demo_structured.summary(played, config),
+                              "format_error_rate": system.rt.settings
+                              .simulated_format_error_rate if system.mode == "offline"
+                              else None},
     }
 
 
@@ -255,6 +261,9 @@ def render(report: dict[str, Any], console: Console) -> None:
                       f"in {b['batches']} batches, ${usd(b['cost_micros']):.6f} at the batch "
                       f"rate (${usd(b['direct_micros']):.6f} at direct prices): saved "
                       f"${usd(b['saved_micros']):.6f} ({_pct(share)})", soft_wrap=True)
+    structured = report["structured_output"]
+    for line in demo_structured.lines(structured, structured["format_error_rate"]):
+        console.print(line, soft_wrap=True)
     budgets = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "resets at")
     for b in report["budgets"]:
         budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),

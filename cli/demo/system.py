@@ -131,9 +131,11 @@ class TierWorkers:
 
 @contextmanager
 def offline(*, latency: float, max_concurrency: int = 4,
-            error_rates: dict[str, float] | None = None) -> Iterator[System]:
+            error_rates: dict[str, float] | None = None,
+            format_error_rate: float = 0.0) -> Iterator[System]:
     settings = get_settings().model_copy(update={
         "simulated_error_rates": dict(error_rates or {}),
+        "simulated_format_error_rate": format_error_rate,
         "broker_url": MEMORY_BROKER,
         "result_backend": MEMORY_BACKEND,
         "broker_prefix": "",

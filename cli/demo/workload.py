@@ -21,7 +21,7 @@ WORKLOAD = DocumentKind(
     "demo workload",
     "a mapping with a `name` and the day's `crons`, `adhoc` and `large_context` calls "
     "(optionally `seed`, `live_change`, `curation_items`, `trials`, `simulated_error_rates`, "
-    "`batch`), like the shipped cli/demo/workload.yaml",
+    "`simulated_format_error_rate`, `batch`), like the shipped cli/demo/workload.yaml",
     "a demo workload: its `name` and the day's `crons`, `adhoc` and `large_context` calls, "
     "like the shipped cli/demo/workload.yaml")
 
@@ -100,6 +100,10 @@ class Workload(_Model):
     # the simulated provider's per-model error rates that make them meaningful offline.
     trials: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)
     simulated_error_rates: dict[str, float] = Field(default_factory=dict)
+    # The share of the simulated provider's typed answers under the prompt convention that
+    # lose the JSON format (native structured output never does): the report counts the
+    # invalid outputs and escalations of each mechanism.
+    simulated_format_error_rate: float = Field(default=0.0, ge=0, le=1)
     # Work that can wait: keys batched for the day, and the pace of Beat's batch entry.
     batch: BatchPlay = Field(default_factory=BatchPlay)
 
