@@ -18,6 +18,8 @@ TARGETS: dict[str, tuple[str, float]] = {
     "decisions_per_second": (">=", 100_000),
     "propagation_p99_ms": ("<=", 1000),
     "ledger_round_trips_per_call": ("<=", 2),
+    "attributed_round_trips_per_call": ("<=", 2),
+    "attributed_llm_ratio": (">=", 0.95),
     "overhead_foreign_ratio": (">=", 0.9),
     "overhead_cpu_ratio": ("<=", 1.5),
     "overhead_tool_ratio": (">=", 0.95),
@@ -85,6 +87,14 @@ ROWS: list[tuple[str, str, str]] = [
     ("structured_prompt_cost_micros_per_task", "   cost per task, prompt convention (micro-USD)",
      ",.1f"),
     ("structured_cost_ratio", "   ratio cost native / prompt", ".3f"),
+    ("attributed_round_trips_per_call", "10. attributed call: Redis round trips (reserve+settle)",
+     ".2f"),
+    ("attributed_ledger_plain_per_s", "   plain reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_per_s", "   attributed reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_ratio", "   ratio attributed / plain (ledger)", ".3f"),
+    ("attributed_llm_plain_per_s", "   plain llm.run, one Haiku worker (tasks/s)", ",.1f"),
+    ("attributed_llm_per_s", "   attributed llm.run, same worker (tasks/s)", ",.1f"),
+    ("attributed_llm_ratio", "   ratio attributed / plain llm.run", ".3f"),
 ]
 
 

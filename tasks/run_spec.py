@@ -209,6 +209,11 @@ class RunResult(BaseModel):
     tier: str = Field(description="the tier of that model")
     queue: str = Field(description="the queue the task ran from (its tier's queue)")
     usage: Usage = Field(description="tokens of the last call")
+    agent: str | None = Field(default=None, description="the agent that asked (kwarg or "
+                              "header `agent`; absent when not attributed)")
+    run_id: str | None = Field(default=None, description="the run the call belongs to "
+                               "(kwarg or header `run_id`)")
+    tags: dict[str, str] | None = Field(default=None, description="the call's tags")
     rule: str = Field(description="what chose the model: `default`, a rule's name, "
                                   "`fallback`, `budget_downgrade`")
     cost_micros: int = Field(description="cost of every call of this task, micro-dollars")

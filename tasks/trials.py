@@ -17,12 +17,14 @@ from typing import Any
 
 from celery import Task
 
+from routing.attribution import Attribution
 from routing.config.models import ModelKeySpec, Trial
-from routing.errors import BudgetExceededError
+from routing.errors import AttributionError, BudgetExceededError
 from routing.prices.pricing import worst_case_micros
 from tasks.kinds import KINDS
 from tasks.run_spec import RunSpec
 from workers.app import app
+from workers.attribution import task_attribution
 from workers.contract import RUN_TASK, WorkSpec
 from workers.execution.runtime import get_runtime
 from workers.execution.trial import TrialJob, run_trial
@@ -115,4 +117,8 @@ class TrialTask(Task):  # type: ignore[type-arg]
 def trial(self: TrialTask, /, **job: Any) -> dict[str, Any]:
     """Replay a sampled production task on a candidate model and score the answer."""
     spec = SPECS[job.pop("task_name")]
-    return run_trial(spec, TrialJob(**job), get_runtime())
+    try:  # the production task's attribution (its kwargs, else the headers it passed on)
+        who = task_attribution(self.request, job.get("kwargs") or {})
+    except AttributionError:
+        who = Attribution()
+    return run_trial(spec, TrialJob(**job, attribution=who), get_runtime())

@@ -26,6 +26,8 @@ FIGURES = [
     "ledger_round_trips_per_call", "ledger_calls_per_s",
     "scaling_one_per_s", "scaling_two_per_s", "scaling_ratio",
     "overhead_foreign_per_s", "overhead_project_per_s", "overhead_plain_per_s",
+    "attributed_round_trips_per_call", "attributed_ledger_ratio", "attributed_llm_ratio",
+    "attributed_llm_plain_per_s", "attributed_llm_per_s",
     "overhead_foreign_ratio", "overhead_project_ratio", "overhead_sdk_per_s",
     # a tool turn against a bare Celery task making the same SDK call with the same tools
     "overhead_tools_per_s", "overhead_sdk_tools_per_s", "overhead_tool_ratio",

@@ -124,3 +124,29 @@ def test_the_simulated_provider_runs_a_tool_loop_deterministically() -> None:
     bare = provider.complete(CompletionRequest(model="m", messages=plain.messages,
                                                max_tokens=64))
     assert with_tools.usage.input_tokens > bare.usage.input_tokens
+
+
+def test_a_recorded_tool_turn_comes_back_the_same() -> None:
+    """A recorded sample keeps the turn in its JSON form and replays it unchanged."""
+    from workers.contract import Call, call_document, call_from_document
+    from workers.turns import normalise
+
+    turn = normalise(
+        [{"role": "user", "content": "use read_file on a.py"},
+         {"role": "assistant", "content": [
+             {"type": "text", "text": "reading"},
+             {"type": "tool_use", "id": "call_1", "name": "read_file",
+              "input": {"path": "a.py"}}]},
+         {"role": "tool", "tool_call_id": "call_1", "content": "print(1)"}],
+        [{"type": "function", "function": {"name": "read_file", "description": "read",
+                                           "parameters": {"type": "object", "properties": {
+                                               "path": {"type": "string"}}}}}],
+        "auto")
+    call = Call(model_key="code_generation", messages=turn.messages, system="be brief",
+                max_tokens=256, tools=turn.tools, tool_choice=turn.tool_choice)
+    doc = call_document(call)
+    import json
+
+    back = call_from_document(json.loads(json.dumps(doc)))
+    assert back.messages == call.messages
+    assert back.tools == call.tools and back.tool_choice == call.tool_choice

@@ -20,13 +20,14 @@ without importing the other:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from routing.config.kinds import Capability
 from routing.config.models import RoutingConfig
@@ -39,7 +40,11 @@ from workers.turns import (
     Tool,
     ToolChoice,
     extra_tokens,
+    messages_to_json,
+    normalise,
     raw_extra_tokens,
+    tool_choice_to_json,
+    tools_to_json,
 )
 
 __all__ = [
@@ -128,6 +133,51 @@ class Call:
             system=self.system_for(native=False),
         )
         return text + extra_tokens(self.messages, self.tools)
+
+
+def call_document(call: Call) -> dict[str, Any]:
+    """`call` as JSON-able data (what a recorded sample keeps): every field of `Call`, so
+    a field added to it is kept too; dataclasses become mappings, tuples lists and the
+    validated input (`given`, a pydantic model) its JSON dump. Never credentials: a Call
+    holds none. The turn (messages, tools, tool choice) is kept in its JSON form (the
+    Anthropic shape, `workers.turns`), which `call_from_document` normalises back."""
+    doc = {f.name: _plain(getattr(call, f.name)) for f in dataclasses.fields(call)}
+    doc["messages"] = messages_to_json(call.messages)
+    doc["tools"] = tools_to_json(call.tools)
+    doc["tool_choice"] = tool_choice_to_json(call.tool_choice) if call.tool_choice else None
+    return doc
+
+
+def call_from_document(data: dict[str, Any], given: Any = None) -> Call:
+    """The `Call` of `call_document`'s data; `given`: the validated input, rebuilt by the
+    task's spec (the document keeps it as JSON). A field this version does not know is
+    dropped; a field it has that the document lacks takes its default."""
+    names = {f.name for f in dataclasses.fields(Call)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in names}
+    turn = normalise([{"role": m["role"], "content": m["content"]}
+                      for m in data.get("messages") or ()],
+                     data.get("tools") or None, data.get("tool_choice"))
+    values["messages"], values["tools"] = turn.messages, turn.tools
+    values["tool_choice"] = turn.tool_choice
+    values["given"] = given
+    if isinstance(values.get("output"), dict):
+        values["output"] = OutputSchema(**values["output"])
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return Call(**values)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 Verdict = Literal["agree", "disagree", "candidate_invalid"]

@@ -101,7 +101,8 @@ def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[st
         return {"action": "switch", "to": switch["to"],
                 "monthly_saving_usd": round(usd(switch["saving"]), 2),
                 "reason": (f"agreement {t['agreement']:.3f} [{t['agreement_low']:.3f}, "
-                           f"{t['agreement_high']:.3f}] on {t['samples']} samples >= "
+                           f"{t['agreement_high']:.3f}] on {t['samples']} samples"
+                           f"{_split(t)} >= "
                            f"{spec.min_agreement}; saves ${usd(switch['saving']):.2f}/month")}
     up = _move_up(config, spec, entry)
     if up is not None:
@@ -109,6 +110,13 @@ def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[st
     if not entry["trials"] and not spec.trials:
         return _keep("no candidate: add a trial to measure one")
     return _keep("; ".join(reasons) or "no trial samples yet")
+
+
+def _split(trial: dict[str, Any]) -> str:
+    """" (live L + replay R)" when replayed samples count (the Wilson rule is on the sum)."""
+    if "replay" not in trial or not trial["replay"]["samples"]:
+        return ""
+    return f" (live {trial['live']['samples']} + replay {trial['replay']['samples']})"
 
 
 def _move_up(config: RoutingConfig, spec: ModelKeySpec,
