@@ -51,6 +51,12 @@ def check(report: dict[str, Any]) -> None:
     assert summary["all_opus_micros"] == sum(
         cost_micros(Usage(**c["usage"]), opus) for c in calls)
     assert summary["all_opus_micros"] > summary["cost_micros"]
+    # the ledger's record of the run (every call, its agent) says the same
+    ledger = played["ledger"]
+    assert ledger["run_id"] == summary["run_id"] and ledger["calls"] == len(calls)
+    assert ledger["micros"] == summary["cost_micros"]
+    assert {a: v["micros"] for a, v in ledger["agents"].items()} == {
+        a: v["cost_micros"] for a, v in summary["agents"].items()}
     # the monitoring cron ran beside the run and handed on its work
     crons = {c["cron"]: c for c in played["crons"]}
     assert crons["cron.monitoring"]["answer"]["model_key"] == "monitoring"
@@ -82,3 +88,17 @@ def test_example_runs_offline_and_prints_cost_per_agent() -> None:
     for text in ("cost per agent", "all on claude-opus", "cost per model", "the run",
                  "ceo", "orchestrator", "coder", "reviewer", "calls list_dir"):
         assert text in proc.stdout, text
+
+
+def test_the_runs_cap_ends_it() -> None:
+    env = clean_env(LLM_ROUTER_REDIS_URL=f"redis://127.0.0.1:{closed_port()}/0")
+    # An Opus call reserves its worst case (4,096 output tokens: $0.10) first: at $0.12 the
+    # run makes its first calls, then one would pass the cap with what is reserved
+    cap = 0.12
+    report = run_example(env, "--run-max-usd", str(cap))
+    played = report["played"]
+    assert "RunBudgetExceeded" in played["stopped"] or "cap" in played["stopped"]
+    ledger = played["ledger"]
+    assert ledger["state"] == "capped" and ledger["refused"] >= 1
+    assert ledger["micros"] <= cap * 1_000_000  # never over the cap, reservations included
+    assert 0 < ledger["calls"] == len(played["calls"])  # the refused call charged nothing

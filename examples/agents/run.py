@@ -34,9 +34,12 @@ MAX_CODERS = 3
 MAX_TURNS = 6  # tool round trips per instruction before a coding worker gives up on it
 PHASES = (
     "Use list_dir to see what the repository holds. Your task: {task}",
-    "Use read_file on inventory.py to read the code you will change.",
-    "Use propose_patch with a unified diff of inventory.py that does the task.",
+    "Use read_file on {file} to read the code you will change.",
+    "Use propose_patch with a unified diff of {file} that does the task.",
 )
+# Two coding workers at least: the fix, and a test that pins it (the plan's steps first).
+FILES = ("inventory.py", "test_inventory.py")
+SECOND = "Add a test for a large order's total to test_inventory.py."
 CODER_SYSTEM = ("You are a coding worker. Work only through the tools you are given; "
                 "when an instruction is done, say so in one sentence.")
 
@@ -86,14 +89,14 @@ class Run:
         return answer
 
 
-def coder(run: Run, n: int, task: str, workspace: Workspace) -> str:
+def coder(run: Run, n: int, task: str, file: str, workspace: Workspace) -> str:
     """One coding worker's tool-calling loop: each instruction, then tool calls until the
     model answers in text."""
     agent = "coder"
     messages: list[dict[str, Any]] = []
     text = ""
     for phase in PHASES:
-        messages.append({"role": "user", "content": phase.format(task=task)})
+        messages.append({"role": "user", "content": phase.format(task=task, file=file)})
         for _ in range(MAX_TURNS):
             answer = run.send(agent, f"coder {n}: {phase.split()[1]}", "llm.run",
                               model_key="code_generation", system=CODER_SYSTEM,
@@ -156,12 +159,17 @@ def work(run: Run, request: str, workspace: Workspace, outcome: dict[str, Any]) 
                       context="One small repository (inventory); up to three coding workers.")
     plan = run.send("orchestrator", "plans the work", "tasks.orchestration", goal=request,
                     context=f"The CEO decided: {triage['output']['choice']}.")
-    steps = plan["output"]["steps"][:MAX_CODERS]
+    tasks = [s["instructions"] for s in plan["output"]["steps"][:MAX_CODERS]]
+    if len(tasks) < len(FILES):
+        tasks.append(SECOND)
+    assigned = [(n, task, FILES[min(n - 1, len(FILES) - 1)])
+                for n, task in enumerate(tasks, 1)]
 
+    findings = ""
     for round_ in (1, 2):
-        with ThreadPoolExecutor(len(steps)) as pool:
-            list(pool.map(lambda s: coder(run, s[0], s[1]["instructions"], workspace),
-                          enumerate(steps, 1)))
+        with ThreadPoolExecutor(len(assigned)) as pool:
+            list(pool.map(lambda a, f=findings: coder(run, a[0], a[1] + f, a[2], workspace),
+                          assigned))
         diff = "\n".join(p["patch"] for p in workspace.patches) or "(no patch proposed)"
         review = run.send("reviewer", f"reviews round {round_}", "tasks.code_review",
                           diff=diff, guidelines="Small, tested changes; no behaviour change "
@@ -174,6 +182,8 @@ def work(run: Run, request: str, workspace: Workspace, outcome: dict[str, Any]) 
                      f"{'approves' if review['approve'] else 'does not approve'} with "
                      f"{len(review['findings'])} findings."))["output"]
         outcome["review"], outcome["decision"] = review, decision
+        findings = " The reviewer found: " + "; ".join(
+            f["message"] for f in review["findings"]) if review["findings"] else ""
         if decision["choice"] == "show the human":
             break
 
