@@ -220,6 +220,22 @@ def test_an_image_turn(app: Celery, llm_server: LLMServer, wire: str, shape: str
     assert text_only["text"]
 
 
+def test_the_send_time_router_passes_over_models_without_images(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # Given an image turn for large_context_coding (Kimi, which takes no images, then
+    # Gemini) sent by the project's own app (routed at send time)
+    out = worker.app.tasks["llm.run"].delay(model_key="large_context_coding", messages=[
+        {"role": "user", "content": [{"type": "text", "text": "What is this?"}, {
+            "type": "image", "source": {"type": "base64", "media_type": "image/png",
+                                        "data": PNG}}]}]).get(timeout=60)
+    # Then it went straight to Gemini's queue: Kimi never saw it, nothing was re-routed
+    assert (out["model"], out["queue"]) == ("gemini-2.5-pro", "llm.sonnet")
+    assert llm_server.requests_for("kimi-for-coding") == []
+    assert "reroute" not in {h["kind"] for h in out.get("hops") or ()}
+    assert "images" in json.dumps(out["hops"])  # the skip says why
+
+
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
 def test_a_provider_batch_of_tool_turns(
     worker: Session, llm_server: LLMServer, provider: str

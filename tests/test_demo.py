@@ -210,6 +210,11 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert typed["prompt"]["trial_samples"] == kimi["samples"]
     assert typed["prompt"]["trial_invalid"] == kimi["candidate_invalid"] > 0
     assert typed["failed_invalid"] == 0
+    # an agent's tool-calling loop ran through llm.run offline: two tool calls, an answer
+    loop = report["agent_loop"]
+    assert [(t["stop_reason"], t["tools"]) for t in loop["turns"]] == [
+        ("tool_use", ["get_weather"]), ("tool_use", ["get_time"]), ("end_turn", [])]
+    assert loop["cost_micros"] > 0
 
 
 def test_offline_demo_prints_a_readable_report() -> None:
@@ -225,7 +230,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "tasks called none: ", "provider batches: ", "at direct prices): saved $",
                  "config: the shipped default config (version 1), changed for the day",
                  "calls monitoring directly",
-                 "typed outputs (native structured output vs the prompt convention"):
+                 "typed outputs (native structured output vs the prompt convention",
+                 "agent loop (orchestration, 2 tools, 3 turns on claude-sonnet-4-6): "
+                 "tool_use get_weather -> tool_use get_time -> end_turn"):
         assert text in out, text
 
 

@@ -150,3 +150,28 @@ def test_a_recorded_tool_turn_comes_back_the_same() -> None:
     back = call_from_document(json.loads(json.dumps(doc)))
     assert back.messages == call.messages
     assert back.tools == call.tools and back.tool_choice == call.tool_choice
+
+
+def test_tool_definitions_count_toward_the_50000_token_rule() -> None:
+    from routing.config.defaults import default_config
+    from routing.router import Router
+    from tasks.run_spec import RunSpec
+    from workers.contract import send_facts, send_needs
+
+    # Given a short code_review turn whose tools' definitions are long (~60,000 tokens)
+    big = [{"name": "lookup_symbol", "description": "symbol table " * 20_000,
+            "input_schema": {"type": "object", "properties": {"q": {"type": "string"}}}}]
+    kwargs = {"model_key": "code_review", "tools": big,
+              "messages": [{"role": "user", "content": "use lookup_symbol for main"}]}
+    facts = send_facts("llm.run", kwargs)
+    call = RunSpec().parse(kwargs, default_config())
+    # Then the send-time estimate and the worker's both see them, and the rule applies
+    assert facts is not None and facts[1] >= 50_000 and call.input_tokens >= 50_000
+    router = Router(default_config())
+    decision = router.decide("code_review", facts[1], send_needs("llm.run", kwargs))
+    assert decision.model == "kimi-for-coding"  # (Kimi takes tools)
+    assert router.decide("code_review", call.input_tokens, call.needs).model == \
+        "kimi-for-coding"
+    # without the tools the same message stays on the key's model
+    assert Router(default_config()).decide("code_review", send_facts(
+        "llm.run", {**kwargs, "tools": None})[1]).model == "claude-sonnet-4-6"  # type: ignore[index]

@@ -50,7 +50,7 @@ from workers.turns import (
 __all__ = [
     "DEFAULT_QUEUE", "OUTPUT_TOOL", "RUN_TASK", "TYPED_PREFIX", "Call", "Comparison",
     "Message", "OutputSchema", "Role", "Verdict", "WorkSpec", "find_schema", "input_error",
-    "json_schema_block", "send_facts",
+    "json_schema_block", "send_facts", "send_needs",
 ]
 
 # Celery's default queue: where a foreign producer's `send_task` lands (a dispatching
@@ -293,3 +293,28 @@ def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | No
             rendered = ""
         return name[len(TYPED_PREFIX):], estimate_tokens(prompt=rendered)
     return None
+
+
+def send_needs(name: str, kwargs: dict[str, Any] | None) -> frozenset[Capability]:
+    """What an `llm.run` sent as `name` with `kwargs` needs of its model (`Call.needs`,
+    read from the raw kwargs: tools, tool calls or results -> `tools`, image blocks ->
+    `images`), so that the send-time router passes over models without it too."""
+    if name != RUN_TASK or not kwargs:
+        return frozenset()
+    needs = set()
+    if kwargs.get("tools"):
+        needs.add(Capability.tools)
+    messages = kwargs.get("messages")
+    for m in messages if isinstance(messages, list) else ():
+        if not isinstance(m, dict):
+            continue
+        if m.get("tool_calls") or m.get("role") == "tool":
+            needs.add(Capability.tools)
+        content = m.get("content")
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ("image", "image_url"):
+                needs.add(Capability.images)
+            elif kind in ("tool_use", "tool_result"):
+                needs.add(Capability.tools)
+    return frozenset(needs)

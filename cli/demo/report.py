@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo import agent as demo_agent
 from cli.demo import batches as demo_batches
 from cli.demo import config as demo_config
 from cli.demo import structured as demo_structured
@@ -267,6 +268,8 @@ def render(report: dict[str, Any], console: Console) -> None:
     structured = report["structured_output"]
     for line in demo_structured.lines(structured, structured["format_error_rate"]):
         console.print(line, soft_wrap=True)
+    if report.get("agent_loop"):
+        console.print(demo_agent.line(report["agent_loop"]), soft_wrap=True, markup=False)
     budgets = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "resets at")
     for b in report["budgets"]:
         budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),
