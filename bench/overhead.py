@@ -10,7 +10,10 @@ by side; the test LLM server answers after L seconds. Rounds alternate between:
 - project: the project's own app sends `llm.run` by name (routed at send time);
 - plain: the plain app's producer sends its bare task to its worker;
 - sdk: the same, with the task that calls the test LLM server through the Anthropic SDK
-  (a hand-rolled Celery task doing the same call: what llm-router costs on top of it).
+  (a hand-rolled Celery task doing the same call: what llm-router costs on top of it);
+- tools / sdk_tools: an agent turn (a conversation with two tools, the model calls one)
+  sent by the plain app as `llm.run` with `messages` and `tools`, and the same SDK call
+  with the same tools in the hand-rolled task.
 Per round: tasks/s from the first publish to the last result's `date_done`, and the
 worker's CPU per task (user + system of the worker process over the round, minus what it
 burns idle over the same time).
@@ -31,7 +34,13 @@ from bench.plain_app import PLAIN_TASK, SDK_TASK
 from bench.publish import MODEL_KEY, prompt
 from bench.worker_proc import Worker
 
-MODES = ("foreign", "project", "plain", "sdk")
+MODES = ("foreign", "project", "plain", "sdk", "tools", "sdk_tools")
+# The agent turn of the `tools` modes: the test server answers it with a tool call.
+TOOLS = [{"name": name, "description": f"{name} of a place",
+          "input_schema": {"type": "object", "properties": {arg: {"type": "string"}},
+                           "required": [arg]}}
+         for name, arg in (("get_weather", "city"), ("get_time", "zone"))]
+TURN = [{"role": "user", "content": "Use get_weather for Paris, then get_time for Paris."}]
 
 
 @dataclass
@@ -106,12 +115,15 @@ def measure(benv: BenchEnv, *, concurrency: int, prefetch: int, latency: float, 
     foreign = _plain_producer(benv.redis_url, benv.broker_prefix)
     plain_app = _plain_producer(benv.redis_url, plain_prefix)
     kwargs = {"model_key": MODEL_KEY, "prompt": prompt()}
+    turn = {"model_key": MODEL_KEY, "messages": TURN, "tools": TOOLS}
     senders = {
         "foreign": (ours, lambda: foreign.send_task("llm.run", kwargs=kwargs)),
         "project": (ours, lambda: app.send_task("llm.run", kwargs=kwargs)),
         "plain": (plain, lambda: plain_app.send_task(PLAIN_TASK,
                                                      kwargs={**kwargs, "sleep": latency})),
         "sdk": (plain, lambda: plain_app.send_task(SDK_TASK, kwargs=kwargs)),
+        "tools": (ours, lambda: foreign.send_task("llm.run", kwargs=turn)),
+        "sdk_tools": (plain, lambda: plain_app.send_task(SDK_TASK, kwargs=turn)),
     }
     try:
         ours.wait_ready()

@@ -54,11 +54,21 @@ def _anthropic() -> anthropic.Anthropic:
 
 
 @app.task(name=SDK_TASK)
-def sdk(model_key: str = "", prompt: str = "", max_tokens: int = 256) -> dict[str, Any]:
-    """One provider call through the official SDK, as a hand-rolled task makes it."""
-    message = _anthropic().messages.create(
-        model=SDK_MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}])
+def sdk(model_key: str = "", prompt: str = "", max_tokens: int = 256,
+        messages: list[Any] | None = None, tools: list[Any] | None = None) -> dict[str, Any]:
+    """One provider call through the official SDK, as a hand-rolled task makes it (an
+    agent turn: `messages` and `tools` in the Anthropic shape, the tool calls returned)."""
+    if tools:
+        message = _anthropic().messages.create(
+            model=SDK_MODEL, max_tokens=max_tokens, messages=messages or [], tools=tools)
+    else:
+        message = _anthropic().messages.create(
+            model=SDK_MODEL, max_tokens=max_tokens,
+            messages=messages or [{"role": "user", "content": prompt}])
     text = "".join(b.text for b in message.content if b.type == "text")
-    return {"text": text, "model_key": model_key,
+    calls = [{"id": b.id, "name": b.name, "arguments": b.input}
+             for b in message.content if b.type == "tool_use"]
+    return {"text": text, "model_key": model_key, "tool_calls": calls,
+            "stop_reason": message.stop_reason,
             "usage": {"input_tokens": message.usage.input_tokens,
                       "output_tokens": message.usage.output_tokens}}

@@ -18,8 +18,12 @@ TARGETS: dict[str, tuple[str, float]] = {
     "decisions_per_second": (">=", 100_000),
     "propagation_p99_ms": ("<=", 1000),
     "ledger_round_trips_per_call": ("<=", 2),
+    "attributed_round_trips_per_call": ("<=", 2),
+    "attributed_llm_ratio": (">=", 0.95),
     "overhead_foreign_ratio": (">=", 0.9),
     "overhead_cpu_ratio": ("<=", 1.5),
+    "overhead_tool_ratio": (">=", 0.95),
+    "overhead_tool_cpu_ratio": ("<=", 1.15),
     **{f"cli_{name}_ratio": ("<=", 1.3) for name in COMMANDS},
 }
 
@@ -57,6 +61,14 @@ ROWS: list[tuple[str, str, str]] = [
     ("overhead_sdk_per_s", "   bare Celery task calling the SDK (tasks/s)", ",.1f"),
     ("overhead_sdk_cpu_ms", "   worker CPU per bare Celery SDK call (ms)", ".2f"),
     ("overhead_sdk_cpu_ratio", "   ratio CPU llm.run / bare Celery SDK call", ".2f"),
+    ("overhead_tools_per_s", "   plain app llm.run, a tool turn (tasks/s)", ",.1f"),
+    ("overhead_sdk_tools_per_s", "   bare Celery task, the same SDK call with tools (tasks/s)",
+     ",.1f"),
+    ("overhead_tool_ratio", "   ratio tool turn llm.run / bare Celery SDK call", ".3f"),
+    ("overhead_tools_cpu_ms", "   worker CPU per tool turn llm.run (ms)", ".2f"),
+    ("overhead_sdk_tools_cpu_ms", "   worker CPU per bare Celery SDK call with tools (ms)",
+     ".2f"),
+    ("overhead_tool_cpu_ratio", "   ratio CPU tool turn llm.run / bare SDK call", ".2f"),
     ("cli_floor_ms", "8. python -c 'import typer, redis, pydantic, yaml' (ms)", ",.0f"),
     *((f"cli_{name}_ratio", f"   llm-router {' '.join(args)} / that", ".2f")
       for name, args in COMMANDS.items()),
@@ -75,6 +87,14 @@ ROWS: list[tuple[str, str, str]] = [
     ("structured_prompt_cost_micros_per_task", "   cost per task, prompt convention (micro-USD)",
      ",.1f"),
     ("structured_cost_ratio", "   ratio cost native / prompt", ".3f"),
+    ("attributed_round_trips_per_call", "10. attributed call: Redis round trips (reserve+settle)",
+     ".2f"),
+    ("attributed_ledger_plain_per_s", "   plain reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_per_s", "   attributed reserve+settle (calls/s)", ",.0f"),
+    ("attributed_ledger_ratio", "   ratio attributed / plain (ledger)", ".3f"),
+    ("attributed_llm_plain_per_s", "   plain llm.run, one Haiku worker (tasks/s)", ",.1f"),
+    ("attributed_llm_per_s", "   attributed llm.run, same worker (tasks/s)", ",.1f"),
+    ("attributed_llm_ratio", "   ratio attributed / plain llm.run", ".3f"),
 ]
 
 

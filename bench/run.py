@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import cli_startup, ledger_cost, overhead, publish, structured, throughput
+from bench import attributed, cli_startup, ledger_cost, overhead, publish, structured, throughput
 from bench.env import DEFAULT_REDIS_URL, bench_env, bench_redis_url
 from bench.report import TARGETS, met, print_report
 
@@ -83,6 +83,9 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         cli = cli_startup.measure(benv.env(), mode.cli_rounds)
         typed = structured.measure(benv, tasks=mode.structured_tasks,
                                    rounds=mode.structured_rounds)
+        att = attributed.measure(benv, per_round=mode.ledger_per_round,
+                                 rounds=max(2, mode.worker_rounds), concurrency=mode.concurrency,
+                                 latency=mode.latency, waves=mode.waves)
         leftover = len(benv.keys())
     figures: dict[str, Any] = {
         "mode": mode_name,
@@ -121,6 +124,9 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "overhead_project_ratio": round(over.rate("project") / over.rate("plain"), 4),
         "overhead_cpu_ratio": round(over.cpu("foreign") / max(over.cpu("plain"), 1e-6), 3),
         "overhead_sdk_cpu_ratio": round(over.cpu("foreign") / max(over.cpu("sdk"), 1e-6), 3),
+        "overhead_tool_ratio": round(over.rate("tools") / over.rate("sdk_tools"), 4),
+        "overhead_tool_cpu_ratio": round(over.cpu("tools") / max(over.cpu("sdk_tools"), 1e-6),
+                                         3),
         "cli_floor_ms": round(cli.floor_ms, 1),
         **{f"cli_{name}_ms": round(ms, 1) for name, ms in cli.command_ms.items()},
         **{f"cli_{name}_ratio": round(cli.ratio(name), 3) for name in cli.command_ms},
@@ -133,6 +139,15 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
         "samples": {"llm_per_s": thr.llm_per_s, "bare_per_s": thr.bare_per_s,
                     "llm_two_per_s": thr.llm_two_per_s,
                     "overhead_per_s": over.per_s, "overhead_cpu_ms": over.cpu_ms},
+        "attributed_round_trips_per_call": round(att.round_trips_per_call, 3),
+        "attributed_ledger_plain_per_s": round(att.median("ledger_plain_per_s"), 1),
+        "attributed_ledger_per_s": round(att.median("ledger_attributed_per_s"), 1),
+        "attributed_ledger_ratio": round(att.median("ledger_attributed_per_s")
+                                         / att.median("ledger_plain_per_s"), 4),
+        "attributed_llm_plain_per_s": round(att.median("llm_plain_per_s"), 2),
+        "attributed_llm_per_s": round(att.median("llm_attributed_per_s"), 2),
+        "attributed_llm_ratio": round(att.median("llm_attributed_per_s")
+                                      / att.median("llm_plain_per_s"), 4),
         "keys_left_before_cleanup": leftover,
         "targets": {k: f"{op} {v:g}" for k, (op, v) in TARGETS.items()},
     }

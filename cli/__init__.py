@@ -33,11 +33,23 @@ budget_app = typer.Typer(help="Daily budgets: limits, spend, reservations.",
 prices_app = typer.Typer(help="The config's prices against the pinned price catalog.",
                          short_help="Prices against the price catalog.",
                          no_args_is_help=True, rich_markup_mode=None)
+runs_app = typer.Typer(
+    help="Runs (run_id): one run's spend and calls, stopping a run.",
+    short_help="Runs: show one, stop one.", no_args_is_help=True, rich_markup_mode=None,
+)
 batches_app = typer.Typer(
     help="Provider batches: those llm-router tracks, orphans at the providers, canceling.",
     short_help="Provider batches: list, cancel.", no_args_is_help=True,
     rich_markup_mode=None,
 )
+samples_app = typer.Typer(
+    help="Recorded samples of a model key's calls (prompts included): show, purge.",
+    short_help="Recorded samples: show, purge.", no_args_is_help=True,
+    rich_markup_mode=None,
+)
+trial_app = typer.Typer(help="Trials of candidate models: replay recorded samples.",
+                        short_help="Replay recorded samples on a candidate.",
+                        no_args_is_help=True, rich_markup_mode=None)
 
 
 def _version(given: bool) -> None:
@@ -64,6 +76,9 @@ app.add_typer(cost_app, name="cost")
 app.add_typer(budget_app, name="budget")
 app.add_typer(prices_app, name="prices")
 app.add_typer(batches_app, name="batches")
+app.add_typer(runs_app, name="runs")
+app.add_typer(samples_app, name="samples")
+app.add_typer(trial_app, name="trial")
 
 # command (or group) name -> the modules that register it
 COMMANDS: dict[str, tuple[str, ...]] = {
@@ -80,6 +95,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
     "prices": ("cli.prices_cmd",),
     "batches": ("cli.batches_cmd",),
     "tiers": ("cli.tiers_cmd",),
+    "runs": ("cli.runs_cmd",),
+    "samples": ("cli.samples_cmd",),
+    "trial": ("cli.replay_cmd",),
 }
 
 

@@ -52,6 +52,9 @@ def show(
         entry = s.as_dict()
         if s.budget.startswith("trial:"):
             entry["policy"] = "trial (sampling stops when spent)"
+        elif s.budget.startswith("agent:"):
+            agent = config.budgets.agents[s.budget.split(":", 1)[1]]
+            entry["policy"] = str(agent.on_budget_exceeded)
         elif s.budget != OVERALL:
             spec = config.model_keys[s.budget.split(":", 1)[1]]
             entry["policy"] = str(spec.on_budget_exceeded)

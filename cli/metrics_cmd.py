@@ -43,7 +43,7 @@ def metrics(
 
     with guarded():
         settings = get_settings()
-        source = RedisMetricsSource(settings)
+        source = RedisMetricsSource(settings, consumers=_consumers)
     try:
         if once:
             import redis
@@ -78,3 +78,11 @@ def metrics(
         server.close()
     finally:
         source.close()
+
+
+def _consumers() -> dict[str, list[str]]:
+    """The live workers consuming each queue (a broadcast: only when a queue has work)."""
+    from workers.app import app as celery_app
+    from workers.consumers import CONSUMERS_TIMEOUT, queue_consumers
+
+    return queue_consumers(celery_app, CONSUMERS_TIMEOUT)

@@ -60,9 +60,16 @@ def report_cmd(
     html: Annotated[Path | None, typer.Option(
         "--html", metavar="FILE", help="Also write the report as one self-contained HTML "
         "page with charts (works offline) to FILE.")] = None,
+    by: Annotated[str | None, typer.Option(
+        "--by", metavar="agent|run|tag", help="Who spent it: spend per agent, per run "
+        "(the dearest) or per tag of the attributed calls.")] = None,
+    run: Annotated[str | None, typer.Option(
+        "--run", metavar="RUN_ID", help="One run's calls in order (model key, model, hop, "
+        "cost) and its spend per agent.")] = None,
 ) -> None:
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
-    cost on one model for everything, and the savings; fallbacks, escalations, deferrals."""
+    cost on one model for everything, and the savings; fallbacks, escalations, deferrals.
+    With --by agent|run|tag (or --run RUN_ID): who spent it, from the attributed calls."""
     from routing.reports.report import build_report
     from routing.spend.ledger import Ledger, day_text
     from workers.settings import get_settings
@@ -72,12 +79,24 @@ def report_cmd(
             day = day_text(day)
         except ValueError:
             fail(f"--day must be YYYY-MM-DD, got {day!r}", EXIT_INVALID)
+    if by is not None and by not in ("agent", "run", "tag"):
+        fail(f"--by must be agent, run or tag, got {by!r}", EXIT_INVALID)
+    if run is not None:
+        from cli.attribution_view import run_report
+
+        run_report(run, as_json)
+        return
     target = None if html is None else html_target(html)
     with guarded():
         store = open_store()
         config = store.read()
         ledger = Ledger(store.redis, store.namespace, keep_days=get_settings().ledger_keep_days)
         report = build_report(ledger, config, day=day, days=days)
+        from routing.reports.attribution import build_attribution
+        from routing.spend.runs import RunBook
+
+        report["attribution"] = build_attribution(
+            RunBook(store.redis, store.namespace), list(report["days"]))
         if target is not None:
             from routing.reports.html import write_page
             from routing.spend.budget import BudgetBook
@@ -85,7 +104,11 @@ def report_cmd(
             budgets = [s.as_dict() for s in BudgetBook(store.redis, store.namespace)
                        .status(config)]
             write_page(target, report, budgets)
-    if as_json:
+    if by is not None:
+        from cli.attribution_view import by_report
+
+        by_report(report["attribution"], by, as_json)  # type: ignore[arg-type]
+    elif as_json:
         emit_json(report)
     else:
         _print(report)

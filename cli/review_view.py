@@ -31,17 +31,28 @@ def keys_table(result: dict[str, Any]) -> Table:
 
 
 def trials_table(result: dict[str, Any]) -> Table:
-    table = Table("model key", "candidate", "samples", "agreement", "95% interval",
+    table = Table("model key", "candidate", "samples live+replay", "agreement", "95% interval",
+                  "tool turns", "text turns",
                   "cand. invalid", "latency x", "cost x", "saving $/month", "trial $")
     for key, e in result["model_keys"].items():
         for t in e["trials"]:
             interval = ("-" if t["agreement_low"] is None
                         else f"{t['agreement_low']:.3f}-{t['agreement_high']:.3f}")
-            table.add_row(key, t["candidate"], t["samples"], _num(t["agreement"], ".3f"),
-                          interval, _pct(t["candidate_invalid_rate"]),
+            split = (f"{t['live']['samples']}+{t['replay']['samples']}" if "live" in t
+                     else str(t["samples"]))  # (a review stored before replays)
+            table.add_row(key, t["candidate"], split, _num(t["agreement"], ".3f"),
+                          interval, _turns(t.get("tool_turns")), _turns(t.get("text_turns")),
+                          _pct(t["candidate_invalid_rate"]),
                           _num(t["latency_ratio"]), _num(t["cost_ratio"]),
                           _num(t.get("monthly_saving_usd")), f"{t['trial_spend_usd']:.4f}")
     return table
+
+
+def _turns(turns: dict[str, Any] | None) -> str:
+    """`agreement (samples)` of one kind of turn (a review stored before: `-`)."""
+    if not turns or not turns["samples"]:
+        return "-"
+    return f"{turns['agreement']:.3f} ({turns['samples']})"
 
 
 def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[str]:
@@ -53,6 +64,10 @@ def review_lines(result: dict[str, Any], *, only_trials: bool = False) -> list[s
     trials = trials_table(result)
     if trials.rows:
         lines += [str(trials)]
+        rule = next((t["evidence_rule"] for e in result["model_keys"].values()
+                     for t in e["trials"] if "evidence_rule" in t), None)
+        if rule:
+            lines.append(f"evidence: {rule}")
     if "saving_basis" in result:  # a review stored before it said so has none
         lines.append(result["saving_basis"])
     lines.append("")

@@ -110,6 +110,25 @@ def find_model(provider: str, model_id: str) -> types.ModelInfo:
     return model
 
 
+@dataclass(frozen=True)
+class CatalogModel:
+    """A model the catalog lists at a config provider: its id and context window."""
+
+    provider: str  # the config's provider name
+    id: str
+    name: str
+    context_window: int | None
+
+
+def provider_models(provider: str) -> list[CatalogModel]:
+    """Every model the catalog lists at the config provider `provider`, deprecated ones
+    left out (none when the catalog has no such provider)."""
+    catalog_provider = PROVIDERS.get(provider)
+    found = [p for p in data_snapshot.get_snapshot().providers if p.id == catalog_provider]
+    return [CatalogModel(provider, m.id, m.name or m.id, m.context_window)
+            for p in found for m in p.models if not m.deprecated]
+
+
 def _text(value: Decimal) -> str:
     return format(value, "f")
 

@@ -169,3 +169,37 @@ class PlanInputError(RoutingError):
         self.flag = flag
         self.reason = reason
         super().__init__(f"{flag}: {reason}")
+
+
+class AttributionError(RoutingError, ValueError):
+    """An attribution field (agent, run_id, tags, run caps) is malformed: names its path."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        super().__init__(f"{path}: {reason}")
+
+
+class RunBudgetExceededError(RoutingError):
+    """A run (`run_id`) reached its cap, or was stopped: this call and every later one of
+    the run are refused, nothing charged."""
+
+    def __init__(self, run_id: str, reason: str, spent_micros: int, cap_micros: int | None,
+                 calls: int, cap_calls: int | None) -> None:
+        self.run_id = run_id
+        self.reason = reason
+        self.spent_micros = spent_micros
+        self.cap_micros = cap_micros
+        self.calls = calls
+        self.cap_calls = cap_calls
+        cap = ", ".join(
+            part for part in (
+                None if cap_micros is None else f"${usd(cap_micros):.6f}",
+                None if cap_calls is None else f"{cap_calls} calls",
+            ) if part
+        ) or "none"
+        why = "stopped by an operator (llm-router runs stop)" if reason == "stopped" else \
+            f"its cap is reached ({reason})"
+        super().__init__(
+            f"RunBudgetExceeded: run '{run_id}' {why}: spent ${usd(spent_micros):.6f} in "
+            f"{calls} calls, cap {cap}; every further call of this run is refused"
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-SPEND_KEY_COUNT = 20
+SPEND_KEY_COUNT = 28
 
 
 def keyspace(namespace: str) -> str:
@@ -37,8 +37,19 @@ def settled_key(prefix: str, call_id: str) -> str:
     return f"{prefix}:ledger:settled:{call_id}"
 
 
+def claim_key(prefix: str, call_id: str) -> str:
+    """Held by the one delivery that may make a call (`Ledger.claim`): a trial's sample."""
+    return f"{prefix}:ledger:claimed:{call_id}"
+
+
+def run_key(prefix: str, run_id: str) -> str:
+    """A run's hash (caps, counters, stop flag); `...:calls` lists its calls in order."""
+    return f"{prefix}:run:{run_id}"
+
+
 def spend_keys(
-    prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None
+    prefix: str, days: list[str], *, window_seconds: int = 0, call_id: str | None = None,
+    run_id: str = "",
 ) -> list[str]:
     """KEYS of every budget and ledger script (see `routing.spend.lua`)."""
     keys = [f"{prefix}:budget:window:{window_seconds}", f"{prefix}:budget:resv",
@@ -46,5 +57,9 @@ def spend_keys(
     for name in ("agg", "calls", "trial", "trial_calls", "estimated"):
         keys += [day_key(prefix, day, name) for day in days]
     keys.append(settled_key(prefix, call_id or "-"))
+    for name in ("attr", "runs"):
+        keys += [day_key(prefix, day, name) for day in days]
+    run = run_key(prefix, run_id or "-")
+    keys += [run, f"{run}:calls"]
     assert len(keys) == SPEND_KEY_COUNT
     return keys

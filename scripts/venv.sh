@@ -1,7 +1,7 @@
 # Sourced by scripts/test.sh and scripts/demo.sh: create .venv (with $PYTHON, default
 # python3) if missing and install into it the locked versions (requirements/dev.lock, with
 # hashes: the same on every machine and every day), then the project itself (editable, no
-# dependency resolved). "$1" names the extras, e.g. ".[dev]"; the lock holds them all.
+# dependency resolved). "$1" names the extras (default ".[dev]"); the lock holds them all.
 #
 # It installs only when needed: on the first run, when pyproject.toml or the lock changed
 # since the last install, when more extras are asked for than were installed, or when the
@@ -10,7 +10,7 @@
 PY=${PYTHON:-python3}
 VENV=.venv
 STAMP="$VENV/.llm-router-installed"
-WANT="$1"
+WANT="${1:-.[dev]}"
 
 # Exits 0 if $VENV finds this checkout's packages and the main dependencies (-I: not from
 # the current directory). It looks them up without importing them: importing the task

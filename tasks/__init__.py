@@ -59,4 +59,4 @@ def _typed(spec: TypedSpec) -> LLMTask:
 
 TYPED: dict[str, LLMTask] = {spec.model_key: _typed(spec) for spec in KINDS}
 
-from tasks import batches, crons, trials  # noqa: E402,F401  (the crons, llm.trial, batches)
+from tasks import batches, crons, replay, trials  # noqa: E402,F401  (crons, llm.trial, llm.replay, batches)

@@ -7,6 +7,7 @@ from typing import Any
 
 from celery import Task
 
+from tasks.samples import record_sample
 from tasks.trials import sample_trials
 from workers.contract import WorkSpec
 from workers.errors import TaskError
@@ -29,11 +30,16 @@ class LLMTask(Task):  # type: ignore[type-arg]
     throws = (TaskError,)
 
     def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
-        """After the result is stored: sample the key's shadow trials (never the caller's
-        concern: a failure here is logged and the task stays a success)."""
+        """After the result is stored: sample the key's shadow trials and record its
+        sample (never the caller's concern: a failure here is logged and the task stays a
+        success)."""
         if not isinstance(retval, dict):
             return
         try:
             sample_trials(self.name, task_id, dict(kwargs or {}), retval)
         except Exception:
             log.exception("task %s: sampling its shadow trials failed", task_id)
+        try:
+            record_sample(self.name, task_id, dict(kwargs or {}), retval)
+        except Exception:
+            log.exception("task %s: recording its sample failed", task_id)

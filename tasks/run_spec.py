@@ -7,28 +7,54 @@ tasks.reference`).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from routing.config.models import RoutingConfig
-from routing.config.values import Text
-from workers.contract import Call, Comparison, Message, input_error
+from routing.config.values import Text, text
+from workers.contract import OUTPUT_TOOL, Call, Comparison, Message, input_error
+from workers.turns import Turn, TurnError, normalise
 
 
 class ChatMessage(BaseModel):
-    """One message of a conversation, as in the OpenAI and Anthropic chat APIs. Leading
-    `system` messages (OpenAI style) are the system prompt."""
+    """One message of a conversation, in the OpenAI or the Anthropic shape (normalised
+    once, `workers.turns`). Leading `system` messages (OpenAI style) are the system
+    prompt."""
 
     model_config = ConfigDict(extra="forbid")
-    role: Literal["system", "user", "assistant"] = Field(
-        description="`system` only before every user and assistant message")
-    content: Text = Field(min_length=1, description="the message text")
+    role: Literal["system", "user", "assistant", "tool"] = Field(
+        description="`system` only before every user and assistant message; `tool`: an "
+                    "OpenAI-style tool result (with `tool_call_id`)")
+    content: Annotated[StrictStr | list[dict[str, Any]] | None, BeforeValidator(text)] = Field(
+        default=None,
+        description="the message text, or a list of content blocks: `text`, `image` "
+                    "(Anthropic `source` base64/url) or `image_url` (OpenAI, a data URL or "
+                    "link), `tool_use` (an assistant's tool call), `tool_result` (its result, "
+                    "in a user message); images: JPEG, PNG, GIF or WebP, at most 5 MB")
+    tool_calls: list[dict[str, Any]] | None = Field(
+        default=None, description="an assistant's tool calls, OpenAI style (`{\"id\", "
+                                  "\"type\": \"function\", \"function\": {\"name\", "
+                                  "\"arguments\"}}`)")
+    tool_call_id: Text | None = Field(
+        default=None, description="a `tool` message: the id of the tool call it answers")
+    name: Text | None = Field(default=None, description="ignored (OpenAI's optional name)")
 
 
 class RunInput(BaseModel):
-    """The kwargs of `llm.run`: `prompt` or `messages`, for a model key."""
+    """The kwargs of `llm.run`: `prompt` or `messages`, for a model key; `tools` for an
+    agent turn."""
 
     model_config = ConfigDict(extra="forbid")
     model_key: Text = Field(
@@ -39,14 +65,28 @@ class RunInput(BaseModel):
         default=None, description="the user message; give `prompt` or `messages`")
     messages: list[ChatMessage] | None = Field(
         default=None,
-        description="a conversation (`[{\"role\": \"user\", \"content\": \"...\"}, ...]`); "
-                    "leading `system` messages are joined into the system prompt")
+        description="a conversation (`[{\"role\": \"user\", \"content\": \"...\"}, ...]`), "
+                    "content blocks and tool calls and results in the OpenAI or the Anthropic "
+                    "shape; leading `system` messages are joined into the system prompt; a "
+                    "tool result must answer an earlier tool call's id")
     system: Text | None = Field(
         default=None, description="the system prompt (not with a `system` message)")
     max_tokens: StrictInt | None = Field(
         default=None, ge=1, le=200_000,
         description="output limit; default: the model key's `max_tokens` in the config (a "
                     "call is clamped to its model's output limit)")
+    tools: list[dict[str, Any]] | None = Field(
+        default=None,
+        description="tools the model may call: OpenAI (`{\"type\": \"function\", "
+                    "\"function\": {\"name\", \"description\", \"parameters\"}}`) or "
+                    "Anthropic (`{\"name\", \"description\", \"input_schema\"}`) shape; "
+                    "the arguments' schema is a JSON Schema of an object")
+    tool_choice: Text | dict[str, Any] | None = Field(
+        default=None,
+        description="`auto` (default), `any` (or `required`: some tool), `none`, or one tool "
+                    "(its name, or `{\"type\": \"tool\", \"name\"}` / `{\"type\": "
+                    "\"function\", \"function\": {\"name\"}}`)")
+    _turn: Turn | None = PrivateAttr(default=None)
 
     @model_validator(mode="after")
     def _one_of(self) -> RunInput:
@@ -58,19 +98,33 @@ class RunInput(BaseModel):
             raise _invalid("`prompt` must not be empty")
         if self.messages:
             _check_system_messages(self.messages, self.system)
+        first = len(self._leading_system())
+        raw = ([{"role": "user", "content": self.prompt}] if self.prompt is not None else
+               [m.model_dump(exclude_none=True) for m in (self.messages or [])[first:]])
+        try:
+            self._turn = normalise(raw, self.tools, self.tool_choice, first_index=first)
+        except TurnError as exc:
+            raise _invalid(str(exc).replace("{", "{{").replace("}", "}}")) from None
+        for i, tool in enumerate(self._turn.tools):
+            if tool.name == OUTPUT_TOOL:
+                raise _invalid(f"tools.{i}: the name `{OUTPUT_TOOL}` is reserved (typed tasks' "
+                               "native structured output): rename the tool")
         return self
 
     def system_prompt(self) -> str | None:
         """`system`, or the leading system messages joined by blank lines."""
-        leading = [m.content for m in self._leading_system()]
+        leading = [str(m.content) for m in self._leading_system()]
         return "\n\n".join(leading) if leading else self.system
+
+    def turn(self) -> Turn:
+        """The conversation, tools and tool choice, normalised (the prompt as one user
+        message)."""
+        assert self._turn is not None
+        return self._turn
 
     def conversation(self) -> tuple[Message, ...]:
         """The user and assistant messages (the prompt as one user message)."""
-        if self.prompt is not None:
-            return (Message("user", self.prompt),)
-        rest = (self.messages or [])[len(self._leading_system()):]
-        return tuple(Message(m.role, m.content) for m in rest if m.role != "system")
+        return self.turn().messages
 
     def _leading_system(self) -> list[ChatMessage]:
         messages = self.messages or []
@@ -84,6 +138,15 @@ def _invalid(message: str) -> PydanticCustomError:
 
 def _check_system_messages(messages: list[ChatMessage], system: str | None) -> None:
     roles = [m.role for m in messages]
+    for i, m in enumerate(messages):
+        if m.role == "tool" and m.tool_call_id is None:
+            raise _invalid(f"messages.{i}.tool_call_id: a `tool` message needs the id of "
+                           "the tool call it answers")
+        if m.role != "tool" and m.tool_call_id is not None:
+            raise _invalid(f"messages.{i}.tool_call_id: only a `tool` message has one")
+        if m.role == "system" and not (isinstance(m.content, str) and m.content):
+            raise _invalid(f"messages.{i}.content: a system message's content is a "
+                           "non-empty string")
     if "system" not in roles:
         return
     if system is not None:
@@ -126,6 +189,15 @@ class RouteHop(BaseModel):
     reason: str = Field(description="why, e.g. the provider's error (at most 300 characters)")
 
 
+class ToolCallOut(BaseModel):
+    """A tool call of the model's answer."""
+
+    id: str = Field(description="the call's id: a tool result answers it by this id (kept "
+                                "as is across providers)")
+    name: str = Field(description="the tool called")
+    arguments: dict[str, Any] = Field(description="its arguments, parsed JSON")
+
+
 class RunResult(BaseModel):
     """What `llm.run` returns, in this order (every typed task returns the same, plus
     `output`): the routing facts first, the text last."""
@@ -137,6 +209,11 @@ class RunResult(BaseModel):
     tier: str = Field(description="the tier of that model")
     queue: str = Field(description="the queue the task ran from (its tier's queue)")
     usage: Usage = Field(description="tokens of the last call")
+    agent: str | None = Field(default=None, description="the agent that asked (kwarg or "
+                              "header `agent`; absent when not attributed)")
+    run_id: str | None = Field(default=None, description="the run the call belongs to "
+                               "(kwarg or header `run_id`)")
+    tags: dict[str, str] | None = Field(default=None, description="the call's tags")
     rule: str = Field(description="what chose the model: `default`, a rule's name, "
                                   "`fallback`, `budget_downgrade`")
     cost_micros: int = Field(description="cost of every call of this task, micro-dollars")
@@ -166,7 +243,14 @@ class RunResult(BaseModel):
     hops: list[RouteHop] | None = Field(
         default=None,
         description="every move to another model, in order, the latest 32 (see `RouteHop`)")
-    text: str = Field(description="the model's answer")
+    stop_reason: str | None = Field(
+        description="why the model stopped, normalised across providers: `end_turn`, "
+                    "`tool_use` (it called tools: see `tool_calls`), `max_tokens`, "
+                    "`stop_sequence`, `refusal`, `pause_turn` (None: not said)")
+    tool_calls: list[ToolCallOut] = Field(
+        description="the tools the model called, in order (empty when it answered in text); "
+                    "send each one's result back with its `id`")
+    text: str = Field(description="the model's answer (may be empty when it called tools)")
 
 
 class TypedResult(RunResult):
@@ -189,7 +273,9 @@ class RunSpec:
             data = RunInput.model_validate(kwargs)
         except ValidationError as exc:
             raise input_error(self.name, exc, RunInput.model_fields) from None
-        return Call(data.model_key, data.conversation(), data.system_prompt(), data.max_tokens)
+        turn = data.turn()
+        return Call(data.model_key, turn.messages, data.system_prompt(), data.max_tokens,
+                    tools=turn.tools, tool_choice=turn.tool_choice)
 
     def compare(
         self, production: dict[str, Any], candidate: dict[str, Any] | None

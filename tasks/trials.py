@@ -17,12 +17,14 @@ from typing import Any
 
 from celery import Task
 
+from routing.attribution import Attribution
 from routing.config.models import ModelKeySpec, Trial
-from routing.errors import BudgetExceededError
+from routing.errors import AttributionError, BudgetExceededError
 from routing.prices.pricing import worst_case_micros
 from tasks.kinds import KINDS
 from tasks.run_spec import RunSpec
 from workers.app import app
+from workers.attribution import task_attribution
 from workers.contract import RUN_TASK, WorkSpec
 from workers.execution.runtime import get_runtime
 from workers.execution.trial import TrialJob, run_trial
@@ -62,11 +64,15 @@ def sample_trials(
                        ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
     sent: list[str] = []
+    needs = SPECS[task_name].parse(kwargs, cfg).needs if result.get("tool_calls") or \
+        kwargs.get("tools") or kwargs.get("messages") else frozenset()
     for trial in candidates_for(key, result.get("model")):
         candidate = trial.candidate
         if candidate not in cfg.models:
             continue
         model = cfg.models[candidate]
+        if not model.can(needs):
+            continue  # a tool or image turn is never replayed on a model without it
         if input_tokens + max_tokens > model.context_window:
             continue  # the candidate cannot hold this input: nothing to learn
         if not sampled(task_id, candidate, trial.sample):
@@ -93,6 +99,7 @@ def sample_trials(
             "output": result.get("output") or {}, "text": result.get("text", ""),
             "latency_ms": float(result.get("latency_s", 0.0)) * 1000,
             "cost_micros": int(result.get("cost_micros", 0)),
+            "tool_calls": result.get("tool_calls") or [],
         }
         queue = cfg.tiers[cfg.models[candidate].tier].queue
         app.send_task(TRIAL_TASK, kwargs=job, queue=queue, task_id=f"{task_id}:trial:{candidate}")
@@ -110,4 +117,8 @@ class TrialTask(Task):  # type: ignore[type-arg]
 def trial(self: TrialTask, /, **job: Any) -> dict[str, Any]:
     """Replay a sampled production task on a candidate model and score the answer."""
     spec = SPECS[job.pop("task_name")]
-    return run_trial(spec, TrialJob(**job), get_runtime())
+    try:  # the production task's attribution (its kwargs, else the headers it passed on)
+        who = task_attribution(self.request, job.get("kwargs") or {})
+    except AttributionError:
+        who = Attribution()
+    return run_trial(spec, TrialJob(**job, attribution=who), get_runtime())

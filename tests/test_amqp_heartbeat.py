@@ -18,7 +18,7 @@ from celery.result import AsyncResult
 
 from routing.config.defaults import default_config
 from tests.support.broker import AMQP_HOST, AMQP_PORT, BrokerPlaces
-from tests.support.celery import Session, WorkerProcess
+from tests.support.celery import ROOT, Session, WorkerProcess
 from tests.support.design import DESIGN_ROUTES
 from tests.support.llm_server import LLMServer
 from tests.support.tcp_proxy import TcpProxy
@@ -43,7 +43,7 @@ def place(celery: Session) -> Iterator[dict[str, str]]:
     places.drop(env)
 
 
-def test_a_half_open_connection_is_noticed_within_a_few_heartbeats_by_both_ends(
+def test_a_half_open_connection_is_noticed_by_rabbitmq_within_a_few_heartbeats(
     place: dict[str, str], llm_server: LLMServer, worker_processes: list[WorkerProcess]
 ) -> None:
     env = {**place, "LLM_ROUTER_REQUEST_TIMEOUT": "120"}
@@ -89,3 +89,12 @@ def test_a_half_open_connection_is_noticed_within_a_few_heartbeats_by_both_ends(
     finally:
         proxy.cut()
         producer.close()
+
+
+def test_workers_propose_the_documented_heartbeat_on_rabbitmq(place: dict[str, str]) -> None:
+    # The value the worker's config carries on an AMQP broker is the one the reliability
+    # page documents (and the one the dropped-connection test above waits on).
+    conf = celery_config(Settings(**place), default_config())
+    assert conf["broker_heartbeat"] == AMQP_HEARTBEAT_SECONDS
+    page = (ROOT / "docs" / "reliability.md").read_text()
+    assert f"workers set to {AMQP_HEARTBEAT_SECONDS} s" in " ".join(page.split())

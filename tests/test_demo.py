@@ -183,6 +183,22 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert (kimi["samples"], gemini["samples"]) == (300, 40)
     assert kimi["agreement"] == pytest.approx(0.98, abs=0.02)
     assert gemini["agreement"] == pytest.approx(0.80, abs=0.05)
+    # a new model evaluated the same day: the day's classification calls recorded, a
+    # cheaper catalog model with a batch API proposed and trialled, the samples replayed
+    # on it at the batch price, and the review's recommendation appears
+    replay = report["replay"]
+    assert replay["model_key"] == "classification" and replay["recorded"] >= 300
+    assert replay["candidate"]["new"] and replay["candidate"]["provider"] in (
+        "anthropic", "openai")
+    assert replay["replay"]["batch"] and replay["replay"]["sent"] == replay["recorded"]
+    # (a new model's capabilities are not in the catalog: it answers by the prompt
+    # convention, which loses the format at the workload's rate, about 2%)
+    assert replay["replay"]["counts"]["agree"] >= 280 and not replay["replay"]["stopped"]
+    assert replay["trial"]["replay"]["samples"] >= 300 and replay["trial"]["live"][
+        "samples"] == 0
+    rec = replay["recommendation"]
+    assert (rec["action"], rec["to"]) == ("switch", replay["candidate"]["model"])
+    assert "replay 3" in rec["reason"]
     # typed outputs per mechanism: native structured output never loses the format; the
     # prompt convention (Kimi: the afternoon's lookups, long context, its trial replays)
     # does, at the workload's rate
@@ -194,6 +210,11 @@ def test_offline_demo_needs_no_redis_and_no_keys() -> None:
     assert typed["prompt"]["trial_samples"] == kimi["samples"]
     assert typed["prompt"]["trial_invalid"] == kimi["candidate_invalid"] > 0
     assert typed["failed_invalid"] == 0
+    # an agent's tool-calling loop ran through llm.run offline: two tool calls, an answer
+    loop = report["agent_loop"]
+    assert [(t["stop_reason"], t["tools"]) for t in loop["turns"]] == [
+        ("tool_use", ["get_weather"]), ("tool_use", ["get_time"]), ("end_turn", [])]
+    assert loop["cost_micros"] > 0
 
 
 def test_offline_demo_prints_a_readable_report() -> None:
@@ -209,7 +230,9 @@ def test_offline_demo_prints_a_readable_report() -> None:
                  "tasks called none: ", "provider batches: ", "at direct prices): saved $",
                  "config: the shipped default config (version 1), changed for the day",
                  "calls monitoring directly",
-                 "typed outputs (native structured output vs the prompt convention"):
+                 "typed outputs (native structured output vs the prompt convention",
+                 "agent loop (orchestration, 2 tools, 3 turns on claude-sonnet-4-6): "
+                 "tool_use get_weather -> tool_use get_time -> end_turn"):
         assert text in out, text
 
 

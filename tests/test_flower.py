@@ -67,6 +67,7 @@ class Stack:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)  # task id -> result
     foreign_id: str = ""  # sent by name, run in place by the dispatching Haiku worker
     forwarded_id: str = ""  # sent by name, forwarded by it to the Sonnet tier
+    attributed_id: str = ""  # sent by name with agent and run as headers
 
     def json(self, path: str) -> Any:
         status, body = self.flower.get(path)
@@ -131,7 +132,11 @@ def stack(
         forwarded = foreign.send_task("llm.run", kwargs={"model_key": keys["sonnet"],
                                                          "prompt": "p"})
         stack.forwarded_id = forwarded.id
-        for res in [*sent, plain, forwarded]:
+        attributed = foreign.send_task(
+            "llm.run", kwargs={"model_key": keys["haiku"], "prompt": "a"},
+            headers={"llm_agent": "ceo", "llm_run_id": "flower-run-1"})
+        stack.attributed_id = attributed.id
+        for res in [*sent, plain, forwarded, attributed]:
             stack.results[res.id] = res.get(timeout=45)
         yield stack
     finally:
@@ -200,6 +205,16 @@ def test_a_finished_task_shows_its_model_key_model_and_cost(stack: Stack) -> Non
     assert by_tier == set(stack.queues)
     # The foreign producer's task, sent to no particular queue, ended on the haiku tier
     assert stack.results[stack.foreign_id]["queue"] == stack.queues["haiku"]
+
+
+def test_flower_shows_the_agent_and_run_of_a_task(stack: Stack) -> None:
+    info = wait_until(partial(_finished, stack, stack.attributed_id), timeout=20,
+                      interval=0.25, what="the attributed task SUCCESS in Flower")
+    # given as headers by a foreign app: Flower shows them with the routing facts
+    assert "'agent': 'ceo', 'run_id': 'flower-run-1'" in info["result"]
+    rows = {row["uuid"]: row for row in stack.json(f"/tasks/datatable?{_datatable_query()}")[
+        "data"]}
+    assert "'agent': 'ceo'" in rows[stack.attributed_id]["result"]
 
 
 def test_in_place_and_forwarded_tasks_look_the_same(stack: Stack) -> None:

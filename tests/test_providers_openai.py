@@ -61,7 +61,7 @@ def test_request_shape_and_usage(provider: OpenAICompatProvider, llm_server: LLM
     ]
     assert rec.system == "Be brief." and rec.message_count == 1
     assert rec.headers["authorization"] == REDACTED
-    assert result.text == "Sure thing." and result.stop_reason == "stop"
+    assert result.text == "Sure thing." and result.stop_reason == "end_turn"
     assert result.usage == Usage(
         input_tokens=wire.tokens("Be brief.") + wire.tokens("Hello there") + 4,
         output_tokens=wire.tokens("Sure thing."),

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from celery import Celery
 from celery.result import AsyncResult
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support.broker import waiting
 from tests.support.celery import ROOT, WorkerProcess, foreign_app
@@ -58,6 +59,7 @@ def test_tiers_shows_a_queue_with_work_and_no_consumer(
     # Given nothing waiting: every queue with work has a consumer, exit 0
     calm = _tiers(env)
     assert calm.returncode == 0, calm.stderr
+    assert set(_stranded_metric(env).values()) == {0}
     rows = {(r["tier"], r["queue"]): r for r in json.loads(calm.stdout)["tiers"]}
     assert rows[("haiku", "llm.haiku")]["consumers"] == [dispatcher.name]
     assert rows[("opus", "llm.opus")]["consumers"] == []
@@ -81,6 +83,25 @@ def test_tiers_shows_a_queue_with_work_and_no_consumer(
                           timeout=60)
     flagged = [line.split()[:3] for line in text.stdout.splitlines() if "STRANDED" in line]
     assert flagged == [["opus", "llm.opus", "1"]], text.stdout
+    # ...and so does the metric: 1 for that queue alone
+    metric = _stranded_metric(env)
+    assert {k for k, v in metric.items() if v} == {("opus", "llm.opus")}, metric
+    assert metric[("haiku", "llm.haiku")] == 0
+
+
+def _stranded_metric(env: dict[str, str]) -> dict[tuple[str, str], float]:
+    """llm_router_queue_stranded of `llm-router metrics --once`: (tier, queue) -> value."""
+    done = subprocess.run([sys.executable, "-m", "cli", "metrics", "--once"], cwd=ROOT,
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    found: dict[tuple[str, str], float] = {}
+    for family in text_string_to_metric_families(done.stdout):
+        if family.name == "llm_router_queue_stranded":
+            for sample in family.samples:
+                found[(sample.labels["tier"], sample.labels["queue"])] = sample.value
+    assert found, done.stdout
+    return found
 
 
 def _tiers(env: dict[str, str]) -> subprocess.CompletedProcess[str]:

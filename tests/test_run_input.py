@@ -51,8 +51,8 @@ def test_without_system_messages_nothing_changes() -> None:
     ({"messages": [msg("system", "a"), msg("user", "hi"), msg("assistant", "x"),
                    msg("system", "late")]}, "messages[3]: a system message must come before"),
     ({"messages": [msg("system", "alone")]}, "holds only system messages: add a user message"),
-    ({"messages": [msg("tool", "x")]}, "messages.0.role: Input should be 'system', 'user' or "
-                                       "'assistant'"),
+    ({"messages": [msg("robot", "x")]}, "messages.0.role: Input should be 'system', 'user', "
+                                        "'assistant' or 'tool'"),
     ({"messages": [msg("user", "")]}, "messages.0.content"),
     ({"prompt": "a", "messages": [msg("user", "b")]}, "give either `prompt` or `messages`"),
 ])

@@ -216,7 +216,7 @@ WORKER_CASES: list[tuple[str, list[Any], dict[str, Any], str]] = [
      "max_tokens: Input should be a valid integer"),
     ("llm.run", [], {"model_key": "monitoring", "prompt": "ok", "temprature": 0},
      "temprature: unknown keyword argument (known: model_key, prompt, messages, system, "
-     "max_tokens)"),
+     "max_tokens, tools, tool_choice"),
     ("llm.run", ["monitoring", "all fine?"], {},
      "llm.run takes keyword arguments only: got 2 positional arguments; send each by name"),
     ("tasks.monitoring", ["api"], {"observations": ["ok"]},

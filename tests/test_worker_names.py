@@ -6,6 +6,7 @@ ping, and when one is SIGKILLed under load its task moves to its sibling."""
 from __future__ import annotations
 
 import re
+import socket
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -97,6 +98,33 @@ def test_two_same_tier_workers_on_one_host_both_serve_and_one_killed_hands_over(
         producer.close()
 
 
+def test_two_plain_celery_workers_of_a_tier_on_one_host_get_names_of_their_own(
+    place: dict[str, str], worker_processes: list[WorkerProcess]
+) -> None:
+    producer = Celery("producer")
+    producer.conf.update(celery_config(Settings(**place), default_config()))
+    try:
+        # Given two workers started the way every Celery user does, no -n given
+        command = ["-m", "celery", "-A", "workers.app", "worker", "-Q", "llm.haiku",
+                   "--pool", "threads", "--concurrency", "1", "--loglevel", "INFO"]
+        first = WorkerProcess(place, [], "first", command=command)
+        worker_processes.append(first)
+        first.wait_ready(60)
+        second = WorkerProcess(place, [], "second", command=command)
+        worker_processes.append(second)
+        second.wait_ready(60)
+        # Then they are haiku@host and haiku-2@host (not both celery@host), both alive
+        host = socket.gethostname()
+        names = {_node(first), _node(second)}
+        assert names == {f"haiku@{host}", f"haiku-2@{host}"}, names
+        wait_until(
+            lambda: {n for r in producer.control.ping(timeout=1.0) or [] for n in r} >= names,
+            timeout=30, what=f"pings from {names}")
+        assert first.proc.poll() is None and second.proc.poll() is None
+    finally:
+        producer.close()
+
+
 def test_the_first_name_is_the_tiers_at_the_host_per_broker_and_a_freed_one_is_taken_again(
     tmp_path: Path,
 ) -> None:
@@ -121,3 +149,11 @@ def test_the_first_name_is_the_tiers_at_the_host_per_broker_and_a_freed_one_is_t
 ])
 def test_a_name_given_on_the_command_line_is_kept(args: list[str], given: bool) -> None:
     assert nodenames.given_hostname(args) is given
+
+
+@pytest.mark.parametrize(("queues", "name"), [
+    ("llm.haiku", "haiku"), (["llm.opus", "celery"], "opus"), (None, "celery"), ("", "celery"),
+    ("jobs", "jobs"), ("a b@c", "a_b_c"),
+])
+def test_a_plain_workers_name_comes_from_its_first_queue(queues: Any, name: str) -> None:
+    assert nodenames.name_for_queues(queues) == name

@@ -16,7 +16,7 @@ import click
 from celery import Celery
 
 from routing.config.defaults import default_config
-from workers import flower_login, lifecycle
+from workers import attribution, flower_login, lifecycle
 from workers.celery_config import celery_config
 from workers.errors import BrokerURLError, SettingsError
 from workers.settings import get_settings
@@ -43,3 +43,4 @@ app = Celery("llm_router", include=["tasks"])
 app.add_defaults(_config)
 lifecycle.connect(app)
 flower_login.connect(app)  # Flower against this app: never without a login
+attribution.connect()  # agent, run and tags carried through canvases and hops

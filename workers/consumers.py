@@ -12,6 +12,9 @@ from typing import Any
 
 from celery import Celery
 
+# Seconds a scrape waits for the workers' replies (only when some queue has work).
+CONSUMERS_TIMEOUT = 1.0
+
 
 def queue_consumers(app: Celery, timeout: float = 1.0) -> dict[str, list[str]]:
     """Queue name -> the node names of the live workers consuming it."""

@@ -20,20 +20,38 @@ without importing the other:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from routing.config.kinds import Capability
 from routing.config.models import RoutingConfig
 from routing.tokens import estimate_tokens
 from workers.errors import TaskInputError
+from workers.turns import (
+    Image,
+    Message,
+    Role,
+    Tool,
+    ToolChoice,
+    extra_tokens,
+    messages_to_json,
+    normalise,
+    raw_extra_tokens,
+    tool_choice_to_json,
+    tools_to_json,
+)
 
-Role = Literal["user", "assistant"]
+__all__ = [
+    "DEFAULT_QUEUE", "OUTPUT_TOOL", "RUN_TASK", "TYPED_PREFIX", "Call", "Comparison",
+    "Message", "OutputSchema", "Role", "Verdict", "WorkSpec", "find_schema", "input_error",
+    "json_schema_block", "send_facts", "send_needs",
+]
 
 # Celery's default queue: where a foreign producer's `send_task` lands (a dispatching
 # tier's workers consume it and route what they find there).
@@ -45,12 +63,6 @@ TYPED_PREFIX = "tasks."
 SCHEMA_OPEN = "<json-schema>"
 SCHEMA_CLOSE = "</json-schema>"
 _SCHEMA = re.compile(re.escape(SCHEMA_OPEN) + r"(.*?)" + re.escape(SCHEMA_CLOSE), re.DOTALL)
-
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    role: Role
-    content: str
 
 
 _STRUCTURED = frozenset({Capability.structured_output})
@@ -80,6 +92,9 @@ class Call:
     # A typed task's output (None: free text). `system` is then the instruction alone:
     # `system_for` adds the schema block where native structured output is not used.
     output: OutputSchema | None = None
+    # An agent turn's tools and tool choice (`workers.turns`): none for a text call.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
 
     def native_output(self, config: RoutingConfig, model: str) -> OutputSchema | None:
         """The output to ask `model` for natively (None: free text, or a model without
@@ -102,14 +117,67 @@ class Call:
         blocks in the messages -> `images` (text messages need nothing). A typed task's
         output schema needs nothing: it falls back to the prompt convention on a model
         without `structured_output`. The router skips models that lack a need."""
-        return frozenset()
+        needs = set()
+        if self.tools or any(m.tool_calls for m in self.messages):
+            needs.add(Capability.tools)
+        if any(isinstance(b, Image) for m in self.messages for b in m.blocks):
+            needs.add(Capability.images)
+        return frozenset(needs)
 
     @property
     def input_tokens(self) -> int:
-        return estimate_tokens(
+        """Estimated input tokens: text, plus tool definitions, tool calls and results,
+        and images (`workers.turns.extra_tokens`)."""
+        text = estimate_tokens(
             messages=[{"content": m.content} for m in self.messages],
             system=self.system_for(native=False),
         )
+        return text + extra_tokens(self.messages, self.tools)
+
+
+def call_document(call: Call) -> dict[str, Any]:
+    """`call` as JSON-able data (what a recorded sample keeps): every field of `Call`, so
+    a field added to it is kept too; dataclasses become mappings, tuples lists and the
+    validated input (`given`, a pydantic model) its JSON dump. Never credentials: a Call
+    holds none. The turn (messages, tools, tool choice) is kept in its JSON form (the
+    Anthropic shape, `workers.turns`), which `call_from_document` normalises back."""
+    doc = {f.name: _plain(getattr(call, f.name)) for f in dataclasses.fields(call)}
+    doc["messages"] = messages_to_json(call.messages)
+    doc["tools"] = tools_to_json(call.tools)
+    doc["tool_choice"] = tool_choice_to_json(call.tool_choice) if call.tool_choice else None
+    return doc
+
+
+def call_from_document(data: dict[str, Any], given: Any = None) -> Call:
+    """The `Call` of `call_document`'s data; `given`: the validated input, rebuilt by the
+    task's spec (the document keeps it as JSON). A field this version does not know is
+    dropped; a field it has that the document lacks takes its default."""
+    names = {f.name for f in dataclasses.fields(Call)}
+    values: dict[str, Any] = {k: v for k, v in data.items() if k in names}
+    turn = normalise([{"role": m["role"], "content": m["content"]}
+                      for m in data.get("messages") or ()],
+                     data.get("tools") or None, data.get("tool_choice"))
+    values["messages"], values["tools"] = turn.messages, turn.tools
+    values["tool_choice"] = turn.tool_choice
+    values["given"] = given
+    if isinstance(values.get("output"), dict):
+        values["output"] = OutputSchema(**values["output"])
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    return Call(**values)
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    return value
 
 
 Verdict = Literal["agree", "disagree", "candidate_invalid"]
@@ -211,11 +279,13 @@ def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | No
         tokens = estimate_tokens(
             prompt=prompt if isinstance(prompt, str) else None,
             messages=[m for m in messages if isinstance(m, dict)
-                      and isinstance(m.get("content"), str)]
+                      and isinstance(m.get("content"), str | list)]
             if isinstance(messages, list) else None,
             system=system if isinstance(system, str) else None,
         )
-        return key, tokens
+        # tool definitions, tool calls and results, images: the 50,000-token rule and the
+        # context windows see the real size
+        return key, tokens + raw_extra_tokens(messages, kwargs.get("tools"))
     if name.startswith(TYPED_PREFIX):
         try:
             rendered = json.dumps(kwargs, indent=1, ensure_ascii=False, default=str)
@@ -223,3 +293,28 @@ def send_facts(name: str, kwargs: dict[str, Any] | None) -> tuple[str, int] | No
             rendered = ""
         return name[len(TYPED_PREFIX):], estimate_tokens(prompt=rendered)
     return None
+
+
+def send_needs(name: str, kwargs: dict[str, Any] | None) -> frozenset[Capability]:
+    """What an `llm.run` sent as `name` with `kwargs` needs of its model (`Call.needs`,
+    read from the raw kwargs: tools, tool calls or results -> `tools`, image blocks ->
+    `images`), so that the send-time router passes over models without it too."""
+    if name != RUN_TASK or not kwargs:
+        return frozenset()
+    needs = set()
+    if kwargs.get("tools"):
+        needs.add(Capability.tools)
+    messages = kwargs.get("messages")
+    for m in messages if isinstance(messages, list) else ():
+        if not isinstance(m, dict):
+            continue
+        if m.get("tool_calls") or m.get("role") == "tool":
+            needs.add(Capability.tools)
+        content = m.get("content")
+        for part in content if isinstance(content, list) else ():
+            kind = part.get("type") if isinstance(part, dict) else None
+            if kind in ("image", "image_url"):
+                needs.add(Capability.images)
+            elif kind in ("tool_use", "tool_result"):
+                needs.add(Capability.tools)
+    return frozenset(needs)

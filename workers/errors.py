@@ -79,3 +79,16 @@ class BudgetRejectedError(TaskError):
 class BatchFailedError(TaskError):
     """The task's provider batch failed or expired, or its request in it errored, and its
     model key's batch policy is `on_failure: fail` (with `direct` it is called directly)."""
+
+
+class RunBudgetExceeded(TaskError):
+    """The task's run (`run_id`) reached its cap (max USD, max calls) or was stopped: the
+    call was refused, nothing charged, and so is every later call of the run."""
+
+
+class ReplayPendingError(WorkerError):
+    """A replay's provider batch is not over yet: its task polls again later."""
+
+    def __init__(self, batch_id: str) -> None:
+        self.batch_id = batch_id
+        super().__init__(f"replay batch {batch_id} still running")

@@ -10,23 +10,26 @@ to start when one is in the way."""
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 from celery import Celery, bootsteps
 from celery.platforms import EX_FAILURE
-from celery.signals import worker_process_init
+from celery.signals import celeryd_init, worker_process_init
 
 from routing.errors import RoutingError
 from routing.spend.deferred import Releaser
+from workers import nodenames
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning
+from workers.consumers import CONSUMERS_TIMEOUT, queue_consumers
 from workers.errors import HeaderKeysMissingError, MissingKeysError
 from workers.execution import announce
 from workers.execution.runtime import get_runtime
 from workers.metrics.http import MetricsServer, serve_from_worker
 from workers.providers.simulated import error_rate_problems
-from workers.settings import broker_kind
+from workers.settings import broker_kind, get_settings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +84,8 @@ class RouterStep(bootsteps.StartStopStep):
 
         self.releaser = Releaser(rt.deferred, publish)
         self.releaser.start()
-        self.metrics = serve_from_worker(rt.settings)
+        self.metrics = serve_from_worker(
+            rt.settings, consumers=lambda: queue_consumers(app, CONSUMERS_TIMEOUT))
 
     def stop(self, parent: Any) -> None:
         if self.releaser is not None:
@@ -135,10 +139,37 @@ class EventsStep(bootsteps.StartStopStep):
         announce.register(c.app, None)
 
 
+# The node name a plain `celery worker` claimed (its lock lives as long as this process).
+_claimed: list[nodenames.NodeName] = []
+
+
+def own_node_name(instance: Any, options: dict[str, Any], argv: list[str]) -> None:
+    """A `celery -A workers.app worker` not named with -n/--hostname takes a node name no
+    other worker of its broker on this host has (`workers.nodenames`), as `llm-router
+    worker` does: Celery's default `celery@host` is the same for every worker of a host."""
+    name, at, host = str(instance.hostname).partition("@")
+    if nodenames.given_hostname(argv) or name != "celery" or not at:
+        return  # named (-n, or by `llm-router worker`, which claimed its name already)
+    try:
+        settings = get_settings()
+    except Exception:  # refused settings: RouterStep says why and stops the worker
+        return
+    node = nodenames.claim(nodenames.name_for_queues(options.get("queues")),
+                           f"{settings.broker_url}|{settings.broker_prefix}", host)
+    _claimed.append(node)
+    instance.hostname = node.name
+
+
 def connect(app: Celery) -> None:
     app.steps["worker"].add(RouterStep)
     app.steps["worker"].add(QueuesStep)
     app.steps["consumer"].add(EventsStep)
+
+    @celeryd_init.connect(weak=False)
+    def _name(sender: Any = None, instance: Any = None, options: Any = None,
+              **_: Any) -> None:
+        if instance is not None and getattr(instance, "app", None) is app:
+            own_node_name(instance, dict(options or {}), sys.argv[1:])
 
     @worker_process_init.connect(weak=False)
     def _child(**_: Any) -> None:

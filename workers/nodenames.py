@@ -9,6 +9,10 @@ liveness probe pings and Flower shows), the next ones `<tier>-2@<host>`, `<tier>
 (names need only differ on one broker: a vhost, a key prefix) for as long as it lives
 (released by the kernel however it ends, SIGKILL included), and takes the first name whose
 lock is free.
+
+`celery -A workers.app worker` without `-n/--hostname` gets one the same way (a
+`celeryd_init` handler, `workers.lifecycle`), named after its first queue: `-Q llm.haiku`
+is `haiku@<host>`, then `haiku-2@<host>`; no `-Q` is `celery@<host>`, `celery-2@<host>`.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import re
 import socket
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -82,3 +87,11 @@ def given_hostname(args: list[str]) -> bool:
         if arg.startswith("-n") and not arg.startswith("--"):
             return True
     return False
+
+
+def name_for_queues(queues: str | Iterable[str] | None) -> str:
+    """The name half for a worker given `queues` (Celery's `-Q` value: a comma-separated
+    string or a list): its first queue without the `llm.` prefix; `celery` without one."""
+    names = queues.split(",") if isinstance(queues, str) else list(queues or [])
+    first = next((q.strip() for q in names if q.strip()), "")
+    return _UNSAFE.sub("_", first.removeprefix("llm.")) or "celery"

@@ -22,7 +22,7 @@ from kombu import Exchange, Queue
 
 from routing.config.models import RoutingConfig
 from routing.errors import RoutingError
-from workers.contract import DEFAULT_QUEUE, send_facts
+from workers.contract import DEFAULT_QUEUE, send_facts, send_needs
 from workers.execution.route_seal import seal
 from workers.execution.route_state import ROUTE_HEADER, RouteState
 from workers.execution.runtime import get_runtime
@@ -69,7 +69,8 @@ def route_task(
         return None
     model_key, input_tokens = facts
     try:
-        decision = get_runtime().router.decide(model_key, input_tokens)
+        decision = get_runtime().router.decide(model_key, input_tokens,
+                                               send_needs(name, kwargs))
     except RoutingError as exc:
         log.warning("task %s not routed (%s); sent to the default queue to fail there", name, exc)
         return None

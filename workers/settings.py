@@ -103,6 +103,13 @@ class Settings(BaseModel):
         default=86400, ge=60, validation_alias="LLM_ROUTER_RESULT_EXPIRES"
     )
     ledger_keep_days: int = Field(default=14, ge=1, validation_alias="LLM_ROUTER_LEDGER_DAYS")
+    # How long a run (`run_id`: its counters, cap, stop flag and calls) is kept after its
+    # last call, in days.
+    run_keep_days: int = Field(default=30, ge=1, le=400, validation_alias="LLM_ROUTER_RUN_DAYS")
+    # Metrics label agents named in the config's `budgets.agents` and, besides them, the
+    # top N agents by the day's spend; every other agent is counted as `other`.
+    metrics_top_agents: int = Field(default=10, ge=0, le=100,
+                                    validation_alias="LLM_ROUTER_METRICS_TOP_AGENTS")
     # Prefix of every broker key (kombu's `global_keyprefix`): lets two deployments share
     # one Redis database. Empty by default so that plain Celery producers interoperate.
     broker_prefix: str = Field(default="", validation_alias="LLM_ROUTER_BROKER_PREFIX")

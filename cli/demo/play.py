@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from cli.context import EXIT_ERROR, EXIT_INVALID, emit_json, fail, guarded
+from cli.demo import agent as demo_agent
 from cli.demo import report as demo_report
 from cli.demo.namespace import NamespaceRefused
 from cli.demo.runner import Played, Player, make_progress, run_days
@@ -105,10 +106,12 @@ def play(*, redis_url: str | None, namespace: str, as_json: bool, scale: float, 
         with make_progress(err) as progress:
             player = Player(system, events, w.live_change, day_seconds=day_seconds,
                             timeout=timeout, progress=progress, trials=w.trials,
-                            batch=w.batch)
+                            batch=w.batch, replay=w.replay)
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)
+        # then an agent's tool-calling loop through llm.run (after the day's figures)
+        report["agent_loop"] = demo_agent.run(system.app, timeout)
         if html is not None:  # from the ledger, before an offline system goes away
             write_html(system, played, html, f"'{w.name}' at scale {scale:g}")
             err.print(f"wrote {html}", soft_wrap=True)  # a path is copied whole

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from cli.demo import agent as demo_agent
 from cli.demo import batches as demo_batches
 from cli.demo import config as demo_config
 from cli.demo import structured as demo_structured
@@ -197,6 +198,9 @@ def build(system: Any, played: Played, *, workload: str, scale: float,
         # Shadow trials: replays of sampled calls on a candidate, scored against the
         # production answer, paid from their own budgets (not in the totals above).
         "review": _trials_review(played.review),
+        # A new model evaluated the same day: the day's recorded samples replayed on a
+        # candidate from the price catalog (trial spend, not in the totals above).
+        "replay": played.replay,
         # Typed outputs per mechanism: native structured output or the prompt convention.
         "structured_output": {**demo_structured.summary(played, config),
                               "format_error_rate": system.rt.settings
@@ -264,6 +268,8 @@ def render(report: dict[str, Any], console: Console) -> None:
     structured = report["structured_output"]
     for line in demo_structured.lines(structured, structured["format_error_rate"]):
         console.print(line, soft_wrap=True)
+    if report.get("agent_loop"):
+        console.print(demo_agent.line(report["agent_loop"]), soft_wrap=True, markup=False)
     budgets = Table("budget", "limit $", "spent $", "reserved $", "remaining $", "resets at")
     for b in report["budgets"]:
         budgets.add_row(b["budget"], _usd(b["limit_usd"]), _usd(b["spent_usd"]),
@@ -274,8 +280,33 @@ def render(report: dict[str, Any], console: Console) -> None:
                       "`llm-router review`)")
         for line in review_lines(report["review"], only_trials=True):
             console.print(line, markup=False, highlight=False, soft_wrap=True)
+    if report.get("replay"):
+        for line in replay_lines(report["replay"]):
+            console.print(line, markup=False, highlight=False, soft_wrap=True)
     for failure in t["failures"]:
         console.print(f"[red]failed:[/] {failure}")
+
+
+def replay_lines(r: dict[str, Any]) -> list[str]:
+    """The same-day evaluation of a new model, as the operator's three commands saw it."""
+    lines = [f"a new model evaluated the same day (recorded samples replayed): {r['model_key']} "
+             f"on {r['model']}, {r['recorded']} calls recorded"]
+    lines.append(f"  review --candidates: {r['candidates']} cheaper models fit, "
+                 f"{r['new_candidates']} of them new to the config")
+    if "candidate" not in r:
+        lines.append(f"  {r.get('reason', 'nothing to replay')}")
+        return lines
+    c, rep = r["candidate"], r["replay"]
+    lines.append(f"  --add: {c['model']} ({c['provider']}{', new' if c['new'] else ''}), "
+                 f"a trial of it; saves ${c['monthly_saving_usd']:.2f}/month at catalog prices")
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(rep["counts"].items()))
+    price = " at the batch price" if rep["batch"] else ""
+    lines.append(f"  trial replay: {rep['sent']} samples{price} ({counts}), "
+                 f"${rep['cost_usd']:.6f} of trial budget")
+    rec = r["recommendation"]
+    action = rec["action"] if rec["action"] == "keep" else f"{rec['action']} -> {rec['to']}"
+    lines.append(f"  review: {action}: {rec['reason']}")
+    return lines
 
 
 def _why_tasks_and_calls_differ(b: dict[str, int]) -> str:

@@ -14,9 +14,10 @@ from celery.result import AsyncResult
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from cli.demo import batches as demo_batches
+from cli.demo import replay as demo_replay
 from cli.demo import trials as demo_trials
 from cli.demo.system import AUTHOR, System
-from cli.demo.workload import DAY, BatchPlay, Event, LiveChange
+from cli.demo.workload import DAY, BatchPlay, Event, LiveChange, ReplayPlay
 from routing.config.models import RoutingConfig
 from routing.errors import ConfigError
 from routing.evidence.review import review
@@ -44,6 +45,7 @@ class Played:
     pending: set[str] = field(default_factory=set)
     change: dict[str, Any] | None = None
     review: dict[str, Any] | None = None  # the routing review of the day (with trials)
+    replay: dict[str, Any] | None = None  # the same-day evaluation of a new model
     base_version: int = 0  # the config version the day started from
     started_at: float = 0.0
     wall_seconds: float = 0.0
@@ -65,8 +67,9 @@ class Player:
     def __init__(self, system: System, events: list[Event], change: LiveChange | None, *,
                  day_seconds: float, timeout: float, progress: Progress,
                  trials: dict[str, list[dict[str, Any]]] | None = None,
-                 batch: BatchPlay | None = None) -> None:
+                 batch: BatchPlay | None = None, replay: ReplayPlay | None = None) -> None:
         self.system = system
+        self.replay = replay
         self.trials = trials or {}
         self.batch = batch or BatchPlay()
         self.app = system.app
@@ -192,7 +195,9 @@ class Player:
         played.started_at = time.time()
         start = time.monotonic()
         played.base_version = self.rt.live.get().version
+        base_document = self.rt.live.get().document()
         demo_trials.start(self.rt, self.trials)
+        demo_replay.start(self.rt, self.replay)
         batched_before = demo_batches.start(self.rt, self.batch.model_keys)
         change_at = self.change.at_hour * 3600 if self.change is not None else None
         round_every = self.batch.round_minutes * 60
@@ -229,6 +234,10 @@ class Player:
                 played.timed_out = True
             played.review = review(self.rt.ledger, self.rt.live.get(), days=len(days))
             demo_trials.end(self.rt, self.trials)
+        if self.replay is not None:
+            days = run_days(played.started_at, time.time())
+            played.replay = demo_replay.run(self.rt, self.app, self.replay, days, self.timeout)
+            demo_replay.end(self.rt, self.replay, base_document)
         demo_batches.end(self.rt, batched_before)
         self._restore()
         played.wall_seconds = time.monotonic() - start

@@ -21,7 +21,7 @@ WORKLOAD = DocumentKind(
     "demo workload",
     "a mapping with a `name` and the day's `crons`, `adhoc` and `large_context` calls "
     "(optionally `seed`, `live_change`, `curation_items`, `trials`, `simulated_error_rates`, "
-    "`simulated_format_error_rate`, `batch`), like the shipped cli/demo/workload.yaml",
+    "`simulated_format_error_rate`, `batch`, `replay`), like the shipped cli/demo/workload.yaml",
     "a demo workload: its `name` and the day's `crons`, `adhoc` and `large_context` calls, "
     "like the shipped cli/demo/workload.yaml")
 
@@ -88,6 +88,13 @@ class BatchPlay(_Model):
     round_minutes: float = Field(default=30, gt=0, le=1440)
 
 
+class ReplayPlay(_Model):
+    # The key whose calls the day records (samples), proposed candidates at the end of
+    # the day (`review --candidates`), the best with a batch API trialled and replayed.
+    model_key: str
+    trial_budget_usd: float = Field(default=5.0, gt=0, le=1000)
+
+
 class Workload(_Model):
     name: str
     seed: int = 0
@@ -106,6 +113,8 @@ class Workload(_Model):
     simulated_format_error_rate: float = Field(default=0.0, ge=0, le=1)
     # Work that can wait: keys batched for the day, and the pace of Beat's batch entry.
     batch: BatchPlay = Field(default_factory=BatchPlay)
+    # A new model evaluated the same day: recorded samples replayed on a candidate.
+    replay: ReplayPlay | None = None
 
 
 def load_workload(path: str | Path | None = None) -> Workload:

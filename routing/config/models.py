@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from routing.attribution import AGENT_MAX, check_name
 from routing.config.batch import BatchSpec, batch_problems
 from routing.config.kinds import (
     BATCH_PROVIDERS,
@@ -34,8 +35,9 @@ from routing.config.kinds import (
     capabilities_shown,
 )
 from routing.config.price import Price
+from routing.config.samples import SampleSpec
 from routing.config.values import Count, Number, Ref, Text, Usd, capped
-from routing.errors import ConfigError
+from routing.errors import AttributionError, ConfigError
 from routing.money import MICROS_PER_USD
 
 _NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
@@ -200,6 +202,9 @@ class ModelKeySpec(Strict):
     needs: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
 
     _unique = field_validator("needs")(_unique_capabilities)
+    # Opt-in: record a share of the key's production calls (prompts included) for replay
+    # on candidates (`routing.samples`, `llm-router samples`).
+    samples: SampleSpec | None = None
 
     @field_validator("trials", mode="before")
     @classmethod
@@ -244,9 +249,24 @@ class KeyBudget(Strict):
     _amount = field_validator("daily_usd")(_budget_amount)
 
 
+class AgentBudget(Strict):
+    """An agent's daily budget (`daily_usd`, with its own policy) and the cap of each of
+    its runs (`run_max_usd`, `run_max_calls`; a sender's own cap wins)."""
+
+    daily_usd: DailyUsd | None = None
+    on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
+    run_max_usd: DailyUsd | None = None
+    run_max_calls: Count | None = Field(default=None, ge=1, le=1_000_000)
+
+    _amount = field_validator("daily_usd", "run_max_usd")(_budget_amount)
+
+
 class Budgets(Strict):
     daily_usd: DailyUsd | None = None
     model_keys: dict[StrictStr, KeyBudget] = Field(default_factory=dict)
+    # Per agent (`agent` of a task's attribution): agents named here are also labelled in
+    # the metrics.
+    agents: dict[StrictStr, AgentBudget] = Field(default_factory=dict, max_length=200)
     # Within what Redis EXPIRE takes, and sensible: at most 366 days.
     window_seconds: Count = Field(default=86400, ge=1, le=MAX_WINDOW_SECONDS)
 
@@ -408,6 +428,11 @@ def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
     for key in cfg.budgets.model_keys:
         if key not in keys:
             problems.append((f"budgets.model_keys.{key}", f"unknown model key '{key}'"))
+    for agent in cfg.budgets.agents:
+        try:
+            check_name(f"budgets.agents.{agent[:AGENT_MAX]}", agent, AGENT_MAX)
+        except AttributionError as exc:
+            problems.append((exc.path, str(exc).removeprefix(exc.path + ": ")))
     return problems
 
 

@@ -73,24 +73,58 @@ def model_performance(row: AggregateRow) -> dict[str, Any]:
     }
 
 
+EVIDENCE_RULE = ("live and replay samples are summed: the Wilson interval and the "
+                 "switch rule apply to their sum")
+
+
+def _scores(row: TrialRow, prefix: str) -> dict[str, Any]:
+    """One kind of evidence of a trial row: live (`prefix` "") or replayed ("replay_")."""
+    def get(name: str) -> int:
+        return int(getattr(row, prefix + name))
+
+    samples, agree = get("samples"), get("agree")
+    return {"samples": samples, "agree": agree, "disagree": get("disagree"),
+            "candidate_invalid": get("candidate_invalid"),
+            "candidate_errors": get("candidate_errors"), "unjudged": get("unjudged"),
+            "agreement": _ratio(agree, samples)}
+
+
 def trial_performance(row: TrialRow) -> dict[str, Any]:
-    """One candidate's figures on one key's trial (a merged trial row of the window)."""
-    low, high = wilson(row.agree, row.samples)
+    """One candidate's figures on one key's trial (a merged trial row of the window):
+    live shadow samples and replayed recorded samples side by side, and their sum, on
+    which the agreement interval is computed (`EVIDENCE_RULE`)."""
+    live, replay = _scores(row, ""), _scores(row, "replay_")
+    total = {k: live[k] + replay[k] for k in live if k != "agreement"}
+    samples, agree = total["samples"], total["agree"]
+    low, high = wilson(agree, samples)
+    prod_latency = row.prod_latency_ms + row.replay_prod_latency_ms
+    cand_latency = row.cand_latency_ms + row.replay_cand_latency_ms
     return {
         "candidate": row.model, "tier": row.tier,
-        "samples": row.samples, "agree": row.agree, "disagree": row.disagree,
-        "candidate_invalid": row.candidate_invalid, "candidate_errors": row.candidate_errors,
-        "unjudged": row.unjudged, "skipped_for_budget": row.skipped_budget,
-        "agreement": _ratio(row.agree, row.samples),
-        "agreement_low": round(low, 4) if row.samples else None,
-        "agreement_high": round(high, 4) if row.samples else None,
-        "candidate_invalid_rate": _ratio(row.candidate_invalid, row.samples),
-        "latency_ratio": _ratio(row.cand_latency_ms, row.prod_latency_ms),
-        "cost_ratio": _ratio(row.cand_micros, row.prod_micros),
+        **total, "skipped_for_budget": row.skipped_budget,
+        "agreement": _ratio(agree, samples),
+        "agreement_low": round(low, 4) if samples else None,
+        "agreement_high": round(high, 4) if samples else None,
+        "live": live, "replay": replay, "evidence_rule": EVIDENCE_RULE,
+        "candidate_invalid_rate": _ratio(total["candidate_invalid"], samples),
+        "latency_ratio": _ratio(row.cand_latency_ms, row.prod_latency_ms)
+        if row.prod_latency_ms else _ratio(cand_latency, prod_latency),
+        "cost_ratio": _ratio(row.cand_micros + row.replay_cand_micros,
+                             row.prod_micros + row.replay_prod_micros),
         "latency_ms": _percentiles(row.latency),
         "trial_spend_micros": row.micros, "trial_spend_usd": usd(row.micros),
         "judge_calls": row.judge_calls,
+        # agreement on agent turns (the tool and its arguments) apart from text turns
+        "tool_turns": _turns(row.tool_agree, row.tool_samples),
+        "text_turns": _turns(row.agree - row.tool_agree, row.samples - row.tool_samples),
     }
+
+
+def _turns(agree: int, samples: int) -> dict[str, Any]:
+    low, high = wilson(agree, samples)
+    return {"samples": samples, "agree": agree, "agreement": _ratio(agree, samples),
+            "agreement_low": round(low, 4) if samples else None,
+            "agreement_high": round(high, 4) if samples else None}
 
 
 def observed_days(per_day: list[tuple[str, list[AggregateRow]]]) -> dict[str, int]:

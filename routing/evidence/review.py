@@ -22,7 +22,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from routing.config.models import ModelKeySpec, RoutingConfig
+from routing.config.models import ModelKeySpec, RoutingConfig, downgrade_problem
 from routing.config.store import ConfigStore
 from routing.errors import ConfigError, NothingToApplyError, VersionConflictError
 from routing.evidence.keys import MONTH_DAYS, SAVING_BASIS, key_evidence, observed_days
@@ -101,7 +101,8 @@ def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[st
         return {"action": "switch", "to": switch["to"],
                 "monthly_saving_usd": round(usd(switch["saving"]), 2),
                 "reason": (f"agreement {t['agreement']:.3f} [{t['agreement_low']:.3f}, "
-                           f"{t['agreement_high']:.3f}] on {t['samples']} samples >= "
+                           f"{t['agreement_high']:.3f}] on {t['samples']} samples"
+                           f"{_split(t)} >= "
                            f"{spec.min_agreement}; saves ${usd(switch['saving']):.2f}/month")}
     up = _move_up(config, spec, entry)
     if up is not None:
@@ -109,6 +110,13 @@ def recommend(config: RoutingConfig, key: str, entry: dict[str, Any]) -> dict[st
     if not entry["trials"] and not spec.trials:
         return _keep("no candidate: add a trial to measure one")
     return _keep("; ".join(reasons) or "no trial samples yet")
+
+
+def _split(trial: dict[str, Any]) -> str:
+    """" (live L + replay R)" when replayed samples count (the Wilson rule is on the sum)."""
+    if "replay" not in trial or not trial["replay"]["samples"]:
+        return ""
+    return f" (live {trial['live']['samples']} + replay {trial['replay']['samples']})"
 
 
 def _move_up(config: RoutingConfig, spec: ModelKeySpec,
@@ -146,6 +154,14 @@ def change_for(config: RoutingConfig, key: str, rec: dict[str, Any]) -> dict[str
         # the measured model stays next in line, should the candidate be unavailable
         spec["fallbacks"] = [old, *rest]
         spec["trials"] = [t for t in spec.get("trials", []) if t["candidate"] != new]
+        target = spec.get("downgrade_to")
+        if target is not None and (target == new or downgrade_problem(
+                config.models, new, target) is not None):
+            # a downgrade no cheaper than the new model would spend more when the budget
+            # is out: the key defers instead
+            spec["downgrade_to"] = None
+            if spec.get("on_budget_exceeded") == "downgrade":
+                spec["on_budget_exceeded"] = "defer"
     else:
         spec["fallbacks"] = rest
         target = doc["model_keys"][spec["escalate_to"]]
@@ -185,8 +201,18 @@ def review_key(namespace: str, month: str | None = None) -> str:
 
 
 def store_review(ledger: Ledger, config: RoutingConfig, days: int = 30) -> dict[str, Any]:
-    """Build the review and keep it in Redis (by month, and as the latest)."""
+    """Build the review, with the candidates proposed per key (`routing.evidence.
+    candidates`), and keep it in Redis (by month, and as the latest)."""
+    from routing.evidence.candidates import propose
+    from routing.samples.store import SampleStore
+
     result = review(ledger, config, days)
+    samples = SampleStore(ledger.client, ledger.namespace)
+    try:
+        result["candidates"] = propose(config, result["model_keys"], {
+            k: samples.largest_input(k) for k in result["model_keys"]})
+    except (LookupError, ValueError) as exc:  # a catalog failure is not the review's
+        result["candidates"] = {"error": f"{type(exc).__name__}: {exc}"}
     raw = json.dumps(result, separators=(",", ":"))
     keep = ledger.aggregate_keep_days * 86400
     ledger.client.set(review_key(ledger.namespace, result["to"][:7]), raw, ex=keep)

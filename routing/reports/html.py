@@ -143,6 +143,40 @@ def _top_keys(report: dict[str, Any], colors: dict[str, str]) -> str:
             f'{svg.hbars("top-keys", bars, label_width=200)}</section>')
 
 
+def _attribution(report: dict[str, Any]) -> str:
+    """Who spent it (when the report has `attribution`): spend per agent, a section per
+    agent with its dearest runs, and the dearest runs overall."""
+    from routing.reports.attribution import rows_by
+
+    att = report.get("attribution")
+    if not att or not (att["agents"] or att["runs"]):
+        return ""
+    out = ['<section id="agents"><h2>Spend per agent</h2>']
+    bars = [Bar("agents", a["name"], a["micros"], "#1565c0",
+                f"{a['calls']} calls · {a['share']:.1%}") for a in att["agents"]]
+    if bars:
+        out.append(svg.hbars("agents-bars", bars, label_width=200))
+    headers, rows = rows_by(att, "agent")
+    out += [_table(headers, rows, last_total=False, table_id="agents-table"), "</section>"]
+    runs = {r["run_id"]: r for r in att["runs"]}
+    for a in att["agents"]:
+        name = escape(a["name"])
+        out.append(f'<section class="agent" id="agent-{name}"><h2>Agent {name}</h2>'
+                   f'<p class="line">{a["calls"]} calls, {money(a["micros"])}, '
+                   f'{a.get("errors", 0)} errors</p>')
+        mine = [runs[r] for r in a.get("dearest_runs", []) if r in runs]
+        if mine:
+            sub = {**att, "runs": mine}
+            h, r = rows_by(sub, "run")
+            out.append(_table(h, r, last_total=False, table_id=f"agent-{name}-runs"))
+        out.append("</section>")
+    if att["runs"]:
+        h, r = rows_by(att, "run")
+        out += ['<section id="runs"><h2>Dearest runs</h2>',
+                _table(h, r, last_total=False, table_id="runs-table"), "</section>"]
+    return "".join(out)
+
+
 def render_page(report: dict[str, Any], budgets: Sequence[dict[str, Any]], *,
                 title: str = "llm-router cost report", subtitle: str = "") -> str:
     """The page for `report` (`routing.reports.report.build_report`) and `budgets`
@@ -174,7 +208,7 @@ def render_page(report: dict[str, Any], budgets: Sequence[dict[str, Any]], *,
         f"<style>{STYLE}</style></head><body><main>",
         f'<h1>{escape(title)}</h1><p class="sub">{escape(sub)}</p>',
         _cards(report), _daily(report, colors), _naive(report), _budgets(budgets),
-        _top_keys(report, colors), *tables,
+        _top_keys(report, colors), _attribution(report), *tables,
         f"<footer>{escape('Note: ' + report['pricing'])}. Money is counted in integer "
         "micro-dollars; amounts here are rounded for display.</footer>",
         "</main></body></html>\n",

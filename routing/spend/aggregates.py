@@ -122,6 +122,23 @@ class TrialRow(Row):
     cand_latency_ms: int = 0
     prod_micros: int = 0
     cand_micros: int = 0
+    # The same scores of replayed recorded samples (`llm-router trial replay`), apart
+    # from the live ones; their calls and spend are in `calls` and `micros` like any
+    # trial call.
+    replay_samples: int = 0
+    replay_agree: int = 0
+    replay_disagree: int = 0
+    replay_candidate_invalid: int = 0
+    replay_candidate_errors: int = 0
+    replay_unjudged: int = 0
+    replay_prod_latency_ms: int = 0
+    replay_cand_latency_ms: int = 0
+    replay_prod_micros: int = 0
+    replay_cand_micros: int = 0
+    # agent turns (tools offered) among `samples`, and how many of them agreed: decisions
+    # (the tool and its arguments) compared, apart from text turns
+    tool_samples: int = 0
+    tool_agree: int = 0
 
 
 R = TypeVar("R", bound=Row)

@@ -22,9 +22,10 @@ from typing import Any
 
 import redis
 
+from routing.attribution import Attribution, RunCap
 from routing.config.models import RoutingConfig
 from routing.decode import text
-from routing.errors import BudgetExceededError
+from routing.errors import BudgetExceededError, RunBudgetExceededError
 from routing.keys import candidate_days, keyspace, spend_keys
 from routing.money import usd, usd_to_micros
 from routing.spend.lua import RESERVE, STATUS
@@ -46,9 +47,29 @@ def trial_budget(model_key: str, candidate: str) -> str:
     return f"trial:{model_key}:{candidate}"
 
 
-def production_budgets(model_key: str) -> tuple[str, str]:
-    """The budgets a production call of `model_key` is charged to."""
+def agent_budget(agent: str) -> str:
+    """The name of an agent's daily budget (counted for every attributed agent: its spend
+    in `budget show`; limited where `budgets.agents.<agent>.daily_usd` says)."""
+    return f"agent:{agent}"
+
+
+def production_budgets(model_key: str, agent: str = "") -> tuple[str, ...]:
+    """The budgets a production call of `model_key` (by `agent`) is charged to."""
+    if agent:
+        return OVERALL, key_budget(model_key), agent_budget(agent)
     return OVERALL, key_budget(model_key)
+
+
+def run_cap_of(config: RoutingConfig, who: Attribution) -> RunCap:
+    """The cap of `who`'s run: the sender's, else its agent's in the config (a run's first
+    call fixes it)."""
+    if who.cap:
+        return who.cap
+    spec = config.budgets.agents.get(who.agent) if who.agent else None
+    if spec is None:
+        return RunCap()
+    return RunCap(None if spec.run_max_usd is None else usd_to_micros(spec.run_max_usd),
+                  spec.run_max_calls)
 
 
 def iso(ts: float) -> str:
@@ -141,6 +162,7 @@ class BudgetBook:
         *,
         reservation_ttl: float = DEFAULT_RESERVATION_TTL,
         keep_days: int = 14,
+        run_keep_days: int = 30,
     ) -> None:
         _check_ttl(reservation_ttl)
         self.client = client
@@ -149,6 +171,8 @@ class BudgetBook:
         self.reservation_ttl = reservation_ttl
         # how long an estimated charge's records are kept (as the ledger keeps calls)
         self.keep_days = keep_days
+        # how long a run's counters, cap and calls are kept after its last call
+        self.run_keep_days = run_keep_days
         self._reserve = client.register_script(RESERVE)
         self._status = client.register_script(STATUS)
 
@@ -166,6 +190,7 @@ class BudgetBook:
         owner: str = "",
         model: str = "",
         tier: str = "",
+        attribution: Attribution | None = None,
     ) -> Reservation:
         """Hold `needed_micros` in every budget of `model_key`, or raise `BudgetExceededError`.
 
@@ -174,7 +199,9 @@ class BudgetBook:
         amount, marked estimated (when it expires, or when another execution of the same
         `owner` task settles). Reserving a call id twice holds it once. `ttl` (seconds)
         overrides the book's reservation TTL; `model` and `tier` name the ledger row an
-        estimated charge goes to.
+        estimated charge goes to. `attribution`: the call's agent (its daily budget is
+        checked and charged too), run (its cap is checked in the same step:
+        `RunBudgetExceededError`) and tags.
         """
         _check_id("call_id", call_id)
         if model_key not in config.model_keys:
@@ -188,9 +215,17 @@ class BudgetBook:
                 f"got {needed_micros!r}; use routing.prices.pricing.worst_case_micros"
             )
         overall, per_key = limits_of(config, model_key)
-        return self._hold(config, model_key, call_id, needed_micros, ttl,
-                          [(OVERALL, overall), (key_budget(model_key), per_key)],
-                          row=(model, tier, "agg", owner))
+        budgets: list[tuple[str, int | None]] = [(OVERALL, overall),
+                                                 (key_budget(model_key), per_key)]
+        who = attribution or Attribution()
+        if who.agent:
+            spec = config.budgets.agents.get(who.agent)
+            limit = None if spec is None or spec.daily_usd is None else \
+                usd_to_micros(spec.daily_usd)
+            budgets.append((agent_budget(who.agent), limit))
+        return self._hold(config, model_key, call_id, needed_micros, ttl, budgets,
+                          row=(model, tier, "agg", owner), who=who,
+                          cap=run_cap_of(config, who) if who.run_id else RunCap())
 
     def reserve_trial(
         self, config: RoutingConfig, model_key: str, candidate: str, call_id: str,
@@ -213,7 +248,8 @@ class BudgetBook:
     def _hold(
         self, config: RoutingConfig, model_key: str, call_id: str, needed_micros: int,
         ttl: float | None, budgets: list[tuple[str, int | None]],
-        row: tuple[str, str, str, str],
+        row: tuple[str, str, str, str], who: Attribution | None = None,
+        cap: RunCap | None = None,
     ) -> Reservation:
         ttl = self.reservation_ttl if ttl is None else ttl
         _check_ttl(ttl)
@@ -225,11 +261,22 @@ class BudgetBook:
             model, tier, aggregate, owner, self.keep_days * 86400,
             max(400, self.keep_days) * 86400,
         ]
+        who = who or Attribution()
+        cap = cap or RunCap()
+        args += [who.agent, who.run_id, who.tags_text,
+                 "" if cap.max_micros is None else cap.max_micros,
+                 "" if cap.max_calls is None else cap.max_calls, self.run_keep_days * 86400]
         for name, limit in budgets:
             args += [name, "" if limit is None else limit]
-        keys = spend_keys(self.prefix, days, window_seconds=seconds, call_id=call_id)
+        keys = spend_keys(self.prefix, days, window_seconds=seconds, call_id=call_id,
+                          run_id=who.run_id)
         reply = self._reserve(keys=keys, args=args)
         window = Window(int(reply[1]), seconds)
+        if int(reply[0]) == 3:
+            raise RunBudgetExceededError(
+                who.run_id, text(reply[2]), spent_micros=int(reply[3]),
+                cap_micros=_int_or_none(reply[4]), calls=int(reply[5]),
+                cap_calls=_int_or_none(reply[6]))
         if int(reply[0]) == 2:
             return Reservation(call_id, model_key, needed_micros, held=False, window=window,
                                duplicate=True)
@@ -247,7 +294,8 @@ class BudgetBook:
 
     def status(self, config: RoutingConfig) -> list[BudgetStatus]:
         """Every budget of the current window: `overall` (even without a limit, to show
-        spend), each model key with a configured budget, then each shadow trial's. One
+        spend), each model key with a configured budget, each agent of `budgets.agents`, then
+        each shadow trial's. One
         EVALSHA, which also releases expired reservations first."""
         b = config.budgets
         names = [OVERALL, *(key_budget(k) for k in sorted(b.model_keys))]
@@ -255,6 +303,10 @@ class BudgetBook:
             None if b.daily_usd is None else usd_to_micros(b.daily_usd),
             *(usd_to_micros(b.model_keys[k].daily_usd) for k in sorted(b.model_keys)),
         ]
+        for agent in sorted(b.agents):
+            names.append(agent_budget(agent))
+            daily = b.agents[agent].daily_usd
+            limits.append(None if daily is None else usd_to_micros(daily))
         for key in sorted(config.model_keys):
             for trial in config.model_keys[key].trials:
                 names.append(trial_budget(key, trial.candidate))
@@ -272,6 +324,11 @@ class BudgetBook:
                              iso(window.start), window.resets_at, estimated)
             )
         return out
+
+
+def _int_or_none(value: Any) -> int | None:
+    raw = text(value) if value is not None else ""
+    return int(raw) if raw else None
 
 
 def _check_ttl(ttl: float) -> None:

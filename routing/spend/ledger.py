@@ -22,9 +22,17 @@ from typing import Any
 
 import redis
 
+from routing.attribution import Attribution
 from routing.decode import text
 from routing.errors import BudgetExceededError
-from routing.keys import candidate_days, day_key, keyspace, settled_key, spend_keys
+from routing.keys import (
+    candidate_days,
+    claim_key,
+    day_key,
+    keyspace,
+    settled_key,
+    spend_keys,
+)
 from routing.prices.pricing import Usage
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, TrialRow, parse_rows
@@ -79,6 +87,9 @@ class CallRecord:
     # Counters settled with the call, in the same step (a trial's scores: a sample is
     # paid and scored at once, or neither)
     scores: tuple[tuple[str, int], ...] = ()
+    # Who asked (agent, run, tags): counted per agent, tag and run in the same step
+    attribution: Attribution = field(default_factory=Attribution)
+    hop: str = ""  # how the call's model was reached: '', 'fallback', 'escalate', ...
 
     @property
     def batch(self) -> bool:
@@ -119,6 +130,9 @@ class CallRecord:
             out["latency_ms"] = round(self.latency_ms, 1)
         if self.e2e_ms is not None:
             out["e2e_ms"] = round(self.e2e_ms, 1)
+        out.update(self.attribution.as_dict())
+        if self.hop:
+            out["hop"] = self.hop
         if self.batch_id is not None:
             out["batch_id"] = self.batch_id
             out["direct_micros"] = self.direct_micros or 0
@@ -182,6 +196,7 @@ class Ledger:
         *,
         keep_days: int = 14,
         aggregate_keep_days: int | None = None,
+        run_keep_days: int = 30,
     ) -> None:
         # aggregates are small: kept at least 400 days (and never less than the calls)
         if aggregate_keep_days is None:
@@ -196,6 +211,7 @@ class Ledger:
         self.prefix = keyspace(namespace)
         self.keep_days = keep_days
         self.aggregate_keep_days = aggregate_keep_days
+        self.run_keep_days = run_keep_days
         self._settle = client.register_script(SETTLE)
         self._refusal = client.register_script(REFUSAL)
         self._count = client.register_script(COUNT)
@@ -214,6 +230,7 @@ class Ledger:
         `duplicate=True`.
         """
         u = record.usage
+        who = record.attribution
         days = candidate_days()
         args: list[str | int] = [
             " ".join(days), window_seconds, record.call_id, record.model_key, record.model,
@@ -222,15 +239,17 @@ class Ledger:
             0 if record.outcome == Outcome.ok else 1, self.keep_days * DAY,
             self.aggregate_keep_days * DAY,
             json.dumps(record.as_dict(), separators=(",", ":")),
-            " ".join(record.budgets or production_budgets(record.model_key)),
+            " ".join(record.budgets or production_budgets(record.model_key, who.agent)),
             TRIAL if record.trial else PRODUCTION,
             record.increments(),
             "" if record.trial else record.task_id,
             record.call_id.rsplit(":", 1)[-1],
             ",".join(f"{k}={int(v)}" for k, v in (on_duplicate or {}).items() if int(v) > 0),
+            who.agent, who.run_id, who.tags_text, self.run_keep_days * DAY, record.hop,
+            record.task_id,
         ]
         keys = spend_keys(self.prefix, days, window_seconds=window_seconds,
-                          call_id=record.call_id)
+                          call_id=record.call_id, run_id=who.run_id)
         ok, day, released = self._settle(keys=keys, args=args)
         return Settlement(text(day), int(released), duplicate=not int(ok))
 
@@ -285,6 +304,16 @@ class Ledger:
         args: list[str | int] = [" ".join(days), TRIAL if trial else PRODUCTION,
                                  "|".join(row), self.aggregate_keep_days * DAY, parts]
         return text(self._count(keys=spend_keys(self.prefix, days), args=args))
+
+    def claim(self, call_id: str, holder: str, ttl_seconds: int) -> bool:
+        """Claim the right to make call `call_id` for `ttl_seconds`: True for the first
+        claimant (or the same `holder` again), False while another holds it or once the
+        call is settled. One SET NX: of two deliveries at once, exactly one calls."""
+        key = claim_key(self.prefix, call_id)
+        if self.client.set(key, holder, nx=True, ex=max(1, ttl_seconds)):
+            return not self.settled(call_id)
+        held = self.client.get(key)
+        return text(held) == holder if held is not None else False
 
     # -- reads ---------------------------------------------------------------------------
     def settled(self, call_id: str) -> bool:

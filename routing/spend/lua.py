@@ -23,6 +23,16 @@ KEYS (`routing.keys.spend_keys`; `p` is `{namespace}`), the same for every scrip
    at their bound: a late settle of one is a duplicate): for the day before, of and after
    the caller's day; the script uses the server's.
 20. `p:ledger:settled:<call id>`  marks the script's own call settled (a repeat: no-op).
+21-23 `p:ledger:<day>:attr` (day aggregates per agent and per tag, field
+   `agent|<agent>|metric` or `tag|<k=v>|metric`; a trial's metrics prefixed `trial_`),
+   24-26 `...:runs` (a sorted set: run id -> its production micro-dollars that day, kept
+   as long as runs), for the same three days.
+27. `p:run:<run id>`  the run's hash: counters (`started`, `reserved`, `calls`, `micros`,
+   tokens, `errors`, `refused`, `trial_*`), its cap (`cap_micros`, `cap_calls`, fixed by
+   its first call), `agent`, `first_ts`, `last_ts`, and `stopped` / `exceeded` once it
+   refuses every call; 28. `p:run:<run id>:calls` its calls in order. Both expire
+   `LLM_ROUTER_RUN_DAYS` after the run's last call. A run's keys are also reached from a
+   reservation of that run that expired (same hash tag, same slot).
 ARGV[1] is the three days ("d0 d1 d2"); each script's own arguments follow.
 """
 
@@ -62,6 +72,45 @@ if not slot then
   return redis.error_reply('CLOCK the Redis server is on ' .. today .. ', more than a day '
     .. 'from this host (' .. ARGV[1] .. '): check the clocks')
 end
+local PREFIX = string.sub(KEYS[2], 1, -(#':budget:resv' + 1))
+local function run_of(run) return PREFIX .. ':run:' .. run end
+
+-- Attribution of one call (or an estimated charge): the day's per-agent and per-tag rows
+-- and the run's counters, calls listed in the run's order. `incs`: metric -> amount.
+local function attribute(kind, agent, tags, run, keep, run_keep, incs, rec)
+  local pre = kind == 'trial' and 'trial_' or ''
+  local dims = {}
+  if agent ~= '' then table.insert(dims, 'agent|' .. agent) end
+  for tag in string.gmatch(tags, '%S+') do table.insert(dims, 'tag|' .. tag) end
+  if #dims > 0 then
+    local A = KEYS[20 + slot]
+    for _, d in ipairs(dims) do
+      for m, v in pairs(incs) do
+        if v ~= 0 then redis.call('HINCRBY', A, d .. '|' .. pre .. m, v) end
+      end
+    end
+    redis.call('EXPIRE', A, keep)
+  end
+  if run == '' then return end
+  local R = run_of(run)
+  for m, v in pairs(incs) do
+    if v ~= 0 then redis.call('HINCRBY', R, pre .. m, v) end
+  end
+  if agent ~= '' then redis.call('HSETNX', R, 'agent', agent) end
+  redis.call('HSETNX', R, 'first_ts', now_s)
+  redis.call('HSET', R, 'last_ts', now_s)
+  redis.call('EXPIRE', R, run_keep)
+  rec.day = today
+  rec.ts = tonumber(t[1]) + tonumber(t[2]) / 1000000
+  redis.call('RPUSH', R .. ':calls', cjson.encode(rec))
+  redis.call('EXPIRE', R .. ':calls', run_keep)
+  if kind ~= 'trial' then
+    local Z = KEYS[23 + slot]
+    redis.call('ZINCRBY', Z, incs.micros or 0, run)
+    redis.call('EXPIRE', Z, run_keep)
+  end
+end
+
 local function agg_key(kind) return KEYS[(kind == 'trial' and 10 or 4) + slot] end
 local function calls_key(kind) return KEYS[(kind == 'trial' and 13 or 7) + slot] end
 local EST_TODAY = KEYS[16 + slot]
@@ -109,6 +158,9 @@ local function release(cid)
   local r = cjson.decode(raw)
   redis.call('HDEL', RESV, cid)
   disown(r.owner, cid)
+  if r.run and r.run ~= '' and r.amount ~= 0 and redis.call('EXISTS', run_of(r.run)) == 1 then
+    redis.call('HINCRBY', run_of(r.run), 'reserved', -r.amount)
+  end
   if r.amount ~= 0 and current(r) then
     for _, b in ipairs(r.budgets) do redis.call('HINCRBY', W, 'reserved:' .. b, -r.amount) end
   end
@@ -145,6 +197,13 @@ local function charge_estimated(cid, why)
     estimated = why, trial = r.agg ~= 'agg', day = today,
     ts = tonumber(t[1]) + tonumber(t[2]) / 1000000}))
   redis.call('EXPIRE', calls, r.keep)
+  if r.run or r.agent then
+    attribute(r.agg, r.agent or '', r.tags or '', r.run or '', r.agg_keep, r.run_keep or r.keep,
+      {calls = 1, micros = r.amount, estimated_micros = r.amount},
+      {task_id = r.owner, call_id = cid, agent = r.agent or '', model_key = r.mk,
+       model = r.model, tier = r.tier,
+       hop = 'estimated', cost_micros = r.amount, outcome = 'estimated'})
+  end
 end
 
 -- Charge the reservations past their deadline (after `window`, in scripts that know it).
@@ -157,11 +216,13 @@ end
 
 # ARGV: days, window_seconds, call_id, model_key, needed, ttl_ms, model, tier,
 #       aggregate ('agg'|'trial'), owner (the task id, or '' for a trial), keep_s,
-#       agg_keep_s, then (budget name, limit|'') pairs: every named budget is checked (where
-#       it has a limit) and holds the amount.
+#       agg_keep_s, agent, run id, tags ('k=v k=v'), run cap micros|'', run cap calls|''
+#       (a run's first call fixes its cap), run_keep_s, then (budget name, limit|'') pairs:
+#       every named budget is checked (where it has a limit) and holds the amount.
 # -> {1, window_index, already_reserved 0|1} or {0, window_index, budget, limit, spent,
 #    reserved}, or {2, window_index} when the call id was settled already (a trial replayed
-#    twice is made once).
+#    twice is made once), or {3, window_index, why, spent, cap_micros, started, cap_calls}
+#    when the run refuses the call (stopped, or its cap reached: then every later call).
 RESERVE = _PRELUDE + """
 local ws, cid, mk, needed = tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
 local idx = window(ws)
@@ -172,8 +233,28 @@ end
 if redis.call('EXISTS', SETTLED) == 1 or was_estimated(cid) then
   return {2, idx}
 end
+local agent, run = ARGV[13], ARGV[14]
+local R = KEYS[27]
+if run ~= '' then
+  local v = redis.call('HMGET', R, 'stopped', 'exceeded', 'micros', 'reserved', 'started',
+    'cap_micros', 'cap_calls')
+  local cap_m, cap_c = v[6] or ARGV[16], v[7] or ARGV[17]
+  local spent, held = tonumber(v[3] or '0'), tonumber(v[4] or '0')
+  local started = tonumber(v[5] or '0')
+  local why = nil
+  if v[1] then why = 'stopped'
+  elseif v[2] then why = v[2]
+  elseif cap_c ~= '' and started + 1 > tonumber(cap_c) then why = 'max calls'
+  elseif cap_m ~= '' and spent + held + needed > tonumber(cap_m) then why = 'max usd' end
+  if why then
+    if why ~= 'stopped' then redis.call('HSET', R, 'exceeded', why) end
+    redis.call('HINCRBY', R, 'refused', 1)
+    redis.call('EXPIRE', R, ARGV[18])
+    return {3, idx, why, spent, cap_m, started, cap_c}
+  end
+end
 local names = {}
-for i = 13, #ARGV, 2 do
+for i = 19, #ARGV, 2 do
   local name, limit = ARGV[i], ARGV[i + 1]
   table.insert(names, name)
   if limit ~= '' then
@@ -191,7 +272,17 @@ local ttl_ms = tonumber(ARGV[6])
 local owner = ARGV[10]
 redis.call('HSET', RESV, cid, cjson.encode({ws = ws, idx = idx, amount = needed,
   budgets = names, mk = mk, model = ARGV[7], tier = ARGV[8], agg = ARGV[9], owner = owner,
-  keep = tonumber(ARGV[11]), agg_keep = tonumber(ARGV[12])}))
+  keep = tonumber(ARGV[11]), agg_keep = tonumber(ARGV[12]), agent = agent, run = run,
+  tags = ARGV[15], run_keep = tonumber(ARGV[18])}))
+if run ~= '' then
+  redis.call('HINCRBY', R, 'started', 1)
+  if needed ~= 0 then redis.call('HINCRBY', R, 'reserved', needed) end
+  if ARGV[16] ~= '' then redis.call('HSETNX', R, 'cap_micros', ARGV[16]) end
+  if ARGV[17] ~= '' then redis.call('HSETNX', R, 'cap_calls', ARGV[17]) end
+  if agent ~= '' then redis.call('HSETNX', R, 'agent', agent) end
+  redis.call('HSETNX', R, 'first_ts', now_s)
+  redis.call('EXPIRE', R, ARGV[18])
+end
 redis.call('ZADD', INDEX, now_ms + ttl_ms, cid)
 if owner ~= '' then
   local raw = redis.call('HGET', OWNERS, owner)
@@ -208,7 +299,9 @@ return {1, idx, 0}
 #       reservation (space-separated), aggregate ('agg'|'trial'), extra row increments
 #       ('metric=n,metric=n': outcome, latency buckets, errors), owner (the task id, or
 #       ''), run (this execution's call id suffix), increments on a repeat ('metric=n,...'
-#       added to the row instead when the call id was settled already: a trial's replay)
+#       added to the row instead when the call id was settled already: a trial's replay),
+#       agent, run id, tags ('k=v k=v'), run_keep_s, hop (how the call's model was reached:
+#       '', 'fallback', 'escalate', 'downgrade', 'reroute', 'batch', ...), task id
 # -> {1, day, reserved_amount} or {0, '', 0} when the call id was settled already.
 # Open reservations of the same task from another execution (a delivery whose worker died)
 # are charged first, as estimated: by the time a redelivered task is done, so is that.
@@ -271,6 +364,19 @@ rec = string.sub(rec, 1, -2) .. ',"ts":' .. t[1] .. '.' .. string.format('%06d',
   .. ',"day":"' .. today .. '","reserved_micros":' .. reserved .. '}'
 redis.call('RPUSH', calls, rec)
 redis.call('EXPIRE', calls, ARGV[14])
+if ARGV[23] ~= '' or ARGV[24] ~= '' or ARGV[25] ~= '' then
+  local err = ARGV[13] == '1'
+  attribute(ARGV[18], ARGV[23], ARGV[25], ARGV[24], ARGV[15], ARGV[26],
+    {calls = 1, micros = cost, input_tokens = tonumber(ARGV[8]),
+     output_tokens = tonumber(ARGV[9]), cache_read_tokens = tonumber(ARGV[10]),
+     cache_write_tokens = tonumber(ARGV[11]), errors = err and 1 or 0},
+    {task_id = ARGV[28], call_id = cid, agent = ARGV[23], model_key = mk, model = ARGV[5],
+     tier = ARGV[6],
+     hop = ARGV[27], cost_micros = cost, outcome = err and 'error' or 'ok',
+     trial = ARGV[18] == 'trial', input_tokens = tonumber(ARGV[8]),
+     output_tokens = tonumber(ARGV[9]), cache_read_tokens = tonumber(ARGV[10]),
+     cache_write_tokens = tonumber(ARGV[11])})
+end
 return {1, today, reserved}
 """
 

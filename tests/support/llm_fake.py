@@ -16,7 +16,8 @@ from typing import Any
 from tests.support import llm_structured as structured
 from tests.support import llm_wire as wire
 
-Reply = str | Callable[[dict[str, Any]], str]
+# A reply text, or a function of the request JSON (None: as if no reply were set)
+Reply = str | Callable[[dict[str, Any]], str | None]
 SECRET_HEADERS = frozenset({"authorization", "x-api-key", "api-key", "x-goog-api-key"})
 REDACTED = "[redacted]"
 
@@ -218,15 +219,26 @@ class FakeLLM:
             payload = wire.error_body(api, status, rule.error_type, rule.message)
         else:
             status = 200
-            if reply_for is default_reply:  # a request for a schema gets a document of it
-                reply = structured.schema_reply(api, body) or default_reply(body)
+            # an agent turn is answered as the simulated provider would, unless a reply is
+            # set for it (a reply function returning None leaves the turn to that rule); a
+            # request for a schema gets a document of it
+            reply = None if reply_for is default_reply else \
+                reply_for(body) if callable(reply_for) else reply_for
+            agent = wire.tool_answer(api, body) if reply is None else None
+            calls: tuple[Any, ...] = ()
+            if agent is not None:
+                text, calls, truncated = agent[0], agent[1], False
             else:
-                reply = reply_for(body) if callable(reply_for) else reply_for
-            text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int) else None)
-            usage = self._usage(api, path, model, prompt, wire.tokens(text))
+                if reply is None:
+                    reply = structured.schema_reply(api, body) or default_reply(body)
+                text, truncated = wire.cut(reply, max_tokens if isinstance(max_tokens, int)
+                                           else None)
+            out_tokens = wire.tokens(text) + sum(wire.tokens(json.dumps(c.arguments)) + 8
+                                                 for c in calls)
+            usage = self._usage(api, path, model, prompt, out_tokens)
             payload = wire.success_body(api, model=model or "", text=text, truncated=truncated,
-                                        usage=usage, seq=seq)
-            tool = structured.forced_tool(api, body)
+                                        usage=usage, seq=seq, tool_calls=calls)
+            tool = structured.forced_tool(api, body) if agent is None else None
             content = structured.tool_use_content(tool, text, seq) if tool else None
             if content is not None and not truncated:
                 payload.update(content=content, stop_reason="tool_use")

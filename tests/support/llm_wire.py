@@ -13,6 +13,10 @@ Token formula (deterministic; tests recompute costs from it):
   `S >= min_cache_tokens`, the first request for (model, system) reports
   `cache_creation_input_tokens = S`, later ones `cache_read_input_tokens = S`; then
   `input_tokens = P - S`. Otherwise `input_tokens = P` and both cache fields are 0.
+- agent turns (a request with `tools`, and no reply set for its model): answered as the
+  simulated provider answers them (`workers.providers.simulated_tools.tool_turn`, on the
+  request read back into the neutral form): a call of the tool the last user message
+  names (`tool_use` / `tool_calls`), or text once that tool's result is in.
 - cache (OpenAI style): from the second request with the same (path, model, system) and
   `S >= min_cache_tokens`, `prompt_tokens_details.cached_tokens = S` (included in
   `prompt_tokens = P`, as those providers do); otherwise 0.
@@ -20,9 +24,14 @@ Token formula (deterministic; tests recompute costs from it):
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from workers.contract import OUTPUT_TOOL
+from workers.providers.simulated_tools import tool_turn
+from workers.turns import ToolCall, TurnError, normalise
 
 Api = Literal["anthropic", "openai"]
 MESSAGE_OVERHEAD = 4
@@ -122,21 +131,49 @@ def openai_usage(prompt: Prompt, output: int, *, cached: bool) -> dict[str, Any]
     }
 
 
+def tool_answer(api: Api, body: dict[str, Any]) -> tuple[str, tuple[ToolCall, ...]] | None:
+    """(text, tool calls) of an agent turn's answer; None: not one (no tools, or the
+    simulated rules answer it in plain text)."""
+    choice = body.get("tool_choice")
+    if not body.get("tools") or (isinstance(choice, dict) and choice.get("name") == OUTPUT_TOOL):
+        return None  # (a typed task's native structured output: `llm_structured`)
+    messages = [m for m in body.get("messages") or []
+                if not (isinstance(m, dict) and m.get("role") in ("system", "developer"))]
+    try:
+        turn = normalise(messages, body.get("tools"), body.get("tool_choice"))
+    except TurnError:
+        return None
+    answer = tool_turn(turn.messages, turn.tools, turn.tool_choice)
+    return None if answer is None else (answer[0], answer[1])
+
+
 def success_body(api: Api, *, model: str, text: str, truncated: bool, usage: dict[str, Any],
-                 seq: int) -> dict[str, Any]:
+                 seq: int, tool_calls: tuple[ToolCall, ...] = ()) -> dict[str, Any]:
     if api == "anthropic":
+        content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text or not \
+            tool_calls else []
+        content += [{"type": "tool_use", "id": c.id, "name": c.name, "input": c.arguments}
+                    for c in tool_calls]
         return {
             "id": f"msg_test_{seq:08d}", "type": "message", "role": "assistant", "model": model,
-            "content": [{"type": "text", "text": text}],
-            "stop_reason": "max_tokens" if truncated else "end_turn",
+            "content": content,
+            "stop_reason": "tool_use" if tool_calls else
+            "max_tokens" if truncated else "end_turn",
             "stop_sequence": None, "usage": usage,
         }
+    message: dict[str, Any] = {"role": "assistant", "content": text or None}
+    if tool_calls:
+        message["tool_calls"] = [
+            {"id": c.id, "type": "function",
+             "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
+            for c in tool_calls]
     return {
         "id": f"chatcmpl-test-{seq:08d}", "object": "chat.completion",
         "created": int(time.time()), "model": model,
         "choices": [{
-            "index": 0, "message": {"role": "assistant", "content": text},
-            "finish_reason": "length" if truncated else "stop", "logprobs": None,
+            "index": 0, "message": message,
+            "finish_reason": "tool_calls" if tool_calls else "length" if truncated else "stop",
+            "logprobs": None,
         }],
         "usage": usage,
     }

@@ -22,7 +22,7 @@ import redis
 # Test modules whose `redis_client` tests run on the shared server and on the cluster.
 ON_CLUSTER_TOO = {"tests.test_store", "tests.test_ledger", "tests.test_budget",
                   "tests.test_batch_store", "tests.test_cooldown", "tests.test_curation_inbox",
-                  "tests.test_deferred_store"}
+                  "tests.test_deferred_store", "tests.test_run_ledger"}
 
 
 def free_port() -> int:

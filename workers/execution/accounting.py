@@ -21,6 +21,7 @@ from datetime import datetime
 
 import redis
 
+from routing.attribution import Attribution
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage
@@ -42,9 +43,11 @@ MAX_DELAY = 5.0
 class Accounting:
     """Budgets and ledger for the calls of one task execution."""
 
-    def __init__(self, rt: Runtime, task_id: str, config: RoutingConfig) -> None:
+    def __init__(self, rt: Runtime, task_id: str, config: RoutingConfig,
+                 attribution: Attribution | None = None) -> None:
         self.rt = rt
         self.task_id = task_id
+        self.attribution = attribution or Attribution()
         self.window_seconds = config.budgets.window_seconds
         # Unique per execution: a message redelivered after a crash makes a new, real
         # call, which must be counted even if the lost execution had settled its own.
@@ -59,7 +62,8 @@ class Accounting:
         how long it may stay unsettled, the book's default if None)."""
         return self.rt.budgets.reserve(cfg, state.model_key, call_id or self.call_id(state),
                                        worst_micros, ttl=ttl, owner=self.task_id,
-                                       model=state.model, tier=state.tier)
+                                       model=state.model, tier=state.tier,
+                                       attribution=self.attribution)
 
     def settle(
         self, reservation: Reservation, s: RouteState, usage: Usage, cost: int, *,
@@ -94,6 +98,8 @@ class Accounting:
                 e2e_ms=e2e_ms,
                 batch_id=batch_id,
                 direct_micros=direct_micros,
+                attribution=self.attribution,
+                hop="batch" if batch_id is not None else hop_of(s),
             ),
         )
 
@@ -143,3 +149,12 @@ class Accounting:
     @staticmethod
     def resets_at_ts(exc: BudgetExceededError) -> float:
         return datetime.fromisoformat(exc.resets_at.replace("Z", "+00:00")).timestamp()
+
+
+def hop_of(state: RouteState) -> str:
+    """How the call's model was reached: the kind of the task's latest hop ('' for none)."""
+    if state.hops:
+        return str(state.hops[-1].get("kind", ""))
+    if state.downgraded_from is not None:
+        return "downgrade"
+    return "retry" if state.calls else ""

@@ -14,8 +14,9 @@ Events and what they lead to:
   `apply_async(queue=...)`) -> `Hop` to the routed queue (forward: the routing config
   wins); the model is cooling down after a 429 anywhere -> wait for it (`Hop` with a
   delay) if that is short, else fall back; otherwise `Call`.
-- `BudgetRefused`: the model key's policy: `downgrade` (`Hop` to the cheaper model, once),
-  `reject` (`Fail`), `defer` (`Defer` until the window resets).
+- `BudgetRefused`: the refusing budget's policy (an agent's budget has its own, else the
+  model key's): `downgrade` (`Hop` to the key's cheaper model, once), `reject` (`Fail`),
+  `defer` (`Defer` until the window resets).
 - `ProviderFailed`: rate limited -> retry after the provider's retry-after plus jitter
   and cool the model down for everyone; overloaded/transient -> exponential backoff with
   jitter; after `attempts_per_model` attempts (or a missing key) -> the next fallback
@@ -387,12 +388,24 @@ def _over_budget(state: RouteState, exc: BudgetExceededError, ctx: Context) -> H
     spec = ctx.config.model_keys[state.model_key]
     target = spec.downgrade_to
     # (A downgrade model that lacks what the call needs is no way out: the key defers.)
-    if (spec.on_budget_exceeded is BudgetPolicy.downgrade and target
+    policy = policy_for(ctx.config, spec.on_budget_exceeded, exc.budget)
+    if (policy is BudgetPolicy.downgrade and target
             and state.downgraded_from is None and target != state.model
             and lacking(ctx.config, target, ctx.needs) is None):
         decision = ctx.router.for_model(state.route_key, target, "budget_downgrade")
         moved = state.moved_to(decision, downgraded_from=state.model)
         return Hop(moved.hopped("downgrade", state, str(exc)), "downgrade", str(exc))
-    if spec.on_budget_exceeded is BudgetPolicy.reject:
+    if policy is BudgetPolicy.reject:
         return Fail(BudgetRejectedError(str(exc)), refusal=exc)
     return Defer(replace(state, deferrals=state.deferrals + 1), exc)
+
+
+def policy_for(cfg: RoutingConfig, key_policy: BudgetPolicy, budget: str) -> BudgetPolicy:
+    """The policy of the budget that refused: an agent's own (`budgets.agents.<agent>`),
+    else the model key's. (An agent's `downgrade` moves to the key's `downgrade_to`; a key
+    without one defers.)"""
+    if budget.startswith("agent:"):
+        agent = cfg.budgets.agents.get(budget.removeprefix("agent:"))
+        if agent is not None:
+            return agent.on_budget_exceeded
+    return key_policy

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from routing.attribution import Attribution
 from routing.money import usd
 from workers.execution.route_state import RouteState
 from workers.providers.base import Completion
@@ -16,7 +17,8 @@ from workers.providers.base import Completion
 
 def task_result(state: RouteState, completion: Completion, cost: int, output: dict[str, Any],
                 *, queue: str, task_id: str, batch_id: str | None = None,
-                structured: str | None = None) -> dict[str, Any]:
+                structured: str | None = None,
+                attribution: Attribution | None = None) -> dict[str, Any]:
     """The result of a task whose last call (costing `cost` micro-dollars) was `completion`
     in `state` (after the call); `queue`: where it ran from (its delivery queue, or the
     routed queue when a hop was followed in place); `batch_id`: the provider batch that
@@ -29,6 +31,8 @@ def task_result(state: RouteState, completion: Completion, cost: int, output: di
         "tier": state.tier,
         "queue": queue,
         "usage": completion.usage.as_dict(),
+        # who asked (shown by Flower with the routing facts): only when attributed
+        **(attribution.as_dict() if attribution else {}),
         "rule": state.rule,
         "cost_micros": state.cost_micros,
         "last_call_cost_micros": cost,
@@ -52,6 +56,8 @@ def task_result(state: RouteState, completion: Completion, cost: int, output: di
         result["deferrals"] = state.deferrals
     if state.hops:
         result["hops"] = list(state.hops)
+    result["stop_reason"] = completion.stop_reason
+    result["tool_calls"] = [call.to_dict() for call in completion.tool_calls]
     result["text"] = completion.text
     if structured is not None:
         result["structured_output"] = structured

@@ -32,16 +32,18 @@ from celery import Task
 from celery.exceptions import Ignore
 from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 
+from routing.attribution import split as split_attribution
 from routing.batches.store import TaskRecord
 from routing.config.batch import BatchSpec
 from routing.config.models import RoutingConfig
 from routing.config.price import Price
-from routing.errors import BudgetExceededError
+from routing.errors import BudgetExceededError, RunBudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import Router
 from routing.spend.budget import Reservation
+from workers.attribution import attribution_of
 from workers.contract import WorkSpec
-from workers.errors import OutputInvalidError
+from workers.errors import OutputInvalidError, RunBudgetExceeded
 from workers.execution import announce, batch_calls, batch_policy
 from workers.execution.accounting import Accounting
 from workers.execution.batch_policy import BATCH_HEADER
@@ -121,7 +123,9 @@ class Runner:
         self.kwargs = kwargs
         self.rt = rt
         self.router: Router = rt.router  # one config version for the whole execution
-        self.call = spec.parse(kwargs, self.router.config)
+        # who asked (agent, run, tags): from the kwargs, else the message's headers
+        self.attribution = attribution_of(task, spec, kwargs)
+        self.call = spec.parse(split_attribution(kwargs)[0], self.router.config)
         self.ctx = Context(
             router=self.router,
             model_key=self.call.model_key,
@@ -247,7 +251,7 @@ class Runner:
         raise Ignore()
 
     def _accounting(self) -> Accounting:
-        return Accounting(self.rt, self.task_id, self.router.config)
+        return Accounting(self.rt, self.task_id, self.router.config, self.attribution)
 
     def _reserve(self, accounting: Accounting, state: RouteState, worst: int, *,
                  call_id: str | None = None, ttl: float | None = None) -> Reservation | Step:
@@ -255,6 +259,9 @@ class Runner:
         try:
             return accounting.reserve(self.router.config, state, worst, call_id=call_id,
                                       ttl=ttl)
+        except RunBudgetExceededError as exc:  # the run's cap, or stopped: never retried
+            log.info("task %s: %s", self.task_id, exc)
+            return Fail(RunBudgetExceeded(str(exc)))
         except BudgetExceededError as exc:
             step = next_step(state, BudgetRefused(exc), self.ctx)
             if isinstance(step, Fail) and step.refusal is not None:
@@ -275,6 +282,8 @@ class Runner:
             cache_system=cfg.model_keys[state.route_key].prompt_cache,
             timeout=min(self.rt.settings.request_timeout,
                         cfg.tiers[model.tier].task_timeout_seconds),
+            tools=self.call.tools,
+            tool_choice=self.call.tool_choice,
         )
 
     def _call(self, state: RouteState) -> Step | dict[str, Any]:
@@ -338,7 +347,7 @@ class Runner:
             structured = "native" if native else "prompt"
         return task_result(state, completion, cost, output, queue=self._queue(state),
                            task_id=str(self.task.request.id), batch_id=batch_id,
-                           structured=structured)
+                           structured=structured, attribution=self.attribution)
 
     # -- provider batches -------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from routing.config.store import ConfigStore
 from routing.connect import connect
 from routing.live import LiveConfig
 from routing.router import Router
+from routing.samples.store import SampleStore
 from routing.spend.budget import BudgetBook
 from routing.spend.cooldown import Cooldowns
 from routing.spend.deferred import DeferredTasks
@@ -72,11 +73,13 @@ class Runtime:
     @cached_property
     def budgets(self) -> BudgetBook:
         return BudgetBook(self.redis, self.settings.namespace,
-                          keep_days=self.settings.ledger_keep_days)
+                          keep_days=self.settings.ledger_keep_days,
+                          run_keep_days=self.settings.run_keep_days)
 
     @cached_property
     def ledger(self) -> Ledger:
-        return Ledger(self.redis, self.settings.namespace, keep_days=self.settings.ledger_keep_days)
+        return Ledger(self.redis, self.settings.namespace, keep_days=self.settings.ledger_keep_days,
+                      run_keep_days=self.settings.run_keep_days)
 
     @cached_property
     def cooldowns(self) -> Cooldowns:
@@ -85,6 +88,10 @@ class Runtime:
     @cached_property
     def batches(self) -> BatchStore:
         return BatchStore(self.redis, self.settings.namespace)
+
+    @cached_property
+    def samples(self) -> SampleStore:
+        return SampleStore(self.redis, self.settings.namespace)
 
     @cached_property
     def deferred(self) -> DeferredTasks:

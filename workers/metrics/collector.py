@@ -24,6 +24,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from routing.money import usd
+from workers.metrics.agents import agent_metrics
 from workers.metrics.batches import batch_metrics
 from workers.metrics.reconcile import reconcile_metrics
 from workers.metrics.snapshot import MetricsSource, Snapshot
@@ -125,6 +126,13 @@ def state_metrics(snap: Snapshot) -> list[Metric]:
     )
     for tier, (queue, waiting) in sorted(snap.queue_depths.items()):
         depth.add_metric([tier, queue], waiting)
+    stranded = GaugeMetricFamily(
+        "llm_router_queue_stranded", "1 where messages wait in a tier's queue (or Celery's "
+        "default queue of the dispatch tier) and no live worker consumes it, else 0 (as "
+        "`llm-router tiers`: they wait until a worker starts).", labels=["tier", "queue"],
+    )
+    for (tier, queue), flag in sorted((snap.stranded or {}).items()):
+        stranded.add_metric([tier, queue], 1 if flag else 0)
     drift = GaugeMetricFamily(
         "llm_router_price_drift_ratio", "Config price / catalog price (genai-prices, pinned) "
         "of each model: the compared rate furthest from 1, over every rate and long-context "
@@ -133,7 +141,7 @@ def state_metrics(snap: Snapshot) -> list[Metric]:
     )
     for model, ratio in sorted(snap.price_drift.items()):
         drift.add_metric([model], ratio)
-    return [version, depth, drift]
+    return [version, depth, *([stranded] if snap.stranded is not None else []), drift]
 
 
 class RouterCollector(Collector):
@@ -165,6 +173,7 @@ class RouterCollector(Collector):
             yield from trial_metrics(snap)
             yield from batch_metrics(snap)
             yield from reconcile_metrics(snap)
+            yield from agent_metrics(snap)
         yield up
         yield GaugeMetricFamily(
             "llm_router_scrape_duration_seconds", "Time spent reading Redis for this scrape.",

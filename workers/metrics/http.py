@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from workers.metrics import DEFAULT_PORT
 from workers.metrics.collector import RouterCollector
-from workers.metrics.snapshot import MetricsSource
+from workers.metrics.snapshot import ConsumerLookup, MetricsSource
 from workers.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,9 @@ def serve(
     return MetricsServer(server, thread)
 
 
-def serve_from_worker(settings: Settings, host: str = "0.0.0.0") -> MetricsServer | None:
+def serve_from_worker(
+    settings: Settings, host: str = "0.0.0.0", consumers: ConsumerLookup | None = None
+) -> MetricsServer | None:
     """In a worker: serve when LLM_ROUTER_METRICS_PORT is set. Every process serves the
     same deployment-wide totals, so when another process on this host already holds the
     port this one logs it and goes on without an endpoint."""
@@ -56,7 +58,7 @@ def serve_from_worker(settings: Settings, host: str = "0.0.0.0") -> MetricsServe
         return None
     from workers.metrics.source import RedisMetricsSource
 
-    source = RedisMetricsSource(settings)
+    source = RedisMetricsSource(settings, consumers)
     try:
         return serve(source, host=host, port=settings.metrics_port)
     except OSError as exc:

@@ -14,6 +14,7 @@ a task) is computed once per config version.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from routing.batches.store import BatchStore
@@ -26,8 +27,11 @@ from routing.reports.report import counterfactuals, report_days
 from routing.spend.aggregates import merge
 from routing.spend.budget import BudgetBook
 from routing.spend.ledger import Ledger
-from workers.metrics.broker_depth import open_depths, tier_depths
-from workers.metrics.snapshot import Snapshot
+from routing.spend.runs import RunBook
+from workers.contract import DEFAULT_QUEUE
+from workers.metrics.agents import bounded
+from workers.metrics.broker_depth import QueueDepths, open_depths, tier_depths
+from workers.metrics.snapshot import ConsumerLookup, Snapshot
 from workers.metrics.trials import TRIAL_WINDOW_DAYS
 from workers.settings import Settings
 
@@ -37,8 +41,9 @@ DAY = 86400
 class RedisMetricsSource:
     """Reads a `Snapshot` of the deployment that `settings` describes."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, consumers: ConsumerLookup | None = None) -> None:
         self.settings = settings
+        self.consumers = consumers
         self.redis = connect(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
                              health_check_interval=30)
         self.broker = open_depths(settings, self.redis)
@@ -46,6 +51,7 @@ class RedisMetricsSource:
         self.ledger = Ledger(self.redis, settings.namespace, keep_days=settings.ledger_keep_days)
         self.budgets = BudgetBook(self.redis, settings.namespace)
         self.batches = BatchStore(self.redis, settings.namespace)
+        self.runs = RunBook(self.redis, settings.namespace)
         self._lock = threading.Lock()
         self._config: tuple[int, RoutingConfig] | None = None
         self._drift: tuple[int, dict[str, float]] | None = None
@@ -81,6 +87,16 @@ class RedisMetricsSource:
             self._drift = (version, ratios)
         return ratios
 
+    def stranded(self, config: RoutingConfig) -> dict[tuple[str, str], bool] | None:
+        """(tier, queue) -> work waits and no worker consumes it, for each tier queue and
+        Celery's default queue of a dispatch tier (as `llm-router tiers`). The workers are
+        asked (a broadcast) only when some queue has work; None without a lookup."""
+        if self.consumers is None or self.broker is None:
+            return None
+        pairs = [(name, tier.queue) for name, tier in config.tiers.items()]
+        pairs += [(name, DEFAULT_QUEUE) for name, tier in config.tiers.items() if tier.dispatch]
+        return stranded_queues(self.broker, pairs, self.consumers)
+
     def today(self) -> tuple[str, float]:
         """The UTC day by the Redis server's clock (the ledger's) and its start."""
         seconds, _micros = self.redis.time()
@@ -101,9 +117,24 @@ class RedisMetricsSource:
             budgets=self.budgets.status(config),
             config_version=version,
             queue_depths={tier: (queues[tier], n) for tier, n in depths.items()},
+            stranded=self.stranded(config),
             trial_rows=self.ledger.trial_aggregates(day),
             trial_window=merge(self.ledger.trial_spans(report_days(day, TRIAL_WINDOW_DAYS))),
             batches=self.batches.summary(),
             price_drift=self.drift(version, config),
             reconciliations=load_reconciliations(self.redis, self.settings.namespace),
+            agents=bounded(
+                {name: s.counts for name, s in
+                 self.runs.spend([day]).get("agent", {}).items()},
+                config.budgets.agents, self.settings.metrics_top_agents),
         )
+
+
+def stranded_queues(
+    depths: QueueDepths, pairs: Sequence[tuple[str, str]], consumers: ConsumerLookup
+) -> dict[tuple[str, str], bool]:
+    """(tier, queue) -> whether work waits in the queue with no live consumer."""
+    waiting = depths.queue_depths(sorted({q for _, q in pairs}))
+    busy = {q for q, n in waiting.items() if n > 0}
+    serving = consumers() if busy else {}
+    return {(t, q): q in busy and not serving.get(q) for t, q in pairs}

@@ -13,16 +13,12 @@ import time
 from typing import Any
 
 import anthropic
-from anthropic.types import (
-    AssistantMessageParam,
-    MessageParam,
-    TextBlockParam,
-    UserMessageParam,
-)
+from anthropic.types import TextBlockParam
 from pydantic import SecretStr
 
 from routing.prices.pricing import Usage
 from workers.contract import OUTPUT_TOOL
+from workers.providers import anthropic_turns as turns
 from workers.providers import failures
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
@@ -65,27 +61,11 @@ class AnthropicProvider:
 
     def complete(self, request: CompletionRequest) -> Completion:
         timeout = request.timeout if request.timeout is not None else self.timeout
-        messages: list[MessageParam] = []
-        for m in request.messages:
-            if m.role == "user":
-                messages.append(UserMessageParam(role="user", content=m.content))
-            else:
-                messages.append(AssistantMessageParam(role="assistant", content=m.content))
+        params = message_params(request)
         started = time.perf_counter()
         error: ProviderError
-        extra = structured_params(request)
         try:
-            if request.system:
-                response = self._create(
-                    model=request.model, max_tokens=request.max_tokens, messages=messages,
-                    system=self._system(request.system, request.cache_system), timeout=timeout,
-                    **extra,
-                )
-            else:
-                response = self._create(
-                    model=request.model, max_tokens=request.max_tokens, messages=messages,
-                    timeout=timeout, **extra,
-                )
+            response = self._create(**params, timeout=timeout)
         except anthropic.AnthropicError as exc:
             error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
         else:
@@ -127,10 +107,14 @@ def message_params(request: CompletionRequest) -> dict[str, Any]:
     """The Messages API parameters of `request` (a batch request's `params`)."""
     params: dict[str, Any] = {
         "model": request.model, "max_tokens": request.max_tokens,
-        "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+        "messages": turns.messages(request.messages),
     }
     if request.system:
         params["system"] = AnthropicProvider._system(request.system, request.cache_system)
+    if request.tools:
+        params["tools"] = turns.tools(request.tools)
+        if request.tool_choice is not None:
+            params["tool_choice"] = turns.tool_choice(request.tool_choice)
     params.update(structured_params(request))
     return params
 
@@ -151,9 +135,9 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
                          latency: float) -> Completion:
     """A Messages API response body (also a batch result's `message`) as a `Completion`."""
     usage = body.get("usage") or {}
-    blocks = body.get("content") or ()
-    text = "".join(block.get("text", "") for block in blocks if block.get("type") == "text")
-    for block in blocks:
+    content = body.get("content") or []
+    text = "".join(block.get("text", "") for block in content if block.get("type") == "text")
+    for block in content:
         if block.get("type") == "tool_use" and block.get("name") == OUTPUT_TOOL:
             # Native structured output: the forced tool's input is the answer.
             text = json.dumps(block.get("input"), ensure_ascii=False)
@@ -170,4 +154,5 @@ def completion_from_body(body: dict[str, Any], request_id: str | None,
         latency_s=latency,
         mode="live",
         stop_reason=body.get("stop_reason"),
+        tool_calls=tuple(c for c in turns.tool_calls(content) if c.name != OUTPUT_TOOL),
     )

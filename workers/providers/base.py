@@ -7,8 +7,15 @@ from typing import Literal, Protocol, runtime_checkable
 
 from routing.prices.pricing import Usage
 from workers.contract import Message, OutputSchema
+from workers.turns import Tool, ToolCall, ToolChoice
 
-__all__ = ["Completion", "CompletionRequest", "Message", "OutputSchema", "Provider"]
+__all__ = ["STOP_REASONS", "Completion", "CompletionRequest", "Message", "OutputSchema",
+           "Provider"]
+
+# The normalised stop reasons of a completion (Anthropic's names; OpenAI's `stop`,
+# `length`, `tool_calls`, `content_filter` map to `end_turn`, `max_tokens`, `tool_use`,
+# `refusal`).
+STOP_REASONS = ("end_turn", "tool_use", "max_tokens", "stop_sequence", "refusal", "pause_turn")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +32,9 @@ class CompletionRequest:
     # Native structured output: the reply is one JSON document valid against this schema,
     # by the provider's own mechanism (None: free text, or the prompt convention).
     output: OutputSchema | None = None
+    # An agent turn's tools and tool choice (`workers.turns`); none for a text call.
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +45,9 @@ class Completion:
     request_id: str | None
     latency_s: float
     mode: Literal["live", "simulated"] = "live"
-    stop_reason: str | None = None
+    stop_reason: str | None = None  # normalised: one of `STOP_REASONS` (None: unknown)
     extra: dict[str, str] = field(default_factory=dict)
+    tool_calls: tuple[ToolCall, ...] = ()
 
 
 @runtime_checkable

@@ -28,6 +28,7 @@ from workers.contract import Message, OutputSchema
 from workers.providers import errors as provider_errors
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
+from workers.turns import ToolCall, Turn
 
 Unprocessed = Literal["expired", "canceled", "failed"]
 
@@ -106,19 +107,28 @@ class BatchAPI(Protocol):
 # -- stored forms ------------------------------------------------------------------------
 
 def request_json(request: CompletionRequest) -> dict[str, Any]:
-    return {"model": request.model, "max_tokens": request.max_tokens,
-            "messages": [[m.role, m.content] for m in request.messages],
-            "system": request.system, "cache_system": request.cache_system,
-            "output": None if request.output is None else
-            {"name": request.output.name, "schema": request.output.schema}}
+    """A request as JSON: an agent turn (blocks, tools) keeps its neutral form (`turn`)."""
+    data: dict[str, Any] = {
+        "model": request.model, "max_tokens": request.max_tokens,
+        "messages": [[m.role, m.content] for m in request.messages],
+        "system": request.system, "cache_system": request.cache_system,
+        "output": None if request.output is None else
+        {"name": request.output.name, "schema": request.output.schema}}
+    if request.tools or any(m.blocks for m in request.messages):
+        data["turn"] = Turn(request.messages, request.tools, request.tool_choice).to_dict()
+    return data
 
 
 def request_from_json(data: dict[str, Any]) -> CompletionRequest:
+    turn = Turn.from_dict(data["turn"]) if data.get("turn") else None
     return CompletionRequest(
         model=str(data["model"]), max_tokens=int(data["max_tokens"]),
-        messages=tuple(Message(role, content) for role, content in data["messages"]),
+        messages=turn.messages if turn is not None else
+        tuple(Message(role, content) for role, content in data["messages"]),
         system=data.get("system"), cache_system=bool(data.get("cache_system")),
         output=_output(data.get("output")),
+        tools=turn.tools if turn is not None else (),
+        tool_choice=turn.tool_choice if turn is not None else None,
     )
 
 
@@ -134,7 +144,8 @@ def outcome_json(result: ItemResult, batch_id: str, latency_s: float) -> dict[st
         c = result.completion
         return {"kind": "ok", "batch_id": batch_id, "text": c.text,
                 "usage": c.usage.as_dict(), "model": c.model, "request_id": c.request_id,
-                "stop_reason": c.stop_reason, "mode": c.mode, "latency_s": latency_s}
+                "stop_reason": c.stop_reason, "mode": c.mode, "latency_s": latency_s,
+                **({"tool_calls": [t.to_dict() for t in c.tool_calls]} if c.tool_calls else {})}
     if result.error is not None:
         e = result.error
         return {"kind": "error", "batch_id": batch_id, "class": type(e).__name__,
@@ -162,6 +173,8 @@ def read_outcome(data: dict[str, Any]) -> Completion | ProviderError | tuple[Unp
             model=str(data.get("model") or ""), request_id=data.get("request_id"),
             latency_s=float(data.get("latency_s") or 0.0), mode=data.get("mode") or "live",
             stop_reason=data.get("stop_reason"),
+            tool_calls=tuple(ToolCall(str(t["id"]), str(t["name"]), dict(t["arguments"]))
+                             for t in data.get("tool_calls") or ()),
         )
     if kind == "error":
         cls = _ERRORS.get(str(data.get("class")), provider_errors.TransientError)

@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from routing.prices.pricing import Usage
 from workers.providers import failures
+from workers.providers import openai_turns as turns
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.errors import ProviderError
 
@@ -89,17 +90,8 @@ class OpenAICompatProvider:
         started = time.perf_counter()
         error: ProviderError
         try:
-            if self.name in _USES_MAX_COMPLETION_TOKENS:
-                response = self.client.chat.completions.create(
-                    model=request.model, messages=messages,
-                    max_completion_tokens=request.max_tokens, timeout=timeout,
-                    **structured_params(request),
-                )
-            else:
-                response = self.client.chat.completions.create(
-                    model=request.model, messages=messages, max_tokens=request.max_tokens,
-                    timeout=timeout, **structured_params(request),
-                )
+            response = self.client.chat.completions.create(
+                **chat_params(self.name, request, messages), timeout=timeout)
         except openai.OpenAIError as exc:
             error = sdk_error(self.name, exc, timeout=timeout, secrets=self._secrets())
         else:
@@ -134,22 +126,26 @@ def _api_message(exc: openai.APIStatusError) -> str:
 
 def chat_messages(request: CompletionRequest) -> list[ChatCompletionMessageParam]:
     """The Chat Completions messages of `request` (its system prompt first)."""
-    messages: list[ChatCompletionMessageParam] = []
+    messages: list[Any] = []
     if request.system:
         messages.append({"role": "system", "content": request.system})
-    for m in request.messages:
-        if m.role == "user":
-            messages.append({"role": "user", "content": m.content})
-        else:
-            messages.append({"role": "assistant", "content": m.content})
+    messages.extend(turns.messages(request.messages))
     return messages
 
 
-def chat_params(provider: str, request: CompletionRequest) -> dict[str, Any]:
+def chat_params(provider: str, request: CompletionRequest,
+                messages: list[ChatCompletionMessageParam] | None = None) -> dict[str, Any]:
     """The Chat Completions body of `request` for `provider` (a batch line's `body`)."""
     limit = "max_completion_tokens" if provider in _USES_MAX_COMPLETION_TOKENS else "max_tokens"
-    return {"model": request.model, "messages": chat_messages(request),
-            limit: request.max_tokens, **structured_params(request)}
+    params: dict[str, Any] = {
+        "model": request.model,
+        "messages": chat_messages(request) if messages is None else messages,
+        limit: request.max_tokens, **structured_params(request)}
+    if request.tools:
+        params["tools"] = turns.tools(request.tools)
+        if request.tool_choice is not None:
+            params["tool_choice"] = turns.tool_choice(request.tool_choice)
+    return params
 
 
 def structured_params(request: CompletionRequest) -> dict[str, Any]:
@@ -180,5 +176,6 @@ def completion_from_chat(response: ChatCompletion, latency: float) -> Completion
         request_id=getattr(response, "_request_id", None) or response.id or None,
         latency_s=latency,
         mode="live",
-        stop_reason=choice.finish_reason if choice else None,
+        stop_reason=turns.stop_reason(choice.finish_reason) if choice else None,
+        tool_calls=turns.tool_calls(choice.message.tool_calls) if choice else (),
     )

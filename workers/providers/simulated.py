@@ -21,10 +21,13 @@ SHA-256.
   LLM_ROUTER_SIMULATED_FORMAT_ERROR_RATE, deterministic on the request) is not valid
   JSON: the document cut in half, as a model that loses the format does; native
   structured output never is.
+- A request with tools: an agent turn, answered by `simulated_tools.tool_turn` (a call of
+  the tool the last user message names, or text once that tool's result is in).
 - Otherwise a phrase of 30 to 249 estimated tokens, cut at `max_tokens`.
 
 Usage: input tokens are `routing.tokens.estimate_tokens` of the request (plus its native
-output schema's, which the providers count as input too). With
+output schema's, which the providers count as input too, and tools, tool calls and
+results, and images: `workers.turns.extra_tokens`). With
 `cache_system` and a system prompt of at least `MIN_CACHE_TOKENS` tokens, the first call
 for a (model, system) writes the cache (`cache_write_tokens`) and later calls within
 `CACHE_TTL_S` read it (`cache_read_tokens`); those tokens are not in `input_tokens`.
@@ -48,6 +51,8 @@ from routing.tokens import estimate_text_tokens, estimate_tokens
 from workers.contract import find_schema as schema_in
 from workers.providers.base import Completion, CompletionRequest
 from workers.providers.schema_instance import WORDS, schema_instance, schema_instance_unlike
+from workers.providers.simulated_tools import tool_turn
+from workers.turns import ToolCall, extra_tokens, messages_to_json
 
 MIN_CACHE_TOKENS = 1024
 CACHE_TTL_S = 300.0
@@ -61,7 +66,9 @@ def find_schema(request: CompletionRequest) -> dict[str, Any] | None:
 def request_seed(request: CompletionRequest, *, with_model: bool = True) -> int:
     digest = hashlib.sha256()
     for part in (request.model if with_model else "", request.system or "",
-                 *(f"{m.role}:{m.content}" for m in request.messages),
+                 *(f"{m.role}:{m.content}" if not m.blocks else
+                   f"{m.role}:{json.dumps(messages_to_json((m,)), sort_keys=True)}"
+                   for m in request.messages),
                  json.dumps(request.output.schema, sort_keys=True) if request.output else ""):
         digest.update(part.encode())
         digest.update(b"\0")
@@ -134,9 +141,16 @@ class SimulatedProvider:
     def complete(self, request: CompletionRequest) -> Completion:
         started = time.perf_counter()
         seed = request_seed(request)
-        text, stop = self._text(request, seed, self._wrong(request, seed),
-                                self._malformed(request, seed))
-        usage = Usage(output_tokens=min(estimate_text_tokens(text), request.max_tokens),
+        wrong = self._wrong(request, seed)
+        turn = tool_turn(request.messages, request.tools, request.tool_choice, wrong=wrong)
+        calls: tuple[ToolCall, ...] = ()
+        if turn is not None:
+            text, calls, stop = turn
+        else:
+            text, stop = self._text(request, seed, wrong, self._malformed(request, seed))
+        out = estimate_text_tokens(text) + sum(
+            estimate_text_tokens(json.dumps(c.arguments)) + 8 for c in calls)
+        usage = Usage(output_tokens=min(out, request.max_tokens),
                       **self._input_usage(request))
         remaining = self.latency - (time.perf_counter() - started)
         if remaining > 0:
@@ -149,6 +163,7 @@ class SimulatedProvider:
             latency_s=time.perf_counter() - started,
             mode="simulated",
             stop_reason=stop,
+            tool_calls=calls,
         )
 
     def _wrong(self, request: CompletionRequest, seed: int) -> bool:
@@ -194,7 +209,7 @@ class SimulatedProvider:
     def _input_usage(self, request: CompletionRequest) -> dict[str, int]:
         total = estimate_tokens(
             messages=[{"content": m.content} for m in request.messages], system=request.system
-        )
+        ) + extra_tokens(request.messages, request.tools)
         if request.output is not None:
             # The providers count the output's schema (the forced tool's definition, the
             # response format) as input, as they count it in a system prompt.

@@ -1,0 +1,1 @@
+"""Examples built on llm-router as a user would build them (run from the repository root)."""

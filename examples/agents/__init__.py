@@ -1,0 +1,1 @@
+"""The routing strategy's multi-agent system, runnable: `python -m examples.agents`."""
