@@ -40,6 +40,7 @@ from routing.attribution import split as split_attribution
 from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
+from routing.router import lacking
 from routing.spend.budget import trial_budget
 from routing.spend.ledger import CallRecord, Outcome, Settlement
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
@@ -143,6 +144,11 @@ def run_trial(spec: WorkSpec, job: TrialJob, rt: Runtime) -> dict[str, Any]:
         # The trial ended since the sample was taken; its reservation expires unused.
         return {"skipped": f"no trial of {job.candidate} on {job.model_key} any more"}
     call = spec.parse(split_attribution(job.kwargs)[0], cfg)
+    lacks = lacking(cfg, job.candidate, call.needs)
+    if lacks is not None:
+        # (a call's own needs, tools or images: the candidate cannot take this one; its
+        # reservation expires unused)
+        return {"skipped": f"{job.candidate} {lacks}: it cannot take this call"}
     model = cfg.models[job.candidate]
     request = candidate_request(rt, cfg, call, job.model_key, job.candidate)
     price = cfg.price_of(job.candidate)
