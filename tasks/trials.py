@@ -18,6 +18,7 @@ from typing import Any
 from celery import Task
 
 from routing.attribution import Attribution
+from routing.attribution import split as split_attribution
 from routing.config.models import ModelKeySpec, Trial
 from routing.errors import AttributionError, BudgetExceededError
 from routing.prices.pricing import worst_case_micros
@@ -64,8 +65,10 @@ def sample_trials(
                        ("input_tokens", "cache_read_tokens", "cache_write_tokens"))
     max_tokens = int(kwargs.get("max_tokens") or key.max_tokens)
     sent: list[str] = []
-    needs = SPECS[task_name].parse(kwargs, cfg).needs if result.get("tool_calls") or \
-        kwargs.get("tools") or kwargs.get("messages") else frozenset()
+    turn = result.get("tool_calls") or kwargs.get("tools") or kwargs.get("messages")
+    # (an attributed task's agent, run and tags are not the call's input)
+    needs = SPECS[task_name].parse(split_attribution(kwargs)[0], cfg).needs if turn \
+        else frozenset()
     for trial in candidates_for(key, result.get("model")):
         candidate = trial.candidate
         if candidate not in cfg.models:

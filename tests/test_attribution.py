@@ -266,3 +266,28 @@ def test_an_escalation_keeps_the_run(worker: Session, llm_server: LLMServer) -> 
     assert run is not None
     assert [c["hop"] for c in run.calls][-1] == "escalate"
     assert len(run.calls) == result["attempts"]
+
+
+def test_a_turn_attributed_by_kwargs_is_still_shadowed(
+    worker: Session, llm_server: LLMServer
+) -> None:
+    # the trial sampler reads what the turn needs from its kwargs: the agent and run given
+    # there are not the call's input (they were once refused there: no shadow was sent)
+    from tests.support.wait import wait_until
+
+    def trial(doc: dict[str, Any]) -> None:
+        doc["model_keys"]["lookup"]["trials"] = [
+            {"candidate": "kimi-for-coding", "sample": 1.0, "daily_budget_usd": "1"}]
+    _configure(worker, trial)
+    traced = _run_id()
+    worker.app.tasks["llm.run"].delay(
+        model_key="lookup", messages=[{"role": "user", "content": "q"}], agent="coder",
+        run_id=traced).get(timeout=30)
+
+    def shadowed() -> dict[str, Any] | None:
+        shown = _book(worker).show(traced)
+        view = shown.as_dict() if shown else None
+        return view if view and view["trial_calls"] == 1 else None
+
+    view = wait_until(shadowed, timeout=20, what="the shadow's call in the run")
+    assert [c.get("trial", False) for c in view["calls_in_order"]] == [False, True]
