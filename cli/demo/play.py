@@ -110,11 +110,12 @@ def play(*, redis_url: str | None, namespace: str, as_json: bool, scale: float, 
             played = player.play()
         report = demo_report.build(system, played, workload=w.name, scale=scale,
                                    day_seconds=day_seconds)
-        # then an agent's tool-calling loop through llm.run (after the day's figures)
-        report["agent_loop"] = demo_agent.run(system.app, timeout)
-        if html is not None:  # from the ledger, before an offline system goes away
+        if html is not None:  # from the ledger, before an offline system goes away, and
+            # before the agent loop below, so that the page and the report count one day
             write_html(system, played, html, f"'{w.name}' at scale {scale:g}")
             err.print(f"wrote {html}", soft_wrap=True)  # a path is copied whole
+        # then an agent's tool-calling loop through llm.run (after the day's figures)
+        report["agent_loop"] = demo_agent.run(system.app, timeout)
         if as_json:  # before the in-process workers stop (a couple of seconds)
             emit_json(report)
         else:
