@@ -1,6 +1,11 @@
 """Run every benchmark side by side in one run; print a table and one JSON line.
 
     .venv/bin/python -m bench [--tiny | --quick | --full] [--redis-url URL]
+    .venv/bin/python -m bench --startup [--rounds R] [--redis-url URL]
+
+--startup runs the CLI start-up bench alone (section 8, `bench.cli_startup`): the ratio of
+each read-only command to the floor, wall and CPU, and the floor in ms (default 7 rounds,
+as --quick).
 
 The Redis: --redis-url, else $LLM_ROUTER_BENCH_REDIS_URL, else the server of
 $LLM_ROUTER_REDIS_URL with database 13 (said on stderr), else redis://127.0.0.1:6379/13.
@@ -14,6 +19,7 @@ test's (figures too small to mean anything).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -156,6 +162,28 @@ def run(mode_name: str, redis_url: str) -> dict[str, Any]:
     return figures
 
 
+def startup(redis_url: str, rounds: int) -> None:
+    """The CLI start-up bench alone: a table, then one JSON line."""
+    from routing.config.store import ConfigStore
+
+    with bench_env(redis_url) as benv:
+        # a second version, for `config diff` (the full run's other benches change it)
+        store = ConfigStore.from_url(redis_url, benv.namespace)
+        store.set_model("drafting", "gpt-4o", author="bench")
+        cli = cli_startup.measure(benv.env(), rounds)
+    print(f"CLI start-up, {cli.rounds} rounds, floor {cli.floor_ms:.0f} ms wall, "
+          f"{cli.floor_cpu_ms:.0f} ms CPU")
+    print(f"{'command':<16} {'wall':>6} {'CPU':>6}")
+    for name in cli.command_ms:
+        print(f"{name:<16} {cli.ratio(name):>6.2f} {cli.cpu_ratio(name):>6.2f}")
+    print(json.dumps({
+        "rounds": cli.rounds, "floor_ms": round(cli.floor_ms, 1),
+        "floor_cpu_ms": round(cli.floor_cpu_ms, 1),
+        "ratio": {name: round(cli.ratio(name), 3) for name in cli.command_ms},
+        "cpu_ratio": {name: round(cli.cpu_ratio(name), 3) for name in cli.command_ms},
+    }))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     group = parser.add_mutually_exclusive_group()
@@ -165,11 +193,18 @@ def main(argv: list[str] | None = None) -> None:
         "--redis-url", default=None,
         help="default: $LLM_ROUTER_BENCH_REDIS_URL, else the server of $LLM_ROUTER_REDIS_URL "
              f"with database 13, else {DEFAULT_REDIS_URL}")
+    parser.add_argument("--startup", action="store_true",
+                        help="the CLI start-up bench alone (section 8)")
+    parser.add_argument("--rounds", type=int, default=None,
+                        help="--startup: rounds (default: --quick's)")
     args = parser.parse_args(argv)
     mode = args.mode or "quick"
     redis_url, note = bench_redis_url(args.redis_url, os.environ)
     if note:
         print(note, file=sys.stderr)
+    if args.startup:
+        startup(redis_url, args.rounds or MODES[mode].cli_rounds)
+        return
     figures = run(mode, redis_url)
     print_report(figures, f"llm-router bench ({mode}, {figures['seconds']} s)")
 

@@ -52,11 +52,15 @@ trial_app = typer.Typer(help="Trials of candidate models: replay recorded sample
                         no_args_is_help=True, rich_markup_mode=None)
 
 
+def _print_version() -> None:
+    from importlib.metadata import version
+
+    typer.echo(f"llm-router {version('llm-router')}")
+
+
 def _version(given: bool) -> None:
     if given:
-        from importlib.metadata import version
-
-        typer.echo(f"llm-router {version('llm-router')}")
+        _print_version()
         raise typer.Exit()
 
 
@@ -117,6 +121,9 @@ def main() -> None:
 
     from cli.context import emit_json, error_document, json_requested
 
+    if sys.argv[1:] == ["--version"]:  # what the eager option does, without the commands
+        _print_version()
+        sys.exit(0)
     # `llm-router route ...` loads the route command alone; `--help` loads them all.
     first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
     command = typer.main.get_command(register(first))

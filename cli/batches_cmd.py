@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
-import redis
 import typer
 
 from cli import batches_app
@@ -32,9 +31,9 @@ from cli.context import (
     say,
 )
 from cli.table import Table
-from routing.batches.store import KEEP_SECONDS, SUBMITTED, Batch, BatchStore
 
 if TYPE_CHECKING:
+    from routing.batches.store import Batch, BatchStore
     from workers.providers.batch import ProviderBatch
 
 # The providers whose batch APIs llm-router submits to (and so lists for orphans).
@@ -46,6 +45,8 @@ EXIT_HELP = ("Exit codes: 0 done; 1 Redis or a provider unreachable, or nothing 
 @contextmanager
 def _redis() -> Iterator[None]:
     """Routing errors as every command has them; Redis refusing or unreachable: exit 1."""
+    import redis
+
     with guarded():
         try:
             yield
@@ -57,11 +58,15 @@ def _redis() -> Iterator[None]:
 
 
 def _store() -> BatchStore:
+    from routing.batches.store import BatchStore
+
     config = open_store()
     return BatchStore(config.redis, config.namespace)
 
 
 def _row(batch: Batch, now_ms: int) -> dict[str, Any]:
+    from routing.batches.store import SUBMITTED
+
     since = batch.closed or batch.created
     return {"id": batch.id, "provider": batch.provider, "model": batch.model,
             "requests": batch.count,
@@ -76,6 +81,7 @@ def _row(batch: Batch, now_ms: int) -> dict[str, Any]:
 def _orphans(store: BatchStore, held: set[str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The providers' batches of the last days that no record holds, and the providers
     that were not asked (why)."""
+    from routing.batches.store import KEEP_SECONDS
     from workers.providers.errors import ProviderError
     from workers.providers.registry import Providers
     from workers.settings import get_settings
@@ -152,6 +158,7 @@ def cancel(
     """Cancel the batch at its provider (requests not yet run are not billed) and note it
     on its record; the next sweep delivers its calls as the provider reports them
     (unanswered ones by their key's `on_failure`: called directly, or failed)."""
+    from routing.batches.store import KEEP_SECONDS, SUBMITTED
     from workers.providers.errors import ProviderError
     from workers.providers.registry import Providers
     from workers.settings import get_settings

@@ -9,7 +9,7 @@ import typer
 
 from cli import app
 from cli.context import json_option
-from cli.demo.namespace import DEFAULT_NAMESPACE
+from cli.demo import DEFAULT_NAMESPACE
 
 
 @app.command("demo", short_help="Play one compressed day, offline.")

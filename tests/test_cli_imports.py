@@ -75,3 +75,12 @@ def test_the_html_report_loads_no_worker_stack(env: dict[str, str], tmp_path: Pa
     modules = loaded(env, "cost", "report", "--html", str(page))
     assert not modules & WORKER_STACK, sorted(modules & WORKER_STACK)
     assert page.read_text("utf-8").startswith("<!doctype html>")
+
+
+@pytest.mark.parametrize("args", [("--version",), ("--help",)])
+def test_help_and_version_load_neither_redis_nor_pydantic(env: dict[str, str],
+                                                          args: tuple[str, ...]) -> None:
+    # `--version` registers no command; `--help` registers every one, and no command
+    # module imports Redis, pydantic or a store at import time (only when it runs)
+    modules = loaded(env, *args)
+    assert not modules & {"redis", "pydantic", "pydantic_core", "yaml"}, sorted(modules)

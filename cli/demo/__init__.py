@@ -8,3 +8,7 @@ ledger), offline in one process, or against a real Redis and its workers.
 - `runner`: plays the day, changes one route live halfway, follows every result
 - `report`: per model key calls, models, queues, tokens, cost; naive comparisons; budgets
 """
+
+# the demo's namespace on a real Redis by default (`namespace`); here, so that the
+# command's options (and `--help`) need not import Redis and the config store
+DEFAULT_NAMESPACE = "llmr-demo"

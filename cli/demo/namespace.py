@@ -15,10 +15,18 @@ from __future__ import annotations
 
 import redis
 
+from cli.demo import DEFAULT_NAMESPACE
 from routing.config.store import ConfigStore
 from routing.keys import keyspace
 
-DEFAULT_NAMESPACE = "llmr-demo"
+__all__ = [
+    "AUTHOR",
+    "DEFAULT_NAMESPACE",
+    "NamespaceRefused",
+    "broker_prefix",
+    "claim",
+    "marker_key",
+]
 AUTHOR = "llm-router demo"
 
 
