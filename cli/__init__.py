@@ -9,6 +9,8 @@ imports when it runs, so `llm-router route ...` or `--help` never load the worke
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 # Plain Click help: Rich's help formatter (and the Markdown parser it loads) would double
@@ -116,16 +118,56 @@ def register(only: str | None = None) -> typer.Typer:
     return app
 
 
+# the commands that read (or write the config) in this process and start no other
+PLUGIN_FREE = frozenset({"route", "config", "cost", "budget", "review", "plan", "prices",
+                         "batches", "tiers", "runs", "samples"})
+
+
+def _coerce_given_values_only() -> None:
+    """typer (0.2x) coerces each option's value through a pydantic TypeAdapter it builds
+    on first use, also for an option not given (None), which coercion returns as it is
+    (or as `()` for a multiple option) without the adapter: build none for those."""
+    try:
+        from typer._coercion import PassThroughRuntimeParam
+        from typer.core import _TyperParameter as parameter
+    except ImportError:  # another typer: its own coercion
+        return
+    if not hasattr(parameter, "get_runtime_param"):
+        return
+    process_value = parameter.process_value
+
+    def process_unset_lazily(self: Any, ctx: Any, value: Any) -> Any:
+        if value is not None or self._runtime_param is not None:
+            return process_value(self, ctx, value)
+        descriptor = self.type_descriptor
+        # coerce(None) is RuntimeParam's own, the same for every kind of runtime param
+        self._runtime_param = PassThroughRuntimeParam(
+            parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+        try:
+            return process_value(self, ctx, value)
+        finally:
+            self._runtime_param = None
+
+    parameter.process_value = process_unset_lazily  # type: ignore[method-assign]
+
+
 def main() -> None:
+    import os
     import sys
 
     from cli.context import emit_json, error_document, json_requested
 
+    first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
+    if first in PLUGIN_FREE:
+        # pydantic looks for its plugins (every installed distribution's entry points)
+        # when it builds the first validator: about 10 ms of a command that only reads
+        # and starts no other process. PYDANTIC_DISABLE_PLUGINS, when set, decides.
+        os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
     if sys.argv[1:] == ["--version"]:  # what the eager option does, without the commands
         _print_version()
         sys.exit(0)
+    _coerce_given_values_only()
     # `llm-router route ...` loads the route command alone; `--help` loads them all.
-    first = next((a for a in sys.argv[1:2] if not a.startswith("-")), None)
     command = typer.main.get_command(register(first))
     try:
         # Not standalone, so that a usage error (a bad option value, a missing argument)

@@ -84,3 +84,20 @@ def test_help_and_version_load_neither_redis_nor_pydantic(env: dict[str, str],
     # module imports Redis, pydantic or a store at import time (only when it runs)
     modules = loaded(env, *args)
     assert not modules & {"redis", "pydantic", "pydantic_core", "yaml"}, sorted(modules)
+
+
+
+def test_an_option_not_given_builds_no_type_adapter(env: dict[str, str]) -> None:
+    # typer builds a pydantic TypeAdapter for each option value it coerces; options not
+    # given (None) need none, so a command whose options are flags or unset loads no
+    # typer adapter
+    as_json("config", "init")
+    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, "config", "show"],
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
+    modules = set(line.split()[1:])
+    assert "routing.config.models" in modules
+    assert "typer._adapters" not in modules
