@@ -123,10 +123,29 @@ PLUGIN_FREE = frozenset({"route", "config", "cost", "budget", "review", "plan", 
                          "batches", "tiers", "runs", "samples"})
 
 
-def _coerce_given_values_only() -> None:
-    """typer (0.2x) coerces each option's value through a pydantic TypeAdapter it builds
-    on first use, also for an option not given (None), which coercion returns as it is
-    (or as `()` for a multiple option) without the adapter: build none for those."""
+def _unchanged_by_coercion(descriptor: Any, value: Any) -> bool:
+    """Whether typer's coercion of `value` returns it as it is, so that building its
+    TypeAdapter can wait: None (a parameter not given: `coerce` returns it, or `()` for a
+    multiple one, before any adapter), or a value of exactly the plain str, int or float
+    its parameter declares, within its bounds, with no parser or file (typer's adapter
+    for it is str() then str, or an int or float between its bounds, clamped to them: each
+    returns such a value unchanged; one out of bounds goes to the adapter)."""
+    if value is None:
+        return True
+    info = descriptor.parameter_info
+    annotation = descriptor.annotation
+    if (type(value) is not annotation or annotation not in (str, int, float)
+            or descriptor.file_annotation is not None or info.parser is not None):
+        return False
+    return annotation is str or ((info.min is None or value >= info.min)
+                                 and (info.max is None or value <= info.max))
+
+
+def _coerce_lazily() -> None:
+    """typer (0.2x) coerces each parameter's value through a pydantic TypeAdapter it
+    builds on first use (importing typer's adapters and pydantic's TypeAdapter), also
+    where the adapter would return the value unchanged (`_unchanged_by_coercion`): there,
+    coerce it as typer does a type pydantic cannot adapt (returned when an instance)."""
     try:
         from typer._coercion import PassThroughRuntimeParam
         from typer.core import _TyperParameter as parameter
@@ -136,11 +155,10 @@ def _coerce_given_values_only() -> None:
         return
     process_value = parameter.process_value
 
-    def process_unset_lazily(self: Any, ctx: Any, value: Any) -> Any:
-        if value is not None or self._runtime_param is not None:
-            return process_value(self, ctx, value)
+    def process_plain_lazily(self: Any, ctx: Any, value: Any) -> Any:
         descriptor = self.type_descriptor
-        # coerce(None) is RuntimeParam's own, the same for every kind of runtime param
+        if self._runtime_param is not None or not _unchanged_by_coercion(descriptor, value):
+            return process_value(self, ctx, value)
         self._runtime_param = PassThroughRuntimeParam(
             parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
         try:
@@ -148,7 +166,7 @@ def _coerce_given_values_only() -> None:
         finally:
             self._runtime_param = None
 
-    parameter.process_value = process_unset_lazily  # type: ignore[method-assign]
+    parameter.process_value = process_plain_lazily  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -166,7 +184,7 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:  # what the eager option does, without the commands
         _print_version()
         sys.exit(0)
-    _coerce_given_values_only()
+    _coerce_lazily()
     # `llm-router route ...` loads the route command alone; `--help` loads them all.
     command = typer.main.get_command(register(first))
     try:

@@ -8,11 +8,13 @@ routing core, never Celery, a provider SDK, Prometheus or the demo's fakeredis.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.support.cli import as_json
 
@@ -87,13 +89,20 @@ def test_help_and_version_load_neither_redis_nor_pydantic(env: dict[str, str],
 
 
 
-def test_an_option_not_given_builds_no_type_adapter(env: dict[str, str]) -> None:
-    # typer builds a pydantic TypeAdapter for each option value it coerces; options not
-    # given (None) need none, so a command whose options are flags or unset loads no
-    # typer adapter
+@pytest.mark.parametrize("args", [
+    ("config", "show"),
+    ("config", "history"),  # --limit: an int with bounds, its default
+    ("route", "code_review", "--json"),  # a str argument
+    ("cost", "report"),
+    ("budget", "show"),
+])
+def test_a_plain_value_builds_no_type_adapter(env: dict[str, str],
+                                              args: tuple[str, ...]) -> None:
+    # typer builds a pydantic TypeAdapter for each value it coerces; a value not given
+    # (None), or a plain str, int or float within its bounds, needs none (cli.main)
     as_json("config", "init")
     probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
-    done = subprocess.run([sys.executable, "-c", probe, "config", "show"],
+    done = subprocess.run([sys.executable, "-c", probe, *args],
                           env={**os.environ, **env}, capture_output=True, text=True,
                           timeout=60)
     assert done.returncode == 0, done.stderr
@@ -101,3 +110,33 @@ def test_an_option_not_given_builds_no_type_adapter(env: dict[str, str]) -> None
     modules = set(line.split()[1:])
     assert "routing.config.models" in modules
     assert "typer._adapters" not in modules
+
+
+def stamped(text: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", "<time>", text)
+
+
+@pytest.mark.parametrize("args", [
+    ("config", "history", "--limit", "0"),  # out of bounds: typer's adapter refuses it
+    ("config", "history", "--limit", "1", "--json"),
+    ("config", "history", "--json"),  # the default, within bounds
+    ("route", "code_review", "--json"),
+    ("route", "code_review", "--json", "--tokens", "-1"),
+    ("route", "code_review", "--json", "--tokens", "120000"),
+    ("cost", "report", "--json"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--json"),
+])
+def test_the_command_coerces_as_typer_does(env: dict[str, str], args: tuple[str, ...]) -> None:
+    # `llm-router` (cli.main) coerces plain values without typer's adapters; the same
+    # arguments through typer alone (in this process, no main) give the same outcome
+    from tests.support.cli import app
+
+    as_json("config", "init")
+    done = subprocess.run([sys.executable, "-m", "cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+    alone = CliRunner().invoke(app, list(args), env=env)
+    assert done.returncode == alone.exit_code, (done.stderr, alone.stderr)
+    if done.returncode == 0:  # the same document, up to when it was made
+        assert stamped(done.stdout) == stamped(alone.stdout)
+    else:
+        assert done.stderr.splitlines()[-1] == alone.stderr.splitlines()[-1]
