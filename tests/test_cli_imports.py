@@ -53,6 +53,8 @@ def loaded(env: dict[str, str], *args: str) -> set[str]:
     ("review",),
     ("review", "--json"),
     ("plan", "--calls-per-day", "lookup=1000000"),
+    ("prices", "check"),
+    ("samples", "show", "code_review"),
     ("--version",),
     ("--help",),
     ("worker", "--help"),
