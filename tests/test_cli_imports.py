@@ -110,7 +110,7 @@ def test_a_plain_value_builds_no_type_adapter(env: dict[str, str],
     assert done.returncode == 0, done.stderr
     line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
     modules = set(line.split()[1:])
-    assert "routing.config.models" in modules
+    assert "routing.config.store" in modules
     assert "typer._adapters" not in modules
 
 
@@ -142,3 +142,18 @@ def test_the_command_coerces_as_typer_does(env: dict[str, str], args: tuple[str,
         assert stamped(done.stdout) == stamped(alone.stdout)
     else:
         assert done.stderr.splitlines()[-1] == alone.stderr.splitlines()[-1]
+
+
+def test_the_history_loads_no_config_models(env: dict[str, str]) -> None:
+    # the history is JSON entries: the config store loads its pydantic models with the
+    # first config it reads
+    as_json("config", "init")
+    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, "config", "history"],
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
+    modules = set(line.split()[1:])
+    assert "routing.config.store" in modules
+    assert not modules & {"routing.config.models", "routing.config.defaults"}

@@ -18,13 +18,11 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
-from routing.config.defaults import default_document
 from routing.config.diff import changed_paths
-from routing.config.models import RoutingConfig, load_config
 from routing.connect import connect
 from routing.decode import text
 from routing.errors import (
@@ -36,6 +34,9 @@ from routing.errors import (
     VersionConflictError,
 )
 from routing.keys import keyspace
+
+if TYPE_CHECKING:
+    from routing.config.models import RoutingConfig
 
 T = TypeVar("T")
 _RETRIES = 8
@@ -160,6 +161,10 @@ class ConfigStore:
         return self.read() if self.version() else None
 
     def _parse(self, raw: Any, what: str) -> RoutingConfig:
+        # the config models (pydantic) load with the first config read: the history and
+        # the version need none
+        from routing.config.models import load_config
+
         try:
             return load_config(json.loads(text(raw)))
         except (ValueError, ConfigError) as exc:
@@ -183,6 +188,8 @@ class ConfigStore:
         With `expect_version`, raise `VersionConflictError` if the store holds another
         version. Without it, the write lands on whatever version is current.
         """
+        from routing.config.models import RoutingConfig, load_config
+
         if isinstance(document, RoutingConfig):
             document = document.document()
         if not isinstance(document, dict):
@@ -226,6 +233,8 @@ class ConfigStore:
         author: str,
     ) -> RoutingConfig:
         """Store the first config (the shipped default when `document` is None)."""
+        from routing.config.defaults import default_document
+
         doc = default_document() if document is None else document
         current = self.version()
         if current and not force:
