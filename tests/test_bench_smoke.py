@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from bench.cli_startup import COMMANDS
 from tests.support.redis import TEST_REDIS_URL
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +36,8 @@ FIGURES = [
     # every command that only reads, in wall time and in CPU time
     *(f"cli_{name}_{kind}" for name in ("route", "config_show", "config_history", "config_diff",
                                         "cost_estimate", "cost_report", "budget_show",
-                                        "review", "plan", "version", "help")
+                                        "review", "plan", "prices_check", "samples_show",
+                                        "version", "help")
       for kind in ("ratio", "cpu_ratio")),
 ]
 
@@ -75,6 +77,18 @@ def test_bench_tiny_prints_every_figure(redis_url: str) -> None:
             assert not list(client.scan_iter(match=pattern, count=1000))
     finally:
         client.close()
+
+
+@pytest.mark.timeout(300)
+def test_bench_startup_alone_prints_each_command(redis_url: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--startup", "--rounds", "1", "--redis-url", redis_url],
+        cwd=ROOT, capture_output=True, text=True, timeout=280,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    figures = json.loads(next(ln for ln in proc.stdout.splitlines() if ln.startswith("{")))
+    assert figures["rounds"] == 1 and figures["floor_cpu_ms"] > 0
+    assert set(figures["cpu_ratio"]) == set(figures["ratio"]) == set(COMMANDS)
 
 
 def test_bench_default_url_is_not_the_tests_or_a_deployments() -> None:
