@@ -178,7 +178,8 @@ def main() -> None:
 
     from bench.env import bench_env, bench_redis_url
 
-    rounds, waves = (int(a) for a in [*sys.argv[1:], "3", "8"][:2])
+    given = [int(a) for a in sys.argv[1:3]]
+    rounds, waves = [*given, *(3, 8)[len(given):]]
     redis_url, note = bench_redis_url(None, os.environ)
     if note:
         print(note, file=sys.stderr)
