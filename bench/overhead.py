@@ -146,3 +146,49 @@ def measure(benv: BenchEnv, *, concurrency: int, prefetch: int, latency: float, 
         plain_app.close()
         benv.server.latency = 0.0
     return res
+
+
+def figures(res: OverheadResult) -> dict[str, Any]:
+    """Section 7's figures (the medians over rounds, and their ratios)."""
+    def ratio(a: float, b: float, digits: int) -> float:
+        return round(a / max(b, 1e-6), digits)
+
+    return {
+        "overhead_concurrency": res.concurrency,
+        "overhead_latency_s": res.latency_s,
+        "overhead_tasks_per_round": res.tasks_per_round,
+        **{f"overhead_{m}_per_s": round(res.rate(m), 2) for m in MODES},
+        **{f"overhead_{m}_cpu_ms": round(res.cpu(m), 3) for m in MODES},
+        "overhead_foreign_ratio": ratio(res.rate("foreign"), res.rate("plain"), 4),
+        "overhead_project_ratio": ratio(res.rate("project"), res.rate("plain"), 4),
+        "overhead_cpu_ratio": ratio(res.cpu("foreign"), res.cpu("plain"), 3),
+        "overhead_sdk_cpu_ratio": ratio(res.cpu("foreign"), res.cpu("sdk"), 3),
+        "overhead_tool_ratio": ratio(res.rate("tools"), res.rate("sdk_tools"), 4),
+        "overhead_tool_cpu_ratio": ratio(res.cpu("tools"), res.cpu("sdk_tools"), 3),
+    }
+
+
+def main() -> None:
+    """`python -m bench.overhead [ROUNDS [WAVES]]`: this section alone, at the quick run's
+    Haiku profile (32 threads, prefetch 4, L = 0.5 s; default 3 rounds of 8 waves); the
+    whole bench, `python -m bench`, runs it too."""
+    import json
+    import os
+    import sys
+
+    from bench.env import bench_env, bench_redis_url
+
+    given = [int(a) for a in sys.argv[1:3]]
+    rounds, waves = [*given, *(3, 8)[len(given):]]
+    redis_url, note = bench_redis_url(None, os.environ)
+    if note:
+        print(note, file=sys.stderr)
+    with bench_env(redis_url) as benv:
+        res = measure(benv, concurrency=32, prefetch=4, latency=0.5, waves=waves,
+                      rounds=rounds)
+    print(json.dumps({**figures(res), "rounds": rounds,
+                      "samples": {"per_s": res.per_s, "cpu_ms": res.cpu_ms}}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

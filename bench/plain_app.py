@@ -1,7 +1,13 @@
 """A plain Celery app, no llm-router code: the "bare Celery task" the worker overhead is
 measured against. Celery's defaults, except JSON, the bench's Redis broker and result
-backend with its key prefix, and task events on (Flower needs them, and llm-router's
-workers send them). `plain.bare` sleeps like the provider answers; `plain.sdk` is what a
+backend with its key prefix, and the Celery settings a production deployment of a
+hand-rolled task takes for the guarantees llm-router's workers give: task events on
+(Flower needs them), late acks with reject-on-worker-lost (a killed worker's task goes
+back), the STARTED state tracked and extended results (task name, args, worker and queue
+stored with the result), as `workers.celery_config` sets them. What it still does not
+do is llm-router's own (docs/benchmarks.md, section 7): delivery leases on the Redis
+transport, the task-sent event a worker announces for a task sent by name, and the
+route, budget and ledger work. `plain.bare` sleeps like the provider answers; `plain.sdk` is what a
 hand-rolled Celery task does instead of llm-router: one Anthropic SDK client per process
 (the SDK's defaults; base URL and key from ANTHROPIC_BASE_URL / ANTHROPIC_API_KEY, the
 test LLM server here) and `messages.create` per task, returning the text and usage.
@@ -30,6 +36,10 @@ if _prefix:
     app.conf.broker_transport_options = {"global_keyprefix": _prefix}
     app.conf.result_backend_transport_options = {"global_keyprefix": _prefix}
 app.conf.worker_send_task_events = True
+app.conf.task_acks_late = True
+app.conf.task_reject_on_worker_lost = True
+app.conf.task_track_started = True
+app.conf.result_extended = True
 app.conf.broker_connection_retry_on_startup = True
 
 

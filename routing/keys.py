@@ -10,9 +10,12 @@ days follow one clock, the server's, whatever a host's drift within a day).
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 
 SPEND_KEY_COUNT = 28
+DAY_SECONDS = 86400
 
 
 def keyspace(namespace: str) -> str:
@@ -22,9 +25,16 @@ def keyspace(namespace: str) -> str:
 
 def candidate_days(now: float | None = None) -> list[str]:
     """The UTC days before, of and after `now` (default: this host's clock)."""
-    at = datetime.now(UTC) if now is None else datetime.fromtimestamp(now, UTC)
-    day = at.date()
-    return [(day + timedelta(days=n)).isoformat() for n in (-1, 0, 1)]
+    return list(_days_of(int((time.time() if now is None else now) // DAY_SECONDS)))
+
+
+@lru_cache(maxsize=8)
+def _days_of(day_number: int) -> tuple[str, str, str]:
+    """`candidate_days` of the UTC day `day_number` (days since the epoch): worked out once
+    a day, not at every reserve and settle."""
+    day = datetime.fromtimestamp(day_number * DAY_SECONDS, UTC).date()
+    before, after = day - timedelta(days=1), day + timedelta(days=1)
+    return before.isoformat(), day.isoformat(), after.isoformat()
 
 
 def day_key(prefix: str, day: str, name: str) -> str:
@@ -52,14 +62,22 @@ def spend_keys(
     run_id: str = "",
 ) -> list[str]:
     """KEYS of every budget and ledger script (see `routing.spend.lua`)."""
-    keys = [f"{prefix}:budget:window:{window_seconds}", f"{prefix}:budget:resv",
-            f"{prefix}:budget:reservations", f"{prefix}:budget:owners"]
-    for name in ("agg", "calls", "trial", "trial_calls", "estimated"):
-        keys += [day_key(prefix, day, name) for day in days]
-    keys.append(settled_key(prefix, call_id or "-"))
-    for name in ("attr", "runs"):
-        keys += [day_key(prefix, day, name) for day in days]
-    run = run_key(prefix, run_id or "-")
-    keys += [run, f"{run}:calls"]
+    before, after = _spend_key_parts(prefix, tuple(days), window_seconds, run_id)
+    keys = [*before, settled_key(prefix, call_id or "-"), *after]
     assert len(keys) == SPEND_KEY_COUNT
     return keys
+
+
+@lru_cache(maxsize=256)
+def _spend_key_parts(prefix: str, days: tuple[str, ...], window_seconds: int, run_id: str
+                     ) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`spend_keys` before and after the call's settled key (the same for every call of a
+    day, window and run: built once, not at every reserve and settle)."""
+    before = [f"{prefix}:budget:window:{window_seconds}", f"{prefix}:budget:resv",
+              f"{prefix}:budget:reservations", f"{prefix}:budget:owners"]
+    for name in ("agg", "calls", "trial", "trial_calls", "estimated"):
+        before += [day_key(prefix, day, name) for day in days]
+    after = [day_key(prefix, day, name) for name in ("attr", "runs") for day in days]
+    run = run_key(prefix, run_id or "-")
+    after += [run, f"{run}:calls"]
+    return tuple(before), tuple(after)

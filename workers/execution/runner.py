@@ -315,18 +315,21 @@ class Runner:
         except BaseException as exc:  # a bug, or the worker stopping: never leave a hold
             accounting.settle(held, state, Usage(), 0, error=type(exc).__name__)
             raise
-        return self._answered(state, held, completion, price)
+        return self._answered(state, held, completion, price, accounting=accounting)
 
     def _answered(self, state: RouteState, reservation: Reservation, completion: Completion,
-                  price: Price, batch_id: str | None = None) -> Step | dict[str, Any]:
+                  price: Price, batch_id: str | None = None, *,
+                  accounting: Accounting | None = None) -> Step | dict[str, Any]:
         """Price, settle and validate a call's completion (`batch_id`: from a batch, at the
-        batch rate; its latency is the batch's, kept out of the provider latency)."""
+        batch rate; its latency is the batch's, kept out of the provider latency;
+        `accounting`: the one that reserved the call, if at hand)."""
         batched = batch_id is not None
         cost = cost_micros(completion.usage, price, batch=batched)
         extra: dict[str, Any] = {"latency_ms": None if batched else completion.latency_s * 1000}
         if batched:
             extra.update(batch_id=batch_id, direct_micros=cost_micros(completion.usage, price))
-        accounting = self._accounting()
+        if accounting is None:
+            accounting = self._accounting()
         try:
             output = self.spec.parse_output(completion.text, self.call, self.router.config)
         except OutputInvalidError as exc:
