@@ -91,6 +91,17 @@ def test_help_and_version_load_neither_redis_nor_pydantic(env: dict[str, str],
 
 
 
+def loaded_modules(env: dict[str, str], *args: str) -> set[str]:
+    """Every module (full dotted names) `llm-router ARGS` loaded, run in a fresh process."""
+    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe, *args],
+                          env={**os.environ, **env}, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
+    return set(line.split()[1:])
+
+
 @pytest.mark.parametrize("args", [
     ("config", "show"),
     ("config", "history"),  # --limit: an int with bounds, its default
@@ -103,13 +114,7 @@ def test_a_plain_value_builds_no_type_adapter(env: dict[str, str],
     # typer builds a pydantic TypeAdapter for each value it coerces; a value not given
     # (None), or a plain str, int or float within its bounds, needs none (cli.main)
     as_json("config", "init")
-    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
-    done = subprocess.run([sys.executable, "-c", probe, *args],
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
-    modules = set(line.split()[1:])
+    modules = loaded_modules(env, *args)
     assert "routing.config.store" in modules
     assert "typer._adapters" not in modules
 
@@ -148,12 +153,6 @@ def test_the_history_loads_no_config_models(env: dict[str, str]) -> None:
     # the history is JSON entries: the config store loads its pydantic models with the
     # first config it reads
     as_json("config", "init")
-    probe = PROBE.replace("{m.split('.')[0] for m in sys.modules}", "set(sys.modules)")
-    done = subprocess.run([sys.executable, "-c", probe, "config", "history"],
-                          env={**os.environ, **env}, capture_output=True, text=True,
-                          timeout=60)
-    assert done.returncode == 0, done.stderr
-    line = next(ln for ln in done.stderr.splitlines() if ln.startswith("LOADED "))
-    modules = set(line.split()[1:])
+    modules = loaded_modules(env, "config", "history")
     assert "routing.config.store" in modules
     assert not modules & {"routing.config.models", "routing.config.defaults"}

@@ -19,14 +19,6 @@ from cli.demo import DEFAULT_NAMESPACE
 from routing.config.store import ConfigStore
 from routing.keys import keyspace
 
-__all__ = [
-    "AUTHOR",
-    "DEFAULT_NAMESPACE",
-    "NamespaceRefused",
-    "broker_prefix",
-    "claim",
-    "marker_key",
-]
 AUTHOR = "llm-router demo"
 
 
