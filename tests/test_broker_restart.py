@@ -7,6 +7,7 @@ ledger and the results stay on the shared test Redis.
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,6 +34,11 @@ pytestmark = pytest.mark.one_broker
 def runs(llm: LLMServer, marker: str) -> int:
     """How many provider calls carried `marker` in their prompt (one per execution)."""
     return sum(marker in json.dumps(r.body) for r in llm.requests)
+
+
+def _ran_any(proc: WorkerProcess, sent: list[Any]) -> bool:
+    """Whether `proc` logged the success of any of the `sent` tasks."""
+    return any(f"llm.run[{r.id}] succeeded" in proc.output() for r in sent)
 
 
 def all_ran(llm: LLMServer, markers: list[str]) -> Callable[[], bool]:
@@ -110,7 +116,8 @@ def test_busy_workers_survive_redis_restarts_with_and_without_data(
             assert result.get(timeout=60)["model"] == HAIKU
         for proc in procs:
             assert proc.proc.poll() is None, proc.output()[-3000:]
-            assert any(f"llm.run[{r.id}] succeeded" in proc.output() for r in after), (
-                f"{proc.name} took no task after the {data} restart")
+            # (a result is stored before the worker logs its success line)
+            wait_until(functools.partial(_ran_any, proc, after),
+                       timeout=30, what=f"{proc.name} taking a task after the {data} restart")
     for proc in procs:
         assert "Unrecoverable error" not in proc.output()

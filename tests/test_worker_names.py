@@ -93,7 +93,9 @@ def test_two_same_tier_workers_on_one_host_both_serve_and_one_killed_hands_over(
             assert AsyncResult(sent.id, app=producer).get(timeout=60)["model"] == HAIKU
         out: dict[str, Any] = AsyncResult(held.id, app=producer).get(timeout=90)
         assert out["model"] == HAIKU
-        assert f"llm.run[{held.id}] succeeded" in survivor.output()
+        # (the result is stored before the worker logs the success line)
+        wait_until(lambda: f"llm.run[{held.id}] succeeded" in survivor.output(), timeout=30,
+                   what="the survivor's success line for the held task")
     finally:
         producer.close()
 
