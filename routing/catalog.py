@@ -16,17 +16,47 @@ in USD per million tokens, `tiers`, `batch_discount`.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from importlib import import_module
 from importlib.metadata import version
+from importlib.util import find_spec, module_from_spec
 from typing import Any, cast
 
-from genai_prices import data_snapshot, types
 
-from routing.errors import ConfigError
+def _without_init(name: str) -> None:
+    """Make package `name` importable without running its `__init__` until one of the
+    names it defines is asked for: `genai-prices`' `__init__` imports its updater and, for
+    it, an HTTP client, which only `--latest` uses (the prices commands and the review
+    read the bundled data alone). Its submodules import as usual; the first other name asked of the package
+    (`UpdatePrices`, `calc_price`) runs the `__init__` in place, then answers."""
+    spec = find_spec(name) if name not in sys.modules else None
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return
+    package = module_from_spec(spec)
+
+    def complete(attribute: str) -> Any:
+        if package.__dict__.get("__getattr__") is not complete:
+            raise AttributeError(f"module {name!r} has no attribute {attribute!r}")
+        if find_spec(f"{name}.{attribute}") is not None:  # `from package import submodule`
+            return import_module(f"{name}.{attribute}")
+        del package.__dict__["__getattr__"]
+        spec.loader.exec_module(package)  # type: ignore[union-attr]
+        return getattr(package, attribute)
+
+    package.__dict__["__getattr__"] = complete
+    sys.modules[name] = package
+
+
+_without_init("genai_prices")
+
+from genai_prices import data_snapshot, types  # noqa: E402
+
+from routing.errors import ConfigError  # noqa: E402
 
 PACKAGE = "genai-prices"
 # The config's provider names -> the catalog's provider ids.

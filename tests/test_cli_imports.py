@@ -156,3 +156,15 @@ def test_the_history_loads_no_config_models(env: dict[str, str]) -> None:
     modules = loaded_modules(env, "config", "history")
     assert "routing.config.store" in modules
     assert not modules & {"routing.config.models", "routing.config.defaults"}
+
+
+@pytest.mark.parametrize("args", [("prices", "check"), ("review",)])
+def test_the_bundled_catalog_loads_no_http_client(env: dict[str, str],
+                                                  args: tuple[str, ...]) -> None:
+    # the catalog reads genai-prices' bundled data: its package __init__ (the updater and
+    # its HTTP client) runs only for `--latest`
+    as_json("config", "init")
+    modules = loaded_modules(env, *args)
+    assert "genai_prices.data" in modules
+    assert not modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"}, \
+        sorted(modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"})
