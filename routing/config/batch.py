@@ -29,7 +29,7 @@ class BatchSpec(BaseModel):
     the provider's 24 hours): a batch is submitted when it holds `max_items` calls or its
     oldest call has waited `max_wait_seconds`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     max_wait_seconds: Number
     max_items: Count = Field(default=DEFAULT_BATCH_ITEMS, ge=1, le=MAX_BATCH_ITEMS)

@@ -67,7 +67,10 @@ def _unique_capabilities(value: tuple[Capability, ...]) -> tuple[Capability, ...
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each model builds its validator when first used, not when defined: a config read
+    # builds the one of `RoutingConfig` (the nested models' schemas within it), not one
+    # more per nested model (here, `routing.config.price`, `.batch`, `.samples`).
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class ModelSpec(Strict):

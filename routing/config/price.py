@@ -31,7 +31,7 @@ PerMTok = Annotated[Usd, capped(MAX_PRICE_USD_PER_MTOK, "USD per MTok",
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class Rates(_Strict):

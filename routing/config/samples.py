@@ -25,7 +25,7 @@ class SampleSpec(BaseModel):
     validated answer) for replay on candidates: at most `max_count` kept, each at most
     `max_bytes` (a larger one is skipped), each for `retention_days`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     share: Number
     max_count: Count = Field(default=500, ge=1, le=MAX_SAMPLE_COUNT)
