@@ -9,6 +9,8 @@ imports when it runs, so `llm-router route ...` or `--help` never load the worke
 
 from __future__ import annotations
 
+import re
+from enum import EnumMeta
 from typing import Any
 
 import typer
@@ -123,29 +125,51 @@ PLUGIN_FREE = frozenset({"route", "config", "cost", "budget", "review", "plan", 
                          "batches", "tiers", "runs", "samples"})
 
 
-def _unchanged_by_coercion(descriptor: Any, value: Any) -> bool:
-    """Whether typer's coercion of `value` returns it as it is, so that building its
-    TypeAdapter can wait: None (a parameter not given: `coerce` returns it, or `()` for a
-    multiple one, before any adapter), or a value of exactly the plain str, int or float
-    its parameter declares, within its bounds, with no parser or file (typer's adapter
-    for it is str() then str, or an int or float between its bounds, clamped to them: each
-    returns such a value unchanged; one out of bounds goes to the adapter)."""
+# what typer's int and float adapters read from a command line, written plainly: they
+# give int(text) and float(text) for these (others, e.g. `1_000`, `1e3`, go to them)
+_PLAIN_NUMBER = {int: re.compile(r"-?(0|[1-9][0-9]{0,17})"),
+                 float: re.compile(r"-?(0|[1-9][0-9]{0,17})(\.[0-9]{1,17})?")}
+_NOT_PLAIN = object()
+
+
+def _coerced_plainly(descriptor: Any, value: Any) -> Any:
+    """What typer's coercion returns for `value`, where that is known without building its
+    pydantic TypeAdapter (else `_NOT_PLAIN`): None (a parameter not given: `coerce`
+    returns it, or `()` for a multiple one, before any adapter); for a parameter with no
+    parser or file, a value of exactly the plain str, int or float it declares, or a plain
+    decimal number (`48`, `0.7`) given for an int or float, within its bounds (typer's
+    adapter for it is str() then str, or int() or float() then a check of the bounds,
+    clamped to them; one out of bounds goes to the adapter, which refuses it); a list of
+    str for a `list[str]`; the member of the Enum it declares (its default)."""
     if value is None:
-        return True
+        return None
     info = descriptor.parameter_info
     annotation = descriptor.annotation
-    if (type(value) is not annotation or annotation not in (str, int, float)
-            or descriptor.file_annotation is not None or info.parser is not None):
-        return False
-    return annotation is str or ((info.min is None or value >= info.min)
-                                 and (info.max is None or value <= info.max))
+    if descriptor.file_annotation is not None or info.parser is not None:
+        return _NOT_PLAIN
+    if annotation is str:
+        return value if type(value) is str else _NOT_PLAIN
+    if annotation in _PLAIN_NUMBER:
+        if type(value) is str and _PLAIN_NUMBER[annotation].fullmatch(value):
+            value = annotation(value)
+        if type(value) is not annotation:
+            return _NOT_PLAIN
+        low, high = info.min, info.max
+        return value if ((low is None or value >= low) and (high is None or value <= high)
+                         ) else _NOT_PLAIN
+    if annotation == list[str]:
+        plain = type(value) in (list, tuple) and all(type(v) is str for v in value)
+        return list(value) if plain else _NOT_PLAIN
+    if isinstance(annotation, EnumMeta) and type(value) is annotation:
+        return value
+    return _NOT_PLAIN
 
 
 def _coerce_lazily() -> None:
     """typer (0.2x) coerces each parameter's value through a pydantic TypeAdapter it
     builds on first use (importing typer's adapters and pydantic's TypeAdapter), also
-    where the adapter would return the value unchanged (`_unchanged_by_coercion`): there,
-    coerce it as typer does a type pydantic cannot adapt (returned when an instance)."""
+    where the outcome is plain (`_coerced_plainly`): there, give typer that outcome,
+    coerced as typer does a type pydantic cannot adapt (returned when an instance)."""
     try:
         from typer._coercion import PassThroughRuntimeParam
         from typer.core import _TyperParameter as parameter
@@ -157,12 +181,15 @@ def _coerce_lazily() -> None:
 
     def process_plain_lazily(self: Any, ctx: Any, value: Any) -> Any:
         descriptor = self.type_descriptor
-        if self._runtime_param is not None or not _unchanged_by_coercion(descriptor, value):
+        coerced = (_NOT_PLAIN if self._runtime_param is not None
+                   else _coerced_plainly(descriptor, value))
+        if coerced is _NOT_PLAIN:
             return process_value(self, ctx, value)
         self._runtime_param = PassThroughRuntimeParam(
-            parameter_info=descriptor.parameter_info, annotation=descriptor.annotation)
+            parameter_info=descriptor.parameter_info,
+            annotation=descriptor.annotation if coerced is None else type(coerced))
         try:
-            return process_value(self, ctx, value)
+            return process_value(self, ctx, coerced)
         finally:
             self._runtime_param = None
 

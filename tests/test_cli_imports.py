@@ -108,6 +108,10 @@ def loaded_modules(env: dict[str, str], *args: str) -> set[str]:
     ("route", "code_review", "--json"),  # a str argument
     ("cost", "report"),
     ("budget", "show"),
+    # plain decimal ints from the command line, a list[str], an Enum's default member
+    ("cost", "estimate", "monitoring", "--runs-per-day", "48", "--input-tokens", "2000",
+     "--output-tokens", "300"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--utilization", "0.5", "--days", "3"),
 ])
 def test_a_plain_value_builds_no_type_adapter(env: dict[str, str],
                                               args: tuple[str, ...]) -> None:
@@ -132,6 +136,20 @@ def stamped(text: str) -> str:
     ("route", "code_review", "--json", "--tokens", "120000"),
     ("cost", "report", "--json"),
     ("plan", "--calls-per-day", "lookup=1000000", "--json"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--calls-per-day", "drafting=5",
+     "--utilization", "0.55", "--days", "400", "--latency-stat", "p95", "--json"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--days", "0", "--json"),  # below min
+    ("plan", "--calls-per-day", "lookup=1000000", "--days", "401"),  # above max
+    ("plan", "--calls-per-day", "lookup=1000000", "--days", "007", "--json"),  # the adapter
+    ("plan", "--calls-per-day", "lookup=1000000", "--days", "1_0", "--json"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--utilization", "1e-1", "--json"),
+    ("plan", "--calls-per-day", "lookup=1000000", "--utilization", "x", "--json"),
+    ("cost", "estimate", "monitoring", "--runs-per-day", "48", "--input-tokens", "2000",
+     "--output-tokens", "300", "--json"),
+    ("cost", "estimate", "monitoring", "--runs-per-day", "-1", "--input-tokens", "0",
+     "--output-tokens", "300", "--json"),
+    ("cost", "estimate", "monitoring", "--runs-per-day", "99999999999999999999",
+     "--input-tokens", "-0", "--output-tokens", "3.0", "--json"),
 ])
 def test_the_command_coerces_as_typer_does(env: dict[str, str], args: tuple[str, ...]) -> None:
     # `llm-router` (cli.main) coerces plain values without typer's adapters; the same
