@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from cli.context import EXIT_ERROR, EXIT_INVALID, emit_json, fail, guarded, open_store, say
+from cli.context import (
+    EXIT_ERROR,
+    EXIT_INVALID,
+    emit_json,
+    fail,
+    guarded,
+    open_store,
+    say,
+    settings,
+)
 from cli.table import Table
 from routing.reports.attribution import By, rows_by, run_rows
 
@@ -31,12 +40,11 @@ def by_report(report: dict[str, Any], by: By, as_json: bool) -> None:
 def load_run(run_id: str) -> dict[str, Any]:
     from routing.errors import AttributionError
     from routing.spend.runs import RunBook
-    from workers.settings import get_settings
 
     with guarded():
         store = open_store()
         book = RunBook(store.redis, store.namespace,
-                       run_keep_days=get_settings().run_keep_days)
+                       run_keep_days=settings()["run_keep_days"])
         try:
             found = book.show(run_id)
         except AttributionError as exc:

@@ -97,13 +97,28 @@ def say(*parts: object) -> None:
     typer.echo(" ".join(str(p) for p in parts))
 
 
+def settings() -> dict[str, Any]:
+    """The settings a command reads (`workers.plain_settings.PLAIN`: the Redis URL, the
+    namespace, the days the ledger and runs are kept): straight from the environment when
+    that gives what `Settings` gives, else from `get_settings()` (which refuses a bad
+    variable, one line naming it)."""
+    from workers.plain_settings import PLAIN, plain_settings
+
+    plain = plain_settings()
+    if plain is not None:
+        return plain
+    from workers.settings import get_settings
+
+    validated = get_settings()
+    return {name: getattr(validated, name) for name in PLAIN}
+
+
 def open_store() -> ConfigStore:
     """The config store of this deployment (LLM_ROUTER_REDIS_URL, LLM_ROUTER_NAMESPACE)."""
     from routing.config.store import ConfigStore
-    from workers.settings import get_settings
 
-    settings = get_settings()
-    return ConfigStore.from_url(settings.redis_url, settings.namespace)
+    given = settings()
+    return ConfigStore.from_url(given["redis_url"], given["namespace"])
 
 
 def author() -> str:

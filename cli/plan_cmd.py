@@ -19,6 +19,7 @@ from cli.context import (
     guarded,
     open_store,
     say,
+    settings,
 )
 
 if TYPE_CHECKING:
@@ -75,12 +76,11 @@ def plan_cmd(
             config = load_config(read_document(file))
         else:
             from routing.spend.ledger import Ledger
-            from workers.settings import get_settings
 
             store = open_store()
             config = store.read()
             ledger = Ledger(store.redis, store.namespace,
-                            keep_days=get_settings().ledger_keep_days)
+                            keep_days=settings()["ledger_keep_days"])
     try:
         counts = plan_input.calls_per_day(config, calls_per_day)
         given_latency = plan_input.latencies(config, latency or [], counts)

@@ -17,6 +17,7 @@ from cli.context import (
     html_target,
     open_store,
     say,
+    settings,
 )
 from cli.table import Table
 
@@ -72,7 +73,6 @@ def report_cmd(
     With --by agent|run|tag (or --run RUN_ID): who spent it, from the attributed calls."""
     from routing.reports.report import build_report
     from routing.spend.ledger import Ledger, day_text
-    from workers.settings import get_settings
 
     if day is not None:
         try:
@@ -90,7 +90,7 @@ def report_cmd(
     with guarded():
         store = open_store()
         config = store.read()
-        ledger = Ledger(store.redis, store.namespace, keep_days=get_settings().ledger_keep_days)
+        ledger = Ledger(store.redis, store.namespace, keep_days=settings()["ledger_keep_days"])
         report = build_report(ledger, config, day=day, days=days)
         from routing.reports.attribution import build_attribution
         from routing.spend.runs import RunBook

@@ -17,6 +17,7 @@ from cli.context import (
     guarded,
     open_store,
     say,
+    settings,
 )
 from cli.review_view import review_lines
 
@@ -58,7 +59,6 @@ def review(
     from routing.evidence.review import apply
     from routing.evidence.review import review as build_review
     from routing.spend.ledger import Ledger, day_text
-    from workers.settings import get_settings
 
     if expect_version is not None and apply_key is None and not add:
         fail("--expect-version goes with --apply MODEL_KEY or --candidates --add",
@@ -76,7 +76,7 @@ def review(
     with guarded():
         store = open_store()
         ledger = Ledger(store.redis, store.namespace,
-                        keep_days=get_settings().ledger_keep_days)
+                        keep_days=settings()["ledger_keep_days"])
         if apply_key is not None:
             stored, rec = apply(store, ledger, apply_key, days=days, day=day,
                                 expect_version=expect_version)

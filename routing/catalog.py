@@ -32,8 +32,9 @@ def _without_init(name: str) -> None:
     """Make package `name` importable without running its `__init__` until one of the
     names it defines is asked for: `genai-prices`' `__init__` imports its updater and, for
     it, an HTTP client, which only `--latest` uses (the prices commands and the review
-    read the bundled data alone). Its submodules import as usual; the first other name asked of the package
-    (`UpdatePrices`, `calc_price`) runs the `__init__` in place, then answers."""
+    read the bundled data alone). Its submodules import as usual; the first other name
+    asked of the package (`UpdatePrices`, `calc_price`) runs the `__init__` in place, then
+    answers."""
     spec = find_spec(name) if name not in sys.modules else None
     if spec is None or spec.loader is None or spec.submodule_search_locations is None:
         return

@@ -186,3 +186,23 @@ def test_the_bundled_catalog_loads_no_http_client(env: dict[str, str],
     assert "genai_prices.data" in modules
     assert not modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"}, \
         sorted(modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"})
+
+
+@pytest.mark.parametrize("args", [
+    ("route", "code_review", "--json"),
+    ("config", "history"),
+    ("cost", "report"),
+    ("review",),
+    ("plan", "--calls-per-day", "lookup=1000000"),
+])
+def test_a_plain_environment_builds_no_settings_model(env: dict[str, str],
+                                                      args: tuple[str, ...]) -> None:
+    # the settings a command reads come straight from an environment whose every
+    # variable is plainly valid (workers.plain_settings); the history, then, loads no
+    # pydantic model at all
+    as_json("config", "init")
+    modules = loaded_modules(env, *args)
+    assert "workers.plain_settings" in modules
+    assert "workers.settings" not in modules
+    if args == ("config", "history"):
+        assert "pydantic.main" not in modules

@@ -32,10 +32,8 @@ from pydantic import (
 from routing.keys import keyspace
 from routing.redis_url import URL_FORMS, check_url, is_topology_url, redact_url
 from workers.errors import SettingsError
+from workers.plain_settings import MIN_HEADER_KEY_CHARS, NAMESPACE_PATTERN
 
-NAMESPACE_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]+")
-
-MIN_HEADER_KEY_CHARS = 32
 # Simulated mode spends nothing, so its route headers need no secret: without
 # LLM_ROUTER_HEADER_KEYS its processes share this public key (the offline demo, a
 # docker-compose trial run). Live mode never uses it.

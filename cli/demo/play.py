@@ -24,7 +24,7 @@ from cli.demo.namespace import NamespaceRefused
 from cli.demo.runner import Played, Player, make_progress, run_days
 from cli.demo.system import System, against_redis, offline
 from cli.demo.workload import load_workload, timeline
-from workers.settings import NAMESPACE_PATTERN
+from workers.plain_settings import NAMESPACE_PATTERN
 
 
 def _queues_served(system: System, timeout: float) -> dict[str, list[str]]:
