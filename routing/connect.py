@@ -20,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.cluster import ClusterNode, RedisCluster
+from redis.driver_info import DriverInfo
 from redis.sentinel import Sentinel
 
 from routing.errors import RedisUrlError
@@ -50,6 +51,10 @@ def _credentials(netloc: str) -> dict[str, Any]:
 def connect(url: str, **options: Any) -> redis.Redis:
     """A client for `url` (see the module docstring); `options` go to the client. A URL
     that is not one of these raises `RedisUrlError` (the URL shown without password)."""
+    # The client's name and version for CLIENT SETINFO, given as redis-py would find them:
+    # it reads its version from the installed distribution's metadata (importing the
+    # email parser, scanning the path) on every first connection.
+    options.setdefault("driver_info", DriverInfo(lib_version=redis.__version__))
     try:
         check_url(url)
         return _connect(url, **options)

@@ -206,3 +206,12 @@ def test_a_plain_environment_builds_no_settings_model(env: dict[str, str],
     assert "workers.settings" not in modules
     if args == ("config", "history"):
         assert "pydantic.main" not in modules
+
+
+def test_a_connection_reads_no_distribution_metadata(env: dict[str, str]) -> None:
+    # redis-py looks its own version up in the installed metadata (the email parser, a
+    # scan of the path) for each first connection unless given it (routing.connect)
+    as_json("config", "init")
+    modules = loaded_modules(env, "route", "code_review", "--json")
+    assert "routing.connect" in modules
+    assert "email.feedparser" not in modules
