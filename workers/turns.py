@@ -30,7 +30,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
@@ -118,6 +118,16 @@ class Tool:
     name: str
     description: str
     parameters: dict[str, Any]
+    # len(json.dumps(parameters)), measured once when the tool is normalised (the size
+    # estimate's; -1: not measured, `extra_tokens` measures it)
+    schema_chars: int = field(default=-1, compare=False, repr=False)
+
+    @property
+    def chars(self) -> int:
+        """Characters of the definition in the size estimate (its schema's JSON, its name
+        and description)."""
+        schema = self.schema_chars if self.schema_chars >= 0 else len(json.dumps(self.parameters))
+        return schema + len(self.name) + len(self.description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -470,12 +480,13 @@ def _tool(spec: Any, path: str) -> Tool:
     schema = spec.get(schema_field, spec.get("parameters", spec.get("input_schema")))
     if schema is None:
         schema = {"type": "object", "properties": {}}
-    _check_schema(schema, f"{path}.{schema_field}")
-    return Tool(name, description, dict(schema))
+    size = _check_schema(schema, f"{path}.{schema_field}")
+    return Tool(name, description, dict(schema), size)
 
 
-def _check_schema(schema: Any, path: str) -> None:
-    """A tool's arguments: a JSON Schema of an object (what both APIs require)."""
+def _check_schema(schema: Any, path: str) -> int:
+    """A tool's arguments: a JSON Schema of an object (what both APIs require); the length
+    of its JSON."""
     if not isinstance(schema, Mapping):
         raise TurnError(path, "must be a JSON Schema object")
     if schema.get("type") != "object":
@@ -492,7 +503,7 @@ def _check_schema(schema: Any, path: str) -> None:
         raise TurnError(f"{path}.required", f"names {missing[0]!r}, which is not among "
                                             "`properties`")
     try:
-        json.dumps(schema)
+        return len(json.dumps(schema))
     except (TypeError, ValueError):
         raise TurnError(path, "must be JSON") from None
 
@@ -532,8 +543,7 @@ def normalise_tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | Non
 def extra_tokens(messages: Iterable[Message], tools: Iterable[Tool]) -> int:
     """Input tokens beyond the messages' text: tool definitions (their JSON), images (at
     most `IMAGE_TOKENS` each), tool calls' arguments and tool results."""
-    chars = sum(len(json.dumps(t.parameters)) + len(t.name) + len(t.description) + 16
-                for t in tools)
+    chars = sum(t.chars + 16 for t in tools)
     images = 0
     for m in messages:
         for b in m.blocks:
