@@ -110,6 +110,7 @@ class Channel(kredis.Channel):
         REGISTRY.add_pool(self.broker, _fail_fast(params))
         # (pool, client): one client for the channel's pool, see conn_or_acquire
         self._client_of_pool: tuple[Any, redis.Redis] | None = None
+        self._lease_client_of_pool: tuple[redis.ConnectionPool, redis.Redis] | None = None
         # What the command in flight on the BRPOP connection is: "claim", "wait", or None
         # (kombu's BRPOP: consumers without acknowledgements, see basic_consume)
         self._pending: str | None = None
@@ -142,9 +143,15 @@ class Channel(kredis.Channel):
             yield cached[1]
 
     def lease_client(self) -> redis.Redis:
-        """A client without the key prefix (lease keys carry it in their names)."""
-        pool = REGISTRY.pool(self.broker) if self.detached() else self.pool
-        return redis.Redis(connection_pool=cast(redis.ConnectionPool, pool))
+        """A client without the key prefix (lease keys carry it in their names): one per
+        pool, as `conn_or_acquire`'s (each acknowledgement takes it)."""
+        pool = cast(redis.ConnectionPool, REGISTRY.pool(self.broker) if self.detached()
+                    else self.pool)
+        cached = self._lease_client_of_pool
+        if cached is None or cached[0] is not pool:
+            cached = (pool, redis.Redis(connection_pool=pool))
+            self._lease_client_of_pool = cached
+        return cached[1]
 
     def basic_consume(self, queue: str, *args: Any, **kwargs: Any) -> Any:
         no_ack = kwargs.get("no_ack", args[0] if args else False)
