@@ -440,11 +440,39 @@ def _tool_result(call_id: Any, content: Any, is_error: bool, path: str, id_field
     return ToolResult(call_id, content, is_error)
 
 
+# Normalised tool lists by their JSON text: an agent sends the same tools turn after turn.
+# Each entry is normalised from its own copy of the definitions (read back from that
+# text), so that a caller changing its list afterwards changes nothing here (the values
+# are shared: nothing changes a `Tool`'s parameters); a hit must equal the list given (a
+# tuple and a list have the same JSON). Lists over `_MEMO_CHARS` characters are not kept.
+_MEMO: dict[str, tuple[list[Any], tuple[Tool, ...]]] = {}
+_MEMO_ENTRIES = 256
+_MEMO_CHARS = 65_536
+
+
 def normalise_tools(raw: Any) -> tuple[Tool, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise TurnError("tools", "must be a list of tool definitions")
+    try:
+        key = json.dumps(raw)
+    except (TypeError, ValueError, RecursionError):  # not JSON: `_tool` says where
+        return _normalise_tools(raw)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] == raw:
+        return hit[1]
+    tools = _normalise_tools(raw)  # (refused: raised, naming the caller's field)
+    if len(key) <= _MEMO_CHARS:
+        own = json.loads(key)
+        tools = _normalise_tools(own)
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            _MEMO.clear()
+        _MEMO[key] = (own, tools)
+    return tools
+
+
+def _normalise_tools(raw: list[Any]) -> tuple[Tool, ...]:
     tools: list[Tool] = []
     for i, spec in enumerate(raw):
         tools.append(_tool(spec, f"tools.{i}"))
