@@ -18,7 +18,7 @@ No message is out of Redis between its queue and its delivery record: the worker
 it (pop and record in one Lua script) instead of kombu's BRPOP (`claim.py`).
 
 Transport options, besides kombu's: `lease_timeout` (seconds, default 20),
-`lease_renew_interval` (4), `claim_wait_timeout` (0.1, see `claim.py`), and kombu's
+`lease_renew_interval` (4), `claim_wait_timeout` (0.5, see `claim.py`), and kombu's
 `unacked_restore_interval`, the sweep period.
 Consumers of the queues should all use this transport: one on plain kombu records no
 leases, so its deliveries go back after the visibility timeout only (as before).
@@ -82,11 +82,8 @@ class Channel(kredis.Channel):
         "pause_before_record", "claim_wait_timeout",
     )
     #: Seconds an idle worker waits on its first queue before it claims again (its other
-    #: queues and priorities are seen within this; see `claim.py`): a task sent by name
-    #: lands on Celery's default queue, a dispatching tier's second, and waited up to 0.5 s
-    #: for an idle worker at the former default. Ten claims a second cost an idle worker
-    #: about 4 ms of CPU a second more than two did (docs/reliability.md).
-    claim_wait_timeout: float = 0.1
+    #: queues and priorities are seen within this; see `claim.py`).
+    claim_wait_timeout: float = 0.5
 
     # kombu's, absent from its type stubs
     connection_errors: tuple[type[BaseException], ...]
