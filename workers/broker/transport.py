@@ -18,7 +18,7 @@ No message is out of Redis between its queue and its delivery record: the worker
 it (pop and record in one Lua script) instead of kombu's BRPOP (`claim.py`).
 
 Transport options, besides kombu's: `lease_timeout` (seconds, default 20),
-`lease_renew_interval` (4), `claim_wait_timeout` (0.5, see `claim.py`), and kombu's
+`lease_renew_interval` (4), `claim_wait_timeout` (0.1, see `claim.py`), and kombu's
 `unacked_restore_interval`, the sweep period.
 Consumers of the queues should all use this transport: one on plain kombu records no
 leases, so its deliveries go back after the visibility timeout only (as before).
@@ -81,9 +81,11 @@ class Channel(kredis.Channel):
         "lease_timeout", "lease_renew_interval", "unacked_lease_key", "unacked_clock_key",
         "pause_before_record", "claim_wait_timeout",
     )
-    #: Seconds an idle worker waits on its first queue before it claims again (its other
-    #: queues and priorities are seen within this; see `claim.py`).
-    claim_wait_timeout: float = 0.5
+    #: Seconds an idle worker waits on its first queue before it claims again: a message
+    #: on its other queues (a dispatching tier's second is Celery's default queue, where
+    #: tasks sent by name land) or at other priorities waits up to this long for an idle
+    #: worker (`claim.py`; what the waits cost an idle worker: docs/reliability.md).
+    claim_wait_timeout: float = 0.1
 
     # kombu's, absent from its type stubs
     connection_errors: tuple[type[BaseException], ...]
