@@ -175,3 +175,27 @@ def test_tool_definitions_count_toward_the_50000_token_rule() -> None:
     # without the tools the same message stays on the key's model
     assert Router(default_config()).decide("code_review", send_facts(
         "llm.run", {**kwargs, "tools": None})[1]).model == "claude-sonnet-4-6"  # type: ignore[index]
+
+
+def test_the_same_tools_normalise_the_same_once_kept() -> None:
+    """A tool list is normalised once per JSON text: the next turn with the same tools gets
+    the same values; a caller changing its list afterwards changes nothing kept; a list
+    that only looks the same in JSON (tuples) is checked afresh."""
+    from workers.turns import normalise_tools
+
+    raw: list[Any] = json.loads(json.dumps(TOOLS["anthropic"]))
+    first = normalise_tools(raw)
+    raw[0]["input_schema"]["properties"]["changed"] = {"type": "string"}
+    raw[0]["description"] = "changed"
+    again = normalise_tools(json.loads(json.dumps(TOOLS["anthropic"])))
+    assert again == first
+    assert again[0].parameters == first[0].parameters
+    assert "changed" not in again[0].parameters["properties"]
+    assert [t.description for t in again] == [t["description"] for t in TOOLS["anthropic"]]
+    changed = normalise_tools(raw)
+    assert changed[0].description == "changed"
+    assert "changed" in changed[0].parameters["properties"]
+    tupled = json.loads(json.dumps(TOOLS["anthropic"]))
+    tupled[0]["input_schema"]["required"] = tuple(tupled[0]["input_schema"]["required"])
+    with pytest.raises(ValueError, match=r"tools\.0\.input_schema\.required"):
+        normalise_tools(tupled)

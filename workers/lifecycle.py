@@ -19,7 +19,7 @@ from celery.signals import celeryd_init, worker_process_init
 
 from routing.errors import RoutingError
 from routing.spend.deferred import Releaser
-from workers import nodenames
+from workers import nodenames, result_repr
 from workers.broker.errors import QueueTypeError
 from workers.broker.rabbitmq import declare_tier_queues, quiet_default_exchange_notice
 from workers.celery_config import visibility_warning
@@ -161,6 +161,7 @@ def own_node_name(instance: Any, options: dict[str, Any], argv: list[str]) -> No
 
 
 def connect(app: Celery) -> None:
+    result_repr.install()  # the same log line and event text, ~0.1 ms less CPU a task
     app.steps["worker"].add(RouterStep)
     app.steps["worker"].add(QueuesStep)
     app.steps["consumer"].add(EventsStep)

@@ -30,7 +30,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Role = Literal["user", "assistant"]
@@ -118,6 +118,16 @@ class Tool:
     name: str
     description: str
     parameters: dict[str, Any]
+    # len(json.dumps(parameters)), measured once when the tool is normalised (the size
+    # estimate's; -1: not measured, `extra_tokens` measures it)
+    schema_chars: int = field(default=-1, compare=False, repr=False)
+
+    @property
+    def chars(self) -> int:
+        """Characters of the definition in the size estimate (its schema's JSON, its name
+        and description)."""
+        schema = self.schema_chars if self.schema_chars >= 0 else len(json.dumps(self.parameters))
+        return schema + len(self.name) + len(self.description)
 
 
 @dataclass(frozen=True, slots=True)
@@ -430,11 +440,39 @@ def _tool_result(call_id: Any, content: Any, is_error: bool, path: str, id_field
     return ToolResult(call_id, content, is_error)
 
 
+# Normalised tool lists by their JSON text: an agent sends the same tools turn after turn.
+# Each entry is normalised from its own copy of the definitions (read back from that
+# text), so that a caller changing its list afterwards changes nothing here (the values
+# are shared: nothing changes a `Tool`'s parameters); a hit must equal the list given (a
+# tuple and a list have the same JSON). Lists over `_MEMO_CHARS` characters are not kept.
+_MEMO: dict[str, tuple[list[Any], tuple[Tool, ...]]] = {}
+_MEMO_ENTRIES = 256
+_MEMO_CHARS = 65_536
+
+
 def normalise_tools(raw: Any) -> tuple[Tool, ...]:
     if raw is None:
         return ()
     if not isinstance(raw, list):
         raise TurnError("tools", "must be a list of tool definitions")
+    try:
+        key = json.dumps(raw)
+    except (TypeError, ValueError, RecursionError):  # not JSON: `_tool` says where
+        return _normalise_tools(raw)
+    hit = _MEMO.get(key)
+    if hit is not None and hit[0] == raw:
+        return hit[1]
+    tools = _normalise_tools(raw)  # (refused: raised, naming the caller's field)
+    if len(key) <= _MEMO_CHARS:
+        own = json.loads(key)
+        tools = _normalise_tools(own)
+        if len(_MEMO) >= _MEMO_ENTRIES:
+            _MEMO.clear()
+        _MEMO[key] = (own, tools)
+    return tools
+
+
+def _normalise_tools(raw: list[Any]) -> tuple[Tool, ...]:
     tools: list[Tool] = []
     for i, spec in enumerate(raw):
         tools.append(_tool(spec, f"tools.{i}"))
@@ -470,12 +508,13 @@ def _tool(spec: Any, path: str) -> Tool:
     schema = spec.get(schema_field, spec.get("parameters", spec.get("input_schema")))
     if schema is None:
         schema = {"type": "object", "properties": {}}
-    _check_schema(schema, f"{path}.{schema_field}")
-    return Tool(name, description, dict(schema))
+    size = _check_schema(schema, f"{path}.{schema_field}")
+    return Tool(name, description, dict(schema), size)
 
 
-def _check_schema(schema: Any, path: str) -> None:
-    """A tool's arguments: a JSON Schema of an object (what both APIs require)."""
+def _check_schema(schema: Any, path: str) -> int:
+    """A tool's arguments: a JSON Schema of an object (what both APIs require); the length
+    of its JSON."""
     if not isinstance(schema, Mapping):
         raise TurnError(path, "must be a JSON Schema object")
     if schema.get("type") != "object":
@@ -492,7 +531,7 @@ def _check_schema(schema: Any, path: str) -> None:
         raise TurnError(f"{path}.required", f"names {missing[0]!r}, which is not among "
                                             "`properties`")
     try:
-        json.dumps(schema)
+        return len(json.dumps(schema))
     except (TypeError, ValueError):
         raise TurnError(path, "must be JSON") from None
 
@@ -532,8 +571,7 @@ def normalise_tool_choice(raw: Any, tools: tuple[Tool, ...]) -> ToolChoice | Non
 def extra_tokens(messages: Iterable[Message], tools: Iterable[Tool]) -> int:
     """Input tokens beyond the messages' text: tool definitions (their JSON), images (at
     most `IMAGE_TOKENS` each), tool calls' arguments and tool results."""
-    chars = sum(len(json.dumps(t.parameters)) + len(t.name) + len(t.description) + 16
-                for t in tools)
+    chars = sum(t.chars + 16 for t in tools)
     images = 0
     for m in messages:
         for b in m.blocks:

@@ -109,6 +109,14 @@ redis.call('HSETNX', KEYS[4], 'epoch', ARGV[4])
 return redis.call('HGET', KEYS[4], 'epoch')
 """)
 
+# KEYS: unacked, index, lease; ARGV: tag. An acknowledgement: the delivery leaves kombu's
+# hash and index and its lease, at once (as kombu's MULTI/EXEC, in one reply).
+_REMOVE = Script("""
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+""")
+
 # A worker connected to Redis beats in the clock (KEYS[1]); after a silence longer than
 # the gap (ARGV[1]), it marks the resumption.
 _CLOCK = _NOW + """
@@ -160,6 +168,11 @@ def append(client: redis.Redis, keys: LeaseKeys, tag: str, payload: str,
     out = _APPEND(client, (keys.unacked, keys.index, keys.lease, keys.clock),
                   (tag, payload, repr(delivered_at), epoch))
     return text(out)
+
+
+def remove(client: redis.Redis, keys: LeaseKeys, tag: str) -> None:
+    """Forget an acknowledged delivery: kombu's hash and index, and its lease."""
+    _REMOVE(client, (keys.unacked, keys.index, keys.lease), (tag,))
 
 
 def beat(client: redis.Redis, keys: LeaseKeys, options: LeaseOptions, epoch: str,

@@ -79,12 +79,13 @@ class QoS(kredis.QoS):
     def ack(self, delivery_tag: str) -> None:
         channel = self.lease_channel
         if not channel.detached():
-            try:
-                super().ack(delivery_tag)
+            try:  # (kombu's is a MULTI/EXEC pipeline of the same removals: five replies)
+                leases.remove(channel.lease_client(), channel.broker.keys, delivery_tag)
             except channel.connection_errors:
                 pass
             else:
                 REGISTRY.settled(channel.broker, delivery_tag)
+                vbase.QoS.ack(self, delivery_tag)
                 return
         REGISTRY.acked(channel.broker, delivery_tag)
         vbase.QoS.ack(self, delivery_tag)

@@ -18,7 +18,7 @@ No message is out of Redis between its queue and its delivery record: the worker
 it (pop and record in one Lua script) instead of kombu's BRPOP (`claim.py`).
 
 Transport options, besides kombu's: `lease_timeout` (seconds, default 20),
-`lease_renew_interval` (4), `claim_wait_timeout` (0.5, see `claim.py`), and kombu's
+`lease_renew_interval` (4), `claim_wait_timeout` (0.1, see `claim.py`), and kombu's
 `unacked_restore_interval`, the sweep period.
 Consumers of the queues should all use this transport: one on plain kombu records no
 leases, so its deliveries go back after the visibility timeout only (as before).
@@ -81,9 +81,11 @@ class Channel(kredis.Channel):
         "lease_timeout", "lease_renew_interval", "unacked_lease_key", "unacked_clock_key",
         "pause_before_record", "claim_wait_timeout",
     )
-    #: Seconds an idle worker waits on its first queue before it claims again (its other
-    #: queues and priorities are seen within this; see `claim.py`).
-    claim_wait_timeout: float = 0.5
+    #: Seconds an idle worker waits on its first queue before it claims again: a message
+    #: on its other queues (a dispatching tier's second is Celery's default queue, where
+    #: tasks sent by name land) or at other priorities waits up to this long for an idle
+    #: worker (`claim.py`; what the waits cost an idle worker: docs/reliability.md).
+    claim_wait_timeout: float = 0.1
 
     # kombu's, absent from its type stubs
     connection_errors: tuple[type[BaseException], ...]
@@ -110,6 +112,7 @@ class Channel(kredis.Channel):
         REGISTRY.add_pool(self.broker, _fail_fast(params))
         # (pool, client): one client for the channel's pool, see conn_or_acquire
         self._client_of_pool: tuple[Any, redis.Redis] | None = None
+        self._lease_client_of_pool: tuple[redis.ConnectionPool, redis.Redis] | None = None
         # What the command in flight on the BRPOP connection is: "claim", "wait", or None
         # (kombu's BRPOP: consumers without acknowledgements, see basic_consume)
         self._pending: str | None = None
@@ -142,9 +145,15 @@ class Channel(kredis.Channel):
             yield cached[1]
 
     def lease_client(self) -> redis.Redis:
-        """A client without the key prefix (lease keys carry it in their names)."""
-        pool = REGISTRY.pool(self.broker) if self.detached() else self.pool
-        return redis.Redis(connection_pool=cast(redis.ConnectionPool, pool))
+        """A client without the key prefix (lease keys carry it in their names): one per
+        pool, as `conn_or_acquire`'s (each acknowledgement takes it)."""
+        pool = cast(redis.ConnectionPool, REGISTRY.pool(self.broker) if self.detached()
+                    else self.pool)
+        cached = self._lease_client_of_pool
+        if cached is None or cached[0] is not pool:
+            cached = (pool, redis.Redis(connection_pool=pool))
+            self._lease_client_of_pool = cached
+        return cached[1]
 
     def basic_consume(self, queue: str, *args: Any, **kwargs: Any) -> Any:
         no_ack = kwargs.get("no_ack", args[0] if args else False)

@@ -16,12 +16,14 @@ from typing import Any
 from celery.utils.saferepr import saferepr
 
 _lock = threading.Lock()
+# per app: its consumer's dispatcher, when the app sends `task-sent` events (its
+# `task_send_sent_event`, read once: a worker's configuration is set before it consumes)
 _dispatchers: dict[int, Any] = {}
 
 
 def register(app: Any, dispatcher: Any) -> None:
     with _lock:
-        if dispatcher is None:
+        if dispatcher is None or not app.conf.task_send_sent_event:
             _dispatchers.pop(id(app), None)
         else:
             _dispatchers[id(app)] = dispatcher
@@ -29,8 +31,6 @@ def register(app: Any, dispatcher: Any) -> None:
 
 def sent(task: Any, queue: str, kwargs: dict[str, Any]) -> None:
     """The `task-sent` event of `task` (running now) as if sent to `queue`."""
-    if not task.app.conf.task_send_sent_event:
-        return
     dispatcher = _dispatchers.get(id(task.app))
     if dispatcher is None or not getattr(dispatcher, "enabled", False):
         return

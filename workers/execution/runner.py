@@ -129,7 +129,7 @@ class Runner:
         self.ctx = Context(
             router=self.router,
             model_key=self.call.model_key,
-            input_tokens=self.call.input_tokens,
+            input_tokens=self.call.input_tokens,  # estimated once: the calls read it here
             max_tokens=self.call.max_tokens,
             retry=RetryPolicy.from_settings(rt.settings),
             needs=self.call.needs,
@@ -304,7 +304,7 @@ class Runner:
         request = self._request(state)
         accounting = self._accounting()
         held = self._reserve(accounting, state, worst_case_micros(
-            self.call.input_tokens, request.max_tokens, price))
+            self.ctx.input_tokens, request.max_tokens, price))
         if not isinstance(held, Reservation):
             return held
         try:
@@ -359,7 +359,7 @@ class Runner:
         message is then acknowledged (`Ignore`) and the task waits for the batch."""
         request = self._request(state)
         price = self.router.config.price_of(state.model)
-        worst = worst_case_micros(self.call.input_tokens, request.max_tokens, price, batch=True)
+        worst = worst_case_micros(self.ctx.input_tokens, request.max_tokens, price, batch=True)
         held = self._reserve(self._accounting(), state, worst, ttl=batch.reservation_seconds(),
                              call_id=batch_calls.call_id(self.task_id, state))
         if not isinstance(held, Reservation):
