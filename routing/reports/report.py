@@ -23,8 +23,8 @@ from routing.prices.pricing import Usage, cost_micros, total_cost_micros
 from routing.reports.reconciled import load_reconciliations, summary
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, merge
-from routing.spend.budget import iso
 from routing.spend.ledger import Ledger, day_text
+from routing.timestamps import iso
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 PRICING_NOTE = (

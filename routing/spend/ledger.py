@@ -36,7 +36,7 @@ from routing.keys import (
 from routing.prices.pricing import Usage
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, TrialRow, parse_rows
-from routing.spend.budget import production_budgets
+from routing.spend.budget_names import production_budgets
 from routing.spend.lua import COUNT, REFUSAL, SETTLE
 
 DAY = 86400
