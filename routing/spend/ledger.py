@@ -23,6 +23,7 @@ from typing import Any
 import redis
 
 from routing.attribution import Attribution
+from routing.days import day_text
 from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.keys import (
@@ -174,16 +175,6 @@ class Settlement:
 class DayAggregates:
     day: str
     rows: list[AggregateRow] = field(default_factory=list)
-
-
-def day_text(day: date | str) -> str:
-    """A day as 'YYYY-MM-DD' (a bad string names the format)."""
-    if isinstance(day, date):
-        return day.isoformat()
-    try:
-        return date.fromisoformat(day).isoformat()
-    except ValueError:
-        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from None
 
 
 class Ledger:
