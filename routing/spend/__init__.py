@@ -2,7 +2,8 @@
 
 - `budget`: daily budgets and the reservation made before a call (`budget_names`: the
   names of the budgets a call is charged to)
-- `ledger`: settlement, the day aggregates it writes (`aggregates`), unsettled calls
+- `ledger`: settlement of a call (`call_record`), the day aggregates it writes
+  (`aggregates`), unsettled calls
 - `lua`: the atomic Redis scripts behind both
 - `latency`: the latency histogram buckets the ledger counts
 - `deferred`, `cooldown`: work deferred by a budget, providers cooling down after a 429

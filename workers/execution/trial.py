@@ -42,7 +42,8 @@ from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import lacking
 from routing.spend.budget_names import trial_budget
-from routing.spend.ledger import CallRecord, Outcome, Settlement
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Settlement
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
 from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime
