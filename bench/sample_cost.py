@@ -30,7 +30,8 @@ from routing.config.samples import SampleSpec
 from routing.prices.pricing import Usage
 from routing.samples.store import SampleStore
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.spend import counting_client
 
 SAMPLE = {

@@ -39,7 +39,8 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Per budget of the current window: limit, spent, reserved, remaining, resets at."""
-    from routing.spend.budget import OVERALL, BudgetBook
+    from routing.spend.budget import BudgetBook
+    from routing.spend.budget_names import OVERALL
     from routing.spend.deferred import DeferredTasks
 
     with guarded():

@@ -90,7 +90,7 @@ def plan_cmd(
         fail(str(exc), EXIT_INVALID)
     measured: dict[tuple[str, str], Measured] = {}
     if ledger is not None:
-        from routing.reports.report import report_days
+        from routing.days import report_days
 
         with guarded():
             measured = measure(ledger.spans(report_days(None, days))[0])

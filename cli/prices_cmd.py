@@ -4,6 +4,7 @@ prices written as a new config version."""
 
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Annotated, Any
 
 import typer
@@ -37,10 +38,14 @@ LatestOpt = Annotated[bool, typer.Option(
     "this command (opt-in; default: the prices bundled in the pinned package, offline).")]
 
 
-def _catalog_errors() -> Any:
-    from routing.catalog import CatalogMissError
+def _latest_prices(latest: bool) -> AbstractContextManager[None]:
+    """The catalog's newest published prices for the block when `latest` (the catalog, and
+    genai-prices, load only then: the bundled prices' answers come from its cache)."""
+    if not latest:
+        return nullcontext()
+    from routing.catalog import with_latest_prices
 
-    return CatalogMissError
+    return with_latest_prices()
 
 
 def _rate(value: str | None) -> str:
@@ -87,17 +92,15 @@ def check(latest: LatestOpt = False, as_json: JsonOpt = False) -> None:
     """Every model of the live config against the pinned price catalog, field by field
     and tier by tier: config, catalog, ratio; missing tiers; models the catalog does not
     know; the catalog's data date."""
-    from contextlib import nullcontext
-
-    from routing.catalog import with_latest_prices
+    from routing.errors import CatalogMissError
     from routing.prices.drift import check as check_prices
 
     with guarded():
         config = open_store().read()
         try:
-            with with_latest_prices() if latest else nullcontext():
+            with _latest_prices(latest):
                 result = check_prices(config)
-        except _catalog_errors() as exc:
+        except CatalogMissError as exc:
             fail(str(exc), EXIT_ERROR)
     if as_json:
         emit_json(result)
@@ -122,10 +125,8 @@ def update(
     """Write the catalog's prices of MODEL... into the routing config: validated, a new
     version by author 'prices' with each changed price in its history entry, so `config
     rollback` undoes it."""
-    from contextlib import nullcontext
-
-    from routing.catalog import info, with_latest_prices
-    from routing.errors import VersionConflictError
+    from routing.catalog_cache import info
+    from routing.errors import CatalogMissError, VersionConflictError
     from routing.prices.drift import updated
 
     with guarded():
@@ -135,10 +136,10 @@ def update(
             raise VersionConflictError(expect_version, current.version)
         doc = current.document()
         try:
-            with with_latest_prices() if latest else nullcontext():
+            with _latest_prices(latest):
                 changed, unknown = updated(doc, current, models or None)
                 source = info().shown()
-        except _catalog_errors() as exc:
+        except CatalogMissError as exc:
             fail(str(exc), EXIT_ERROR)
         written = current
         if changed:

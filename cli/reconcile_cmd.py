@@ -75,7 +75,8 @@ def reconcile_cmd(
     the bill. Each difference beyond tolerance is listed with its likely cause."""
     from datetime import UTC, date, datetime
 
-    from routing.spend.ledger import Ledger, day_text
+    from routing.days import day_text
+    from routing.spend.ledger import Ledger
     from routing.spend.reconcile import span
     from workers.providers.usage_reports.errors import MissingAdminKeyError, ReportError
     from workers.providers.usage_reports.fetch import ADMIN_KEY_VARIABLES, PROVIDERS

@@ -71,8 +71,9 @@ def report_cmd(
     """Calls, tokens and spend per model key x model x tier; what the same calls would have
     cost on one model for everything, and the savings; fallbacks, escalations, deferrals.
     With --by agent|run|tag (or --run RUN_ID): who spent it, from the attributed calls."""
+    from routing.days import day_text
     from routing.reports.report import build_report
-    from routing.spend.ledger import Ledger, day_text
+    from routing.spend.ledger import Ledger
 
     if day is not None:
         try:

@@ -56,9 +56,10 @@ def review(
     invalid rate, latency and cost ratios, the monthly saving; and what to change (switch
     down, move up, or keep, and why). With --candidates: the models that could serve each
     key for less, and --add to trial them."""
+    from routing.days import day_text
     from routing.evidence.review import apply
     from routing.evidence.review import review as build_review
-    from routing.spend.ledger import Ledger, day_text
+    from routing.spend.ledger import Ledger
 
     if expect_version is not None and apply_key is None and not add:
         fail("--expect-version goes with --apply MODEL_KEY or --candidates --add",

@@ -12,12 +12,12 @@ Celery.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from routing.attribution_names import AGENT_MAX, RUN_ID_MAX, check_name
 from routing.errors import AttributionError
 from routing.money import usd_to_micros
 
@@ -26,15 +26,11 @@ KWARGS = ("agent", "run_id", "tags", "run_max_usd", "run_max_calls")
 #: The Celery message header of each kwarg.
 HEADERS = {name: f"llm_{name}" for name in KWARGS}
 
-AGENT_MAX = 64
-RUN_ID_MAX = 128
 TAGS_MAX = 8
 TAG_KEY_MAX = 32
 TAG_VALUE_MAX = 64
 RUN_MAX_CALLS = 1_000_000
 RUN_MAX_USD = 1_000_000.0
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
-_CHARSET = "letters, digits and '_', '.', ':', '-' (starting with a letter or digit)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +102,8 @@ def parse(kwargs: Mapping[str, Any], headers: Mapping[str, Any] | None = None) -
             values[name] = (name, kwargs[name])
         elif headers and headers.get(HEADERS[name]) is not None:
             values[name] = (f"headers.{HEADERS[name]}", headers[HEADERS[name]])
-    agent = _name(*values["agent"], AGENT_MAX) if "agent" in values else ""
-    run_id = _name(*values["run_id"], RUN_ID_MAX) if "run_id" in values else ""
+    agent = check_name(*values["agent"], AGENT_MAX) if "agent" in values else ""
+    run_id = check_name(*values["run_id"], RUN_ID_MAX) if "run_id" in values else ""
     tags = _tags(*values["tags"]) if "tags" in values else ()
     max_usd = _usd(*values["run_max_usd"]) if "run_max_usd" in values else None
     max_calls = _calls(*values["run_max_calls"]) if "run_max_calls" in values else None
@@ -116,21 +112,6 @@ def parse(kwargs: Mapping[str, Any], headers: Mapping[str, Any] | None = None) -
         path = values["run_max_usd" if max_usd is not None else "run_max_calls"][0]
         raise AttributionError(path, "a run cap needs a `run_id` (the run it caps)")
     return Attribution(agent, run_id, tags, cap)
-
-
-def check_name(path: str, value: Any, limit: int) -> str:
-    """`value` as an agent or run id, or `AttributionError` naming `path`."""
-    return _name(path, value, limit)
-
-
-def _name(path: str, value: Any, limit: int) -> str:
-    if not isinstance(value, str):
-        raise AttributionError(path, f"expected a string, got {type(value).__name__}")
-    if not value or len(value) > limit:
-        raise AttributionError(path, f"must be 1 to {limit} characters, got {len(value)}")
-    if not _NAME.fullmatch(value):
-        raise AttributionError(path, f"{value[:limit]!r} may hold only {_CHARSET}")
-    return value
 
 
 def _tags(path: str, value: Any) -> tuple[tuple[str, str], ...]:
@@ -160,8 +141,8 @@ def _tags(path: str, value: Any) -> tuple[tuple[str, str], ...]:
         raise AttributionError(path, f"at most {TAGS_MAX} tags, got {len(pairs)}")
     out: dict[str, str] = {}
     for k, v in pairs:
-        key = _name(f"{path} (key)", k, TAG_KEY_MAX)
-        out[key] = _name(f"{path}.{key}", v, TAG_VALUE_MAX)
+        key = check_name(f"{path} (key)", k, TAG_KEY_MAX)
+        out[key] = check_name(f"{path}.{key}", v, TAG_VALUE_MAX)
     return tuple(sorted(out.items()))
 
 

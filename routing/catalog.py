@@ -20,7 +20,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from importlib import import_module
 from importlib.metadata import version
@@ -57,9 +57,13 @@ _without_init("genai_prices")
 
 from genai_prices import data_snapshot, types  # noqa: E402
 
+# (CatalogInfo, CatalogMissError and PACKAGE are defined below genai-prices, for the
+# cached answers of routing.catalog_cache; named here too, as the catalog's)
+from routing.catalog_info import PACKAGE as PACKAGE  # noqa: E402
+from routing.catalog_info import CatalogInfo as CatalogInfo  # noqa: E402
+from routing.errors import CatalogMissError as CatalogMissError  # noqa: E402
 from routing.errors import ConfigError  # noqa: E402
 
-PACKAGE = "genai-prices"
 # The config's provider names -> the catalog's provider ids.
 PROVIDERS = {"anthropic": "anthropic", "openai": "openai", "google": "google",
              "moonshot": "moonshotai"}
@@ -69,28 +73,6 @@ BATCH_CONTEXT: types.PriceContext = {"processing": "batch"}
 _VERIFIED = re.compile(r"[Vv]erified on (20\d\d-\d\d-\d\d)")
 
 
-class CatalogMissError(LookupError):
-    """The catalog has no such provider or model."""
-
-
-@dataclass(frozen=True)
-class CatalogInfo:
-    package: str
-    version: str
-    # The newest "verified on" date in the bundled data: how fresh its prices are.
-    data_date: str | None
-    # True when the prices come from a fetch the operator opted into (`--latest`).
-    fetched: bool
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"package": self.package, "version": self.version,
-                "data_date": self.data_date, "fetched": self.fetched}
-
-    def shown(self) -> str:
-        where = "fetched at run time" if self.fetched else "bundled"
-        return f"{self.package} {self.version} ({where} data, verified up to {self.data_date})"
-
-
 def info() -> CatalogInfo:
     snapshot = data_snapshot.get_snapshot()
     dates = [d for p in snapshot.providers
@@ -98,6 +80,14 @@ def info() -> CatalogInfo:
              for d in _VERIFIED.findall(text)]
     return CatalogInfo(PACKAGE, version(PACKAGE), max(dates, default=None),
                        snapshot.from_auto_update)
+
+
+_fetches_in_force = 0  # with_latest_prices blocks open (their fetched prices in force)
+
+
+def fetched() -> bool:
+    """True while fetched prices (`with_latest_prices`) stand in for the bundled data."""
+    return _fetches_in_force > 0
 
 
 @contextmanager
@@ -120,7 +110,12 @@ def with_latest_prices(timeout: float = 30.0, url: str | None = None) -> Iterato
             raise CatalogMissError(
                 f"could not fetch the latest prices from {updater.url} within {timeout:g}s; "
                 "check the network, or drop --latest to use the pinned catalog")
-        yield  # the caller's own errors pass through unchanged
+        global _fetches_in_force
+        _fetches_in_force += 1
+        try:
+            yield  # the caller's own errors pass through unchanged
+        finally:
+            _fetches_in_force -= 1
     finally:
         cast(Any, updater).stop()  # untyped in the package
         data_snapshot.set_custom_snapshot(None)
@@ -223,6 +218,28 @@ def catalog_price(provider: str, model_id: str, *, at: datetime | None = None) -
     if discount is not None:
         doc["batch_discount"] = _text(discount)
     return doc
+
+
+def stable_dates(provider: str, model_id: str, at: datetime
+                 ) -> tuple[date | None, date | None] | None:
+    """The UTC dates `[since, until)` around `at` (None: unbounded) over which
+    `catalog_price(provider, model_id)` answers the same, or None when the model's prices
+    change within a day (a time-of-day price). A model the catalog does not know: always."""
+    try:
+        model = find_model(provider, model_id)
+    except CatalogMissError:
+        return None, None
+    conditional = model.prices if isinstance(model.prices, list) else []
+    constraints = [c.constraint for c in (*conditional, *(model.price_variants or ()))]
+    starts = []
+    for constraint in constraints:
+        if isinstance(constraint, types.TimeOfDateConstraint):
+            return None
+        if isinstance(constraint, types.StartDateConstraint):
+            starts.append(constraint.start_date)
+    day = at.astimezone(UTC).date()
+    return (max((s for s in starts if s <= day), default=None),
+            min((s for s in starts if s > day), default=None))
 
 
 def lookup_id(spec: dict[str, Any]) -> str:

@@ -203,3 +203,7 @@ class RunBudgetExceededError(RoutingError):
             f"RunBudgetExceeded: run '{run_id}' {why}: spent ${usd(spent_micros):.6f} in "
             f"{calls} calls, cap {cap}; every further call of this run is refused"
         )
+
+
+class CatalogMissError(LookupError):
+    """The price catalog has no such provider or model."""

@@ -11,6 +11,7 @@ pytest_plugins = [
     "tests.support.llm_server",
     "tests.support.celery",
     "tests.support.browser",
+    "tests.support.cache",
 ]
 
 

@@ -16,7 +16,7 @@ from celery import states
 from celery.result import AsyncResult
 
 from routing.spend.aggregates import AggregateRow
-from routing.spend.budget import key_budget
+from routing.spend.budget_names import key_budget
 from tests.support.batches import beat_round, set_batch
 from tests.support.celery import Session, WorkerProcess
 from tests.support.llm_server import LLMServer

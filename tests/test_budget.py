@@ -15,7 +15,8 @@ from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage
 from routing.spend.budget import BudgetBook, Reservation, Window, budgets_apply, seconds_until
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.spend import config_with, counting_client
 from tests.support.wait import wait_until
 

@@ -177,15 +177,35 @@ def test_the_history_loads_no_config_models(env: dict[str, str]) -> None:
 
 
 @pytest.mark.parametrize("args", [("prices", "check"), ("review",)])
-def test_the_bundled_catalog_loads_no_http_client(env: dict[str, str],
+def test_the_bundled_catalog_loads_no_http_client(env: dict[str, str], tmp_path: Path,
                                                   args: tuple[str, ...]) -> None:
     # the catalog reads genai-prices' bundled data: its package __init__ (the updater and
     # its HTTP client) runs only for `--latest`
     as_json("config", "init")
-    modules = loaded_modules(env, *args)
+    modules = loaded_modules({**env, "XDG_CACHE_HOME": str(tmp_path)}, *args)  # cache: cold
     assert "genai_prices.data" in modules
     assert not modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"}, \
         sorted(modules & {"genai_prices.update_prices", "httpx2", "httpx", "httpcore"})
+
+
+@pytest.mark.parametrize("args", [("prices", "check"), ("review",)])
+def test_the_catalogs_kept_answers_load_no_catalog(env: dict[str, str], tmp_path: Path,
+                                                   args: tuple[str, ...]) -> None:
+    # once a run has kept the catalog's answers for the config's models
+    # (routing.catalog_cache), the next reads them without genai-prices; same output
+    as_json("config", "init")
+    cached = {**env, "XDG_CACHE_HOME": str(tmp_path)}
+    cold = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
+                          env={**os.environ, **cached}, capture_output=True, text=True,
+                          timeout=60)
+    modules = loaded_modules(cached, *args)
+    assert "routing.catalog_cache" in modules
+    assert not {m for m in modules if m.split(".")[0] == "genai_prices"
+                or m == "routing.catalog"}
+    warm = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
+                          env={**os.environ, **cached}, capture_output=True, text=True,
+                          timeout=60)
+    assert (warm.returncode, stamped(warm.stdout)) == (cold.returncode, stamped(cold.stdout))
 
 
 @pytest.mark.parametrize("args", [

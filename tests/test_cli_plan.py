@@ -13,7 +13,8 @@ import redis
 from routing.config.defaults import default_config
 from routing.config.store import ConfigStore
 from routing.prices.pricing import Usage, cost_micros
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.cli import as_json, run
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -32,7 +32,8 @@ from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError
 from routing.evidence.review import store_review
 from routing.prices.pricing import Usage, cost_micros
-from routing.spend.ledger import CallRecord, Ledger, Outcome
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Ledger
 from tests.support.redis import delete_namespace
 
 ROOT = Path(__file__).resolve().parent.parent

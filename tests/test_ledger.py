@@ -9,11 +9,13 @@ from decimal import ROUND_HALF_UP, Decimal
 import pytest
 import redis
 
+from routing.days import day_text
 from routing.errors import BudgetExceededError
 from routing.keys import keyspace
 from routing.prices.pricing import Usage, cost_micros
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger, Outcome, day_text
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Ledger
 from tests.support.spend import config_with
 
 # The shipped price table, written out again so that costs are recomputed independently.

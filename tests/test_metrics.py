@@ -26,7 +26,8 @@ from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger, Outcome
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Ledger
 from tests.support.redis import delete_matching
 from tests.support.spend import CATALOG, by_hand
 from tests.support.wait import wait_until

@@ -23,7 +23,8 @@ from routing.keys import keyspace
 from routing.live import LiveConfig
 from routing.prices.pricing import Usage
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 
 
 @pytest.fixture(params=["cluster", "sentinel"])

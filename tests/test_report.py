@@ -16,7 +16,8 @@ from routing.errors import BudgetExceededError
 from routing.keys import keyspace
 from routing.prices.pricing import Usage, cost_micros
 from routing.reports.report import build_report, load_daily_report, store_daily_report
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.cli import app
 from tests.support.spend import CATALOG, by_hand, config_with
 

@@ -32,7 +32,8 @@ from routing.keys import keyspace
 from routing.prices.pricing import Usage, cost_micros
 from routing.reports.html import key_spend
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.browser import Chromium, Element, elements
 from tests.support.cli import run
 

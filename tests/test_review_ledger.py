@@ -15,7 +15,8 @@ from routing.config.store import ConfigStore
 from routing.evidence.keys import SAVING_BASIS, key_evidence, observed_days
 from routing.prices.pricing import Usage, cost_micros
 from routing.spend.aggregates import AggregateRow, TrialRow
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from tests.support.cli import as_json, run
 from tests.support.properties import bounded
 

@@ -14,7 +14,8 @@ from routing.errors import RunBudgetExceededError
 from routing.keys import day_key, keyspace, run_key
 from routing.prices.pricing import Usage
 from routing.spend.budget import BudgetBook
-from routing.spend.ledger import CallRecord, Ledger
+from routing.spend.call_record import CallRecord
+from routing.spend.ledger import Ledger
 from routing.spend.runs import RunBook
 from tests.support.spend import config_with, counting_client
 from tests.support.wait import wait_until

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from routing.attribution import AGENT_MAX, check_name
+from routing.attribution_names import AGENT_MAX, check_name
 from routing.config.batch import BatchSpec, batch_problems
 from routing.config.kinds import (
     BATCH_PROVIDERS,

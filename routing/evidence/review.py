@@ -24,13 +24,13 @@ from typing import Any
 
 from routing.config.models import ModelKeySpec, RoutingConfig, downgrade_problem
 from routing.config.store import ConfigStore
+from routing.days import report_days
 from routing.errors import ConfigError, NothingToApplyError, VersionConflictError
 from routing.evidence.keys import MONTH_DAYS, SAVING_BASIS, key_evidence, observed_days
 from routing.evidence.price_drift import price_drift
 from routing.keys import keyspace
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros
-from routing.reports.report import report_days
 from routing.spend.aggregates import merge
 from routing.spend.ledger import Ledger
 

@@ -20,10 +20,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from routing import catalog
+from routing import catalog_cache
 from routing.config.models import RoutingConfig
 from routing.config.price import RATES, Price
-from routing.errors import ConfigError
+from routing.errors import CatalogMissError, ConfigError
 
 
 @dataclass(frozen=True)
@@ -83,9 +83,9 @@ def catalog_prices(config: RoutingConfig, *, at: datetime | None = None
     out: dict[str, Price | str] = {}
     for name, spec in config.models.items():
         try:
-            out[name] = Price.model_validate(catalog.catalog_price(
+            out[name] = Price.model_validate(catalog_cache.catalog_price(
                 spec.provider.value, spec.catalog_id or spec.provider_model, at=at))
-        except catalog.CatalogMissError as exc:
+        except CatalogMissError as exc:
             out[name] = str(exc)
     return out
 
@@ -118,7 +118,7 @@ def check(config: RoutingConfig, *, at: datetime | None = None) -> dict[str, Any
         else:
             models.append(compare(name, cid, config.price_of(name), theirs))
     return {
-        "catalog": catalog.info().as_dict(),
+        "catalog": catalog_cache.info().as_dict(),
         "config_version": config.version,
         "agrees": all(m.status != "drifts" for m in models),
         "drifted": [m.model for m in models if m.status == "drifts"],

@@ -12,33 +12,26 @@ spend keeps the old ones.
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 from routing.config.models import RoutingConfig
+from routing.days import day_text, report_days
 from routing.keys import keyspace
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros, total_cost_micros
 from routing.reports.reconciled import load_reconciliations, summary
 from routing.spend import latency
 from routing.spend.aggregates import AggregateRow, merge
-from routing.spend.budget import iso
-from routing.spend.ledger import Ledger, day_text
+from routing.spend.ledger import Ledger
+from routing.timestamps import iso
 
 TOKENS = ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")
 PRICING_NOTE = (
     "actual spend is priced at call time; the naive comparison prices the same tokens at "
     "the current catalog prices"
 )
-
-
-def report_days(day: date | str | None, days: int) -> list[str]:
-    """The `days` UTC days ending with `day` (default: today), oldest first."""
-    if days < 1:
-        raise ValueError(f"days must be at least 1, got {days}")
-    last = date.fromisoformat(day_text(day)) if day is not None else datetime.now(UTC).date()
-    return [(last - timedelta(days=n)).isoformat() for n in range(days - 1, -1, -1)]
 
 
 def _comparison(model: str, naive: int, actual: int) -> dict[str, Any]:

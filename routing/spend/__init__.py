@@ -1,7 +1,9 @@
 """Spend: budgets reserved before a call, the ledger settled after it, and their shared state.
 
-- `budget`: daily budgets and the reservation made before a call
-- `ledger`: settlement, the day aggregates it writes (`aggregates`), unsettled calls
+- `budget`: daily budgets and the reservation made before a call (`budget_names`: the
+  names of the budgets a call is charged to)
+- `ledger`: settlement of a call (`call_record`), the day aggregates it writes
+  (`aggregates`), unsettled calls
 - `lua`: the atomic Redis scripts behind both
 - `latency`: the latency histogram buckets the ledger counts
 - `deferred`, `cooldown`: work deferred by a budget, providers cooling down after a 429

@@ -144,6 +144,12 @@ class TrialRow(Row):
 R = TypeVar("R", bound=Row)
 
 
+def check_row_name(name: str, value: str) -> None:
+    """A model key, model or tier as a part of a hash field (`key|model|tier|metric`)."""
+    if not isinstance(value, str) or not value or "|" in value or any(c.isspace() for c in value):
+        raise ValueError(f"{name} must be a non-empty string without '|' or spaces, got {value!r}")
+
+
 def int_fields(cls: type[Row]) -> frozenset[str]:
     return frozenset(f.name for f in fields(cls) if f.type == "int")
 

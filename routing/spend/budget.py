@@ -28,36 +28,14 @@ from routing.decode import text
 from routing.errors import BudgetExceededError, RunBudgetExceededError
 from routing.keys import candidate_days, keyspace, spend_keys
 from routing.money import usd, usd_to_micros
+from routing.spend.budget_names import OVERALL, agent_budget, key_budget, trial_budget
 from routing.spend.lua import RESERVE, STATUS
+from routing.timestamps import iso
 
-OVERALL = "overall"
 DEFAULT_RESERVATION_TTL = 900.0
 # A batched call's reservation lives while it waits for its batch (up to a day) and while
 # the provider works on the batch (up to a day): at most three days.
 MAX_RESERVATION_TTL = 3 * 86400.0
-
-
-def key_budget(model_key: str) -> str:
-    """The name of a model key's budget (as in errors, `budget show` and the window hash)."""
-    return f"model_key:{model_key}"
-
-
-def trial_budget(model_key: str, candidate: str) -> str:
-    """The name of a shadow trial's own budget: never the production budgets."""
-    return f"trial:{model_key}:{candidate}"
-
-
-def agent_budget(agent: str) -> str:
-    """The name of an agent's daily budget (counted for every attributed agent: its spend
-    in `budget show`; limited where `budgets.agents.<agent>.daily_usd` says)."""
-    return f"agent:{agent}"
-
-
-def production_budgets(model_key: str, agent: str = "") -> tuple[str, ...]:
-    """The budgets a production call of `model_key` (by `agent`) is charged to."""
-    if agent:
-        return OVERALL, key_budget(model_key), agent_budget(agent)
-    return OVERALL, key_budget(model_key)
 
 
 def run_cap_of(config: RoutingConfig, who: Attribution) -> RunCap:
@@ -70,10 +48,6 @@ def run_cap_of(config: RoutingConfig, who: Attribution) -> RunCap:
         return RunCap()
     return RunCap(None if spec.run_max_usd is None else usd_to_micros(spec.run_max_usd),
                   spec.run_max_calls)
-
-
-def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)

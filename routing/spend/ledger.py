@@ -17,12 +17,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
-from routing.attribution import Attribution
+from routing.days import day_text
 from routing.decode import text
 from routing.errors import BudgetExceededError
 from routing.keys import (
@@ -33,134 +32,15 @@ from routing.keys import (
     settled_key,
     spend_keys,
 )
-from routing.prices.pricing import Usage
-from routing.spend import latency
-from routing.spend.aggregates import AggregateRow, TrialRow, parse_rows
-from routing.spend.budget import production_budgets
+from routing.spend.aggregates import AggregateRow, TrialRow, check_row_name, parse_rows
+from routing.spend.budget_names import production_budgets
 from routing.spend.lua import COUNT, REFUSAL, SETTLE
 
+if TYPE_CHECKING:  # the writers build it (workers); the readers never load it
+    from routing.spend.call_record import CallRecord
+
 DAY = 86400
-FLAGS = ("fallback", "escalation", "downgrade", "deferred", "judge", "batch")
 PRODUCTION, TRIAL = "agg", "trial"
-
-
-class Outcome(StrEnum):
-    ok = "ok"
-    error = "error"
-    timeout = "timeout"
-    deferred = "deferred"
-    rejected = "rejected"
-
-
-@dataclass(frozen=True, slots=True)
-class CallRecord:
-    """One provider call as the task layer saw it (a failed call too: its real usage).
-
-    `deferred` marks a call that runs after its task was deferred for budget.
-    """
-
-    task_id: str
-    call_id: str
-    model_key: str
-    model: str
-    tier: str
-    usage: Usage
-    cost_micros: int
-    attempt: int = 1
-    config_version: int = 0
-    outcome: Outcome = Outcome.ok
-    fallback: bool = False
-    escalation: bool = False
-    downgrade: bool = False
-    deferred: bool = False
-    error: str | None = None
-    invalid: bool = False  # the output failed validation (the call itself succeeded)
-    latency_ms: float | None = None  # provider time of the call
-    e2e_ms: float | None = None  # set on a task's last call: from send (or arrival) to now
-    trial: bool = False  # a shadow-trial call: its own aggregates, never production spend
-    judge: bool = False  # a trial's judge call
-    budgets: tuple[str, ...] = ()  # charged without a reservation (default: production's)
-    # A call made through a provider batch (priced at the batch rate): the provider's batch
-    # id, and what the same usage costs at direct prices (the saving is the difference).
-    batch_id: str | None = None
-    direct_micros: int | None = None
-    # Counters settled with the call, in the same step (a trial's scores: a sample is
-    # paid and scored at once, or neither)
-    scores: tuple[tuple[str, int], ...] = ()
-    # Who asked (agent, run, tags): counted per agent, tag and run in the same step
-    attribution: Attribution = field(default_factory=Attribution)
-    hop: str = ""  # how the call's model was reached: '', 'fallback', 'escalate', ...
-
-    @property
-    def batch(self) -> bool:
-        return self.batch_id is not None
-
-    def __post_init__(self) -> None:
-        for name in ("task_id", "call_id", "model_key", "model", "tier"):
-            _check_name(name, getattr(self, name))
-        if not isinstance(self.cost_micros, int) or self.cost_micros < 0:
-            raise ValueError(
-                f"cost_micros must be a non-negative integer (micro-dollars), got "
-                f"{self.cost_micros!r}; price the usage with routing.prices.pricing.cost_micros"
-            )
-        if not isinstance(self.usage, Usage):
-            raise ValueError(f"usage must be a routing.prices.pricing.Usage, got {self.usage!r}")
-        if self.attempt < 0 or self.config_version < 0:
-            raise ValueError("attempt and config_version must be non-negative integers")
-        if Outcome(self.outcome) in (Outcome.deferred, Outcome.rejected):
-            raise ValueError(
-                f"outcome '{self.outcome}' is not a call; use Ledger.record_deferral or "
-                "Ledger.record_rejection"
-            )
-
-    @property
-    def flags(self) -> tuple[str, ...]:
-        return tuple(f for f in FLAGS if getattr(self, f))
-
-    def as_dict(self) -> dict[str, Any]:
-        out = {
-            "task_id": self.task_id, "call_id": self.call_id, "model_key": self.model_key,
-            "model": self.model, "tier": self.tier, **self.usage.as_dict(),
-            "cost_micros": self.cost_micros, "attempt": self.attempt,
-            "config_version": self.config_version, "outcome": str(self.outcome),
-            **{f: getattr(self, f) for f in FLAGS}, "error": self.error,
-            "invalid": self.invalid, "trial": self.trial,
-        }
-        if self.latency_ms is not None:
-            out["latency_ms"] = round(self.latency_ms, 1)
-        if self.e2e_ms is not None:
-            out["e2e_ms"] = round(self.e2e_ms, 1)
-        out.update(self.attribution.as_dict())
-        if self.hop:
-            out["hop"] = self.hop
-        if self.batch_id is not None:
-            out["batch_id"] = self.batch_id
-            out["direct_micros"] = self.direct_micros or 0
-        return out
-
-    def increments(self) -> str:
-        """The row's counters this call adds besides calls, tokens, cost and flags."""
-        parts: dict[str, int] = {}
-        if self.outcome != Outcome.ok:
-            parts[f"err:{self.error or 'error'}"] = 1
-        elif self.invalid:
-            parts["invalid"] = 1
-        else:
-            parts["successes"] = 1
-        if self.latency_ms is not None:
-            parts[f"lat:{latency.bucket(self.latency_ms)}"] = 1
-            parts["latency_ms"] = round(self.latency_ms)
-        if self.e2e_ms is not None:
-            parts[f"e2e:{latency.bucket(self.e2e_ms)}"] = 1
-            parts["e2e_ms"] = round(self.e2e_ms)
-            parts["tasks"] = 1
-        saved = (self.direct_micros or 0) - self.cost_micros
-        if self.batch and saved > 0:
-            parts["batch_saved_micros"] = saved
-        for name, value in self.scores:
-            if value > 0:
-                parts[name] = parts.get(name, 0) + value
-        return ",".join(f"{k}={v}" for k, v in parts.items())
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,16 +54,6 @@ class Settlement:
 class DayAggregates:
     day: str
     rows: list[AggregateRow] = field(default_factory=list)
-
-
-def day_text(day: date | str) -> str:
-    """A day as 'YYYY-MM-DD' (a bad string names the format)."""
-    if isinstance(day, date):
-        return day.isoformat()
-    try:
-        return date.fromisoformat(day).isoformat()
-    except ValueError:
-        raise ValueError(f"day must be YYYY-MM-DD, got {day!r}") from None
 
 
 class Ledger:
@@ -236,7 +106,7 @@ class Ledger:
             " ".join(days), window_seconds, record.call_id, record.model_key, record.model,
             record.tier, record.cost_micros, u.input_tokens, u.output_tokens,
             u.cache_read_tokens, u.cache_write_tokens, ",".join(record.flags),
-            0 if record.outcome == Outcome.ok else 1, self.keep_days * DAY,
+            0 if record.outcome == "ok" else 1, self.keep_days * DAY,
             self.aggregate_keep_days * DAY,
             json.dumps(record.as_dict(), separators=(",", ":")),
             " ".join(record.budgets or production_budgets(record.model_key, who.agent)),
@@ -261,7 +131,7 @@ class Ledger:
 
         Returns the UTC day it was recorded under.
         """
-        return self._refused("deferrals", Outcome.deferred, error, task_id, call_id,
+        return self._refused("deferrals", "deferred", error, task_id, call_id,
                              model_key, model, tier, config_version)
 
     def record_rejection(
@@ -269,20 +139,20 @@ class Ledger:
         model: str, tier: str, config_version: int = 0,
     ) -> str:
         """Count a task rejected for budget (policy `reject`); one EVALSHA."""
-        return self._refused("rejections", Outcome.rejected, error, task_id, call_id,
+        return self._refused("rejections", "rejected", error, task_id, call_id,
                              model_key, model, tier, config_version)
 
     def _refused(
-        self, kind: str, outcome: Outcome, error: BudgetExceededError, task_id: str,
+        self, kind: str, outcome: str, error: BudgetExceededError, task_id: str,
         call_id: str, model_key: str, model: str, tier: str, config_version: int,
     ) -> str:
         for name, value in (("task_id", task_id), ("call_id", call_id),
                             ("model_key", model_key), ("model", model), ("tier", tier)):
-            _check_name(name, value)
+            check_row_name(name, value)
         rec = {
             "task_id": task_id, "call_id": call_id, "model_key": model_key, "model": model,
             "tier": tier, "cost_micros": 0, "config_version": config_version,
-            "outcome": str(outcome), "budget": error.budget,
+            "outcome": outcome, "budget": error.budget,
             "needed_micros": error.needed_micros, "resets_at": error.resets_at,
         }
         days = candidate_days()
@@ -298,7 +168,7 @@ class Ledger:
         """Add `increments` to today's row `(model key, model, tier)` (a hop away from a
         model; a trial's scores) with no call recorded: one EVALSHA. Returns the day."""
         for name, value in zip(("model_key", "model", "tier"), row, strict=True):
-            _check_name(name, value)
+            check_row_name(name, value)
         parts = ",".join(f"{k}={int(v)}" for k, v in increments.items() if int(v) > 0)
         days = candidate_days()
         args: list[str | int] = [" ".join(days), TRIAL if trial else PRODUCTION,
@@ -364,8 +234,3 @@ class Ledger:
         name = "trial_calls" if trial else "calls"
         raw = self.client.lrange(day_key(self.prefix, day_text(day), name), 0, -1)
         return [json.loads(text(item)) for item in raw]
-
-
-def _check_name(name: str, value: str) -> None:
-    if not isinstance(value, str) or not value or "|" in value or any(c.isspace() for c in value):
-        raise ValueError(f"{name} must be a non-empty string without '|' or spaces, got {value!r}")

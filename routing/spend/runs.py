@@ -18,7 +18,7 @@ from typing import Any
 
 import redis
 
-from routing.attribution import RUN_ID_MAX, check_name
+from routing.attribution_names import RUN_ID_MAX, check_name
 from routing.decode import text
 from routing.keys import day_key, keyspace, run_key
 from routing.money import usd

@@ -26,7 +26,8 @@ from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage
 from routing.spend.budget import Reservation
-from routing.spend.ledger import CallRecord, Outcome, Settlement
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Settlement
 from workers.execution.route_state import RouteState
 from workers.execution.runtime import Runtime
 

@@ -41,8 +41,9 @@ from routing.config.models import RoutingConfig
 from routing.errors import BudgetExceededError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from routing.router import lacking
-from routing.spend.budget import trial_budget
-from routing.spend.ledger import CallRecord, Outcome, Settlement
+from routing.spend.budget_names import trial_budget
+from routing.spend.call_record import CallRecord, Outcome
+from routing.spend.ledger import Settlement
 from workers.contract import Call, Comparison, Message, WorkSpec, json_schema_block
 from workers.errors import OutputInvalidError
 from workers.execution.runtime import Runtime

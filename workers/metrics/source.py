@@ -22,8 +22,9 @@ from routing.config.defaults import default_config
 from routing.config.models import RoutingConfig
 from routing.config.store import ConfigStore
 from routing.connect import connect
+from routing.days import report_days
 from routing.reports.reconciled import load_reconciliations
-from routing.reports.report import counterfactuals, report_days
+from routing.reports.report import counterfactuals
 from routing.spend.aggregates import merge
 from routing.spend.budget import BudgetBook
 from routing.spend.ledger import Ledger

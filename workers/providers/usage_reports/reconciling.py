@@ -10,9 +10,9 @@ from routing.config.models import RoutingConfig
 from routing.money import MICROS_PER_USD
 from routing.reports.reconciled import store_reconciliation
 from routing.spend.aggregates import Row
-from routing.spend.budget import iso
 from routing.spend.ledger import Ledger
 from routing.spend.reconcile import Reconciliation, Tolerance, is_final, reconcile
+from routing.timestamps import iso
 from workers.providers.usage_reports.fetch import ReportingProvider, fetch
 from workers.settings import Settings
 
