@@ -235,3 +235,11 @@ def test_a_connection_reads_no_distribution_metadata(env: dict[str, str]) -> Non
     modules = loaded_modules(env, "route", "code_review", "--json")
     assert "routing.connect" in modules
     assert "email.feedparser" not in modules
+
+
+def test_a_read_loads_no_config_diff(env: dict[str, str]) -> None:
+    # the store compares documents only when it writes one (`config diff` loads it itself)
+    as_json("config", "init")
+    modules = loaded_modules(env, "config", "show")
+    assert "routing.config.store" in modules
+    assert "routing.config.diff" not in modules

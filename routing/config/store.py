@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import redis
 
-from routing.config.diff import changed_paths
 from routing.connect import connect
 from routing.decode import text
 from routing.errors import (
@@ -188,6 +187,7 @@ class ConfigStore:
         With `expect_version`, raise `VersionConflictError` if the store holds another
         version. Without it, the write lands on whatever version is current.
         """
+        from routing.config.diff import changed_paths
         from routing.config.models import RoutingConfig, load_config
 
         if isinstance(document, RoutingConfig):
