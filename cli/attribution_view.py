@@ -44,7 +44,7 @@ def load_run(run_id: str) -> dict[str, Any]:
     with guarded():
         store = open_store()
         book = RunBook(store.redis, store.namespace,
-                       run_keep_days=settings()["run_keep_days"])
+                       run_keep_days=settings().run_keep_days)
         try:
             found = book.show(run_id)
         except AttributionError as exc:

@@ -39,6 +39,7 @@ from workers.errors import SettingsError
 
 if TYPE_CHECKING:
     from routing.config.store import ConfigStore
+    from workers.plain_settings import CommandSettings
 
 EXIT_ERROR = 1
 EXIT_INVALID = 2
@@ -97,12 +98,12 @@ def say(*parts: object) -> None:
     typer.echo(" ".join(str(p) for p in parts))
 
 
-def settings() -> dict[str, Any]:
-    """The settings a command reads (`workers.plain_settings.PLAIN`: the Redis URL, the
+def settings() -> CommandSettings:
+    """The settings a command reads (`workers.plain_settings.CommandSettings`: the Redis URL, the
     namespace, the days the ledger and runs are kept): straight from the environment when
     that gives what `Settings` gives, else from `get_settings()` (which refuses a bad
     variable, one line naming it)."""
-    from workers.plain_settings import PLAIN, plain_settings
+    from workers.plain_settings import PLAIN, CommandSettings, plain_settings
 
     plain = plain_settings()
     if plain is not None:
@@ -110,7 +111,7 @@ def settings() -> dict[str, Any]:
     from workers.settings import get_settings
 
     validated = get_settings()
-    return {name: getattr(validated, name) for name in PLAIN}
+    return CommandSettings(*(getattr(validated, name) for name in PLAIN))
 
 
 def open_store() -> ConfigStore:
@@ -118,7 +119,7 @@ def open_store() -> ConfigStore:
     from routing.config.store import ConfigStore
 
     given = settings()
-    return ConfigStore.from_url(given["redis_url"], given["namespace"])
+    return ConfigStore.from_url(given.redis_url, given.namespace)
 
 
 def author() -> str:

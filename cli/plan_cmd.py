@@ -80,7 +80,7 @@ def plan_cmd(
             store = open_store()
             config = store.read()
             ledger = Ledger(store.redis, store.namespace,
-                            keep_days=settings()["ledger_keep_days"])
+                            keep_days=settings().ledger_keep_days)
     try:
         counts = plan_input.calls_per_day(config, calls_per_day)
         given_latency = plan_input.latencies(config, latency or [], counts)

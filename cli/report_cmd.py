@@ -91,7 +91,7 @@ def report_cmd(
     with guarded():
         store = open_store()
         config = store.read()
-        ledger = Ledger(store.redis, store.namespace, keep_days=settings()["ledger_keep_days"])
+        ledger = Ledger(store.redis, store.namespace, keep_days=settings().ledger_keep_days)
         report = build_report(ledger, config, day=day, days=days)
         from routing.reports.attribution import build_attribution
         from routing.spend.runs import RunBook

@@ -77,7 +77,7 @@ def review(
     with guarded():
         store = open_store()
         ledger = Ledger(store.redis, store.namespace,
-                        keep_days=settings()["ledger_keep_days"])
+                        keep_days=settings().ledger_keep_days)
         if apply_key is not None:
             stored, rec = apply(store, ledger, apply_key, days=days, day=day,
                                 expect_version=expect_version)

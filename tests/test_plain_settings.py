@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import SecretStr
 
-from workers.plain_settings import PLAIN, VARIABLES, plain_settings
+from workers.plain_settings import PLAIN, VARIABLES, CommandSettings, plain_settings
 from workers.settings import _ALIASES, Settings, SettingsError, get_settings
 
 # Texts tried in every variable: bounds of each number field and around them, other
@@ -61,7 +61,7 @@ def test_a_value_read_plainly_is_the_one_the_settings_make(clean_env: pytest.Mon
                 continue
             if plain is None:
                 continue  # the settings decide (a value not read plainly)
-            assert plain == {field: getattr(settings, field) for field in PLAIN}
+            assert plain == CommandSettings(**{field: getattr(settings, field) for field in PLAIN})
             read = check(text)
             if name not in ("broker_url", "result_backend"):  # derived when unset
                 assert read == plain_value(name, getattr(settings, name)), (variable, text)
@@ -74,11 +74,13 @@ def test_the_lease_rule_across_two_variables(clean_env: pytest.MonkeyPatch) -> N
     with pytest.raises(SettingsError):
         get_settings()
     clean_env.setenv("LLM_ROUTER_BROKER_LEASE_RENEW_SECONDS", "3")
-    assert plain_settings() == {field: getattr(Settings(), field) for field in PLAIN}
+    assert plain_settings() == CommandSettings(**{field: getattr(Settings(), field)
+                                              for field in PLAIN})
 
 
 def test_an_empty_variable_is_unset(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("LLM_ROUTER_NAMESPACE", "")
     clean_env.setenv("GEMINI_API_KEY", "")
     clean_env.setenv("GOOGLE_API_KEY", "g")
-    assert plain_settings() == {field: getattr(Settings(), field) for field in PLAIN}
+    assert plain_settings() == CommandSettings(**{field: getattr(Settings(), field)
+                                              for field in PLAIN})

@@ -1,7 +1,7 @@
 """The settings a command reads, straight from the environment when that is certain to
 give what `workers.settings.Settings` gives, without building that pydantic model.
 
-`plain_settings()` returns field name -> value of the fields in `PLAIN` when every
+`plain_settings()` returns the `CommandSettings` (the fields in `PLAIN`) when every
 variable the settings read is unset (or empty: unset to `Settings` too) or holds a value
 plainly valid for its field (a decimal number within its bounds, a known choice, any text
 for a text or secret field, a Redis URL `check_url` takes), and the cross-variable rule
@@ -17,7 +17,7 @@ import os
 import re
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from routing.redis_url import check_url
 
@@ -139,11 +139,19 @@ VARIABLES: dict[str, tuple[tuple[str, ...], Any, Check]] = {
     "gemini_base_url": (("GEMINI_BASE_URL",),
                         "https://generativelanguage.googleapis.com/v1beta/openai/", _text),
 }
-# the fields a command may read plainly
-PLAIN = ("redis_url", "namespace", "ledger_keep_days", "run_keep_days")
+class CommandSettings(NamedTuple):
+    """The settings a command may read plainly (the fields of `Settings` it needs)."""
+
+    redis_url: str
+    namespace: str
+    ledger_keep_days: int
+    run_keep_days: int
 
 
-def plain_settings() -> dict[str, Any] | None:
+PLAIN = CommandSettings._fields
+
+
+def plain_settings() -> CommandSettings | None:
     """The `PLAIN` fields as `Settings` would give them, or None (build `Settings`)."""
     values: dict[str, Any] = {}
     for name, (variables, default, check) in VARIABLES.items():
@@ -155,4 +163,4 @@ def plain_settings() -> dict[str, Any] | None:
     lease, renew = values["broker_lease_seconds"], values["broker_lease_renew_seconds"]
     if lease < 3 * renew + 6:  # Settings' rule across the two (it names both)
         return None
-    return {name: values[name] for name in PLAIN}
+    return CommandSettings(*(values[name] for name in PLAIN))
