@@ -123,6 +123,12 @@ def test_a_plain_value_builds_no_type_adapter(env: dict[str, str],
     assert "typer._adapters" not in modules
 
 
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`llm-router ARGS` (cli.main) in a process of its own, with `env` over this one's."""
+    return subprocess.run([sys.executable, "-m", "cli", *args], env={**os.environ, **env},
+                          capture_output=True, text=True, timeout=60)
+
+
 def stamped(text: str) -> str:
     return re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", "<time>", text)
 
@@ -157,8 +163,7 @@ def test_the_command_coerces_as_typer_does(env: dict[str, str], args: tuple[str,
     from tests.support.cli import app
 
     as_json("config", "init")
-    done = subprocess.run([sys.executable, "-m", "cli", *args], env={**os.environ, **env},
-                          capture_output=True, text=True, timeout=60)
+    done = run_cli(env, *args)
     alone = CliRunner().invoke(app, list(args), env=env)
     assert done.returncode == alone.exit_code, (done.stderr, alone.stderr)
     if done.returncode == 0:  # the same document, up to when it was made
@@ -195,16 +200,12 @@ def test_the_catalogs_kept_answers_load_no_catalog(env: dict[str, str], tmp_path
     # (routing.catalog_cache), the next reads them without genai-prices; same output
     as_json("config", "init")
     cached = {**env, "XDG_CACHE_HOME": str(tmp_path)}
-    cold = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
-                          env={**os.environ, **cached}, capture_output=True, text=True,
-                          timeout=60)
+    cold = run_cli(cached, *args, "--json")
     modules = loaded_modules(cached, *args)
     assert "routing.catalog_cache" in modules
     assert not {m for m in modules if m.split(".")[0] == "genai_prices"
                 or m == "routing.catalog"}
-    warm = subprocess.run([sys.executable, "-m", "cli", *args, "--json"],
-                          env={**os.environ, **cached}, capture_output=True, text=True,
-                          timeout=60)
+    warm = run_cli(cached, *args, "--json")
     assert (warm.returncode, stamped(warm.stdout)) == (cold.returncode, stamped(cold.stdout))
 
 
