@@ -462,13 +462,15 @@ def normalise_tools(raw: Any) -> tuple[Tool, ...]:
     hit = _MEMO.get(key)
     if hit is not None and hit[0] == raw:
         return hit[1]
-    tools = _normalise_tools(raw)  # (refused: raised, naming the caller's field)
-    if len(key) <= _MEMO_CHARS:
-        own = json.loads(key)
-        tools = _normalise_tools(own)
-        if len(_MEMO) >= _MEMO_ENTRIES:
-            _MEMO.clear()
-        _MEMO[key] = (own, tools)
+    if len(key) > _MEMO_CHARS:
+        return _normalise_tools(raw)
+    own = json.loads(key)
+    if own != raw:  # not plain JSON (a tuple, a NaN): normalised as given, not kept
+        return _normalise_tools(raw)
+    tools = _normalise_tools(own)  # equal to the caller's: refused the same, by its field
+    if len(_MEMO) >= _MEMO_ENTRIES:
+        _MEMO.clear()
+    _MEMO[key] = (own, tools)
     return tools
 
 
