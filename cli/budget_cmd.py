@@ -107,6 +107,8 @@ def _check_downgrade(doc: dict[str, Any], model_key: str, *, given: bool) -> Non
     model that does not cost less (`routing.config.models.downgrade_problem`); checked when
     --downgrade-to is given (whatever the policy) or the policy is `downgrade`."""
     from routing.config.models import ModelSpec, downgrade_problem
+    from routing.config.schema import load_model
+    from routing.config.stored import read
 
     spec = doc["model_keys"][model_key]
     target = spec.get("downgrade_to")
@@ -114,7 +116,7 @@ def _check_downgrade(doc: dict[str, Any], model_key: str, *, given: bool) -> Non
         return  # (policy downgrade without a target: the config validation says so)
     if target not in doc["models"] or spec["model"] not in doc["models"]:
         return  # an unknown model: the config validation names it
-    models = {name: ModelSpec.model_validate(m) for name, m in doc["models"].items()}
+    models = {name: read(ModelSpec, m, load_model) for name, m in doc["models"].items()}
     problem = downgrade_problem(models, spec["model"], target)
     if problem is not None:
         flag = "--downgrade-to" if given else f"--policy downgrade (downgrade_to {target})"

@@ -71,7 +71,7 @@ def plan_cmd(
     with guarded():
         if file is not None:
             from routing.config.file import read_document
-            from routing.config.models import load_config
+            from routing.config.load import load_config
 
             config = load_config(read_document(file))
         else:

@@ -31,6 +31,7 @@ def show(
 ) -> None:
     """Count, date range and bytes of KEY's recorded samples, and the samples refused
     for their size; the prompts themselves only with --text."""
+    from routing.config.stored import dump
     from routing.samples.store import SampleStore
 
     with guarded():
@@ -42,7 +43,7 @@ def show(
         if spec is not None:
             samples.prune(key, spec.retention_seconds)
         summary = samples.summary(key).as_dict()
-        summary["recording"] = None if spec is None else spec.model_dump(mode="json")
+        summary["recording"] = None if spec is None else dump(spec)
         if with_text:
             summary["samples"] = samples.samples(key, limit)
     if as_json:

@@ -17,7 +17,7 @@ import yaml
 
 from routing.config.defaults import default_document
 from routing.config.kinds import Capability
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.config.store import ConfigStore
 from routing.errors import BudgetExceededError, ConfigError, NoCapableModelError
 from routing.router import Router

@@ -14,7 +14,7 @@ import pytest
 from routing.config.batch import BatchSpec
 from routing.config.defaults import default_config, default_document
 from routing.config.kinds import BatchFailure
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.errors import ConfigError
 from routing.prices.pricing import Usage, cost_micros, worst_case_micros
 from tests.support.cli import as_json, run

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from routing.config.defaults import default_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.errors import ConfigError
 from tests.support.cli import as_json, run
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from routing.config.defaults import default_document
 from routing.config.file import parse_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.config.store import ConfigStore
 from routing.errors import ConfigError
 from tests.support.cli import as_json, run

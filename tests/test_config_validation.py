@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from routing.config.defaults import default_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.config.store import ConfigStore
 from routing.errors import ConfigError
 

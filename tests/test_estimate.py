@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from routing.config.defaults import default_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.config.price import Price
 from routing.config.store import ConfigStore
 from routing.errors import PromptTooLargeError

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from routing.config.defaults import default_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.errors import BudgetExceededError
 from routing.router import Router
 from tests.support.design import DESIGN_ROUTES

@@ -4,19 +4,20 @@ the worst case."""
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from routing.config.defaults import default_document
-from routing.config.models import load_config
-from routing.config.price import Price
+from routing.config.load import load_config
+from routing.config.schema import load_price
 from routing.errors import ConfigError
 from routing.prices.pricing import Usage, cost_micros, total_cost_micros, worst_case_micros
 
 # Gemini 2.5 Pro's published rates (base; above 200k input tokens).
-GEMINI = Price.model_validate({
+GEMINI = load_price({
     "input": "1.25", "output": "10", "cache_read": "0.125", "cache_write": "1.25",
     "tiers": [{"above_input_tokens": 200_000, "input": "2.5", "output": "15",
                "cache_read": "0.25", "cache_write": "2.5"}],
@@ -94,7 +95,7 @@ def test_a_250k_input_gemini_call_costs_the_long_context_rate() -> None:
 
 
 def test_batch_discount_applies_on_top_of_the_tier() -> None:
-    price = GEMINI.model_copy(update={"batch_discount": Decimal("0.5")})
+    price = replace(GEMINI, batch_discount=Decimal("0.5"))
     usage = Usage(input_tokens=250_000, output_tokens=2_000)
     assert cost_micros(usage, price, batch=True) == (250_000 * 2.5 + 2_000 * 15) / 2
 

@@ -184,7 +184,7 @@ def test_an_error_rate_is_the_share_of_typed_answers_that_disagree(
 
 def test_error_rates_that_name_no_model_are_found() -> None:
     from routing.config.defaults import default_config
-    from routing.config.models import load_config
+    from routing.config.load import load_config
     from workers.providers.simulated import error_rate_problems
 
     models = default_config().models

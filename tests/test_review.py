@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from routing.config.defaults import default_document
-from routing.config.models import RoutingConfig, load_config
+from routing.config.load import load_config
+from routing.config.models import RoutingConfig
 from routing.evidence.keys import key_evidence, wilson
 from routing.evidence.review import change_for, recommend
 from routing.spend.aggregates import AggregateRow, TrialRow

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from routing.config.models import load_config
+from routing.config.load import load_config
 from routing.config.samples import SampleSpec
 from routing.errors import ConfigError
 from routing.samples.store import SampleStore

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from routing.config.defaults import default_config, default_document
-from routing.config.models import load_config
+from routing.config.load import load_config
 from tests.support.celery import ALL_QUEUES, Session, WorkerProcess
 from workers.celery_config import (
     VISIBILITY_MARGIN_SECONDS,

@@ -14,6 +14,7 @@ from typing import Any
 
 from celery import Celery
 
+from routing.config.stored import dump
 from workers.execution.runtime import Runtime
 
 AUTHOR = "llm-router demo"
@@ -36,7 +37,7 @@ def start(rt: Runtime, keys: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
     stored = rt.store.update(add, author=AUTHOR)
     rt.live.wait_for_version(stored.version, timeout=5)
-    return {k: None if v is None else v.model_dump(mode="json") for k, v in before.items()}
+    return {k: None if v is None else dump(v) for k, v in before.items()}
 
 
 def end(rt: Runtime, before: dict[str, Any]) -> None:

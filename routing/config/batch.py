@@ -1,18 +1,15 @@
 """A model key's `batch` settings (work that can wait: provider batches) and their checks.
 
 Apart from `routing.config.models` so that the config module stays small; `routing.config.models`
-cross-checks a key's batch against its model with `batch_problems`.
+cross-checks a key's batch against its model with `batch_problems`; `routing.config.schema`
+validates it.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from dataclasses import dataclass
 
 from routing.config.kinds import BATCH_PROVIDERS, BatchFailure
-from routing.config.values import Count, Number
 
 # Both providers answer within 24 hours of a submission (or expire its requests): an item
 # waits at most `max_wait_seconds` for its batch to be submitted, then that window.
@@ -24,39 +21,15 @@ MAX_BATCH_ITEMS = 50_000
 DEFAULT_BATCH_ITEMS = 1_000
 
 
-class BatchSpec(BaseModel):
+@dataclass(frozen=True, kw_only=True)
+class BatchSpec:
     """Collect a key's calls into provider batches (the batch price; the answer within
     the provider's 24 hours): a batch is submitted when it holds `max_items` calls or its
     oldest call has waited `max_wait_seconds`."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-    max_wait_seconds: Number
-    max_items: Count = Field(default=DEFAULT_BATCH_ITEMS, ge=1, le=MAX_BATCH_ITEMS)
+    max_wait_seconds: float
+    max_items: int = DEFAULT_BATCH_ITEMS
     on_failure: BatchFailure = BatchFailure.direct
-
-    @model_validator(mode="before")
-    @classmethod
-    def _mapping(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            shown = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
-            raise PydanticCustomError(
-                "batch_mapping", "batch is a mapping such as {example} (optionally "
-                "max_items and on_failure), got {got}; leave `batch` out for direct calls",
-                {"example": "{max_wait_seconds: 3600}", "got": shown})
-        return data
-
-    @field_validator("max_wait_seconds")
-    @classmethod
-    def _wait(cls, value: float) -> float:
-        if not MIN_BATCH_WAIT_SECONDS <= value <= MAX_BATCH_WAIT_SECONDS:
-            raise PydanticCustomError(
-                "batch_wait", "{value} s is outside {low}..{high} seconds: a batch waits at "
-                "least a minute for company and at most the providers' 24-hour window; give "
-                "a wait in that range",
-                {"value": f"{value:g}", "low": MIN_BATCH_WAIT_SECONDS,
-                 "high": MAX_BATCH_WAIT_SECONDS})
-        return value
 
     def reservation_seconds(self) -> float:
         """How long a batched call may be in flight: its wait for the batch, the provider's

@@ -6,7 +6,8 @@ from importlib import resources
 from typing import Any
 
 from routing.config.file import parse_document
-from routing.config.models import RoutingConfig, load_config
+from routing.config.load import load_config
+from routing.config.models import RoutingConfig
 
 
 def default_document() -> dict[str, Any]:

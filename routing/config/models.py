@@ -1,28 +1,16 @@
-"""The routing config: one pydantic-validated document, cross-checked on every load.
+"""The routing config at run time: models, tiers, model keys, rules, budgets.
 
-`load_config(data)` is the only way in: it runs the field validation of pydantic and
-then the cross-checks (references, prices, cycles) and turns every problem into a
-`ConfigError` whose entries name the dotted path of the field and the reason.
-Every field has a strict type (no coercion: `routing.config.values`) and every number a bound
-(the `MAX_*` below); a file is read into a document by `routing.config.file`.
+Plain frozen dataclasses, cross-checked (references, prices, cycles, capabilities) on every
+load (`cross_check`). A document becomes one by `routing.config.load`: validated by
+pydantic (`routing.config.schema`: strict types, every number within the `MAX_*` below)
+when it was not validated before, built without pydantic when it is a stored config.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Annotated, Any
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import PydanticCustomError
+from typing import Any
 
 from routing.attribution_names import AGENT_MAX, check_name
 from routing.config.batch import BatchSpec, batch_problems
@@ -36,12 +24,9 @@ from routing.config.kinds import (
 )
 from routing.config.price import Price
 from routing.config.samples import SampleSpec
-from routing.config.values import Count, Number, Ref, Text, Usd, capped
-from routing.errors import AttributionError, ConfigError
+from routing.config.stored import dump
+from routing.errors import AttributionError
 from routing.money import MICROS_PER_USD
-
-_NAME = r"^[a-z0-9][a-z0-9_.\-]*$"
-_NAME_MAX = 100
 
 # Bounds of every number (each refusal names its bound; prices: routing.config.price).
 # One day of spend, overall or per model key, in USD.
@@ -52,45 +37,27 @@ MAX_TASK_TIMEOUT_SECONDS = 86_400.0
 MAX_CONTEXT_WINDOW = 10_000_000
 MAX_OUTPUT_TOKENS = 1_000_000
 DEFAULT_MAX_OUTPUT_TOKENS = 8_192
+# Budgets are counted in micro-dollars: a positive limit below one would be stored as 0,
+# which blocks every call. 0 itself is allowed (it blocks them on purpose).
+SMALLEST_BUDGET_USD = Decimal(1) / MICROS_PER_USD
 
-DailyUsd = Annotated[Usd, capped(MAX_DAILY_BUDGET_USD, "USD a day",
-                                 "give a smaller daily budget")]
-
-
-def _unique_capabilities(value: tuple[Capability, ...]) -> tuple[Capability, ...]:
-    repeated = sorted({c for c in value if value.count(c) > 1})
-    if repeated:
-        raise PydanticCustomError(
-            "capability_repeated", "{repeated} listed more than once: list each capability "
-            "once", {"repeated": ", ".join(repeated)})
-    return value
-
-
-class Strict(BaseModel):
-    # Each model builds its validator when first used, not when defined: a config read
-    # builds the one of `RoutingConfig` (the nested models' schemas within it), not one
-    # more per nested model (here, `routing.config.price`, `.batch`, `.samples`).
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class ModelSpec(Strict):
+# Every class is frozen, its fields given by name.
+@dataclass(frozen=True, kw_only=True)
+class ModelSpec:
     provider: Provider
-    provider_model: Text = Field(min_length=1, max_length=200)
-    tier: Ref
-    context_window: Count = Field(gt=0, le=MAX_CONTEXT_WINDOW)
+    provider_model: str
+    tier: str
+    context_window: int
     # The most tokens one reply may hold (the provider's output limit): a model key's
     # max_tokens must fit it, and a call on this model is clamped to it.
-    max_output_tokens: Count = Field(default=DEFAULT_MAX_OUTPUT_TOKENS, ge=1,
-                                     le=MAX_OUTPUT_TOKENS)
+    max_output_tokens: int = DEFAULT_MAX_OUTPUT_TOKENS
     price: Price | None = None
     # The model's id in the price catalog when it differs from the config's model name
     # (`price: catalog` and `llm-router prices check|update` look it up by this id).
-    catalog_id: Text | None = Field(default=None, min_length=1, max_length=200)
+    catalog_id: str | None = None
     # What the model takes beyond plain text (`Capability`); none declared: text only. A
     # call that needs a capability is never routed to a model without it.
-    supports: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
-
-    _unique = field_validator("supports")(_unique_capabilities)
+    supports: tuple[Capability, ...] = ()
 
     def can(self, needs: frozenset[Capability]) -> bool:
         """Whether the model supports every capability of `needs`."""
@@ -99,101 +66,50 @@ class ModelSpec(Strict):
     def lacks(self, needs: frozenset[Capability]) -> frozenset[Capability]:
         return needs.difference(self.supports)
 
-    @field_validator("price", mode="before")
-    @classmethod
-    def _catalog_resolved(cls, value: Any) -> Any:
-        if value == "catalog":
-            # A config write (routing.catalog.resolve_document) replaces it by numbers.
-            raise PydanticCustomError(
-                "catalog_unresolved",
-                "'catalog' is resolved into numbers from the price catalog when the config "
-                "is written (config init/apply); here give input, output, cache_read and "
-                "cache_write in USD per MTok",
-            )
-        return value
 
-
-class TierSpec(Strict):
-    queue: Ref
+@dataclass(frozen=True, kw_only=True)
+class TierSpec:
+    queue: str
     pool: Pool = Pool.threads
-    concurrency: Count = Field(default=4, ge=1, le=1000)
-    prefetch: Count = Field(default=1, ge=1, le=1000)
-    replicas: Count = Field(default=1, ge=1, le=100)
-    task_timeout_seconds: Number = Field(default=120.0, gt=0, le=MAX_TASK_TIMEOUT_SECONDS)
+    concurrency: int = 4
+    prefetch: int = 1
+    replicas: int = 1
+    task_timeout_seconds: float = 120.0
     # Workers of this tier also consume Celery's default queue, where foreign producers'
     # `send_task` lands, and forward each task to its tier's queue.
-    dispatch: StrictBool = False
+    dispatch: bool = False
 
 
-TRIAL_EXAMPLE = "{candidate: kimi-for-coding, sample: 0.05, daily_budget_usd: 1.00}"
-
-
-class Trial(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Trial:
     """Replay a sampled share of a key's successful calls on `candidate` (a shadow call
     whose answer is compared with the production one), within a daily trial budget."""
 
-    candidate: Ref
+    candidate: str
     # Share of the key's successful calls replayed, in (0, 1].
-    sample: Number
-    daily_budget_usd: DailyUsd
+    sample: float
+    daily_budget_usd: Decimal
     # A model key whose model judges free-text answers ("same answer? yes/no"); without
     # one, a free-text trial records cost, latency and validity only.
-    judge: Ref | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _entry(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            raise PydanticCustomError(
-                "trial_entry", "a trial is a mapping such as {example}, got {got}",
-                {"example": TRIAL_EXAMPLE, "got": _shown(data)})
-        return data
-
-    @field_validator("sample", mode="before")
-    @classmethod
-    def _sample(cls, value: Any) -> Any:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not 0 < value <= 1:
-            what = ("is a percentage, not a share in (0, 1]"
-                    if isinstance(value, str) and value.strip().endswith("%")
-                    else "is not a share in (0, 1]")
-            raise PydanticCustomError(
-                "trial_sample", "{got} {what}: give the share of the key's successful calls "
-                "to replay, e.g. 0.05 for 5%, or 1 for all", {"got": _shown(value), "what": what})
-        return value
-
-    @field_validator("daily_budget_usd")
-    @classmethod
-    def _budget(cls, value: Decimal) -> Decimal:
-        if value <= 0:
-            raise PydanticCustomError(
-                "trial_budget", "{got} USD leaves the trial nothing to spend: give the "
-                "trial's daily budget in USD above 0, e.g. 1.00 (or remove the trial)",
-                {"got": f"{value:f}"})
-        return _budget_amount(value) or value
+    judge: str | None = None
 
 
-def _shown(value: Any) -> str:
-    """A refused value as the message shows it (short)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-class ModelKeySpec(Strict):
-    model: Ref
-    fallbacks: tuple[Ref, ...] = Field(default=(), max_length=50)
-    escalate_to: Ref | None = None
+@dataclass(frozen=True, kw_only=True)
+class ModelKeySpec:
+    model: str
+    fallbacks: tuple[str, ...] = ()
+    escalate_to: str | None = None
     # Also at most the output limit of the key's model (a cross-check).
-    max_tokens: Count = Field(default=1024, ge=1, le=MAX_OUTPUT_TOKENS)
-    prompt_cache: StrictBool = False
+    max_tokens: int = 1024
+    prompt_cache: bool = False
     on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
-    downgrade_to: Ref | None = None
-    description: Text = Field(default="", max_length=2000)
-    trials: tuple[Trial, ...] = Field(default=(), max_length=20)
+    downgrade_to: str | None = None
+    description: str = ""
+    trials: tuple[Trial, ...] = ()
     # The review recommends switching to a candidate when the lower bound of its 95%
     # agreement interval is at least `min_agreement`, on at least `min_samples` samples.
-    min_agreement: Number = Field(default=0.95, gt=0, le=1)
-    min_samples: Count = Field(default=200, ge=1, le=10_000_000)
+    min_agreement: float = 0.95
+    min_samples: int = 200
     # Work that can wait: calls on a model with a batch API go into provider batches.
     batch: BatchSpec | None = None
     # What every call of this key needs of its model (`Capability`), e.g. [tools] for an
@@ -202,100 +118,56 @@ class ModelKeySpec(Strict):
     # blocks) are checked per call by the router. Typed tasks do not need
     # structured_output: they use it where the model has it and the prompt convention
     # elsewhere, so list it only to keep a key's typed work on native structured output.
-    needs: tuple[Capability, ...] = Field(default=(), max_length=len(Capability))
-
-    _unique = field_validator("needs")(_unique_capabilities)
+    needs: tuple[Capability, ...] = ()
     # Opt-in: record a share of the key's production calls (prompts included) for replay
     # on candidates (`routing.samples`, `llm-router samples`).
     samples: SampleSpec | None = None
 
-    @field_validator("trials", mode="before")
-    @classmethod
-    def _trials(cls, value: Any) -> Any:
-        if isinstance(value, list | tuple):
-            return value
-        shape = "a mapping" if isinstance(value, dict) else _shown(value)
-        raise PydanticCustomError(
-            "trials_list", "trials are a list, got {shape}: write each trial as a list item "
-            "(`- candidate: kimi-for-coding` with its sample and daily_budget_usd on the "
-            "lines below), or [{example}]", {"shape": shape, "example": TRIAL_EXAMPLE})
 
-
-class Rule(Strict):
+@dataclass(frozen=True, kw_only=True)
+class Rule:
     """Send `model_keys` to `model` when the input has at least `min_input_tokens`."""
 
-    name: StrictStr = Field(pattern=_NAME, max_length=_NAME_MAX)
-    model_keys: tuple[Ref, ...] = Field(min_length=1, max_length=1000)
-    min_input_tokens: Count = Field(ge=0, le=MAX_CONTEXT_WINDOW)
-    model: Ref
+    name: str
+    model_keys: tuple[str, ...]
+    min_input_tokens: int
+    model: str
 
 
-# Budgets are counted in micro-dollars: a positive limit below one would be stored as 0,
-# which blocks every call. 0 itself is allowed (it blocks them on purpose).
-SMALLEST_BUDGET_USD = Decimal(1) / MICROS_PER_USD
+@dataclass(frozen=True, kw_only=True)
+class KeyBudget:
+    daily_usd: Decimal
 
 
-def _budget_amount(value: Decimal | None) -> Decimal | None:
-    if value is not None and 0 < value < SMALLEST_BUDGET_USD:
-        raise PydanticCustomError(
-            "budget_too_small",
-            "{value} USD is below the smallest budget, {smallest} USD (one micro-dollar); "
-            "give at least {smallest}, or 0 to block every call",
-            {"value": f"{value:f}", "smallest": f"{SMALLEST_BUDGET_USD:f}"},
-        )
-    return value
-
-
-class KeyBudget(Strict):
-    daily_usd: DailyUsd
-
-    _amount = field_validator("daily_usd")(_budget_amount)
-
-
-class AgentBudget(Strict):
+@dataclass(frozen=True, kw_only=True)
+class AgentBudget:
     """An agent's daily budget (`daily_usd`, with its own policy) and the cap of each of
     its runs (`run_max_usd`, `run_max_calls`; a sender's own cap wins)."""
 
-    daily_usd: DailyUsd | None = None
+    daily_usd: Decimal | None = None
     on_budget_exceeded: BudgetPolicy = BudgetPolicy.defer
-    run_max_usd: DailyUsd | None = None
-    run_max_calls: Count | None = Field(default=None, ge=1, le=1_000_000)
-
-    _amount = field_validator("daily_usd", "run_max_usd")(_budget_amount)
+    run_max_usd: Decimal | None = None
+    run_max_calls: int | None = None
 
 
-class Budgets(Strict):
-    daily_usd: DailyUsd | None = None
-    model_keys: dict[StrictStr, KeyBudget] = Field(default_factory=dict)
+@dataclass(frozen=True, kw_only=True)
+class Budgets:
+    daily_usd: Decimal | None = None
+    model_keys: dict[str, KeyBudget] = field(default_factory=dict)
     # Per agent (`agent` of a task's attribution): agents named here are also labelled in
     # the metrics.
-    agents: dict[StrictStr, AgentBudget] = Field(default_factory=dict, max_length=200)
-    # Within what Redis EXPIRE takes, and sensible: at most 366 days.
-    window_seconds: Count = Field(default=86400, ge=1, le=MAX_WINDOW_SECONDS)
-
-    _amount = field_validator("daily_usd")(_budget_amount)
+    agents: dict[str, AgentBudget] = field(default_factory=dict)
+    window_seconds: int = 86400
 
 
-class RoutingConfig(Strict):
-    version: Count = Field(default=0, ge=0, le=2**53)
-    models: dict[StrictStr, ModelSpec] = Field(min_length=1, max_length=1000)
-    tiers: dict[StrictStr, TierSpec] = Field(min_length=1, max_length=100)
-    model_keys: dict[StrictStr, ModelKeySpec] = Field(min_length=1, max_length=1000)
-    rules: tuple[Rule, ...] = Field(default=(), max_length=1000)
-    budgets: Budgets = Field(default_factory=Budgets)
-
-    @field_validator("models", "tiers", "model_keys")
-    @classmethod
-    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
-        import re
-
-        for name in value:
-            if not re.fullmatch(_NAME, name) or len(name) > _NAME_MAX:
-                raise ValueError(
-                    f"name '{name[:_NAME_MAX]}' must be lower-case letters, digits, '_', '-' "
-                    f"or '.' (at most {_NAME_MAX})"
-                )
-        return value
+@dataclass(frozen=True, kw_only=True)
+class RoutingConfig:
+    version: int = 0
+    models: dict[str, ModelSpec]
+    tiers: dict[str, TierSpec]
+    model_keys: dict[str, ModelKeySpec]
+    rules: tuple[Rule, ...] = ()
+    budgets: Budgets = field(default_factory=Budgets)
 
     def price_of(self, model: str) -> Price:
         price = self.models[model].price
@@ -316,26 +188,14 @@ class RoutingConfig(Strict):
 
     def document(self) -> dict[str, Any]:
         """The JSON-able document (what the store keeps and `config show --json` prints)."""
-        return self.model_dump(mode="json", exclude_none=False)
+        return dump(self)
 
 
 def _batch_priced(model: ModelSpec) -> bool:
     return model.price is not None and bool(model.price.batch_discount)
 
 
-def _path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if part == "[key]":  # pydantic's mark of an error in a mapping's key
-            continue
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
-
-
-def _cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
+def cross_check(cfg: RoutingConfig) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     models, tiers, keys = cfg.models, cfg.tiers, cfg.model_keys
 
@@ -524,19 +384,3 @@ def _trial_problems(
             problems.append((f"{path}.judge", f"unknown model key '{trial.judge}' "
                              f"(known: {', '.join(sorted(keys))})"))
     return problems
-
-
-def load_config(data: Any) -> RoutingConfig:
-    """Validate a config document; raise `ConfigError` naming every bad field."""
-    if not isinstance(data, dict):
-        raise ConfigError([("", f"a routing config is a mapping, got {type(data).__name__}")])
-    try:
-        cfg = RoutingConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(
-            [(_path(err["loc"]), err["msg"]) for err in exc.errors(include_url=False)]
-        ) from None
-    problems = _cross_check(cfg)
-    if problems:
-        raise ConfigError(problems)
-    return cfg

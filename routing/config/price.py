@@ -6,17 +6,15 @@ its `above_input_tokens`: providers bill long-context calls that way (Gemini 2.5
 above 200k, Claude Sonnet 4.5 while its 1M-context beta ran), every token of the call at
 the tier's rates, not only the tokens past the threshold. `model` is `price: catalog`
 (resolved from the price catalog on a config write, `routing.prices.catalog`) or numbers.
+
+Plain frozen dataclasses: `routing.config.schema` validates a document into them (its
+bounds, the tiers' order).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated
-
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
-from pydantic_core import PydanticCustomError
-
-from routing.config.values import Usd, capped
 
 # Prices are USD per million tokens: the dearest model today costs well under 100; a price
 # above the cap is a unit mistake (USD per token, or per thousand), and would make a
@@ -26,52 +24,34 @@ MAX_PRICE_USD_PER_MTOK = Decimal(10_000)
 MAX_TIER_THRESHOLD = 10_000_000
 RATES = ("input", "output", "cache_read", "cache_write")
 
-PerMTok = Annotated[Usd, capped(MAX_PRICE_USD_PER_MTOK, "USD per MTok",
-                                "prices are USD per million tokens: check the unit")]
 
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
-
-
-class Rates(_Strict):
+@dataclass(frozen=True, kw_only=True)
+class Rates:
     """The four token rates, USD per MTok."""
 
-    input: PerMTok
-    output: PerMTok
-    cache_read: PerMTok
-    cache_write: PerMTok
+    input: Decimal
+    output: Decimal
+    cache_read: Decimal
+    cache_write: Decimal
 
 
+@dataclass(frozen=True, kw_only=True)
 class PriceTier(Rates):
     """The rates of a call whose total input tokens are above `above_input_tokens`."""
 
-    above_input_tokens: StrictInt = Field(gt=0, le=MAX_TIER_THRESHOLD)
+    above_input_tokens: int
 
 
+@dataclass(frozen=True, kw_only=True)
 class Price(Rates):
     """USD per million tokens (numerically equal to micro-dollars per token)."""
 
     # The share of the price a provider batch saves (0.5: half price), applied on top of
     # the tier's rates; None: this model has no batch price (a model key on it cannot say
     # `batch`).
-    batch_discount: Usd | None = Field(default=None, le=1)
+    batch_discount: Decimal | None = None
     # Long-context tiers, thresholds strictly ascending; each gives all four rates.
     tiers: tuple[PriceTier, ...] = ()
-
-    @field_validator("tiers")
-    @classmethod
-    def _ascending(cls, tiers: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
-        for i in range(1, len(tiers)):
-            if tiers[i].above_input_tokens <= tiers[i - 1].above_input_tokens:
-                raise PydanticCustomError(
-                    "tiers_order",
-                    "tiers[{i}].above_input_tokens ({this}) must be above tiers[{prev}]'s "
-                    "({that}): list the tiers by ascending threshold, each once",
-                    {"i": i, "prev": i - 1, "this": tiers[i].above_input_tokens,
-                     "that": tiers[i - 1].above_input_tokens},
-                )
-        return tiers
 
     def rates_for(self, total_input_tokens: int) -> Rates:
         """The rates of a call with `total_input_tokens` (uncached + cache read + cache

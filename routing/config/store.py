@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -162,10 +163,10 @@ class ConfigStore:
     def _parse(self, raw: Any, what: str) -> RoutingConfig:
         # the config models (pydantic) load with the first config read: the history and
         # the version need none
-        from routing.config.models import load_config
+        from routing.config.load import read_config
 
         try:
-            return load_config(json.loads(text(raw)))
+            return read_config(json.loads(text(raw)))
         except (ValueError, ConfigError) as exc:
             raise ConfigError(
                 [("", f"the stored config ({what}) under '{self.namespace}' is corrupt: {exc}")]
@@ -188,7 +189,8 @@ class ConfigStore:
         version. Without it, the write lands on whatever version is current.
         """
         from routing.config.diff import changed_paths
-        from routing.config.models import RoutingConfig, load_config
+        from routing.config.load import load_config
+        from routing.config.models import RoutingConfig
 
         if isinstance(document, RoutingConfig):
             document = document.document()
@@ -220,7 +222,7 @@ class ConfigStore:
             with self._io():
                 ok, actual = self._write_script(keys=keys, args=args)
             if ok:
-                return config.model_copy(update={"version": int(actual)})
+                return replace(config, version=int(actual))
             if expect_version is not None:
                 raise VersionConflictError(expect_version, int(actual))
         raise VersionConflictError(base, self.version())

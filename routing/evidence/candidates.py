@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from routing.config.load import read_price
 from routing.config.models import DEFAULT_MAX_OUTPUT_TOKENS, ModelSpec, RoutingConfig
 from routing.config.price import Price
+from routing.config.stored import dump
+from routing.errors import ConfigError
 from routing.evidence.keys import MONTH_DAYS
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros
@@ -92,8 +95,8 @@ def _pool(config: RoutingConfig) -> list[tuple[str, ModelSpec | None, str, str, 
             if entry.id in named or config_name(entry.id) in config.models:
                 continue
             try:
-                price = Price.model_validate(catalog.catalog_price(provider, entry.id))
-            except (catalog.CatalogMissError, LookupError, ValueError):
+                price = read_price(catalog.catalog_price(provider, entry.id))
+            except (catalog.CatalogMissError, LookupError, ValueError, ConfigError):
                 continue  # no current token price: nothing to weigh
             out.append((config_name(entry.id), None, provider, entry.id,
                         entry.context_window, price))
@@ -153,7 +156,7 @@ def propose(config: RoutingConfig, evidence: dict[str, dict[str, Any]],
                 name, provider, cid, model is None,
                 model.tier if model else _tier_for(config, provider, price),
                 int(window or 0), limit, monthly, own - monthly,
-                price.model_dump(mode="json", exclude_none=True), name in trials, notes))
+                dump(price, exclude_none=True), name in trials, notes))
         candidates.sort(key=lambda c: (-c.saving_micros, c.model))
         out[key] = {"model": spec.model, "monthly_usd": round(usd(own), 2),
                     "needed_context": needed_input + spec.max_tokens,

@@ -15,14 +15,16 @@ batched, whatever the catalog publishes). `ratio` is config / catalog.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from routing import catalog_cache
+from routing.config.load import read_price
 from routing.config.models import RoutingConfig
 from routing.config.price import RATES, Price
+from routing.config.stored import dump
 from routing.errors import CatalogMissError, ConfigError
 
 
@@ -83,7 +85,7 @@ def catalog_prices(config: RoutingConfig, *, at: datetime | None = None
     out: dict[str, Price | str] = {}
     for name, spec in config.models.items():
         try:
-            out[name] = Price.model_validate(catalog_cache.catalog_price(
+            out[name] = read_price(catalog_cache.catalog_price(
                 spec.provider.value, spec.catalog_id or spec.provider_model, at=at))
         except CatalogMissError as exc:
             out[name] = str(exc)
@@ -160,10 +162,9 @@ def updated(document: dict[str, Any], config: RoutingConfig, models: list[str] |
         if isinstance(theirs, str):
             continue
         ours = config.price_of(name)
-        new = theirs.model_copy(update={
-            "batch_discount": None if ours.batch_discount is None else theirs.batch_discount})
+        new = replace(theirs, batch_discount=(
+            None if ours.batch_discount is None else theirs.batch_discount))
         if new != ours:
-            document["models"][name]["price"] = new.model_dump(mode="json", exclude_none=True,
-                                                                exclude_defaults=False)
+            document["models"][name]["price"] = dump(new, exclude_none=True)
             changed.append(name)
     return changed, missing

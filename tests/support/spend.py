@@ -9,7 +9,8 @@ from typing import Any, TypeVar
 import redis
 
 from routing.config.defaults import default_document
-from routing.config.models import RoutingConfig, load_config
+from routing.config.load import load_config
+from routing.config.models import RoutingConfig
 
 T = TypeVar("T")
 

@@ -18,6 +18,7 @@ from celery import Task
 from routing.batches.store import TaskRecord, custom_id
 from routing.config.batch import BatchSpec
 from routing.config.price import Price
+from routing.config.stored import dump
 from routing.spend.budget import Reservation
 from workers.execution.batch_policy import BATCH_HEADER
 from workers.execution.batch_sweep import BatchSweeper
@@ -48,7 +49,7 @@ def enqueue(rt: Runtime, task: Task[Any, Any], state: RouteState, request: Compl
         queue=state.queue,
         headers={**kept, ROUTE_HEADER: seal(state.header(), task_id, rt.settings.signing_keys[0])}))
     record = TaskRecord(custom_id(task_id), state.calls, held.call_id, state.model,
-                        held.needed_micros, price.model_dump(mode="json"))
+                        held.needed_micros, dump(price))
     item = {"task_id": task_id, "model_key": state.model_key,
             "request": request_json(request), "message": message,
             "record": {"custom_id": record.custom_id, "call": record.call,

@@ -35,6 +35,7 @@ from kombu.transport.native_delayed_delivery import MAX_NUMBER_OF_BITS_TO_USE
 from routing.attribution import split as split_attribution
 from routing.batches.store import TaskRecord
 from routing.config.batch import BatchSpec
+from routing.config.load import read_price
 from routing.config.models import RoutingConfig
 from routing.config.price import Price
 from routing.errors import BudgetExceededError, RunBudgetExceededError
@@ -383,7 +384,7 @@ class Runner:
         outcome = read_outcome(stored)
         batch_id = str(stored.get("batch_id") or "")
         held = Reservation(record.call_id, state.model_key, record.reserved_micros, held=True)
-        price = Price.model_validate(record.price)  # the price when the call was made
+        price = read_price(record.price)  # the price when the call was made
         if isinstance(outcome, Completion):
             return self._answered(state, held, outcome, price, batch_id)
         spec = self.router.config.model_keys.get(state.route_key)
