@@ -156,6 +156,7 @@ def test_a_corrupt_stored_config_is_named_as_such(redis_client: redis.Redis,
     with pytest.raises(ConfigError) as info:
         store.read()
     (path, why), = info.value.problems
+    assert path == ""
     assert "the stored config (current)" in why and "is corrupt" in why
     assert "budgets.window" in why and "Extra inputs are not permitted" in why
 
