@@ -223,12 +223,16 @@ def test_the_catalogs_kept_answers_load_no_catalog(env: dict[str, str], tmp_path
     ("prices", "check"),
     ("samples", "show", "code_review"),
 ])
-def test_a_plain_environment_builds_no_settings_model(env: dict[str, str],
+def test_a_plain_environment_builds_no_settings_model(env: dict[str, str], tmp_path: Path,
                                                       args: tuple[str, ...]) -> None:
     # the settings a command reads come straight from an environment whose every
     # variable is plainly valid (workers.plain_settings), and the stored config is built
-    # without its pydantic schema (routing.config.load): a read loads no pydantic model
+    # without its pydantic schema (routing.config.load): a read loads no pydantic model.
+    # The price catalog's answers are kept from a first run, as after any first run (a
+    # cold cache loads genai-prices, and with it pydantic: the tests above).
     as_json("config", "init")
+    env = {**env, "XDG_CACHE_HOME": str(tmp_path)}
+    run_cli(env, *args)
     modules = loaded_modules(env, *args)
     assert "workers.plain_settings" in modules
     assert "workers.settings" not in modules
