@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import redis
 
+from routing.config.seal import fingerprint
 from routing.config.store import ConfigStore
 from routing.errors import (
+    ConfigError,
     ConfigExistsError,
     ConfigNotInitializedError,
     UnknownVersionError,
@@ -55,7 +60,8 @@ def test_init_then_versions_increase_with_history(store: ConfigStore) -> None:
     assert store.init(author="carol", force=True).version == 3
 
 
-def test_history_keeps_at_least_100_versions(store: ConfigStore) -> None:
+def test_history_keeps_at_least_100_versions(store: ConfigStore,
+                                             redis_client: redis.Redis) -> None:
     store.init(author="t")
     models = ["gpt-4o", "claude-sonnet-4-5"]
     for i in range(205):
@@ -67,6 +73,8 @@ def test_history_keeps_at_least_100_versions(store: ConfigStore) -> None:
     assert store.get_version(7).version == 7
     with pytest.raises(UnknownVersionError, match=r"7\.\.206"):
         store.get_version(6)
+    # each kept version keeps its seal, and only those
+    assert sorted(int(v) for v in redis_client.hkeys(store.seals_key)) == list(range(7, 207))
 
 
 def test_two_concurrent_writers_with_the_same_expected_version(store: ConfigStore) -> None:
@@ -170,6 +178,72 @@ def test_a_write_equal_to_the_current_config_writes_nothing(
     store.set_model("monitoring", "gpt-4o", author="t")
     with pytest.raises(VersionConflictError):
         store.write(current, author="t", expect_version=1)
+
+
+def _edit(redis_client: redis.Redis, key: str, field: str | None, change: Any) -> None:
+    """Edit a stored document in Redis by hand (as `redis-cli` would), its seal left."""
+    raw = redis_client.hget(key, field) if field else redis_client.get(key)
+    doc = json.loads(raw)
+    change(doc)
+    if field:
+        redis_client.hset(key, field, json.dumps(doc))
+    else:
+        redis_client.set(key, json.dumps(doc))
+
+
+def test_every_write_seals_its_document(store: ConfigStore, redis_client: redis.Redis) -> None:
+    store.init(author="t")
+    store.set_model("drafting", "gpt-4o", author="t")
+    # the seal of the very bytes stored, current and kept
+    for raw, seal in [(redis_client.get(store.current_key), redis_client.get(store.seal_key)),
+                      (redis_client.hget(store.docs_key, "1"),
+                       redis_client.hget(store.seals_key, "1"))]:
+        mark = fingerprint()
+        assert mark is not None
+        assert seal.decode() == hashlib.sha1(mark.encode() + raw).hexdigest()
+    assert store._read()[1] is True
+
+
+def _overpriced(doc: dict[str, Any]) -> None:
+    doc["models"]["gpt-4o"]["price"]["input"] = "20000"  # in shape; over the 10,000 bound
+
+
+def test_a_document_edited_by_hand_is_validated_in_full(
+    store: ConfigStore, redis_client: redis.Redis
+) -> None:
+    store.init(author="t")
+    store.set_model("drafting", "gpt-4o", author="t")
+    _edit(redis_client, store.current_key, None, _overpriced)
+    with pytest.raises(ConfigError) as info:
+        store.read()
+    ((path, why),) = info.value.problems
+    assert path == "" and "the stored config (current)" in why and "is corrupt" in why
+    assert "models.gpt-4o.price.input" in why and "check the unit" in why
+    # a kept version, the same
+    _edit(redis_client, store.docs_key, "1", _overpriced)
+    with pytest.raises(ConfigError, match=r"(?s)stored config \(version 1\).*price\.input"):
+        store.get_version(1)
+    assert store.get_version(2).version == 2
+
+
+def test_an_unsealed_config_is_validated_and_sealed_by_the_next_write(
+    store: ConfigStore, redis_client: redis.Redis
+) -> None:
+    # written before seals existed, or by an installation that validates differently
+    first = store.init(author="t")
+    redis_client.delete(store.seal_key, store.seals_key)
+    assert store._read() == (first, False)
+    assert store.get_version(1) == first
+    redis_client.set(store.seal_key, hashlib.sha1(b"another schema" + redis_client.get(
+        store.current_key)).hexdigest())
+    assert store._read() == (first, False)
+    # the same document written again is a new version, under this installation's seal
+    again = store.write(first, author="t")
+    assert again.version == 2 and store._read() == (again, True)
+    entry = store.history(1)[0]
+    assert (entry["summary"], entry["changes"]) == ("sealed", [])
+    # and once sealed, the same document writes nothing
+    assert store.write(first, author="t").version == 2
 
 
 @pytest.mark.parametrize(("url", "shown"), [

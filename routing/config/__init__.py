@@ -4,7 +4,8 @@
   dataclasses) and its cross-checks; `price`, `batch`, `samples`: its sections
 - `schema`: the pydantic validation of a document (`values`: its strict value types);
   `load`: a document into a config (validated, or read as stored); `stored`: the
-  building and dumping of a validated document without pydantic
+  building and dumping of a validated document without pydantic; `seal`: which stored
+  documents this installation validated when writing them
 - `kinds`: its enumerations
 - `defaults` + `default_config.yaml`: the shipped config; `file`: reading YAML/JSON files
 - `diff`: what changed between two versions

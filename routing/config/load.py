@@ -2,11 +2,11 @@
 
 - `load_config`: a document not validated before (a file, a CLI change) is validated by
   pydantic (`routing.config.schema`, loaded on first use) and cross-checked.
-- `read_config`, `read_price`: a document in a validated one's shape (the store's config,
-  a price a call record kept or the catalog gives) is built without loading pydantic
-  (`routing.config.stored`); the config is cross-checked again. One in any other shape
-  (a corrupt stored config) is validated in full, so it is refused with the message a
-  file would get.
+- `read_config`, `read_price`: a document in a validated one's shape (a stored config
+  under this installation's seal, `routing.config.seal`; a price a call record kept or
+  the catalog gives) is built without loading pydantic (`routing.config.stored`); the
+  config is cross-checked again. One in any other shape is validated in full, so it is
+  refused with the message a file would get.
 """
 
 from __future__ import annotations

@@ -6,6 +6,8 @@ tag):
 - `current`  the current document as JSON (it includes its `version`)
 - `docs`     hash version -> document, for `get_version` and `rollback`
 - `history`  list of JSON entries, newest first: version, at, author, summary, changes
+- `seal`     the current document's seal; `seals`: hash version -> that version's seal
+  (`routing.config.seal`: a document read with its seal is not validated again)
 Channel `{<namespace>}:config:changed` carries the new version number after every write.
 
 Every write validates with `load_config` first (a refused document writes nothing), then
@@ -41,20 +43,27 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 _RETRIES = 8
 
-# KEYS: version, current, docs, history. ARGV: base, document, entry, limit, channel.
-# Returns {1, new_version} when written, {0, actual_version} when `base` is stale.
+# KEYS: version, current, docs, history, seal, seals. ARGV: base, document, entry, limit,
+# channel, the document's seal. Returns {1, new_version} when written, {0, actual_version}
+# when `base` is stale.
 _WRITE = """
 local actual = tonumber(redis.call('GET', KEYS[1]) or '0')
 local base = tonumber(ARGV[1])
 if actual ~= base then return {0, actual} end
 local new = base + 1
+local seal = ARGV[6]
 redis.call('SET', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[5], seal)
 redis.call('HSET', KEYS[3], tostring(new), ARGV[2])
+redis.call('HSET', KEYS[6], tostring(new), seal)
 redis.call('LPUSH', KEYS[4], ARGV[3])
 local limit = tonumber(ARGV[4])
 redis.call('LTRIM', KEYS[4], 0, limit - 1)
 for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
   if tonumber(field) <= new - limit then redis.call('HDEL', KEYS[3], field) end
+end
+for _, field in ipairs(redis.call('HKEYS', KEYS[6])) do
+  if tonumber(field) <= new - limit then redis.call('HDEL', KEYS[6], field) end
 end
 redis.call('SET', KEYS[1], tostring(new))
 redis.call('PUBLISH', ARGV[5], tostring(new))
@@ -92,6 +101,8 @@ class ConfigStore:
         self.current_key = f"{prefix}:current"
         self.docs_key = f"{prefix}:docs"
         self.history_key = f"{prefix}:history"
+        self.seal_key = f"{prefix}:seal"
+        self.seals_key = f"{prefix}:seals"
         self.channel = f"{prefix}:changed"
         self._write_script = redis.register_script(_WRITE)
 
@@ -135,19 +146,27 @@ class ConfigStore:
         return int(text(raw)) if raw is not None else 0
 
     def read(self) -> RoutingConfig:
+        return self._read()[0]
+
+    def _read(self) -> tuple[RoutingConfig, bool]:
+        """The current config, and whether it was stored under this installation's seal."""
         with self._io():
-            raw = self.redis.get(self.current_key)
+            # one round trip: the keys share the namespace's hash tag (one Cluster slot)
+            raw, seal = self.redis.mget(self.current_key, self.seal_key)
         if raw is None:
             raise ConfigNotInitializedError(self.namespace)
-        return self._parse(raw, "current")
+        return self._parse(raw, seal, "current")
 
     def get_version(self, version: int) -> RoutingConfig:
         with self._io():
-            raw = self.redis.hget(self.docs_key, str(version))
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hget(self.docs_key, str(version))
+            pipe.hget(self.seals_key, str(version))
+            raw, seal = pipe.execute()
             if raw is None:
                 kept = [int(text(v)) for v in self.redis.hkeys(self.docs_key)]
                 raise UnknownVersionError(version, kept)
-        return self._parse(raw, f"version {version}")
+        return self._parse(raw, seal, f"version {version}")[0]
 
     def history(self, limit: int = 100) -> list[dict[str, Any]]:
         """History entries, newest first."""
@@ -157,16 +176,22 @@ class ConfigStore:
             raw = self.redis.lrange(self.history_key, 0, limit - 1)
         return [json.loads(text(item)) for item in raw]
 
-    def _current(self) -> RoutingConfig | None:
-        return self.read() if self.version() else None
+    def _current(self) -> tuple[RoutingConfig | None, bool]:
+        return self._read() if self.version() else (None, False)
 
-    def _parse(self, raw: Any, what: str) -> RoutingConfig:
-        # the config models (pydantic) load with the first config read: the history and
-        # the version need none
-        from routing.config.load import read_config
+    def _parse(self, raw: Any, seal: Any, what: str) -> tuple[RoutingConfig, bool]:
+        # the config's modules load with the first config read: the history and the
+        # version need none. A document with this installation's seal was validated when
+        # written: it is built without validating again (no pydantic); any other, in full.
+        from routing.config.load import load_config, read_config
+        from routing.config.seal import sealed
 
+        stored = raw.encode() if isinstance(raw, str) else raw
         try:
-            return read_config(json.loads(text(raw)))
+            document = json.loads(stored)
+            if sealed(stored, seal):
+                return read_config(document), True
+            return load_config(document), False
         except (ValueError, ConfigError) as exc:
             raise ConfigError(
                 [("", f"the stored config ({what}) under '{self.namespace}' is corrupt: {exc}")]
@@ -184,13 +209,17 @@ class ConfigStore:
         """Validate, then store as version + 1 with a history entry, atomically.
 
         A document equal to the current one is not a change: nothing is written and the
-        current config is returned as it is (same version, history untouched).
+        current config is returned as it is (same version, history untouched), unless the
+        current one is not under this installation's seal (`routing.config.seal`: written
+        by hand, or by an installation that validates differently): then it is written as
+        a new version, so that it is sealed.
         With `expect_version`, raise `VersionConflictError` if the store holds another
         version. Without it, the write lands on whatever version is current.
         """
         from routing.config.diff import changed_paths
         from routing.config.load import load_config
         from routing.config.models import RoutingConfig
+        from routing.config.seal import seal
 
         if isinstance(document, RoutingConfig):
             document = document.document()
@@ -200,24 +229,28 @@ class ConfigStore:
         config = load_config({**document, "version": 0})
         new_doc = config.document()
         for _ in range(_RETRIES):
-            current = self._current()
+            current, current_sealed = self._current()
             base = current.version if current is not None else 0
             if expect_version is not None and base != expect_version:
                 raise VersionConflictError(expect_version, base)
             changes = changed_paths(current.document() if current else {}, new_doc)
-            if current is not None and not changes:
+            if current is not None and not changes and current_sealed:
                 return current
+            said = summary
+            if current is not None and not changes:  # the same, not under this seal
+                said = f"{summary}; sealed" if summary else "sealed"
             entry = {
                 "version": base + 1,
                 "at": datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
                 "author": author,
-                "summary": summary,
+                "summary": said,
                 "changes": changes,
             }
-            stored = {**new_doc, "version": base + 1}
-            keys = [self.version_key, self.current_key, self.docs_key, self.history_key]
-            args: list[str | int] = [
-                base, json.dumps(stored), json.dumps(entry), self.history_limit, self.channel
+            stored = json.dumps({**new_doc, "version": base + 1}).encode()
+            keys = [self.version_key, self.current_key, self.docs_key, self.history_key,
+                    self.seal_key, self.seals_key]
+            args: list[bytes | str | int] = [
+                base, stored, json.dumps(entry), self.history_limit, self.channel, seal(stored)
             ]
             with self._io():
                 ok, actual = self._write_script(keys=keys, args=args)
@@ -308,4 +341,5 @@ class ConfigStore:
     def delete_all(self) -> None:
         """Remove every key of this store (tests and benchmarks)."""
         with self._io():
-            self.redis.delete(self.version_key, self.current_key, self.docs_key, self.history_key)
+            self.redis.delete(self.version_key, self.current_key, self.docs_key, self.history_key,
+                              self.seal_key, self.seals_key)
