@@ -100,7 +100,16 @@ def test_a_redelivered_cron_run_neither_loses_nor_recurates_items(
     # handing on, before the message was acknowledged: same task id, same body)
     inbox.redis.rpush(inbox.key, _item(3))
     AsyncResult(run, app=worker.app).forget()  # (to wait for the second run's result)
-    again = worker.app.send_task("cron.content_curation", task_id=run).get(timeout=30)
+    worker.app.send_task("cron.content_curation", task_id=run)
+
+    def second_result() -> Any:
+        # read from the backend's key: the result consumer may still hold the first run's
+        # SUCCESS message for this id (its first get() can find the key before the message
+        # arrives), which a second get() would return
+        meta = worker.app.backend.get_task_meta(run, cache=False)
+        return meta["result"] if meta["status"] == "SUCCESS" else None
+
+    again = wait_until(second_result, timeout=30, what="the redelivered run's result")
     # Then it hands nothing on (the new item is not claimed under the id already used,
     # where a batched hand-on would have been dropped as a duplicate and the item lost)
     assert again == {"skipped": "this run handed its items on already",
