@@ -15,7 +15,7 @@ from typing import Any
 
 from routing.config.models import RoutingConfig, cross_check
 from routing.config.price import Price
-from routing.config.stored import Unread, construct
+from routing.config.stored import Unread, construct, read
 from routing.errors import ConfigError
 
 
@@ -43,9 +43,10 @@ def read_config(data: Any) -> RoutingConfig:
 def read_price(data: Any) -> Price:
     """A price document in a validated price's shape without loading pydantic; any other
     validated in full (`ConfigError` naming the field)."""
-    try:
-        return construct(Price, data)
-    except Unread:
-        from routing.config.schema import load_price
+    return read(Price, data, _load_price)
 
-        return load_price(data)
+
+def _load_price(data: Any) -> Price:
+    from routing.config.schema import load_price
+
+    return load_price(data)

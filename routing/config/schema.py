@@ -125,6 +125,12 @@ class Price(Rates):
         return tiers
 
 
+def _shown(value: Any) -> str:
+    """A refused value as the message shows it (short)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 # A model key's batch and samples (`routing.config.batch`, `.samples`)
 
 
@@ -141,11 +147,10 @@ class BatchSpec(Strict):
     @classmethod
     def _mapping(cls, data: Any) -> Any:
         if not isinstance(data, dict):
-            shown = repr(data) if len(repr(data)) <= 60 else repr(data)[:57] + "..."
             raise PydanticCustomError(
                 "batch_mapping", "batch is a mapping such as {example} (optionally "
                 "max_items and on_failure), got {got}; leave `batch` out for direct calls",
-                {"example": "{max_wait_seconds: 3600}", "got": shown})
+                {"example": "{max_wait_seconds: 3600}", "got": _shown(data)})
         return data
 
     @field_validator("max_wait_seconds")
@@ -294,12 +299,6 @@ class Trial(Strict):
                 "trial's daily budget in USD above 0, e.g. 1.00 (or remove the trial)",
                 {"got": f"{value:f}"})
         return _budget_amount(value) or value
-
-
-def _shown(value: Any) -> str:
-    """A refused value as the message shows it (short)."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class ModelKeySpec(Strict):
