@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 import redis
+from celery import states
 from celery.result import AsyncResult
 
 from tasks.inbox import STALE_SECONDS, CurationInbox
@@ -21,6 +22,25 @@ from workers.execution.runtime import get_runtime
 
 def _item(n: int) -> str:
     return json.dumps({"id": f"i{n}", "title": f"title {n}", "text": "t"})
+
+
+def _redeliver(worker: Session, run: str) -> Any:
+    """Deliver the cron run `run` again (same task id) and return its second result.
+
+    The result is read from the backend's key, not with get(): the result consumer may
+    still hold the first run's message for this id (its first get() can find the key
+    before the message arrives), which a second get() of the same id would return."""
+    AsyncResult(run, app=worker.app).forget()
+    worker.app.send_task("cron.content_curation", task_id=run)
+
+    def second() -> dict[str, Any] | None:
+        meta = worker.app.backend.get_task_meta(run, cache=False)
+        if meta["status"] in states.READY_STATES:
+            assert meta["status"] == states.SUCCESS, meta
+            return meta
+        return None
+
+    return wait_until(second, timeout=30, what="the redelivered run's result")["result"]
 
 
 def test_a_malformed_item_is_dead_lettered_and_the_rest_are_curated(
@@ -99,17 +119,7 @@ def test_a_redelivered_cron_run_neither_loses_nor_recurates_items(
     # When more items arrive and the same run is delivered again (its worker died after
     # handing on, before the message was acknowledged: same task id, same body)
     inbox.redis.rpush(inbox.key, _item(3))
-    AsyncResult(run, app=worker.app).forget()  # (to wait for the second run's result)
-    worker.app.send_task("cron.content_curation", task_id=run)
-
-    def second_result() -> Any:
-        # read from the backend's key: the result consumer may still hold the first run's
-        # SUCCESS message for this id (its first get() can find the key before the message
-        # arrives), which a second get() would return
-        meta = worker.app.backend.get_task_meta(run, cache=False)
-        return meta["result"] if meta["status"] == "SUCCESS" else None
-
-    again = wait_until(second_result, timeout=30, what="the redelivered run's result")
+    again = _redeliver(worker, run)
     # Then it hands nothing on (the new item is not claimed under the id already used,
     # where a batched hand-on would have been dropped as a duplicate and the item lost)
     assert again == {"skipped": "this run handed its items on already",
@@ -156,8 +166,7 @@ def test_a_run_that_dies_between_handing_on_and_done_curates_its_items_once(
     with pytest.raises(RuntimeError):
         first.get(timeout=30)
     # When the run is delivered again: it hands the same items on again, same task id
-    AsyncResult(run, app=worker.app).forget()
-    again = worker.app.send_task("cron.content_curation", task_id=run).get(timeout=30)
+    again = _redeliver(worker, run)
     assert again["items"] == 2 and again["task_id"] == f"{run}:curation"
     # Then one hand-on runs and the other is dropped as its repeat, whichever came first
     wait_until(lambda: inbox.repeats(f"{run}:curation") == 1, timeout=30,
