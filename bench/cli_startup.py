@@ -12,7 +12,7 @@ floor's libraries come compiled from site-packages, so PYTHONDONTWRITEBYTECODE (
 some shells and images) is dropped for these runs, and the warm-up run writes the
 project's `__pycache__` (git ignores it). Otherwise every command would compile the
 project's modules from source on every start and the figures would measure that. Likewise
-the warm-up run writes the price catalog's cache (`routing.catalog_cache`, in a directory
+the warm-up run writes the price catalog's cache (`routing.catalog.cache`, in a directory
 of this run), which the commands that read the catalog use after any first run.
 """
 

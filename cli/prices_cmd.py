@@ -43,7 +43,7 @@ def _latest_prices(latest: bool) -> AbstractContextManager[None]:
     genai-prices, load only then: the bundled prices' answers come from its cache)."""
     if not latest:
         return nullcontext()
-    from routing.catalog import with_latest_prices
+    from routing.catalog.lookup import with_latest_prices
 
     return with_latest_prices()
 
@@ -125,7 +125,7 @@ def update(
     """Write the catalog's prices of MODEL... into the routing config: validated, a new
     version by author 'prices' with each changed price in its history entry, so `config
     rollback` undoes it."""
-    from routing.catalog_cache import info
+    from routing.catalog.cache import info
     from routing.errors import CatalogMissError, VersionConflictError
     from routing.prices.drift import updated
 

@@ -1,4 +1,4 @@
-"""The catalog's answers memoised on disk (routing.catalog_cache): the same answers as the
+"""The catalog's answers memoised on disk (routing.catalog.cache): the same answers as the
 catalog, served without it once kept; a corrupt file, another installation's file or an
 answer past its dates is asked of the catalog again; a directory that cannot be written
 leaves the answers uncached; fetched prices and prices at a given time bypass the cache."""
@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from routing import catalog, catalog_cache
+from routing.catalog import cache as catalog_cache
+from routing.catalog import lookup as catalog
 from routing.config.defaults import default_config
 from routing.errors import CatalogMissError
 

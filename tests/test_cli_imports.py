@@ -197,14 +197,14 @@ def test_the_bundled_catalog_loads_no_http_client(env: dict[str, str], tmp_path:
 def test_the_catalogs_kept_answers_load_no_catalog(env: dict[str, str], tmp_path: Path,
                                                    args: tuple[str, ...]) -> None:
     # once a run has kept the catalog's answers for the config's models
-    # (routing.catalog_cache), the next reads them without genai-prices; same output
+    # (routing.catalog.cache), the next reads them without genai-prices; same output
     as_json("config", "init")
     cached = {**env, "XDG_CACHE_HOME": str(tmp_path)}
     cold = run_cli(cached, *args, "--json")
     modules = loaded_modules(cached, *args)
-    assert "routing.catalog_cache" in modules
+    assert "routing.catalog.cache" in modules
     assert not {m for m in modules if m.split(".")[0] == "genai_prices"
-                or m == "routing.catalog"}
+                or m == "routing.catalog.lookup"}
     warm = run_cli(cached, *args, "--json")
     assert (warm.returncode, stamped(warm.stdout)) == (cold.returncode, stamped(cold.stdout))
 

@@ -16,7 +16,7 @@ from genai_prices import calc_price, data_snapshot
 from hypothesis import given
 from hypothesis import strategies as st
 
-from routing import catalog
+from routing.catalog import lookup as catalog
 from routing.config.defaults import default_config, default_document
 from routing.config.models import RoutingConfig
 from routing.config.store import ConfigStore

@@ -231,7 +231,7 @@ class ModelSpec(Strict):
     @classmethod
     def _catalog_resolved(cls, value: Any) -> Any:
         if value == "catalog":
-            # A config write (routing.catalog.resolve_document) replaces it by numbers.
+            # A config write (routing.catalog.lookup.resolve_document) replaces it by numbers.
             raise PydanticCustomError(
                 "catalog_unresolved",
                 "'catalog' is resolved into numbers from the price catalog when the config "

@@ -78,7 +78,7 @@ def _resolve_catalog_prices(document: dict[str, Any], summary: str) -> tuple[dic
     if not isinstance(models, dict) or not any(
             isinstance(spec, dict) and spec.get("price") == "catalog" for spec in models.values()):
         return document, summary
-    from routing import catalog
+    from routing.catalog import lookup as catalog
 
     document, names = catalog.resolve_document(document)
     note = f"prices of {', '.join(names)} from the catalog: {catalog.info().shown()}"

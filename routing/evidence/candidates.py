@@ -1,6 +1,6 @@
 """Candidates proposed: per model key, models that could serve it for less.
 
-From the price catalog (`routing.catalog`) and the config's own models: models of the
+From the price catalog (`routing.catalog.lookup`) and the config's own models: models of the
 providers the config reaches (those of its models), whose context window holds the
 key's calls (the larger of its mean input over the window and its largest recorded
 sample, plus its `max_tokens`), whose output limit holds its `max_tokens`, with every
@@ -84,7 +84,7 @@ def _pool(config: RoutingConfig) -> list[tuple[str, ModelSpec | None, str, str, 
                                             Price | None]]:
     """(name, config spec or None, provider, catalog id, context window, price) of every
     model that may be proposed: the config's, then the catalog's it does not name."""
-    from routing import catalog
+    from routing.catalog import lookup as catalog
 
     out: list[tuple[str, ModelSpec | None, str, str, int | None, Price | None]] = [
         (name, spec, str(spec.provider), spec.catalog_id or spec.provider_model,

@@ -6,7 +6,7 @@ provider-batch savings added back and the never-settled calls, charged at their 
 bound with no usage, left out) against the same tokens at the catalog's prices (each
 aggregate row at the tier of its mean call, `routing.prices.pricing.total_cost_micros`).
 A positive difference: the config charged more than the catalog would have.
-The catalog (`routing.catalog`, genai-prices) is imported here only, when the review runs.
+The catalog (`routing.catalog.lookup`, genai-prices) is imported here only, when the review runs.
 """
 
 from __future__ import annotations

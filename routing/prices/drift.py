@@ -20,7 +20,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from routing import catalog_cache
+from routing.catalog import cache as catalog_cache
 from routing.config.load import read_price
 from routing.config.models import RoutingConfig
 from routing.config.price import RATES, Price

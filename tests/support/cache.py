@@ -1,5 +1,5 @@
 """The tests' own cache directory: what llm-router memoises (the price catalog's answers,
-routing.catalog_cache) goes under a directory of the session, not the user's ~/.cache."""
+routing.catalog.cache) goes under a directory of the session, not the user's ~/.cache."""
 
 from __future__ import annotations
 

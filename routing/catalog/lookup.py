@@ -58,9 +58,9 @@ _without_init("genai_prices")
 from genai_prices import data_snapshot, types  # noqa: E402
 
 # (CatalogInfo, CatalogMissError and PACKAGE are defined below genai-prices, for the
-# cached answers of routing.catalog_cache; named here too, as the catalog's)
-from routing.catalog_info import PACKAGE as PACKAGE  # noqa: E402
-from routing.catalog_info import CatalogInfo as CatalogInfo  # noqa: E402
+# cached answers of routing.catalog.cache; named here too, as the catalog's)
+from routing.catalog.info import PACKAGE as PACKAGE  # noqa: E402
+from routing.catalog.info import CatalogInfo as CatalogInfo  # noqa: E402
 from routing.errors import CatalogMissError as CatalogMissError  # noqa: E402
 from routing.errors import ConfigError  # noqa: E402
 

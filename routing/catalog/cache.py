@@ -1,9 +1,9 @@
 """The price catalog's answers, memoised on disk: a model's price document and the
-catalog's description, as `routing.catalog` gives them, without loading genai-prices.
+catalog's description, as `routing.catalog.lookup` gives them, without loading genai-prices.
 
 The catalog reads the data bundled in the installed `genai-prices`, which never changes
 for an installation: its answers are a function of that installation (its version and
-data file) and of `routing.catalog`'s code, and a price of the date asked about. So the
+data file) and of `routing.catalog.lookup`'s code, and a price of the date asked about. So the
 answers are kept in one JSON file, `llm-router/catalog.json` under `$XDG_CACHE_HOME`
 (default `~/.cache`), with that installation's key; each price with the UTC dates over
 which the catalog gives it. A file of another key, unreadable or corrupt is ignored and
@@ -24,7 +24,7 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-from routing.catalog_info import CatalogInfo
+from routing.catalog.info import CatalogInfo
 from routing.errors import CatalogMissError
 
 FILE = Path("llm-router") / "catalog.json"
@@ -48,14 +48,14 @@ def cache_file() -> Path | None:
 @cache
 def installation_key() -> dict[str, Any] | None:
     """What the answers are a function of: the installed genai-prices (its dist-info, its
-    data file's path, size and modification time) and `routing.catalog`'s source file."""
+    data file's path, size and modification time) and `routing.catalog.lookup`'s source file."""
     spec = find_spec(_DIST)
     if spec is None or not spec.submodule_search_locations:
         return None
     package = Path(next(iter(spec.submodule_search_locations)))
     try:
         data = (package / "data.py").stat()
-        reader = Path(__file__).with_name("catalog.py").stat()
+        reader = Path(__file__).with_name("lookup.py").stat()
         dists = sorted(n for n in os.listdir(package.parent)
                        if n.startswith(f"{_DIST}-") and n.endswith(".dist-info"))
     except OSError:
@@ -65,11 +65,11 @@ def installation_key() -> dict[str, Any] | None:
 
 
 def _fetched() -> bool:
-    if "routing.catalog" not in sys.modules:  # nothing fetched without it
+    if "routing.catalog.lookup" not in sys.modules:  # nothing fetched without it
         return False
-    from routing import catalog
+    from routing.catalog import lookup
 
-    return catalog.fetched()
+    return lookup.fetched()
 
 
 def _answers() -> tuple[Path | None, dict[str, Any]]:
@@ -132,11 +132,11 @@ def _kept(entry: Any, day: date) -> dict[str, Any] | None:
 
 def catalog_price(provider: str, model_id: str, *, at: datetime | None = None
                   ) -> dict[str, Any]:
-    """`routing.catalog.catalog_price`, from the cache when it holds the answer."""
+    """`routing.catalog.lookup.catalog_price`, from the cache when it holds the answer."""
     if at is not None or _fetched():
-        from routing import catalog
+        from routing.catalog import lookup
 
-        return catalog.catalog_price(provider, model_id, at=at)
+        return lookup.catalog_price(provider, model_id, at=at)
     now = datetime.now(UTC)
     path, answers = _answers()
     name = f"{provider}\n{model_id}"
@@ -144,9 +144,9 @@ def catalog_price(provider: str, model_id: str, *, at: datetime | None = None
     if entry is None:
         entry = _asked(provider, model_id, now)
         if entry is None:  # priced by the time of day: not kept
-            from routing import catalog
+            from routing.catalog import lookup
 
-            return catalog.catalog_price(provider, model_id, at=now)
+            return lookup.catalog_price(provider, model_id, at=now)
         answers["prices"][name] = entry
         _store(path, answers)
     if "miss" in entry:
@@ -156,25 +156,25 @@ def catalog_price(provider: str, model_id: str, *, at: datetime | None = None
 
 def _asked(provider: str, model_id: str, now: datetime) -> dict[str, Any] | None:
     """The catalog's answer to keep, with the dates it holds over (None: not to keep)."""
-    from routing import catalog
+    from routing.catalog import lookup
 
-    dates = catalog.stable_dates(provider, model_id, now)
+    dates = lookup.stable_dates(provider, model_id, now)
     if dates is None:
         return None
     since, until = (None if d is None else d.isoformat() for d in dates)
     try:
         return {"since": since, "until": until,
-                "price": catalog.catalog_price(provider, model_id, at=now)}
+                "price": lookup.catalog_price(provider, model_id, at=now)}
     except CatalogMissError as exc:
         return {"since": since, "until": until, "miss": str(exc)}
 
 
 def info() -> CatalogInfo:
-    """`routing.catalog.info`, from the cache when it holds it."""
+    """`routing.catalog.lookup.info`, from the cache when it holds it."""
     if _fetched():
-        from routing import catalog
+        from routing.catalog import lookup
 
-        return catalog.info()
+        return lookup.info()
     path, answers = _answers()
     kept = answers.get("info")
     if (isinstance(kept, dict) and set(kept) == {"package", "version", "data_date", "fetched"}
@@ -185,9 +185,9 @@ def info() -> CatalogInfo:
 
 
 def _info(path: Path | None, answers: dict[str, Any]) -> CatalogInfo:
-    from routing import catalog
+    from routing.catalog import lookup
 
-    found = catalog.info()
+    found = lookup.info()
     answers["info"] = found.as_dict()
     _store(path, answers)
     return found
