@@ -51,6 +51,7 @@ def test_a_half_open_connection_is_noticed_by_rabbitmq_within_a_few_heartbeats(
     proxy = TcpProxy((AMQP_HOST, AMQP_PORT)).start()
     producer = Celery("producer")
     producer.conf.update(celery_config(Settings(**env), default_config()))
+    doomed: WorkerProcess | None = None
     try:
         # Given a Haiku worker connected through the proxy, which runs tasks as usual...
         doomed = WorkerProcess({**env, "LLM_ROUTER_BROKER_URL":
@@ -87,6 +88,10 @@ def test_a_half_open_connection_is_noticed_by_rabbitmq_within_a_few_heartbeats(
         out: dict[str, Any] = AsyncResult(sent.id, app=producer).get(timeout=30)
         assert out["model"] == HAIKU
     finally:
+        # the doomed worker's host is gone: it is killed, not asked for a warm shutdown
+        # (which would wait out its stalled call behind a silent connection)
+        if doomed is not None:
+            doomed.kill()
         proxy.cut()
         producer.close()
 
