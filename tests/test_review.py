@@ -14,7 +14,7 @@ import pytest
 from routing.config.defaults import default_document
 from routing.config.load import load_config
 from routing.config.models import RoutingConfig
-from routing.evidence.keys import key_evidence, wilson
+from routing.evidence.per_key import key_evidence, wilson
 from routing.evidence.review import change_for, recommend
 from routing.spend.aggregates import AggregateRow, TrialRow
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from routing.config.defaults import default_config
 from routing.config.store import ConfigStore
-from routing.evidence.keys import SAVING_BASIS, key_evidence, observed_days
+from routing.evidence.per_key import SAVING_BASIS, key_evidence, observed_days
 from routing.prices.pricing import Usage, cost_micros
 from routing.spend.aggregates import AggregateRow, TrialRow
 from routing.spend.call_record import CallRecord

@@ -28,7 +28,7 @@ from routing.config.models import DEFAULT_MAX_OUTPUT_TOKENS, ModelSpec, RoutingC
 from routing.config.price import Price
 from routing.config.stored import dump
 from routing.errors import ConfigError
-from routing.evidence.keys import MONTH_DAYS
+from routing.evidence.per_key import MONTH_DAYS
 from routing.money import usd
 from routing.prices.pricing import Usage, cost_micros
 

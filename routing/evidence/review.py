@@ -26,7 +26,7 @@ from routing.config.models import ModelKeySpec, RoutingConfig, downgrade_problem
 from routing.config.store import ConfigStore
 from routing.days import report_days
 from routing.errors import ConfigError, NothingToApplyError, VersionConflictError
-from routing.evidence.keys import MONTH_DAYS, SAVING_BASIS, key_evidence, observed_days
+from routing.evidence.per_key import MONTH_DAYS, SAVING_BASIS, key_evidence, observed_days
 from routing.evidence.price_drift import price_drift
 from routing.keys import keyspace
 from routing.money import usd

@@ -9,7 +9,8 @@ The batch discount is compared when the config gives one (a model without one is
 batched, whatever the catalog publishes). `ratio` is config / catalog.
 
 `drift_ratio` is one number per model for a gauge: the compared ratio furthest from 1
-(1.0 when the model agrees with the catalog).
+(1.0 when the model agrees with the catalog). What a difference did to the spend is the
+review's price section (`routing.evidence.price_drift`).
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@
   names of the budgets a call is charged to)
 - `ledger`: settlement of a call (`call_record`), the day aggregates it writes
   (`aggregates`), unsettled calls
-- `lua`: the atomic Redis scripts behind both
+- `runs`: spend per agent, tag and run, run caps, and `llm-router runs stop`
+- `reconcile`: the ledger against the providers' own usage and cost reports (pure)
+- `lua`: the atomic Redis scripts behind budgets, the ledger and runs
 - `latency`: the latency histogram buckets the ledger counts
 - `deferred`, `cooldown`: work deferred by a budget, providers cooling down after a 429
+
+The worker's side (reserve, call, settle) is `workers.execution.accounting`.
 """

@@ -1,7 +1,17 @@
-"""What is particular to each broker. Redis: kombu's transport with a lease on every
-delivery and deliveries that survive a Redis restart (`transport.py` explains both).
-RabbitMQ: the tier queues' declarations, refused clearly when a queue of another type is
-in the way (`rabbitmq.py`).
+"""What is particular to each broker.
+
+Redis: kombu's transport with a lease on every delivery and deliveries that survive a
+Redis restart (`transport.py` explains both):
+- `transport`: the transport and its channel; `claim`: a message popped and recorded as
+  delivered in one Lua call; `qos`: kombu's ack emulation with leases
+- `leases`: the leases in Redis; `keeper`: the thread that renews them; `registry`: the
+  live deliveries and orphans of each connection; `outage`: orphans settled through a
+  live connection; `worker_state`: what the worker is running
+- `internals`: the kombu internals relied on, checked at start; `protocols`: the types
+  they need; `errors`: the transport's errors
+
+RabbitMQ: `rabbitmq`: the tier queues' declarations, refused clearly when a queue of
+another type is in the way.
 
 `celery_config` names `TRANSPORT` for redis:// and rediss:// broker URLs; importing this
 package imports nothing of kombu.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from routing.evidence.keys import wilson
+from routing.evidence.per_key import wilson
 from routing.money import usd
 from workers.metrics.snapshot import Snapshot
 
