@@ -131,6 +131,12 @@ def _shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def _is_share(value: Any) -> bool:
+    """A number in (0, 1] (a sample's or a trial's share of calls; not a bool)."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    return number and 0 < value <= 1
+
+
 # A model key's batch and samples (`routing.config.batch`, `.samples`)
 
 
@@ -188,8 +194,7 @@ class SampleSpec(Strict):
     @field_validator("share", mode="before")
     @classmethod
     def _share(cls, value: Any) -> Any:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not 0 < value <= 1:
+        if not _is_share(value):
             raise PydanticCustomError(
                 "samples_share", "{got!r} is not a share in (0, 1]: give the share of the "
                 "key's successful calls to record, e.g. 0.05 for 5%", {"got": value})
@@ -280,8 +285,7 @@ class Trial(Strict):
     @field_validator("sample", mode="before")
     @classmethod
     def _sample(cls, value: Any) -> Any:
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not 0 < value <= 1:
+        if not _is_share(value):
             what = ("is a percentage, not a share in (0, 1]"
                     if isinstance(value, str) and value.strip().endswith("%")
                     else "is not a share in (0, 1]")

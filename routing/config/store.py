@@ -59,11 +59,10 @@ redis.call('HSET', KEYS[6], tostring(new), seal)
 redis.call('LPUSH', KEYS[4], ARGV[3])
 local limit = tonumber(ARGV[4])
 redis.call('LTRIM', KEYS[4], 0, limit - 1)
-for _, field in ipairs(redis.call('HKEYS', KEYS[3])) do
-  if tonumber(field) <= new - limit then redis.call('HDEL', KEYS[3], field) end
-end
-for _, field in ipairs(redis.call('HKEYS', KEYS[6])) do
-  if tonumber(field) <= new - limit then redis.call('HDEL', KEYS[6], field) end
+for _, kept in ipairs({KEYS[3], KEYS[6]}) do
+  for _, field in ipairs(redis.call('HKEYS', kept)) do
+    if tonumber(field) <= new - limit then redis.call('HDEL', kept, field) end
+  end
 end
 redis.call('SET', KEYS[1], tostring(new))
 redis.call('PUBLISH', ARGV[5], tostring(new))
